@@ -1,0 +1,153 @@
+"""The raw loader every source shares.
+
+Rows stream through psycopg 3 `COPY` into a temp table, then one set-based
+`INSERT ... ON CONFLICT (channel, platform_order_no) DO UPDATE` applies them, only where the
+source's modified time is newer (a late, older update never overwrites a newer one) or, at the
+same modified time, the content changed. Re-running a load is a no-op. The cursor of the source
+advances in the same transaction as the rows it covers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from connectors.raw_schema import orders_table
+
+
+@dataclass(frozen=True)
+class RawOrder:
+    """One order as a source delivered it."""
+
+    platform_order_no: str
+    modified_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass
+class LoadStats:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: LoadStats) -> LoadStats:
+        self.received += other.received
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class CursorUpdate:
+    """Move `source`'s cursor to `value` in the same transaction as a load."""
+
+    source: str
+    value: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+_STAGE = """
+create temp table if not exists _raw_stage (
+    platform_order_no  text,
+    source_modified_at timestamptz,
+    payload            jsonb
+) on commit delete rows
+"""
+
+_MERGE = """
+with latest as (
+    select distinct on (platform_order_no)
+        platform_order_no, source_modified_at, payload, md5(payload::text) as content_hash
+    from _raw_stage
+    order by platform_order_no, source_modified_at desc
+),
+upserted as (
+    insert into {table} as t
+        (channel, platform_order_no, source_modified_at, payload, content_hash, loaded_at, run_id)
+    select %(channel)s, platform_order_no, source_modified_at, payload, content_hash,
+           now(), %(run_id)s
+    from latest
+    on conflict (channel, platform_order_no) do update
+        set source_modified_at = excluded.source_modified_at,
+            payload = excluded.payload,
+            content_hash = excluded.content_hash,
+            loaded_at = excluded.loaded_at,
+            run_id = excluded.run_id
+        where excluded.source_modified_at > t.source_modified_at
+           or (excluded.source_modified_at = t.source_modified_at
+               and excluded.content_hash <> t.content_hash)
+    returning (xmax = 0) as inserted
+)
+select count(*) filter (where inserted), count(*) filter (where not inserted),
+       (select count(*) from latest)
+from upserted
+"""
+
+_CURSOR = """
+insert into raw.ingest_cursors (source, cursor_value, detail, run_id, updated_at)
+values (%s, %s, %s, %s, now())
+on conflict (source) do update
+    set cursor_value = greatest(raw.ingest_cursors.cursor_value, excluded.cursor_value),
+        detail = excluded.detail, run_id = excluded.run_id, updated_at = now()
+"""
+
+
+def load_orders(
+    conn: psycopg.Connection,
+    channel: str,
+    orders: Iterable[RawOrder],
+    *,
+    run_id: str | None = None,
+    cursor: CursorUpdate | None = None,
+) -> LoadStats:
+    """Upsert `orders` into `raw.<channel>_orders` (and move `cursor`) in one transaction."""
+    table = orders_table(channel)
+    stats = LoadStats()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_STAGE)
+        cur.execute("truncate _raw_stage")
+        with cur.copy(
+            "copy _raw_stage (platform_order_no, source_modified_at, payload) from stdin"
+        ) as copy:
+            for order in orders:
+                copy.write_row(
+                    (
+                        order.platform_order_no,
+                        order.modified_at,
+                        json.dumps(order.payload, ensure_ascii=False, default=str),
+                    )
+                )
+                stats.received += 1
+        if stats.received:
+            cur.execute(_MERGE.format(table=table), {"channel": channel, "run_id": run_id})
+            inserted, updated, distinct = cur.fetchone()
+            stats.inserted, stats.updated = inserted, updated
+            stats.unchanged = distinct - inserted - updated
+        if cursor is not None:
+            cur.execute(
+                _CURSOR,
+                (cursor.source, cursor.value, json.dumps(cursor.detail, default=str), run_id),
+            )
+    return stats
+
+
+def read_cursor(conn: psycopg.Connection, source: str) -> datetime | None:
+    row = conn.execute(
+        "select cursor_value from raw.ingest_cursors where source = %s", [source]
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,1 @@
+"""OrderPulse: shared settings, the warehouse database and the command line."""
