@@ -1,0 +1,54 @@
+"""The shared raw loader against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from connectors.raw_loader import CursorUpdate, RawOrder, load_orders, read_cursor
+from connectors.raw_schema import ensure_raw_tables
+
+
+def _snapshot(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select platform_order_no, content_hash, loaded_at from raw.jd_orders order by 1"
+    ).fetchall()
+
+
+def test_rerun_is_a_noop_and_older_updates_lose(fresh_db) -> None:
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    orders = [RawOrder(str(i), t0, {"orderId": str(i), "amount": i}) for i in range(500)]
+    with psycopg.connect(fresh_db.url()) as conn:
+        ensure_raw_tables(conn, ["jd"])
+        first = load_orders(conn, "jd", orders, run_id="r1", cursor=CursorUpdate("jd", t0))
+        assert (first.inserted, first.updated) == (500, 0)
+        before = _snapshot(conn)
+
+        again = load_orders(conn, "jd", orders, run_id="r2")
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, 500)
+        assert _snapshot(conn) == before
+
+        late_old = RawOrder("1", t0 - timedelta(hours=1), {"orderId": "1", "amount": -1})
+        newer = RawOrder("2", t0 + timedelta(minutes=1), {"orderId": "2", "amount": 99})
+        dup_older = RawOrder("2", t0, {"orderId": "2", "amount": 50})
+        stats = load_orders(conn, "jd", [late_old, newer, dup_older], run_id="r3")
+        assert (stats.inserted, stats.updated, stats.unchanged) == (0, 1, 1)
+        rows = dict(
+            conn.execute(
+                "select platform_order_no, payload->>'amount' from raw.jd_orders "
+                "where platform_order_no in ('1', '2')"
+            ).fetchall()
+        )
+        assert rows == {"1": "1", "2": "99"}
+        assert conn.execute("select count(*) from raw.jd_orders").fetchone()[0] == 500
+
+
+def test_cursor_moves_with_its_rows_and_never_back(fresh_db) -> None:
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with psycopg.connect(fresh_db.url()) as conn:
+        ensure_raw_tables(conn, ["pdd"])
+        load_orders(conn, "pdd", [RawOrder("a", t0, {})], cursor=CursorUpdate("pdd", t0))
+        assert read_cursor(conn, "pdd") == t0
+        load_orders(conn, "pdd", [], cursor=CursorUpdate("pdd", t0 - timedelta(days=1)))
+        assert read_cursor(conn, "pdd") == t0
