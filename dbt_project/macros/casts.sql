@@ -1,0 +1,39 @@
+{#- Casts from the payloads' wire formats. Empty strings and platform "unset" sentinels
+    become null instead of failing the cast. -#}
+
+{#- A yuan amount sent as a string or number -> numeric(14,2). -#}
+{% macro to_yuan(expr) -%}
+    round(nullif(trim(({{ expr }})::text), '')::numeric, 2)::numeric(14, 2)
+{%- endmacro %}
+
+{#- An integer fen amount sent as a string or number -> numeric(14,2) yuan. -#}
+{% macro fen_text_to_yuan(expr) -%}
+    {{ fen_to_yuan("nullif(trim((" ~ expr ~ ")::text), '')::numeric") }}
+{%- endmacro %}
+
+{#- 'yyyy-MM-dd HH:mm:ss' in Beijing time (no offset on the wire) -> timestamptz.
+    JD sends '0001-01-01 00:00:00' for unset; strings that carry an offset keep it. -#}
+{% macro beijing_ts(expr) -%}
+    case
+        when nullif(trim(({{ expr }})::text), '') is null then null
+        when trim(({{ expr }})::text) like '0001-01-01%' then null
+        when trim(({{ expr }})::text) ~ '([+-]\d{2}:?\d{2}|Z)$'
+            then trim(({{ expr }})::text)::timestamptz
+        else (trim(({{ expr }})::text)::timestamp at time zone 'Asia/Shanghai')
+    end
+{%- endmacro %}
+
+{#- Unix seconds (string or number; 0 = unset) -> timestamptz. -#}
+{% macro unix_ts(expr) -%}
+    to_timestamp(nullif(nullif(trim(({{ expr }})::text), '')::bigint, 0))
+{%- endmacro %}
+
+{#- Unix milliseconds (string or number; 0 = unset) -> timestamptz. -#}
+{% macro unix_ms_ts(expr) -%}
+    to_timestamp(nullif(nullif(trim(({{ expr }})::text), '')::bigint, 0) / 1000.0)
+{%- endmacro %}
+
+{#- An empty string is as good as missing. -#}
+{% macro nonblank(expr) -%}
+    nullif(trim(({{ expr }})::text), '')
+{%- endmacro %}
