@@ -1,0 +1,38 @@
+"""The one `Definitions` of OrderPulse, assembled from the layer folders."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.dbt.assets import orderpulse_dbt_models
+from orchestration.dbt.project import dbt_project
+from orchestration.ingest.assets import marketplace_assets, marketplace_schedules
+from orchestration.reporting.assets import channel_order_summary
+from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
+
+all_assets_job = dg.define_asset_job(
+    name="orderpulse_full_run",
+    selection=dg.AssetSelection.all(),
+    description="Everything once: ingest every channel, dbt build, decisions and reports.",
+)
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*marketplace_assets(), orderpulse_dbt_models, channel_order_summary],
+        jobs=[all_assets_job],
+        schedules=marketplace_schedules(),
+        resources={
+            "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
+            "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),
+            "dbt": DbtCliResource(
+                project_dir=dbt_project,
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,70 @@
+"""Resources: the warehouse and the channel credentials, configured through `EnvVar`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from orderpulse.database import PgConn
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The OrderPulse PostgreSQL warehouse (schemas raw, staging, intermediate, marts, ops)."""
+
+    pg_url: str
+
+    @property
+    def conn_facts(self) -> PgConn:
+        return PgConn.from_url(self.pg_url)
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(self.conn_facts.url(), application_name="orderpulse") as conn:
+            yield conn
+
+    def dbt_env(self) -> dict[str, str]:
+        """Connection env vars that dbt_project/profiles.yml reads."""
+        return self.conn_facts.env()
+
+
+class ChannelsResource(dg.ConfigurableResource):
+    """Where channel credentials come from: env vars ORDERPULSE_<CHANNEL>_<FIELD>, else the
+    sandbox's `sandbox.json` under ORDERPULSE_HOME (the embedded default)."""
+
+    home: str
+    http_timeout_seconds: float = 10.0
+    max_attempts: int = 6
+
+    @property
+    def sandbox_file(self) -> Path:
+        return Path(self.home) / "sandbox.json"
+
+    @contextmanager
+    def open_client(self, channel: str, cfg) -> Iterator:
+        """A signed client for `channel` on one shared keep-alive HTTP connection pool."""
+        http, client = _open_client_impl(self, channel, cfg.page_size)
+        try:
+            yield client
+        finally:
+            http.close()
+
+
+def dbt_executable() -> str:
+    """The dbt of this interpreter's venv (dagster-dbt would otherwise take whatever is on PATH)."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def _open_client_impl(resource: ChannelsResource, channel: str, page_size: int | None):
+    from connectors.credentials import load_credentials
+    from connectors.http import make_http_client
+    from connectors.marketplace import build_client
+
+    creds = load_credentials(channel, resource.sandbox_file)
+    http = make_http_client(timeout=resource.http_timeout_seconds)
+    return http, build_client(channel, creds, http, page_size=page_size)

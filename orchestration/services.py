@@ -1,0 +1,67 @@
+"""Background services for `orderpulse up`: the live sandbox and the webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+
+@dataclass
+class Services:
+    stoppers: list = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            try:
+                stop()
+            except Exception:  # best effort on shutdown
+                pass
+
+
+def _serve_in_thread(app, port: int = 0):
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    return server, sock.getsockname()[1]
+
+
+def start_services(console: Console, *, home: Path, live: bool) -> Services:
+    services = Services()
+    webhook_url = None
+    try:
+        from connectors.credentials import load_credentials
+        from connectors.webhook import create_webhook_app
+
+        sandbox_file = home / "sandbox.json"
+        channels = ("taobao", "jd", "douyin", "pdd", "kuaishou", "youzan")
+        # the receiver starts first so the sandbox knows where to push
+        app = create_webhook_app(
+            os.environ["ORDERPULSE_WAREHOUSE_URL"],
+            {c: (lambda c=c: load_credentials(c, sandbox_file)) for c in channels},
+        )
+        server, port = _serve_in_thread(app)
+        services.stoppers.append(lambda: setattr(server, "should_exit", True))
+        webhook_url = f"http://127.0.0.1:{port}/webhooks"
+        console.print(f"webhook receiver: {webhook_url}/<channel>")
+    except ImportError as exc:
+        console.print(f"[yellow]webhook receiver not available: {exc}[/]")
+
+    from sandbox.server import Sandbox
+
+    sandbox = Sandbox(home, webhook_url=webhook_url, live=live).start()
+    services.stoppers.append(sandbox.stop)
+    endpoints = json.loads((home / "sandbox.json").read_text()).get("channels", {})
+    console.print(f"sandbox: {len(endpoints)} marketplace gateways on loopback (live={live})")
+    return services

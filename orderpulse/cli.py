@@ -1,0 +1,210 @@
+"""`orderpulse`: demo, up, db, sandbox and load-file commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orderpulse import runtime
+from orderpulse.database import DatabaseError, psql_path, redact, stop_embedded, warehouse
+from orderpulse.settings import get_settings
+
+app = typer.Typer(help="OrderPulse: the order data platform.", no_args_is_help=True)
+db_app = typer.Typer(help="The warehouse PostgreSQL.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The local stand-in for the outside world.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+err = Console(stderr=True)
+
+ScenarioOpt = Annotated[
+    Path | None,
+    typer.Option("--scenario", help="JSON Lines file of orders to publish (see README).",
+                 exists=True, dir_okay=False),
+]  # fmt: skip
+AddOpt = Annotated[bool, typer.Option("--add", help="Publish the scenario beside generated orders.")]
+OrdersOpt = Annotated[int, typer.Option("--orders", help="Generated orders.")]
+DaysOpt = Annotated[int, typer.Option("--days", help="Simulated days of history.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="World generator seed.")]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+# -- db ----------------------------------------------------------------------------------------
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded server (or check the external one) and create the schemas."""
+    try:
+        conn = runtime.prepare()
+    except DatabaseError as exc:
+        _fail(str(exc))
+    console.print(f"warehouse ready: {redact(conn.url())}")
+
+
+@db_app.command("url")
+def db_url(
+    show_password: Annotated[bool, typer.Option(help="Print the password (default: yes)")] = True,
+) -> None:
+    """Print the warehouse URL (starting the embedded server if needed)."""
+    try:
+        conn = runtime.prepare()
+    except DatabaseError as exc:
+        _fail(str(exc))
+    print(conn.url() if show_password else redact(conn.url()))
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server of this ORDERPULSE_HOME."""
+    settings = get_settings()
+    if settings.pg_url:
+        _fail("ORDERPULSE_PG_URL names an external server; OrderPulse does not stop it")
+    console.print("stopped" if stop_embedded(settings) else "not running")
+
+
+@db_app.command(
+    "psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def db_psql(ctx: typer.Context) -> None:
+    """Open psql (the one shipped with the embedded server) on the warehouse."""
+    conn = runtime.prepare()
+    psql = psql_path() if psql_path().exists() else "psql"
+    env = {**os.environ, "PGPASSWORD": conn.password}
+    cmd = [str(psql), "-h", conn.host, "-p", str(conn.port), "-U", conn.user, "-d", conn.dbname]
+    raise typer.Exit(subprocess.call([*cmd, *ctx.args], env=env))
+
+
+# -- sandbox -----------------------------------------------------------------------------------
+@sandbox_app.command("serve")
+def sandbox_serve(
+    scenario: ScenarioOpt = None,
+    add: AddOpt = False,
+    live: Annotated[bool, typer.Option("--live", help="Keep producing orders in real time.")] = False,
+    orders: OrdersOpt = 10_000,
+    days: DaysOpt = 3,
+    seed: SeedOpt = 7,
+) -> None:
+    """Run every sandbox server on loopback until Ctrl-C; endpoints go to sandbox.json."""
+    from sandbox.server import run_sandbox_cli
+
+    settings = get_settings()
+    run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live)
+
+
+@sandbox_app.command("truth")
+def sandbox_truth() -> None:
+    """Print the ground truth of the last published sandbox world as JSON."""
+    path = get_settings().home_dir / "sandbox" / "truth.json"
+    if not path.exists():
+        _fail(f"{path} does not exist: run `orderpulse demo` or `orderpulse sandbox serve` first")
+    sys.stdout.write(path.read_text(encoding="utf-8"))
+    if not path.read_text(encoding="utf-8").endswith("\n"):
+        sys.stdout.write("\n")
+
+
+# -- files -------------------------------------------------------------------------------------
+@app.command("load-file")
+def load_file(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX file")],
+    source: Annotated[str, typer.Option("--source", help="Configured file source, e.g. pos")],
+) -> None:
+    """Load one file by hand and report rows loaded and rejected."""
+    import psycopg
+
+    from connectors.file_drop import load_file as load
+
+    conn_facts = runtime.prepare()
+    with psycopg.connect(conn_facts.url()) as conn:
+        report = load(conn, path, source)
+    console.print(report)
+    if getattr(report, "rows_loaded", 1) == 0 and getattr(report, "rows_rejected", 0) == 0:
+        raise typer.Exit(1)
+
+
+# -- demo and up -------------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    scenario: ScenarioOpt = None,
+    add: AddOpt = False,
+    orders: OrdersOpt = 10_000,
+    days: DaysOpt = 3,
+    seed: SeedOpt = 7,
+) -> None:
+    """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
+    from orchestration.demo import run_demo
+
+    try:
+        conn = runtime.prepare()
+    except DatabaseError as exc:
+        _fail(str(exc))
+    console.print(f"[bold]warehouse[/] {redact(conn.url())}")
+    ok = run_demo(
+        console, home=get_settings().home_dir, seed=seed, orders=orders, days=days,
+        scenario=scenario, add=add,
+    )  # fmt: skip
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("up")
+def up(
+    port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
+    live: Annotated[bool, typer.Option(help="Sandbox keeps producing orders")] = True,
+) -> None:
+    """Start the warehouse, the sandbox (live), the webhook receiver and `dagster dev`."""
+    from orchestration.services import start_services
+
+    runtime.prepare()
+    services = start_services(console, home=get_settings().home_dir, live=live)
+    cmd = [
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-w",
+        str(runtime.project_root() / "workspace.yaml"),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+    ]
+    console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl-C stops everything)")
+    proc = subprocess.Popen(cmd, cwd=runtime.project_root())
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        services.stop()
+
+
+@app.command("status")
+def status() -> None:
+    """Where things are: home, warehouse, sandbox endpoints."""
+    settings = get_settings()
+    table = Table("what", "where")
+    table.add_row("home", str(settings.home_dir))
+    try:
+        table.add_row("warehouse", redact(warehouse(settings).url()))
+    except DatabaseError as exc:
+        table.add_row("warehouse", str(exc))
+    if settings.sandbox_file.exists():
+        channels = json.loads(settings.sandbox_file.read_text()).get("channels", {})
+        for name, entry in channels.items():
+            table.add_row(f"sandbox {name}", entry.get("base_url", ""))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,72 @@
+"""Prepare a process to run OrderPulse: the warehouse, env vars for Dagster and dbt, dagster.yaml."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+
+from orderpulse.database import EmbeddedServer, PgConn, ensure_database
+from orderpulse.settings import Settings, get_settings
+
+DAGSTER_YAML = """\
+# Written by `orderpulse`: Dagster's run, event-log and schedule storage in PostgreSQL.
+# The URL comes from the environment, so no password is stored here.
+storage:
+  postgres:
+    postgres_url:
+      env: ORDERPULSE_DAGSTER_PG_URL
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 4
+concurrency:
+  pools:
+    default_limit: 2
+telemetry:
+  enabled: false
+"""
+
+
+def dagster_storage(settings: Settings, warehouse: PgConn) -> PgConn:
+    """Dagster's own storage: database `dagster` beside the warehouse on the embedded server,
+    or the warehouse database itself on an external server (one URL to manage)."""
+    if settings.pg_url:
+        return warehouse
+    admin = EmbeddedServer(settings.pgdata).conn("postgres")
+    with psycopg.connect(admin.url(), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = 'dagster'").fetchone():
+            conn.execute("create database dagster")
+    return admin.__class__(admin.host, admin.port, admin.user, admin.password, "dagster")
+
+
+def prepare(settings: Settings | None = None) -> PgConn:
+    """Start/reach the warehouse and export everything Dagster, dbt and the connectors read.
+
+    ORDERPULSE_WAREHOUSE_URL is the resolved warehouse URL (embedded or external); it is kept
+    apart from ORDERPULSE_PG_URL, which only ever means "use this external server"."""
+    settings = settings or get_settings()
+    warehouse = ensure_database(settings)
+    home = settings.home_dir
+    dagster_home = settings.dagster_home
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    storage = dagster_storage(settings, warehouse)
+    os.environ.update(
+        {
+            "ORDERPULSE_HOME": str(home),
+            "ORDERPULSE_WAREHOUSE_URL": warehouse.url(),
+            "ORDERPULSE_DAGSTER_PG_URL": storage.url(driver="psycopg2"),
+            "DAGSTER_HOME": str(dagster_home),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "GX_ANALYTICS_ENABLED": "false",
+            **warehouse.env(),
+        }
+    )
+    return warehouse
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
