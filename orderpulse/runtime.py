@@ -17,12 +17,9 @@ storage:
   postgres:
     postgres_url:
       env: ORDERPULSE_DAGSTER_PG_URL
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
 concurrency:
+  runs:
+    max_concurrent_runs: 4
   pools:
     default_limit: 2
 telemetry:

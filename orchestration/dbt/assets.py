@@ -1,6 +1,5 @@
 """Every dbt model is a Dagster asset and every dbt test an asset check."""
 
-from __future__ import annotations
 
 import os
 from collections.abc import Mapping

@@ -1,6 +1,5 @@
 """One ingestion asset per marketplace channel: `raw/<channel>_orders` in group `ingest`."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

@@ -1,6 +1,5 @@
 """Reporting assets downstream of the marts."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
