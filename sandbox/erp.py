@@ -8,7 +8,7 @@ Database `orderpulse_erp_sandbox` (or a given name) on the given server:
     public.h5_orders_v the view the reader may select: every column of mall.orders plus
                        `status_name` and `items` (JSON array of {line_no, sku, title, qty,
                        unit_price as a decimal string}, in line order)
-Status codes (`status`): 10 待付款, 20 待发货, 30 已发货, 40 已完成, 50 已关闭, 60 售后中.
+Status codes (`status_code`): 10 待付款, 20 待发货, 30 已发货, 40 已完成, 50 已关闭, 60 售后中.
 
 The role `<database>_reader` may connect and select from the view and nothing else (no usage on
 schema `mall`, read-only transactions). Its password is derived from the admin credentials, so
@@ -63,15 +63,18 @@ create table if not exists mall.orders (
     district               text,
     address                text,
     country                text not null default 'CN',
-    status                 smallint not null,
+    status_code            smallint not null,
     goods_amount           numeric(12, 2) not null,
     shop_coupon_amount     numeric(12, 2) not null default 0,
     platform_coupon_amount numeric(12, 2) not null default 0,
+    discount_amount        numeric(12, 2) not null default 0,
     coupon_codes           text,
     freight                numeric(12, 2) not null default 0,
     pay_amount             numeric(12, 2) not null,
     buyer_note             text,
     seller_note            text,
+    hs_code                text,
+    declared_value         numeric(12, 2),
     customs                jsonb,
     created_at             timestamptz not null,
     paid_at                timestamptz,
@@ -93,7 +96,7 @@ create table if not exists mall.order_items (
 );
 create or replace view public.h5_orders_v as
 select o.*,
-       case o.status when 10 then '待付款' when 20 then '待发货' when 30 then '已发货'
+       case o.status_code when 10 then '待付款' when 20 then '待发货' when 30 then '已发货'
                      when 40 then '已完成' when 50 then '已关闭' when 60 then '售后中'
        end as status_name,
        coalesce((select json_agg(json_build_object('line_no', i.line_no, 'sku', i.sku,
@@ -106,10 +109,11 @@ from mall.orders o;
 
 _ORDER_COLUMNS = (
     "order_no", "shop_id", "buyer_id", "buyer_ip", "receiver_name", "receiver_phone",
-    "province", "city", "district", "address", "country", "status", "goods_amount",
-    "shop_coupon_amount", "platform_coupon_amount", "coupon_codes", "freight", "pay_amount",
-    "buyer_note", "seller_note", "customs", "created_at", "paid_at", "shipped_at",
-    "finished_at", "closed_at", "after_sale_at", "updated_at",
+    "province", "city", "district", "address", "country", "status_code", "goods_amount",
+    "shop_coupon_amount", "platform_coupon_amount", "discount_amount", "coupon_codes",
+    "freight", "pay_amount", "buyer_note", "seller_note", "hs_code", "declared_value", "customs",
+    "created_at", "paid_at", "shipped_at", "finished_at", "closed_at", "after_sale_at",
+    "updated_at",
 )  # fmt: skip
 
 
@@ -134,9 +138,11 @@ def _order_row(order: Order) -> tuple:
     return (
         order.platform_order_no, order.shop_id, order.buyer_id, order.buyer_ip, r.name, r.phone,
         r.province, r.city, r.district, r.address, order.country, status, order.goods_value,
-        by_issuer["shop"], by_issuer["platform"],
+        by_issuer["shop"], by_issuer["platform"], order.discount_amount,
         ",".join(c.code for c in order.coupons) or None,
         order.freight, order.paid_amount, order.buyer_note, order.seller_note,
+        order.customs.hs_code if order.customs else None,
+        order.customs.declared_value if order.customs else None,
         json.dumps(customs, ensure_ascii=False) if customs else None,
         order.created_at, order.paid_at, _first(order, "ship"), _first(order, "deliver"),
         _first(order, "cancel"), _first(order, "refund", "return", "reject"),
