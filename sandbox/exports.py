@@ -30,7 +30,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sandbox.model import Order
+from sandbox.model import Event, Order
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 EXPORT_CHANNELS = ("regional_a", "regional_b")
@@ -190,11 +190,34 @@ def default_encoding(channel: str, day: date) -> str:
 
 
 # -- which orders go into which day ------------------------------------------------------------
-def _change_times(order: Order) -> list[datetime]:
-    times = [order.created_at, *(e.at for e in order.events)]
+# A late status update (World.late_updates) reaches the export only on the day it became visible.
+Late = Mapping[tuple[str, str], Any]
+
+
+def _late_of(order: Order, late: Late | None) -> Any:
+    return late.get((order.channel, order.platform_order_no)) if late else None
+
+
+def _is_late(event: Event, lu: Any) -> bool:
+    return lu is not None and event.type == lu.event_type and event.at == lu.happened_at
+
+
+def _change_times(order: Order, late: Late | None = None) -> list[datetime]:
+    lu = _late_of(order, late)
+    times = [order.created_at, *(lu.visible_at if _is_late(e, lu) else e.at for e in order.events)]
     if order.paid_at is not None:
         times.append(order.paid_at)
     return times
+
+
+def _as_visible(order: Order, at: datetime, late: Late | None) -> Order:
+    """The order as its platform shows it at `at` (a late event stays hidden until visible)."""
+    lu = _late_of(order, late)
+    if lu is None or lu.visible_at <= at:
+        return order
+    events = [e for e in order.events if not _is_late(e, lu)]
+    paid_at = None if lu.event_type == "pay" else order.paid_at
+    return order.model_copy(update={"events": events, "paid_at": paid_at})
 
 
 def _day_end(day: date) -> datetime:
@@ -207,14 +230,17 @@ def _snapshot_time(day: date, as_of: datetime | None) -> datetime:
 
 
 def days_by_channel(
-    orders: Iterable[Order], channel: str, as_of: datetime | None = None
+    orders: Iterable[Order],
+    channel: str,
+    as_of: datetime | None = None,
+    late: Late | None = None,
 ) -> dict[date, list[Order]]:
     """For each local day, the orders of `channel` that changed that day (up to `as_of`)."""
     out: dict[date, list[Order]] = {}
     for order in orders:
         if order.channel != channel:
             continue
-        times = [t for t in _change_times(order) if as_of is None or t <= as_of]
+        times = [t for t in _change_times(order, late) if as_of is None or t <= as_of]
         days = {t.astimezone(LOCAL_TZ).date() for t in times}
         for day in days:
             out.setdefault(day, []).append(order)
@@ -236,9 +262,12 @@ def _time(value: datetime | None, fmt: str) -> str:
     return "" if value is None else value.astimezone(LOCAL_TZ).strftime(fmt)
 
 
-def _order_rows(order: Order, at: datetime, fmt: ExportFormat) -> list[dict[str, str]]:
+def _order_rows(
+    order: Order, at: datetime, fmt: ExportFormat, late: Late | None
+) -> list[dict[str, str]]:
+    modified = max(t for t in _change_times(order, late) if t <= at)
+    order = _as_visible(order, at, late)
     paid = order.paid_at if order.paid_at is not None and order.paid_at <= at else None
-    modified = max(t for t in _change_times(order) if t <= at)
     shop_discount = sum((c.amount for c in order.coupons if c.issuer == "shop"), Decimal(0))
     platform_discount = sum((c.amount for c in order.coupons if c.issuer == "platform"), Decimal(0))
     common = {
@@ -276,7 +305,12 @@ def _order_rows(order: Order, at: datetime, fmt: ExportFormat) -> list[dict[str,
 
 
 def render_csv(
-    orders: Sequence[Order], channel: str, day: date, *, as_of: datetime | None = None
+    orders: Sequence[Order],
+    channel: str,
+    day: date,
+    *,
+    as_of: datetime | None = None,
+    late: Late | None = None,
 ) -> str:
     """The text of `channel`'s export for `day`: the orders that changed that day."""
     fmt = FORMATS[channel]
@@ -284,9 +318,9 @@ def render_csv(
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(fmt.headers.values())
-    chosen = days_by_channel(orders, channel, as_of).get(day, [])
+    chosen = days_by_channel(orders, channel, as_of, late).get(day, [])
     for order in sorted(chosen, key=lambda o: (o.created_at, o.platform_order_no)):
-        for row in _order_rows(order, at, fmt):
+        for row in _order_rows(order, at, fmt, late):
             writer.writerow(row[field] for field in fmt.headers)
     return buf.getvalue()
 
@@ -308,9 +342,10 @@ def render_day(
     *,
     as_of: datetime | None = None,
     encoding: str | None = None,
+    late: Late | None = None,
 ) -> bytes:
     """The bytes of the file `channel` publishes for `day`, in that day's encoding."""
-    text = render_csv(orders, channel, day, as_of=as_of)
+    text = render_csv(orders, channel, day, as_of=as_of, late=late)
     data, _ = encode(text, encoding or default_encoding(channel, day))
     return data
 
@@ -345,12 +380,13 @@ def write_exports(
 ) -> list[Path]:
     """Write every day's export of each channel under `root/<channel>/`; returns the files whose
     content changed (a re-run with the same world changes nothing)."""
-    orders = orders_of(world)
+    orders, late = orders_of(world), getattr(world, "late_updates", None)
     changed = []
     for channel in channels:
-        for day in days_by_channel(orders, channel, as_of):
+        for day in days_by_channel(orders, channel, as_of, late):
             path = root / channel / file_name(day, channel)
-            if publish_bytes(path, render_day(orders, channel, day, as_of=as_of)):
+            data = render_day(orders, channel, day, as_of=as_of, late=late)
+            if publish_bytes(path, data):
                 changed.append(path)
     return changed
 
@@ -367,7 +403,8 @@ def reexport_day(
     """A corrected re-export: render `day` again from the orders as they are now and replace the
     file (always with a new mtime, as a platform re-sending a file does)."""
     path = root / channel / file_name(day, channel)
-    data = render_day(orders_of(world), channel, day, as_of=as_of, encoding=encoding)
+    late = getattr(world, "late_updates", None)
+    data = render_day(orders_of(world), channel, day, as_of=as_of, encoding=encoding, late=late)
     # SFTP shows whole-second mtimes: make sure the new version's mtime differs from the old one
     mtime = float(int(datetime.now().timestamp()))
     if path.exists():

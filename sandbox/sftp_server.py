@@ -148,6 +148,11 @@ class SftpHandle:
         async def _close() -> None:
             server.close()
             await server.wait_closed()
+            # sessions a client left open would otherwise die with the loop, noisily
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(_close(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
