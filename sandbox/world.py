@@ -31,6 +31,7 @@ shipped), `late_status_update` (the platform reports the order's last event hour
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,6 +103,7 @@ class World:
     behaviour_log: list = field(default_factory=list)  # list[ops_records.BehaviourEvent]
     late_updates: dict[tuple[str, str], LateUpdate] = field(default_factory=dict)
     oversold_skus: list[str] = field(default_factory=list)
+    extra_skus: list[str] = field(default_factory=list)  # added by a scenario: stocked everywhere
 
     def sku(self, code: str) -> Sku | None:
         return next((s for s in self.skus if s.sku == code), None)
@@ -124,6 +126,15 @@ class World:
 
     def orders_of(self, channel: str) -> list[Order]:
         return [o for o in self.orders if o.channel == channel]
+
+
+def late_update_for(order: Order, end: datetime) -> LateUpdate | None:
+    """A 1-8 h lag (stable per order, never past `end`) for the order's last event."""
+    if not order.events or order.events[-1].at >= end:
+        return None
+    last = order.events[-1]
+    lag = timedelta(seconds=HOUR + zlib.crc32(order.platform_order_no.encode()) % (7 * HOUR))
+    return LateUpdate(last.type, last.at, min(last.at + lag, end))
 
 
 def default_end() -> datetime:
@@ -422,6 +433,12 @@ def _plan(seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, .
 
     shipped = ~no_ship & (ship_at <= end)
     ev["ship"][shipped] = ship_at[shipped]
+    for rank in oversold:  # every other paid, unshipped order of a sold-out SKU waits too
+        has = np.zeros(n, bool)
+        has[item_order[item_sku == rank]] = True
+        waiting = has & paid & ~shipped & ~refund_early & ~is_pos
+        lab["oversold_sku"] |= waiting
+        taken |= waiting
 
     # where it ships from decides the promised delivery time
     lat, lon = d_lat[p_district[person]], d_lon[p_district[person]]
