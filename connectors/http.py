@@ -266,7 +266,7 @@ class Http:
     def _with_retries(self, fn: Callable[[], T], channel: str, what: str, window: Window) -> T:
         policy = self.policy
         exponential = wait_exponential_jitter(
-            initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
+            multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
         )
 
         def wait(state: RetryCallState) -> float:

@@ -52,12 +52,12 @@ FULL_FIELDS = (
     "promotion_details,orders,buyer_ip,is_cross_border,customs,logistics_company,invoice_no"
 )
 DECRYPT_BATCH = 20
-_BAN = re.compile(r"ban will last (\d+) seconds?", re.IGNORECASE)
+_BAN = re.compile(r"ban will last (\d+)", re.IGNORECASE)  # "This ban will last 1 more seconds"
 
 
 def sign(params: Mapping[str, str], secret: str, method: str = "md5") -> str:
-    """TOP request signature over every parameter except `sign`."""
-    text = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign")
+    """TOP request signature over every non-empty parameter except `sign`."""
+    text = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign" and params[k] != "")
     if method == "md5":
         return hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
     digest = hashlib.md5 if method == "hmac" else hashlib.sha256
@@ -187,6 +187,6 @@ def _error(err: dict[str, Any]) -> PlatformError:
         return RateLimited(code, message, retry_after=float(ban.group(1)) if ban else None)
     if code == "27" or "invalid-sessionkey" in sub_code or "session-expired" in sub_code:
         return TokenExpired(code, message)
-    if sub_code.startswith("isp.") or code in ("10", "15"):
+    if sub_code.startswith("isp.") or code == "10":  # platform-side, not the request's fault
         return ServerError(code, message)
     return PlatformError(code, message)
