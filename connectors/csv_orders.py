@@ -1,0 +1,560 @@
+"""Order files (CSV or XLSX) from sources without an API: parse, validate, load into `raw`.
+
+Reading:
+- encoding: a UTF-8 BOM -> `utf-8-sig`; else strict UTF-8 -> `utf-8`; else GBK -> `gbk`; else
+  GB18030 -> `gb18030`; else the file is unreadable. XLSX files report `xlsx`.
+- CSV records by the `csv` module (quoted fields may hold commas, quotes and newlines); line
+  numbers are physical lines of the file, the header being line 1 (a record spanning lines is
+  reported by its first line). XLSX line numbers are sheet row numbers.
+- headers map through the source's `file_format.columns` (config/channels.yaml) onto normalised
+  keys; amounts accept `1,299.00`, `¥59.9`, `￥59.9`, `59.9元`; times are tried against
+  `file_format.date_formats` (ISO 8601 with an offset always works) and, without an offset, are
+  read in `file_format.timezone`. Validation is column-wise over the whole file (pandas).
+
+Rejects: a row with the wrong number of fields, a blank required field, an unparsable amount,
+quantity or time goes to `raw.rejected_rows` with its line number, raw text and reason. An order
+is never loaded partially: the other rows of an order with a rejected row are rejected too
+("order X has a rejected row (line N)"). A file that cannot be read at all (bytes, missing
+required columns, a broken XLSX) fails as a whole with `FileUnreadable`.
+
+Payload of one order in `raw.<channel>_orders` (items grouped by order number):
+    every order-level column under its original header (values as in the file, first row),
+    the normalised order keys present (ORDER_FIELDS of connectors.channels_config: amounts as
+    decimal strings in yuan such as "1299.00", times as ISO 8601 with offset, blank = null),
+    `goods_value` = sum of qty x price, `discount_amount` = shop + platform discount when not
+    mapped, `items`: one object per row with the item-level and unmapped columns under their
+    original headers plus `sku`, `title`, `qty` (int), `price` (decimal string),
+    `_file`: the file's name.
+The source's modified time is `modified_at` when mapped and given, else the file's mtime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+
+from connectors.channels_config import (
+    AMOUNT_FIELDS,
+    DATE_FIELDS,
+    ITEM_FIELDS,
+    ORDER_FIELDS,
+    FileFormat,
+)
+from connectors.raw_loader import LoadStats, RawOrder, load_orders
+from connectors.raw_schema import ensure_raw_tables, orders_table
+
+_AMOUNT_NOISE = r"[¥￥,，\s]|元$"
+_AMOUNT = r"^([+-]?\d+)(?:\.(\d+))?$"
+
+
+class FileUnreadable(ValueError):
+    """The file as a whole cannot be read; the message says why (no row of it was loaded)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line_no: int | None
+    reason: str
+    raw_text: str
+
+
+@dataclass
+class ParsedFile:
+    encoding: str
+    rows: int  # data rows (blank lines not counted)
+    orders: list[RawOrder]
+    rejects: list[Rejection]
+
+    @property
+    def rows_ok(self) -> int:
+        return self.rows - len(self.rejects)
+
+
+@dataclass
+class FileLoadReport:
+    """What loading one file did; `render()` (or str()) gives the printable report."""
+
+    source: str
+    file: str
+    status: str = "loaded"  # loaded | unchanged | failed
+    encoding: str | None = None
+    rows: int = 0
+    rows_rejected: int = 0
+    orders: LoadStats = field(default_factory=LoadStats)
+    withdrawn: int = 0
+    rejects: list[Rejection] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.rows - self.rows_rejected if self.status == "loaded" else 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def as_metadata(self) -> dict:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "encoding": self.encoding,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "orders": self.orders.as_dict(),
+            "withdrawn": self.withdrawn,
+            "error": self.error,
+        }
+
+    def render(self, max_reasons: int = 20) -> str:
+        if self.status == "failed":
+            return f"{self.source}: {self.file}: FAILED: {self.error}"
+        if self.status == "unchanged":
+            return f"{self.source}: {self.file}: unchanged since its last load, nothing to do"
+        o = self.orders
+        lines = [
+            f"{self.source}: {self.file} ({self.encoding})",
+            f"  rows loaded:   {self.rows_loaded}  -> orders: {o.inserted} new, "
+            f"{o.updated} updated, {o.unchanged} unchanged"
+            + (f", {self.withdrawn} withdrawn" if self.withdrawn else ""),
+            f"  rows rejected: {self.rows_rejected}",
+        ]
+        for r in self.rejects[:max_reasons]:
+            lines.append(f"    line {r.line_no}: {r.reason}")
+        if len(self.rejects) > max_reasons:
+            lines.append(f"    … {len(self.rejects) - max_reasons} more in raw.rejected_rows")
+        return "\n".join(lines)
+
+    __str__ = render
+
+    def __rich__(self) -> str:
+        from rich.markup import escape
+
+        return escape(self.render())
+
+
+# -- reading ------------------------------------------------------------------------------------
+def detect_encoding(data: bytes) -> str:
+    """`utf-8-sig`, `utf-8`, `gbk` or `gb18030`; FileUnreadable if none decodes the bytes."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for codec in ("utf-8", "gbk", "gb18030"):
+        try:
+            data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return codec
+    raise FileUnreadable("not text in UTF-8, UTF-8 with BOM, GBK or GB18030")
+
+
+@dataclass(frozen=True)
+class _Record:
+    line_no: int
+    fields: list[str]
+    raw_text: str
+    error: str | None = None  # the csv module could not split this record
+
+
+def _csv_records(text: str, delimiter: str) -> tuple[list[str], list[_Record]]:
+    if "\x00" in text:
+        raise FileUnreadable("contains NUL bytes: not a CSV text file")
+    lines = list(io.StringIO(text, newline=""))
+    reader = csv.reader(iter(lines), delimiter=delimiter)
+    header: list[str] | None = None
+    records: list[_Record] = []
+    seen = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            start, seen = seen + 1, reader.line_num
+            raw = "".join(lines[start - 1 : seen]).rstrip("\r\n")
+            records.append(_Record(start, [], raw, str(err)))
+            continue
+        start, seen = seen + 1, reader.line_num
+        if not any(f.strip() for f in fields):
+            continue  # blank line
+        if header is None:
+            header = fields
+            continue
+        records.append(_Record(start, fields, "".join(lines[start - 1 : seen]).rstrip("\r\n")))
+    if header is None:
+        raise FileUnreadable("empty file: no header line")
+    return header, records
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if hasattr(value, "isoformat"):  # date, time
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Record]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+        raise FileUnreadable(f"not a readable XLSX workbook: {err}") from err
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise FileUnreadable(f"no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+        ws = book[sheet] if sheet else book.worksheets[0]
+        header: list[str] | None = None
+        records: list[_Record] = []
+        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            fields = [_cell(v) for v in row]
+            while fields and not fields[-1].strip():
+                fields.pop()  # openpyxl pads rows to the sheet's widest row
+            if not fields:
+                continue
+            if header is None:
+                header = fields
+                continue
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="").writerow(fields)
+            width = len(header)
+            padded = fields + [""] * (width - len(fields)) if len(fields) < width else fields
+            records.append(_Record(row_no, padded, buf.getvalue()))
+    finally:
+        book.close()
+    if header is None:
+        raise FileUnreadable("empty sheet: no header row")
+    return header, records
+
+
+def _is_xlsx(name: str, data: bytes) -> bool:
+    return name.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
+
+
+def read_records(data: bytes, name: str, fmt: FileFormat) -> tuple[str, list[str], list[_Record]]:
+    """(encoding, header, records) of a CSV or XLSX file."""
+    if _is_xlsx(name, data):
+        header, records = _xlsx_records(data, fmt.sheet)
+        encoding = "xlsx"
+    else:
+        encoding = fmt.encoding or detect_encoding(data)
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as err:
+            raise FileUnreadable(f"cannot decode as {encoding}: {err}") from err
+        header, records = _csv_records(text, fmt.delimiter)
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise FileUnreadable(f"the header repeats {', '.join(dupes)}")
+    needed = {*fmt.required, "platform_order_no"}
+    missing = [f"{h} ({k})" for h, k in fmt.columns.items() if k in needed and h not in header]
+    if missing:
+        raise FileUnreadable(
+            f"the header lacks required column(s) {', '.join(missing)}; found: {', '.join(header)}"
+        )
+    return encoding, header, records
+
+
+# -- column-wise parsing ------------------------------------------------------------------------
+def parse_amounts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(normalised decimal strings, bad mask) for amounts like `1,299.00`, `¥59.9`, `59.9元`.
+    Blank stays blank (not bad)."""
+    cleaned = values.str.replace(_AMOUNT_NOISE, "", regex=True)
+    parts = cleaned.str.extract(_AMOUNT)
+    ok = parts[0].notna()
+    whole = parts[0].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
+    frac = parts[1].fillna("").str.ljust(2, "0")
+    normal = (whole + "." + frac).where(ok, "")
+    return normal, ~ok & (values != "")
+
+
+def parse_times(
+    values: pd.Series, formats: Sequence[str], timezone: str
+) -> tuple[pd.Series, pd.Series]:
+    """(ISO 8601 strings with offset, bad mask): each format tried over the whole column."""
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for fmt in formats:
+        todo = parsed.isna() & (values != "")
+        if not todo.any():
+            break
+        parsed[todo] = pd.to_datetime(values[todo], format=fmt, errors="coerce")
+    local = parsed.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    todo = local.isna() & (values != "")
+    if todo.any():  # ISO 8601 with an offset (or Z)
+        iso = pd.to_datetime(values[todo], format="ISO8601", errors="coerce", utc=True)
+        offset = values[todo].str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
+        local[todo] = iso.where(offset).dt.tz_convert(timezone)
+    text = local.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
+        r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True
+    )
+    return text.fillna(""), local.isna() & (values != "")
+
+
+def _reason(current: pd.Series, bad: pd.Series, message: pd.Series | str) -> pd.Series:
+    return current.where(current.notna() | ~bad, message)
+
+
+def parse_orders(
+    data: bytes,
+    name: str,
+    fmt: FileFormat,
+    *,
+    fallback_modified_at: datetime,
+) -> ParsedFile:
+    """Parse one order file into grouped orders and rejected rows (nothing is written)."""
+    encoding, header, records = read_records(data, name, fmt)
+    width = len(header)
+    rejects: list[Rejection] = []
+    good = [r for r in records if len(r.fields) == width]
+    no_idx = header.index(fmt.header_of("platform_order_no"))
+    bad_orders: dict[str, int] = {}
+    for r in records:
+        if len(r.fields) == width:
+            continue
+        if r.error is not None:
+            rejects.append(Rejection(r.line_no, f"malformed CSV: {r.error}", r.raw_text))
+            continue
+        reason = f"wrong column count: {len(r.fields)} fields, the header has {width}"
+        rejects.append(Rejection(r.line_no, reason, r.raw_text))
+        if no_idx < len(r.fields) and r.fields[no_idx].strip():
+            bad_orders.setdefault(r.fields[no_idx].strip(), r.line_no)
+
+    df = pd.DataFrame([r.fields for r in good], columns=header, dtype="str")
+    df = df.apply(lambda col: col.str.strip()) if len(df) else df
+    line_nos = pd.Series([r.line_no for r in good], dtype="int64")
+    raw_texts = [r.raw_text for r in good]
+    present = {k: h for h, k in fmt.columns.items() if h in header}
+    norm: dict[str, pd.Series] = {}
+    reason = pd.Series(None, index=df.index, dtype="object")
+
+    for key in fmt.required:
+        h = present.get(key)
+        if h is not None:
+            reason = _reason(reason, df[h] == "", f"missing {h} ({key})")
+    for key, h in present.items():
+        col = df[h]
+        if key in AMOUNT_FIELDS:
+            norm[key], bad = parse_amounts(col)
+            reason = _reason(reason, bad, f"unparsable amount in {h}: '" + col + "'")
+        elif key in DATE_FIELDS:
+            norm[key], bad = parse_times(col, fmt.date_formats, fmt.timezone)
+            reason = _reason(reason, bad, f"unparsable date in {h}: '" + col + "'")
+        elif key == "qty":
+            ok = col.str.fullmatch(r"\+?\d+(?:\.0+)?") & (pd.to_numeric(col, errors="coerce") > 0)
+            bad = ~ok.fillna(False).astype(bool) & (col != "")
+            norm[key] = col
+            reason = _reason(reason, bad, f"unparsable quantity in {h}: '" + col + "'")
+        else:
+            norm[key] = col
+
+    order_no = df[present["platform_order_no"]] if len(df) else pd.Series(dtype="str")
+    bad_rows = reason.notna()
+    for no, line in zip(order_no[bad_rows], line_nos[bad_rows], strict=True):
+        if no:
+            bad_orders.setdefault(no, int(line))
+    sibling = order_no.isin(list(bad_orders)) & ~bad_rows
+    if sibling.any():
+        first_bad = order_no[sibling].map(bad_orders).astype("int64").astype(str)
+        msg = "order " + order_no[sibling] + " has a rejected row (line " + first_bad + ")"
+        reason[sibling] = msg
+    for i in reason[reason.notna()].index:
+        rejects.append(Rejection(int(line_nos[i]), str(reason[i]), raw_texts[i]))
+    rejects.sort(key=lambda r: r.line_no or 0)
+
+    keep = reason.isna()
+    orders = _group_orders(
+        df[keep], {k: v[keep] for k, v in norm.items()}, present, name, fallback_modified_at
+    )
+    return ParsedFile(encoding, len(records), orders, rejects)
+
+
+def _group_orders(
+    df: pd.DataFrame,
+    norm: dict[str, pd.Series],
+    present: dict[str, str],
+    name: str,
+    fallback_modified_at: datetime,
+) -> list[RawOrder]:
+    if df.empty:
+        return []
+    item_headers = [h for h in df.columns if h not in present.values()]  # unmapped: per row
+    item_headers += [present[k] for k in ITEM_FIELDS if k in present]
+    order_headers = [h for h in df.columns if h not in item_headers]
+    order_keys = [k for k in ORDER_FIELDS if k in norm]
+    item_keys = [k for k in ITEM_FIELDS if k in norm]
+    fallback = fallback_modified_at.isoformat()
+    modified = norm.get("modified_at", pd.Series("", index=df.index)).replace("", fallback)
+
+    originals = df.to_dict("index")
+    normals = pd.DataFrame({k: norm[k] for k in order_keys + item_keys}).to_dict("index")
+    mods = modified.to_dict()
+    groups = df.groupby(norm["platform_order_no"], sort=False).indices
+    out = []
+    for no, positions in groups.items():
+        idx = [df.index[p] for p in positions]
+        first_orig, first_norm = originals[idx[0]], normals[idx[0]]
+        payload: dict = {h: first_orig[h] for h in order_headers}
+        payload.update({k: first_norm[k] or None for k in order_keys})
+        items, goods = [], Decimal(0)
+        for i in idx:
+            item = {h: originals[i][h] for h in item_headers}
+            item.update({k: normals[i][k] or None for k in item_keys})
+            if "qty" in item:
+                item["qty"] = int(Decimal(item["qty"])) if item["qty"] else None
+            if item.get("qty") is not None and item.get("price"):
+                goods += Decimal(item["price"]) * item["qty"]
+            items.append(item)
+        payload["items"] = items
+        payload["goods_value"] = str(goods.quantize(Decimal("0.01")))
+        if "discount_amount" not in payload and (
+            "shop_discount" in payload or "platform_discount" in payload
+        ):
+            total = sum(
+                Decimal(payload.get(k) or 0) for k in ("shop_discount", "platform_discount")
+            )
+            payload["discount_amount"] = str(total.quantize(Decimal("0.01")))
+        payload["_file"] = name
+        modified_at = max(datetime.fromisoformat(mods[i]) for i in idx)
+        out.append(RawOrder(str(no), modified_at, payload))
+    return out
+
+
+# -- loading ------------------------------------------------------------------------------------
+_REJECT_COPY = "copy raw.rejected_rows (source, file, line_no, raw_text, reason, run_id) from stdin"
+_LOADED_FILE = """
+insert into raw.loaded_files as f
+    (source, path, size, mtime, content_hash, encoding, rows_loaded, rows_rejected, run_id,
+     loaded_at)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+on conflict (source, path) do update
+    set size = excluded.size, mtime = excluded.mtime, content_hash = excluded.content_hash,
+        encoding = excluded.encoding, rows_loaded = excluded.rows_loaded,
+        rows_rejected = excluded.rows_rejected, run_id = excluded.run_id, loaded_at = now()
+"""
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """What raw.loaded_files remembers of a file's last loaded version."""
+
+    path: str
+    size: int
+    mtime: datetime
+    content_hash: str
+
+
+def loaded_files(conn: psycopg.Connection, source: str) -> dict[str, LoadedFile]:
+    with conn.transaction():
+        rows = conn.execute(
+            "select path, size, mtime, content_hash from raw.loaded_files where source = %s",
+            [source],
+        ).fetchall()
+    return {r[0]: LoadedFile(*r) for r in rows}
+
+
+def mark_unchanged(
+    conn: psycopg.Connection, source: str, path: str, size: int, mtime: datetime
+) -> None:
+    """A re-sent file with known content: remember its new size/mtime, load nothing."""
+    with conn.transaction():
+        conn.execute(
+            "update raw.loaded_files set size = %s, mtime = %s where source = %s and path = %s",
+            [size, mtime, source, path],
+        )
+
+
+def store_file(
+    conn: psycopg.Connection,
+    parsed: ParsedFile,
+    *,
+    source: str,
+    channel: str,
+    path: str,
+    name: str,
+    size: int,
+    mtime: datetime,
+    content_hash: str,
+    run_id: str | None = None,
+    replace_missing: bool = False,
+) -> FileLoadReport:
+    """Write one parsed file in one transaction: its rejects replace the previous version's,
+    its orders upsert through the raw loader, and with `replace_missing` the orders that came
+    from this file's previous version and are gone from it are deleted."""
+    report = FileLoadReport(
+        source, path, "loaded", parsed.encoding, parsed.rows, len(parsed.rejects)
+    )
+    report.rejects = parsed.rejects
+    with conn.transaction():
+        conn.execute(
+            "delete from raw.rejected_rows where source = %s and file = %s", [source, path]
+        )
+        with conn.cursor() as cur, cur.copy(_REJECT_COPY) as copy:
+            for r in parsed.rejects:
+                copy.write_row((source, path, r.line_no, r.raw_text, r.reason, run_id))
+        report.orders = load_orders(conn, channel, parsed.orders, run_id=run_id)
+        if replace_missing:
+            gone = conn.execute(
+                f"delete from {orders_table(channel)} where channel = %s "
+                "and payload ->> '_file' = %s and platform_order_no <> all(%s)",
+                [channel, name, [o.platform_order_no for o in parsed.orders]],
+            )
+            report.withdrawn = gone.rowcount
+        conn.execute(
+            _LOADED_FILE,
+            [source, path, size, mtime, content_hash, parsed.encoding, parsed.rows_ok,
+             len(parsed.rejects), run_id],
+        )  # fmt: skip
+    return report
+
+
+def load_file_bytes(
+    conn: psycopg.Connection,
+    data: bytes,
+    *,
+    source: str,
+    fmt: FileFormat,
+    path: str,
+    mtime: datetime,
+    content_hash: str,
+    channel: str | None = None,
+    run_id: str | None = None,
+    replace_missing: bool = False,
+) -> FileLoadReport:
+    """Parse and store one file. A file that cannot be read returns a `failed` report (and
+    writes nothing) so that the caller's other files still load."""
+    channel = channel or source
+    name = Path(path).name
+    try:
+        parsed = parse_orders(data, name, fmt, fallback_modified_at=mtime)
+    except FileUnreadable as err:
+        return FileLoadReport(source, path, "failed", error=str(err))
+    ensure_raw_tables(conn, [channel])
+    return store_file(
+        conn, parsed, source=source, channel=channel, path=path, name=name, size=len(data),
+        mtime=mtime, content_hash=content_hash, run_id=run_id, replace_missing=replace_missing,
+    )  # fmt: skip
+
+
+def rejected_rows(conn: psycopg.Connection, source: str, path: str | None = None) -> list[dict]:
+    """The rejects currently recorded for `source` (optionally one file), by line."""
+    sql = "select file, line_no, reason, raw_text from raw.rejected_rows where source = %s"
+    args: list = [source]
+    if path is not None:
+        sql += " and file = %s"
+        args.append(path)
+    with conn.transaction():
+        rows = conn.execute(sql + " order by file, line_no", args).fetchall()
+    return [dict(zip(("file", "line_no", "reason", "raw_text"), r, strict=True)) for r in rows]

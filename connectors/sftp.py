@@ -1,0 +1,357 @@
+"""Regional platforms' daily exports on an SFTP server (paramiko): list, download, load.
+
+- Host keys are checked against a known-hosts file with paramiko's RejectPolicy: an unknown or
+  changed host key refuses the connection (`HostKeyRejected`), never auto-accepted.
+- Credentials: env vars `ORDERPULSE_<SOURCE>_SFTP_HOST`, `_PORT` (22), `_USERNAME`, `_PASSWORD`
+  and/or `_KEY_PATH` (+ `_KEY_PASSPHRASE`), `_KNOWN_HOSTS` (default ~/.ssh/known_hosts),
+  `_DIRECTORY`; when `_HOST` is unset, the `sftp` entry of the sandbox's sandbox.json
+  (`host`, `port`, `username`, `private_key_path`, `known_hosts_path`, optional `password`,
+  `directories: {source: path}`).
+- What was loaded is kept in raw.loaded_files by (source, path) with size, mtime and a SHA-256 of
+  the content. A file whose size and mtime match is not downloaded again; a file whose content
+  hash matches (re-sent as is) loads nothing; new or changed content is loaded. A corrected file
+  replaces its previous version: its orders are upserted and, with `sftp.replace_missing` (the
+  default), orders that came from the previous version and are missing from the corrected one
+  are deleted from raw (an order whose raw row came from a later file is never touched). Its
+  rejected rows replace the previous version's too.
+- A file that cannot be read fails alone; the others still load. With `sftp.move_to` set, a
+  loaded file is moved there on the server (its raw.loaded_files entry keeps the original path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paramiko
+import psycopg
+from pydantic import SecretStr
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from connectors.channels_config import ChannelConfig, ChannelsFile, load_channels
+from connectors.csv_orders import (
+    FileLoadReport,
+    load_file_bytes,
+    loaded_files,
+    mark_unchanged,
+)
+from connectors.raw_schema import ensure_raw_tables
+from orderpulse.settings import get_settings
+
+
+class SftpError(RuntimeError):
+    """The SFTP source cannot be reached or is misconfigured; the message says what to do."""
+
+
+class HostKeyRejected(SftpError):
+    """The server's host key is not in the known-hosts file (or differs from it)."""
+
+
+@dataclass(frozen=True)
+class SftpCredentials:
+    host: str
+    port: int
+    username: str
+    known_hosts_path: Path
+    private_key_path: Path | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    key_passphrase: SecretStr | None = field(default=None, repr=False)
+    directory: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    name: str
+    size: int
+    mtime: datetime
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the file's size or mtime does (a sensor's run key)."""
+        return f"{self.path}:{self.size}:{int(self.mtime.timestamp())}"
+
+
+def env_prefix(source: str) -> str:
+    return f"ORDERPULSE_{source.upper()}_SFTP_"
+
+
+def resolve_credentials(
+    source: str,
+    sandbox_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> SftpCredentials:
+    """Credentials of `source` from env vars, else from the sandbox's sandbox.json."""
+    env = os.environ if environ is None else environ
+    prefix = env_prefix(source)
+    if env.get(prefix + "HOST"):
+        if not env.get(prefix + "USERNAME"):
+            raise SftpError(f"{source}: {prefix}HOST is set but {prefix}USERNAME is not")
+        if not (env.get(prefix + "PASSWORD") or env.get(prefix + "KEY_PATH")):
+            raise SftpError(f"{source}: set {prefix}KEY_PATH or {prefix}PASSWORD to log in")
+        secret = env.get(prefix + "PASSWORD")
+        passphrase = env.get(prefix + "KEY_PASSPHRASE")
+        return SftpCredentials(
+            host=env[prefix + "HOST"],
+            port=int(env.get(prefix + "PORT") or 22),
+            username=env[prefix + "USERNAME"],
+            known_hosts_path=Path(
+                env.get(prefix + "KNOWN_HOSTS") or Path.home() / ".ssh" / "known_hosts"
+            ).expanduser(),
+            private_key_path=Path(env[prefix + "KEY_PATH"]).expanduser()
+            if env.get(prefix + "KEY_PATH")
+            else None,
+            password=SecretStr(secret) if secret else None,
+            key_passphrase=SecretStr(passphrase) if passphrase else None,
+            directory=env.get(prefix + "DIRECTORY") or None,
+        )
+    sandbox_file = sandbox_file or get_settings().sandbox_file
+    entry = None
+    if sandbox_file.exists():
+        entry = json.loads(sandbox_file.read_text(encoding="utf-8")).get("sftp")
+    if not entry:
+        raise SftpError(
+            f"{source}: no SFTP credentials: set {prefix}HOST, {prefix}USERNAME, "
+            f"{prefix}KEY_PATH or {prefix}PASSWORD and {prefix}KNOWN_HOSTS, or start the "
+            f"sandbox (`orderpulse sandbox serve`), which writes {sandbox_file}"
+        )
+    return credentials_from_info(entry, source)
+
+
+def credentials_from_info(info: Mapping, source: str) -> SftpCredentials:
+    """Credentials from a sandbox `sftp` entry ({host, port, username, private_key_path,
+    known_hosts_path, password?, directories})."""
+    key = info.get("private_key_path")
+    return SftpCredentials(
+        host=info["host"],
+        port=int(info["port"]),
+        username=info["username"],
+        known_hosts_path=Path(info["known_hosts_path"]),
+        private_key_path=Path(key) if key else None,
+        password=SecretStr(info["password"]) if info.get("password") else None,
+        directory=(info.get("directories") or {}).get(source),
+    )
+
+
+def _load_key(creds: SftpCredentials) -> paramiko.PKey | None:
+    if creds.private_key_path is None:
+        return None
+    passphrase = creds.key_passphrase.get_secret_value() if creds.key_passphrase else None
+    try:
+        return paramiko.PKey.from_path(creds.private_key_path, passphrase)
+    except (OSError, paramiko.SSHException, ValueError) as err:
+        raise SftpError(
+            f"private key {creds.private_key_path} cannot be read: {type(err).__name__}"
+        ) from err
+
+
+@retry(
+    retry=retry_if_exception_type((OSError, EOFError)),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.5, max=4),
+    reraise=True,
+)
+def _connect(
+    client: paramiko.SSHClient, creds: SftpCredentials, pkey: paramiko.PKey | None, timeout: float
+) -> None:
+    client.connect(
+        creds.host,
+        port=creds.port,
+        username=creds.username,
+        pkey=pkey,
+        password=creds.password.get_secret_value() if creds.password else None,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=timeout,
+        banner_timeout=timeout,
+        auth_timeout=timeout,
+    )
+
+
+@contextmanager
+def open_sftp(creds: SftpCredentials, *, timeout: float = 15.0) -> Iterator[paramiko.SFTPClient]:
+    """An SFTP session on a connection whose host key is in `creds.known_hosts_path`."""
+    where = f"{creds.host}:{creds.port}"
+    client = paramiko.SSHClient()
+    try:
+        if not creds.known_hosts_path.exists():
+            raise HostKeyRejected(
+                f"sftp {where}: known-hosts file {creds.known_hosts_path} does not exist; add "
+                "the server's host key to it (ssh-keyscan) before connecting"
+            )
+        client.load_host_keys(str(creds.known_hosts_path))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        pkey = _load_key(creds)
+        try:
+            _connect(client, creds, pkey, timeout)
+        except paramiko.BadHostKeyException as err:
+            raise HostKeyRejected(
+                f"sftp {where}: the server's host key differs from the one in "
+                f"{creds.known_hosts_path}; refusing to connect (verify the server, then "
+                "update the known-hosts entry)"
+            ) from err
+        except paramiko.AuthenticationException as err:
+            raise SftpError(f"sftp {where}: login as {creds.username} refused") from err
+        except paramiko.SSHException as err:
+            if "known_hosts" in str(err):
+                raise HostKeyRejected(
+                    f"sftp {where}: host key not found in {creds.known_hosts_path}; refusing "
+                    "to connect (add the server's key with ssh-keyscan after verifying it)"
+                ) from err
+            raise SftpError(f"sftp {where}: {err}") from err
+        except OSError as err:
+            raise SftpError(f"sftp {where}: cannot connect: {err}") from err
+        sftp = client.open_sftp()
+        try:
+            yield sftp
+        finally:
+            sftp.close()
+    finally:
+        client.close()
+
+
+def list_files(sftp: paramiko.SFTPClient, directory: str, pattern: str) -> list[RemoteFile]:
+    """Regular files in `directory` whose names fully match `pattern`, oldest name first."""
+    regex = re.compile(pattern)
+    out = []
+    for attr in sftp.listdir_attr(directory):
+        if not regex.fullmatch(attr.filename) or not stat.S_ISREG(attr.st_mode or 0):
+            continue
+        out.append(
+            RemoteFile(
+                path=posixpath.join(directory, attr.filename),
+                name=attr.filename,
+                size=int(attr.st_size or 0),
+                mtime=datetime.fromtimestamp(int(attr.st_mtime or 0), UTC),
+            )
+        )
+    return sorted(out, key=lambda f: f.name)
+
+
+@dataclass
+class SftpSyncReport:
+    source: str
+    files: list[FileLoadReport] = field(default_factory=list)
+    skipped: int = 0  # same size and mtime as loaded: not downloaded
+
+    @property
+    def failed(self) -> list[FileLoadReport]:
+        return [f for f in self.files if not f.ok]
+
+    def as_metadata(self) -> dict:
+        return {
+            "files_seen": len(self.files) + self.skipped,
+            "files_loaded": sum(f.status == "loaded" for f in self.files),
+            "files_unchanged": self.skipped + sum(f.status == "unchanged" for f in self.files),
+            "files_failed": len(self.failed),
+            "rows_loaded": sum(f.rows_loaded for f in self.files),
+            "rows_rejected": sum(f.rows_rejected for f in self.files),
+            "orders_inserted": sum(f.orders.inserted for f in self.files),
+            "orders_updated": sum(f.orders.updated for f in self.files),
+            "orders_withdrawn": sum(f.withdrawn for f in self.files),
+            "errors": [f.render() for f in self.failed],
+        }
+
+    def render(self) -> str:
+        return "\n".join(f.render() for f in self.files) or f"{self.source}: no new files"
+
+
+def _source(source: str, channels: ChannelsFile | None) -> ChannelConfig:
+    cfg = (channels or load_channels()).channels.get(source)
+    if cfg is None or cfg.kind != "sftp" or cfg.sftp is None or cfg.file_format is None:
+        raise SftpError(f"{source!r} is not an sftp source in config/channels.yaml")
+    return cfg
+
+
+def _directory(cfg: ChannelConfig, creds: SftpCredentials) -> str:
+    return creds.directory if creds.directory else (cfg.sftp.directory or "/")
+
+
+def pending_files(
+    conn: psycopg.Connection,
+    source: str,
+    *,
+    creds: SftpCredentials | None = None,
+    channels: ChannelsFile | None = None,
+) -> list[RemoteFile]:
+    """Files on the server that are new or whose size/mtime changed since their last load (for
+    a sensor: cheap, downloads nothing)."""
+    cfg = _source(source, channels)
+    creds = creds or resolve_credentials(source)
+    ensure_raw_tables(conn, [source])
+    known = loaded_files(conn, source)
+    with open_sftp(creds, timeout=cfg.sftp.timeout_seconds) as sftp:
+        files = list_files(sftp, _directory(cfg, creds), cfg.sftp.pattern)
+    return [f for f in files if not _same_stat(known.get(f.path), f)]
+
+
+def _same_stat(known, remote: RemoteFile) -> bool:  # noqa: ANN001 (LoadedFile | None)
+    return known is not None and known.size == remote.size and known.mtime == remote.mtime
+
+
+def sync_source(
+    conn: psycopg.Connection,
+    source: str,
+    *,
+    creds: SftpCredentials | None = None,
+    channels: ChannelsFile | None = None,
+    run_id: str | None = None,
+) -> SftpSyncReport:
+    """Load every new or changed file of `source` into raw.<source>_orders."""
+    cfg = _source(source, channels)
+    creds = creds or resolve_credentials(source)
+    ensure_raw_tables(conn, [source])
+    known = loaded_files(conn, source)
+    report = SftpSyncReport(source)
+    with open_sftp(creds, timeout=cfg.sftp.timeout_seconds) as sftp:
+        for remote in list_files(sftp, _directory(cfg, creds), cfg.sftp.pattern):
+            before = known.get(remote.path)
+            if _same_stat(before, remote):
+                report.skipped += 1
+                continue
+            try:
+                with sftp.open(remote.path, "rb") as handle:
+                    handle.prefetch()
+                    data = handle.read()
+            except OSError as err:
+                report.files.append(
+                    FileLoadReport(source, remote.path, "failed", error=f"download failed: {err}")
+                )
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if before is not None and before.content_hash == digest:
+                mark_unchanged(conn, source, remote.path, len(data), remote.mtime)
+                report.files.append(FileLoadReport(source, remote.path, "unchanged"))
+                continue
+            loaded = load_file_bytes(
+                conn, data, source=source, fmt=cfg.file_format, path=remote.path,
+                mtime=remote.mtime, content_hash=digest, run_id=run_id,
+                replace_missing=cfg.sftp.replace_missing,
+            )  # fmt: skip
+            report.files.append(loaded)
+            if loaded.ok and cfg.sftp.move_to:
+                _move(sftp, remote, cfg.sftp.move_to)
+    return report
+
+
+def _move(sftp: paramiko.SFTPClient, remote: RemoteFile, move_to: str) -> None:
+    target_dir = posixpath.join(posixpath.dirname(remote.path), move_to)
+    try:
+        sftp.stat(target_dir)
+    except FileNotFoundError:
+        sftp.mkdir(target_dir)
+    target = posixpath.join(target_dir, remote.name)
+    try:
+        sftp.posix_rename(remote.path, target)  # replaces an older processed copy
+    except OSError:
+        sftp.rename(remote.path, target)
