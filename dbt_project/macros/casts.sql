@@ -1,9 +1,12 @@
 {#- Casts from the payloads' wire formats. Empty strings and platform "unset" sentinels
     become null instead of failing the cast. -#}
 
-{#- A yuan amount sent as a string or number -> numeric(14,2). -#}
+{#- A yuan amount sent as a string or number -> numeric(14,2). Export styles such as
+    `1,299.00` and `￥59.9` lose their separators and currency signs first. -#}
 {% macro to_yuan(expr) -%}
-    round(nullif(trim(({{ expr }})::text), '')::numeric, 2)::numeric(14, 2)
+    round(
+        nullif(regexp_replace(({{ expr }})::text, '[^0-9.eE+-]', '', 'g'), '')::numeric, 2
+    )::numeric(14, 2)
 {%- endmacro %}
 
 {#- An integer fen amount sent as a string or number -> numeric(14,2) yuan. -#}
@@ -36,4 +39,14 @@
 {#- An empty string is as good as missing. -#}
 {% macro nonblank(expr) -%}
     nullif(trim(({{ expr }})::text), '')
+{%- endmacro %}
+
+{#- A JSON value that may be an array, a single object or missing -> always an array,
+    for `jsonb_array_elements`. -#}
+{% macro as_json_array(expr) -%}
+    case jsonb_typeof({{ expr }})
+        when 'array' then {{ expr }}
+        when 'object' then jsonb_build_array({{ expr }})
+        else '[]'::jsonb
+    end
 {%- endmacro %}

@@ -43,3 +43,14 @@
         'g'
     )), '')
 {%- endmacro %}
+
+{#- Free text (notes, addresses): any mobile number inside it keeps only its first 3 and
+    last 4 digits. -#}
+{% macro mask_phones_in_text(expr) -%}
+    regexp_replace(
+        ({{ expr }})::text,
+        '(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])',
+        '\1\2****\3',
+        'g'
+    )
+{%- endmacro %}

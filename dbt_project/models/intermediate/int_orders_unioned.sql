@@ -1,15 +1,17 @@
-{%- set sources = ['taobao', 'jd', 'douyin', 'pdd', 'kuaishou', 'youzan'] -%}
+{#- All sources' standard order fields in one relation. A view: incremental marts filter it
+    on raw_xid, and the filter reaches every source table. -#}
+{%- set columns = order_columns() -%}
 
 with
-{% for s in sources %}
+{% for s in order_sources() %}
 {{ s }} as (
     select * from {{ ref('stg_' ~ s ~ '__orders') }}
 ),
 {% endfor %}
 
 unioned as (
-    {% for s in sources -%}
-    select * from {{ s }}
+    {% for s in order_sources() -%}
+    select {{ columns | join(', ') }} from {{ s }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -1,27 +1,105 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['channel', 'platform_order_no'],
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['channel', 'platform_order_no'], 'unique': True},
+            {'columns': ['_built_xid']},
+        ],
+    )
+}}
+
+-- depends_on: {{ source('ops', 'routing_decisions') }}, {{ source('ops', 'risk_assessments') }}
+-- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
+-- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_events') }}
+
+{# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
+   only orders whose raw row or any decision about them changed since the last build. #}
+
 with orders as (
-    select * from {{ ref('int_orders_unioned') }}
+    select * from {{ ref('int_order_status') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+        or (channel, platform_order_no) in ({{ changed_decision_keys() }})
+        or (channel, platform_order_no) in (
+            select channel, platform_order_no
+            from {{ ref('int_order_fulfilment_events') }}
+            where raw_xid >= {{ last_built_xid() }}
+        )
+    {% endif %}
 ),
 
 final as (
     select
+        ---------- ids
         channel,
         platform_order_no,
         shop_id,
-        case
-            when paid_at is null then 'awaiting_payment'
-            else 'paid_pending_review'
-        end as unified_status,
+        {{ mask_phones_in_text('buyer_id') }} as buyer_id,
+        source,
+
+        ---------- status
+        unified_status,
+        status_source,
+        platform_unified_status,
+        platform_status,
+        refund_status,
+
+        ---------- amounts (numeric yuan)
         goods_value,
+        platform_discount,
+        shop_discount,
         discount_amount,
         freight,
         paid_amount,
-        created_at,
-        paid_at,
+        currency,
+
+        ---------- receiver (masked)
+        {{ mask_name('receiver_name') }} as receiver_name,
         {{ mask_phone('receiver_phone') }} as receiver_phone,
+        {{ mask_address('receiver_address') }} as receiver_address,
+        md5(
+            coalesce(regexp_replace(receiver_phone, '[^0-9]', '', 'g'), '')
+            || '|' || coalesce(province, '') || coalesce(city, '') || coalesce(district, '')
+            || coalesce(regexp_replace(receiver_address, '\s', '', 'g'), '')
+        ) as receiver_key,
         province,
         city,
         district,
-        country
+        country,
+        (country is not null and upper(country) not in ('CN', 'CHN', '中国')) as is_cross_border,
+        hs_code,
+        declared_value,
+
+        ---------- notes and logistics
+        {{ mask_phones_in_text('buyer_note') }} as buyer_note,
+        {{ mask_phones_in_text('seller_note') }} as seller_note,
+        carrier,
+        tracking_no,
+
+        ---------- decisions
+        risk_state,
+        risk_score,
+        routing_decision,
+        routing_warehouse_id,
+        routing_carrier,
+        fulfilment_status,
+        merge_group_id,
+
+        ---------- timestamps
+        created_at,
+        paid_at,
+        shipped_at,
+        delivered_at,
+        closed_at,
+        modified_at,
+        loaded_at,
+
+        ---------- build bookkeeping
+        now() as _built_at,
+        {{ built_xid() }} as _built_xid
     from orders
 )
 

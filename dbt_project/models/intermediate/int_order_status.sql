@@ -1,0 +1,79 @@
+{#- The current unified status of every order. The platform decides every status from
+    payment on except `paid_pending_review`: while an order is paid and unshipped, OrderPulse's
+    own decisions (risk, review, routing) and the warehouse and carrier events move it on. -#}
+
+with platform as (
+    select * from {{ ref('int_order_platform_status') }}
+),
+
+decisions as (
+    select * from {{ ref('stg_ops__order_decisions') }}
+),
+
+fulfilment as (
+    select * from {{ ref('int_order_fulfilment_status') }}
+),
+
+combined as (
+    select
+        platform.*,
+        decisions.routing_decision,
+        decisions.routing_warehouse_id,
+        decisions.routing_carrier,
+        decisions.routing_rule,
+        decisions.routing_score,
+        decisions.routing_inputs,
+        decisions.routing_decided_at,
+        decisions.risk_score,
+        decisions.risk_signals,
+        decisions.review_score,
+        decisions.review_hold_until,
+        decisions.review_decision,
+        decisions.merge_group_id,
+        decisions.merge_reason,
+        decisions.lock_lines,
+        decisions.locked_qty,
+        decisions.lock_states,
+        fulfilment.fulfilment_status,
+        fulfilment.fulfilment_status_at,
+        fulfilment.fulfilment_origin,
+        case
+            when decisions.review_decision in ('intercept', 'intercepted', 'reject', 'rejected')
+                then 'intercepted'
+            when decisions.review_decision in ('release', 'released', 'approve', 'approved', 'pass')
+                then 'released'
+            when decisions.review_hold_until is not null
+                or decisions.risk_score > {{ var('risk_hold_score', 80) }}
+                then 'held'
+            when decisions.risk_score is not null then 'passed'
+        end as risk_state
+    from platform
+    left join decisions using (channel, platform_order_no)
+    left join fulfilment using (channel, platform_order_no)
+),
+
+final as (
+    select
+        *,
+        case
+            when platform_unified_status <> 'paid_pending_review' then platform_unified_status
+            when risk_state = 'intercepted' then 'closed'
+            when fulfilment_status is not null then fulfilment_status
+            when routing_decision in ('ship', 'split') then 'allocated'
+            when risk_state = 'held' then 'risk_review'
+            when routing_decision = 'manual_review' then 'pending_allocation'
+            when risk_state in ('released', 'passed') then 'pending_allocation'
+            else 'paid_pending_review'
+        end as unified_status,
+        case
+            when platform_unified_status <> 'paid_pending_review' then 'platform'
+            when risk_state = 'intercepted' then 'review'
+            when fulfilment_status is not null then fulfilment_origin
+            when routing_decision in ('ship', 'split', 'manual_review') then 'routing'
+            when risk_state is not null then 'risk'
+            else 'platform'
+        end as status_source
+    from combined
+)
+
+select * from final

@@ -1,0 +1,52 @@
+with source as (
+    select *, xmin::text::bigint as raw_xid from {{ source('raw', 'douyin_orders') }}
+),
+
+lines as (
+    select
+        source.channel,
+        source.platform_order_no,
+        source.loaded_at,
+        source.raw_xid,
+        line.value as line,
+        line.ordinality as line_no
+    from source
+    cross join lateral jsonb_array_elements(
+        {{ as_json_array("source.payload -> 'sku_order_list'") }}
+    ) with ordinality as line (value, ordinality)
+),
+
+renamed as (
+    select
+        ---------- ids
+        channel,
+        platform_order_no,
+        line_no::integer as line_no,
+        {{ nonblank("line ->> 'order_id'") }} as platform_line_id,
+        coalesce(
+            {{ nonblank("line ->> 'out_sku_id'") }},
+            {{ nonblank("line ->> 'out_product_id'") }},
+            {{ nonblank("line ->> 'sku_id'") }}
+        ) as sku,
+        {{ nonblank("line ->> 'sku_id'") }} as platform_sku_id,
+        {{ nonblank("line ->> 'product_name'") }} as title,
+
+        ---------- quantities and amounts (fen on the wire; origin_amount = price x qty)
+        (line ->> 'item_num')::integer as qty,
+        coalesce(
+            {{ fen_text_to_yuan("line ->> 'goods_price'") }},
+            round({{ fen_text_to_yuan("line ->> 'origin_amount'") }} / nullif((line ->> 'item_num')::integer, 0), 2)
+        ) as unit_price,
+        {{ fen_text_to_yuan("line ->> 'origin_amount'") }} as line_goods_value,
+        coalesce({{ fen_text_to_yuan("line ->> 'promotion_amount'") }}, 0) as line_discount,
+        {{ fen_text_to_yuan("line ->> 'pay_amount'") }} as line_paid_amount,
+
+        ---------- status
+        {{ nonblank("line -> 'after_sale_info' ->> 'after_sale_status'") }} as refund_status,
+
+        loaded_at,
+        raw_xid
+    from lines
+)
+
+select * from renamed

@@ -1,0 +1,49 @@
+with source as (
+    select *, xmin::text::bigint as raw_xid from {{ source('raw', 'jd_orders') }}
+),
+
+lines as (
+    select
+        source.channel,
+        source.platform_order_no,
+        source.loaded_at,
+        source.raw_xid,
+        line.value as line,
+        line.ordinality as line_no
+    from source
+    cross join lateral jsonb_array_elements(
+        {{ as_json_array("source.payload -> 'itemInfoList'") }}
+    ) with ordinality as line (value, ordinality)
+),
+
+renamed as (
+    select
+        ---------- ids
+        channel,
+        platform_order_no,
+        line_no::integer as line_no,
+        {{ nonblank("line ->> 'skuId'") }} as platform_line_id,
+        coalesce(
+            {{ nonblank("line ->> 'outerSkuId'") }},
+            {{ nonblank("line ->> 'productNo'") }},
+            {{ nonblank("line ->> 'skuId'") }}
+        ) as sku,
+        {{ nonblank("line ->> 'skuId'") }} as platform_sku_id,
+        {{ nonblank("line ->> 'skuName'") }} as title,
+
+        ---------- quantities and amounts (yuan strings; itemTotal is the quantity)
+        (line ->> 'itemTotal')::integer as qty,
+        {{ to_yuan("line ->> 'jdPrice'") }} as unit_price,
+        {{ to_yuan("line ->> 'jdPrice'") }} * (line ->> 'itemTotal')::integer as line_goods_value,
+        null::numeric(14, 2) as line_discount,
+        null::numeric(14, 2) as line_paid_amount,
+
+        ---------- status
+        null::text as refund_status,
+
+        loaded_at,
+        raw_xid
+    from lines
+)
+
+select * from renamed

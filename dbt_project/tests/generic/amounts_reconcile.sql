@@ -1,0 +1,10 @@
+{#- paid = goods - discounts + freight, within `tolerance` yuan (one cent by default). -#}
+{% test amounts_reconcile(model, goods='goods_value', discount='discount_amount',
+                          freight='freight', paid='paid_amount', tolerance=0.01) %}
+select *
+from {{ model }}
+where {{ paid }} is not null
+    and abs(
+        {{ paid }} - ({{ goods }} - coalesce({{ discount }}, 0) + coalesce({{ freight }}, 0))
+    ) > {{ tolerance }}
+{% endtest %}
