@@ -8,6 +8,12 @@ from dagster_dbt import DbtCliResource
 from orchestration.dbt.assets import orderpulse_dbt_models
 from orchestration.dbt.project import dbt_project
 from orchestration.ingest.assets import marketplace_assets, marketplace_schedules
+from orchestration.ingest.checks import (
+    nightly_reconciliation_job,
+    nightly_reconciliation_schedule,
+    reconciliation_checks,
+)
+from orchestration.ingest.sensors import push_sensors
 from orchestration.reporting.assets import channel_order_summary
 from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
 
@@ -21,8 +27,10 @@ all_assets_job = dg.define_asset_job(
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*marketplace_assets(), orderpulse_dbt_models, channel_order_summary],
-        jobs=[all_assets_job],
-        schedules=marketplace_schedules(),
+        asset_checks=reconciliation_checks(),
+        jobs=[all_assets_job, nightly_reconciliation_job],
+        schedules=[*marketplace_schedules(), nightly_reconciliation_schedule],
+        sensors=push_sensors(),
         resources={
             "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
             "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),
