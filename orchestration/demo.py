@@ -106,9 +106,8 @@ def run_demo(
     scenario: Path | None,
     add: bool,
 ) -> bool:
-    from sandbox.server import Sandbox
-
     from orchestration.definitions import defs
+    from sandbox.server import Sandbox
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("orderpulse_full_run")

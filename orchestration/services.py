@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -17,10 +18,8 @@ class Services:
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):
-            try:
+            with contextlib.suppress(Exception):  # best effort on shutdown
                 stop()
-            except Exception:  # best effort on shutdown
-                pass
 
 
 def _serve_in_thread(app, port: int = 0):

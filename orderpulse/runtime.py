@@ -1,4 +1,4 @@
-"""Prepare a process to run OrderPulse: the warehouse, env vars for Dagster and dbt, dagster.yaml."""
+"""Prepare a process to run OrderPulse: the warehouse, env for Dagster and dbt, dagster.yaml."""
 
 from __future__ import annotations
 

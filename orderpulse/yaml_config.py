@@ -1,4 +1,4 @@
-"""Load a YAML rule file into a pydantic model, with errors that name the file, the key and the fix."""
+"""Load a YAML rule file into a pydantic model; errors name the file, the key and the fix."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def load_yaml_model(path: Path | str, model: type[M]) -> M:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: file not found (copy it from the repository's config/)") from err
+        raise ConfigError(
+            f"{path}: file not found (copy it from the repository's config/)"
+        ) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     try:

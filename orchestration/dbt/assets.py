@@ -1,12 +1,16 @@
 """Every dbt model is a Dagster asset and every dbt test an asset check."""
 
-
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from orchestration.dbt.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource

@@ -67,7 +67,9 @@ def ensure_manifest(project: DbtProject) -> Path:
             text=True,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+            raise RuntimeError(
+                f"dbt parse failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+            )
     return manifest
 
 

@@ -1,6 +1,5 @@
 """One ingestion asset per marketplace channel: `raw/<channel>_orders` in group `ingest`."""
 
-
 from datetime import timedelta
 
 import dagster as dg

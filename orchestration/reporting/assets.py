@@ -1,6 +1,5 @@
 """Reporting assets downstream of the marts."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -31,7 +30,7 @@ def read_channel_summary(conn) -> pd.DataFrame:
     owners=["team:data-engineering"],
     kinds={"python", "pandas"},
     deps=[dg.AssetKey(["marts", "fct_orders"])],
-    description="Orders, paid orders, goods value and paid amount per channel from marts.fct_orders.",
+    description="Orders, paid orders, goods value and paid amount per channel (marts.fct_orders).",
     automation_condition=dg.AutomationCondition.eager(),
 )
 def channel_order_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -31,7 +31,8 @@ def test_db_url_psql_and_stop(tmp_path: Path) -> None:
         assert again.stdout.strip() == url
         query = subprocess.run(
             [str(psql_path()), url, "-At", "-c",
-             "select string_agg(schema_name, ',' order by schema_name) from information_schema.schemata "
+             "select string_agg(schema_name, ',' order by schema_name) "
+             "from information_schema.schemata "
              "where schema_name in ('raw','staging','intermediate','marts','ops')"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -49,8 +49,14 @@ def test_dagster_definitions_validate_exits_zero(tmp_path: Path) -> None:
 def test_dbt_parse_passes(tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            str(BIN / "dbt"), "parse", "--project-dir", str(ROOT / "dbt_project"),
-            "--profiles-dir", str(ROOT / "dbt_project"), "--target-path", str(tmp_path),
+            str(BIN / "dbt"),
+            "parse",
+            "--project-dir",
+            str(ROOT / "dbt_project"),
+            "--profiles-dir",
+            str(ROOT / "dbt_project"),
+            "--target-path",
+            str(tmp_path),
         ],  # fmt: skip
         capture_output=True,
         text=True,

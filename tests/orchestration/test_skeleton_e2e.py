@@ -14,14 +14,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_full_graph_lands_every_marketplace_order_once(fresh_db, tmp_path: Path) -> None:
-    from sandbox.model import MARKETPLACES
-    from sandbox.server import Sandbox
-
     from orchestration.dbt.assets import orderpulse_dbt_models
     from orchestration.dbt.project import dbt_project
     from orchestration.ingest.assets import marketplace_assets
     from orchestration.reporting.assets import channel_order_summary
     from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
+    from sandbox.model import MARKETPLACES
+    from sandbox.server import Sandbox
 
     home = tmp_path / "home"
     home.mkdir()
