@@ -92,6 +92,7 @@ class Shipment:
     promised_at: datetime
     delivered_at: datetime | None
     status: str  # the last tracking status
+    updated_at: datetime  # time of the last tracking event
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +310,10 @@ def _track(order, at, wh, dist, rng, end, out) -> Shipment:  # noqa: ANN001
             add(at["reject"], "rejected", dest, "收件人拒收，快件将退回")
             add(at["reject"] + timedelta(hours=1), "returning", dest, "快件退回中")
     out.extend(rows)
+    last = max(rows, key=lambda r: r[0])
     return Shipment(
-        *key, wh.warehouse_id, carrier, tracking_no, ship, promised,
-        at.get("deliver"), rows[-1][5] if rows else "created",
+        *key, wh.warehouse_id, carrier, tracking_no, ship, promised, at.get("deliver"),
+        last[5], last[0],
     )  # fmt: skip
 
 

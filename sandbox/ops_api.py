@@ -1,0 +1,289 @@
+"""The merchant's own systems as small JSON HTTP APIs: WMS, carrier tracking, CS desk,
+storefront behaviour log and the SKU catalogue.
+
+Every endpoint except `/health` needs `Authorization: Bearer <token>`; a missing or wrong token
+gets `401 {"error": "unauthorized", ...}` (the token is never echoed).
+
+| endpoint | records (sorted by) | time field for `since`/`until` |
+|---|---|---|
+| `GET /wms/warehouses` | warehouses (warehouse_id) | – |
+| `GET /catalog/skus` | SKUs (sku) | – |
+| `GET /wms/stock[?warehouse_id=&sku=]` | stock levels (warehouse_id, sku) | – |
+| `GET /wms/events` | pick/pack/ship… events (at, event_id) | `at` |
+| `GET /wms/movements` | stock movements (at, movement_id) | `at` |
+| `GET /carriers/shipments` | one per shipped order (updated_at, tracking_no) | `updated_at` |
+| `GET /carriers/tracks` | tracking events (at, event_id) | `at` |
+| `GET /cs/tickets` | CS tickets (updated_at, ticket_id) | `updated_at` |
+| `GET /behaviour/events` | behaviour log (at, event_id) | `at` |
+
+Query parameters of the list endpoints: `limit` (1..1000, default 500), `cursor` (the
+`next_cursor` of the previous page, opaque), and for the time-ordered ones `since` (inclusive)
+and `until` (exclusive), ISO 8601 with an offset (`2026-11-20T10:00:00+08:00`). A response is
+`{"items": [...], "next_cursor": str | null, "has_more": bool}`; `next_cursor` is null on the
+last page. Incremental reading: remember the greatest time seen and pass it as `since` next
+time (records at exactly that time come again: upsert by id). Pages are stable while paging:
+records never change order. A bad parameter gets `400 {"error": "bad_request", "message": ...}`.
+
+Record fields (all times ISO 8601 with offset, amounts decimal strings):
+- warehouse: warehouse_id, name, province, city, district, latitude, longitude, is_front, region
+- sku: sku, title, category, price, weight_kg, hs_code, barcode, is_hot
+- stock: warehouse_id, sku, on_hand, locked, available, safety_stock, last_sync_at
+- wms event: event_id, at, warehouse_id, channel, platform_order_no, type
+  (allocate|allocate_failed|pick|pack|ship|return_received), operator, detail
+- movement: movement_id, at, warehouse_id, sku, kind (inbound|adjust|lock|release|ship|return),
+  qty, channel, platform_order_no
+- shipment: channel, platform_order_no, warehouse_id, carrier, tracking_no, shipped_at,
+  promised_at, delivered_at, status, updated_at
+- track: event_id, at, carrier, tracking_no, channel, platform_order_no, status
+  (created|picked_up|pickup_failed|in_transit|out_for_delivery|delivered|rejected|returning),
+  location, description
+- ticket: ticket_id, channel, platform_order_no, buyer_id, opened_at, updated_at, topic, text,
+  status (open|pending|resolved), priority (low|normal|high)
+- behaviour: event_id, at, buyer_id, ip, device, action
+  (view|cart_add|cart_remove|submit_order|pay), channel, sku, platform_order_no
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.ops_records import record_dict
+from sandbox.world import World
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 500
+
+
+class BadRequest(Exception):
+    pass
+
+
+@dataclass
+class _Resource:
+    """A sorted list of records with their sort keys (time-ordered ones start with a float)."""
+
+    records: list[Any]
+    keys: list[tuple]
+    timed: bool
+    to_dict: Callable[[Any], dict]
+
+
+def _timed(records: list, time_attr: str, id_attr: str) -> _Resource:
+    rows = sorted(records, key=lambda r: (getattr(r, time_attr), getattr(r, id_attr)))
+    keys = [(getattr(r, time_attr).timestamp(), getattr(r, id_attr)) for r in rows]
+    return _Resource(rows, keys, True, record_dict)
+
+
+def _keyed(records: list, key: Callable[[Any], tuple], to_dict: Callable) -> _Resource:
+    rows = sorted(records, key=key)
+    return _Resource(rows, [key(r) for r in rows], False, to_dict)
+
+
+def _index(world: World) -> dict[str, _Resource]:
+    return {
+        "warehouses": _keyed(world.warehouses, lambda w: (w.warehouse_id,), lambda w: w.as_dict()),
+        "skus": _keyed(world.skus, lambda s: (s.sku,), lambda s: s.as_dict()),
+        "stock": _keyed(world.stock, lambda s: (s.warehouse_id, s.sku), record_dict),
+        "wms_events": _timed(world.wms_events, "at", "event_id"),
+        "movements": _timed(world.stock_movements, "at", "movement_id"),
+        "shipments": _timed(world.shipments, "updated_at", "tracking_no"),
+        "tracks": _timed(world.tracking_events, "at", "event_id"),
+        "tickets": _timed(world.cs_tickets, "updated_at", "ticket_id"),
+        "behaviour": _timed(world.behaviour_log, "at", "event_id"),
+    }
+
+
+def _encode_cursor(key: tuple) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(text: str, timed: bool) -> tuple:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        key = tuple(json.loads(raw))
+        if timed and not (len(key) == 2 and isinstance(key[0], int | float)):
+            raise ValueError
+        return key
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor is not a next_cursor this API returned") from exc
+
+
+def _parse_time(name: str, text: str | None) -> float | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as exc:
+        raise BadRequest(f"{name}={text!r} is not an ISO 8601 time") from exc
+    if value.tzinfo is None:
+        raise BadRequest(f"{name}={text!r} needs a UTC offset, e.g. 2026-11-20T10:00:00+08:00")
+    return value.timestamp()
+
+
+def _parse_limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadRequest(f"limit={text!r} must be an integer 1..{MAX_LIMIT}")
+    return int(text)
+
+
+def page(
+    resource: _Resource,
+    params: dict[str, str],
+    keep: Callable[[Any], bool] | None = None,
+) -> dict:
+    """One page of `resource` after `cursor`, within [since, until), filtered by `keep`."""
+    limit = _parse_limit(params.get("limit"))
+    start = 0
+    if resource.timed:
+        since = _parse_time("since", params.get("since"))
+        until = _parse_time("until", params.get("until"))
+        if since is not None:
+            start = bisect.bisect_left(resource.keys, (since,))
+        stop = bisect.bisect_left(resource.keys, (until,)) if until is not None else None
+    else:
+        stop = None
+    if params.get("cursor"):
+        after = _decode_cursor(params["cursor"], resource.timed)
+        start = max(start, bisect.bisect_right(resource.keys, after))
+    stop = len(resource.records) if stop is None else stop
+    items: list[dict] = []
+    i = start
+    last_key = None
+    while i < stop and len(items) < limit:
+        rec = resource.records[i]
+        if keep is None or keep(rec):
+            items.append(resource.to_dict(rec))
+        last_key = resource.keys[i]
+        i += 1
+    has_more = i < stop
+    cursor = _encode_cursor(last_key) if has_more and last_key is not None else None
+    return {"items": items, "next_cursor": cursor, "has_more": has_more}
+
+
+def build_ops_app(world: World, token: str) -> FastAPI:
+    """The ops API over `world`, guarded by `token`. `set_world(app, world)` swaps the data."""
+    if not token:
+        raise ValueError("the ops API needs a non-empty token")
+    app = FastAPI(title="OrderPulse sandbox: merchant ops systems", docs_url=None, redoc_url=None)
+    set_world(app, world)
+    expected = f"Bearer {token}".encode()
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):  # noqa: ANN001, ANN202
+        if request.url.path != "/health":
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return JSONResponse(
+                    {"error": "unauthorized", "message": "missing or wrong bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await call_next(request)
+
+    def _list(name: str, request: Request, keep: Callable | None = None) -> JSONResponse:
+        try:
+            body = page(request.app.state.ops_index[name], dict(request.query_params), keep)
+        except BadRequest as exc:
+            return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
+        return JSONResponse(body)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.get("/wms/warehouses")
+    def warehouses(request: Request) -> JSONResponse:
+        return _list("warehouses", request)
+
+    @app.get("/catalog/skus")
+    def skus(request: Request) -> JSONResponse:
+        return _list("skus", request)
+
+    @app.get("/wms/stock")
+    def stock(request: Request) -> JSONResponse:
+        wh = request.query_params.get("warehouse_id")
+        sku = request.query_params.get("sku")
+        keep = None
+        if wh or sku:
+
+            def keep(s: Any) -> bool:
+                return (not wh or s.warehouse_id == wh) and (not sku or s.sku == sku)
+
+        return _list("stock", request, keep)
+
+    @app.get("/wms/events")
+    def wms_events(request: Request) -> JSONResponse:
+        return _list("wms_events", request)
+
+    @app.get("/wms/movements")
+    def movements(request: Request) -> JSONResponse:
+        return _list("movements", request)
+
+    @app.get("/carriers/shipments")
+    def shipments(request: Request) -> JSONResponse:
+        return _list("shipments", request)
+
+    @app.get("/carriers/tracks")
+    def tracks(request: Request) -> JSONResponse:
+        return _list("tracks", request)
+
+    @app.get("/cs/tickets")
+    def tickets(request: Request) -> JSONResponse:
+        return _list("tickets", request)
+
+    @app.get("/behaviour/events")
+    def behaviour(request: Request) -> JSONResponse:
+        return _list("behaviour", request)
+
+    return app
+
+
+def set_world(app: FastAPI, world: World) -> None:
+    """Serve `world` from now on (e.g. after a scenario merge or a live tick)."""
+    app.state.ops_index = _index(world)
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server in a background thread (tests, `sandbox serve`)."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    base_url: str
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Run `app` on `host:port` (port 0: one the OS picks) until `.stop()`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        thread.join(timeout=0.01)
+    if not server.started:
+        raise RuntimeError(f"ops API did not start on {host}:{sock.getsockname()[1]}")
+    return RunningServer(server, thread, f"http://{host}:{sock.getsockname()[1]}")
