@@ -2,9 +2,10 @@
 
 Windows run from the committed cursor minus `lag` (a `>=` overlap: orders sharing the cursor's
 timestamp or modified while the previous run paged are pulled again; the loader de-duplicates) up
-to `now`, each no longer than the platform allows. Every page is committed as it arrives; the
-cursor moves to the window's end in the same transaction as the window's last page, so a crash
-resumes at the last finished window with neither a gap nor a duplicate row.
+to `now`, each no longer than the platform allows. Pages stream through in loads of about
+`batch_rows` orders (never a whole backfill in memory); the cursor moves to a window's end in the
+same transaction as the window's last page, so a crash resumes at the last committed window with
+neither a gap nor a duplicate row.
 
 `python -m connectors.ingest CHANNEL --db URL --sandbox-file FILE [--days N]` runs one pull.
 """
@@ -28,6 +29,7 @@ from connectors.marketplace import MarketplaceClient, windows
 from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders, read_cursor
 
 log = logging.getLogger(__name__)
+BATCH_ROWS = 2000  # orders per load: COPY + merge have a fixed cost worth spreading
 
 
 @dataclass
@@ -115,6 +117,7 @@ def ingest_channel(
     end: datetime | None = None,
     run_id: str | None = None,
     on_progress: ProgressFn | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> IngestReport:
     """Pull `client.channel` from its cursor (or `backfill_days` back on the first run) to now.
 
@@ -131,7 +134,7 @@ def ingest_channel(
         end = now - settle
     if start is None:
         start = cursor - lag if cursor else now - timedelta(days=backfill_days)
-    return _walk(conn, client, source, start, end, cursor, run_id, on_progress)
+    return _walk(conn, client, source, start, end, cursor, run_id, on_progress, batch_rows)
 
 
 def backfill(
@@ -166,30 +169,32 @@ def _walk(
     cursor: datetime | None,
     run_id: str | None,
     on_progress: ProgressFn | None,
+    batch_rows: int,
 ) -> IngestReport:
     report = IngestReport(channel=client.channel, source=source, run_id=run_id)
     report.cursor_before = report.cursor_after = cursor
     http = getattr(client, "http", None)
     before = http.stats(client.channel).as_dict() if http is not None else {}
     began = time.monotonic()
+    batch = _Batch(conn, client.channel, run_id, report, batch_rows)
     plan = list(windows(start, end, client.max_window))
     for number, (w_start, w_end) in enumerate(plan, 1):
+        for page in client.fetch_window(w_start, w_end):
+            report.pages += 1
+            batch.add(page)
         # moving the cursor past a gap would hide the gap forever
-        advance = report.cursor_after is None or w_start <= report.cursor_after
-        update = CursorUpdate(source, w_end, {"window_start": w_start.isoformat()})
-        pages = _load_window(conn, client, w_start, w_end, update if advance else None, report)
-        if advance:
+        if report.cursor_after is None or w_start <= report.cursor_after:
+            batch.cursor = CursorUpdate(source, w_end, {"window_start": w_start.isoformat()})
             report.cursor_after = max(report.cursor_after or w_end, w_end)
         report.windows += 1
-        report.pages += pages
         report.first_window_start = report.first_window_start or w_start
         report.last_window_end = w_end
         if on_progress is not None:
-            on_progress(
-                IngestProgress(
-                    client.channel, number, len(plan), w_start, w_end, report.pages, report.fetched
-                )
+            progress = IngestProgress(
+                client.channel, number, len(plan), w_start, w_end, report.pages, report.fetched
             )
+            on_progress(progress)
+    batch.flush()
     if http is not None:
         after = http.stats(client.channel).as_dict()
         report.calls = {k: after[k] - before.get(k, 0) for k in after}
@@ -200,26 +205,37 @@ def _walk(
     return report
 
 
-def _load_window(
-    conn: psycopg.Connection,
-    client: MarketplaceClient,
-    start: datetime,
-    end: datetime,
-    cursor: CursorUpdate | None,
-    report: IngestReport,
-) -> int:
-    """Load the window's pages; the last one carries the cursor (one page of look-ahead)."""
-    pages = 0
-    pending: list[RawOrder] | None = None
-    for page in client.fetch_window(start, end):
-        pages += 1
-        if pending is not None:
-            report.add(load_orders(conn, client.channel, pending, run_id=report.run_id))
-        pending = page
-    report.add(
-        load_orders(conn, client.channel, pending or [], run_id=report.run_id, cursor=cursor)
-    )
-    return pages
+class _Batch:
+    """Pages gathered into loads of about `rows` orders (one COPY + merge each). The cursor of
+    the last finished window rides along with the load that holds (or follows) its last page,
+    so it never gets ahead of the rows it covers."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        channel: str,
+        run_id: str | None,
+        report: IngestReport,
+        rows: int,
+    ):
+        self.conn, self.channel, self.run_id, self.report = conn, channel, run_id, report
+        self.limit = rows
+        self.rows: list[RawOrder] = []
+        self.cursor: CursorUpdate | None = None
+
+    def add(self, page: list[RawOrder]) -> None:
+        self.rows.extend(page)
+        if len(self.rows) >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows and self.cursor is None:
+            return
+        stats = load_orders(
+            self.conn, self.channel, self.rows, run_id=self.run_id, cursor=self.cursor
+        )
+        self.report.add(stats)
+        self.rows, self.cursor = [], None
 
 
 # -- command line (used by the crash-resume test and for manual pulls) ---------------------------

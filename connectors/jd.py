@@ -1,14 +1,19 @@
-"""JD (JOS) through `{base}/routerjson`.
+"""JD (JOS) through `{base}/routerjson` (form POST).
 
-- Signing: business parameters packed into one JSON string `360buy_param_json`; the system
-  parameters (`method, app_key, access_token, timestamp, v`) and that string, sorted by key and
-  concatenated `k+v`, signed `UPPER(md5(secret+s+secret))`. Only what is sent is signed (no
-  `format`/`sign_method`, as in JD's own example).
+- Signing: business parameters packed into one JSON string `360buy_param_json`; every non-empty
+  parameter sent except `sign` (`method, app_key, access_token, timestamp, v` and that string),
+  sorted by key and concatenated `k+v`, signed `UPPER(md5(secret+s+secret))`. `format` and
+  `sign_method` are not sent (JD's own example omits them).
 - Pull: `jingdong.pop.order.enSearch` on modified time (dateType 0), window <= 1 month, page size
-  <= 100, page numbers against `orderTotal`; `jingdong.pop.order.enGet` completes an order.
-- Receiver (`consigneeInfo` name/mobile/telephone/fullAddress) is ciphertext;
-  `jingdong.jos.order.oaid.decrypt` gives clear values.
-- Errors: `error_response{code,zh_desc,en_desc}`; 19 = invalid access_token.
+  <= 100, page numbers against `orderTotal`. The list is partial; `jingdong.pop.order.enGet`
+  completes each order. No `order_state` filter is sent: JOS's state list has no "awaiting
+  payment" state and a filter would hide such orders.
+- Receiver (`consigneeInfo` fullname/mobile/telephone/fullAddress) is ciphertext;
+  `jingdong.jos.order.oaid.decrypt` (<= 20 per call, keyed by the order's `oaid`) gives clear
+  values.
+- Errors: system `error_response{code,zh_desc,en_desc}` (2 = App Call Limited, 19 = invalid or
+  expired access_token -> `/oauth2/refresh_token`); business errors inside the method's answer as
+  `apiResult{success: false, code, englishErr}`.
 """
 
 from __future__ import annotations
@@ -39,17 +44,14 @@ from connectors.marketplace import (
     register,
 )
 
-ORDER_STATES = (
-    "WAIT_SELLER_STOCK_OUT,WAIT_GOODS_RECEIVE_CONFIRM,WAIT_SELLER_DELIVERY,PAUSE,FINISHED_L,"
-    "TRADE_CANCELED,LOCKED,POP_ORDER_PAUSE"
-)
 OPTIONAL_FIELDS = (
     "orderId,venderId,orderType,payType,orderState,orderStateRemark,orderTotalPrice,"
     "orderSellerPrice,orderPayment,freightPrice,sellerDiscount,balanceUsed,orderStartTime,"
     "paymentConfirmTime,modified,orderEndTime,pin,open_id_buyer,orderRemark,venderRemark,"
-    "waybill,logisticsId,consigneeInfo,itemInfoList,couponDetailList"
+    "waybill,logisticsId,consigneeInfo,itemInfoList,couponDetailList,oaid,afsStatus,shipTime,"
+    "customs"
 )
-DECRYPT_BATCH = 50
+DECRYPT_BATCH = 20
 
 
 def sign(params: Mapping[str, str], secret: str) -> str:
@@ -94,7 +96,27 @@ class JdClient(BaseClient):
         code = str(answer.get("code", "0"))
         if code != "0":
             raise _error(answer)
+        for part in answer.values():  # business errors ride inside the answer
+            result = part.get("apiResult") if isinstance(part, dict) else None
+            if result and result.get("success") is False:
+                raise _business_error(result)
         return answer
+
+    def refresh(self) -> None:
+        response = self.http.client.post(
+            f"{self.base_url}/oauth2/refresh_token",
+            data={
+                "app_key": self.secret("app_key"),
+                "app_secret": self.secret("app_secret"),
+                "grant_type": "refresh_token",
+                "refresh_token": self.secret("refresh_token"),
+            },
+        )
+        raise_for_transport(response)
+        answer = json_body(response)
+        if not answer.get("access_token"):
+            raise PlatformError(str(answer.get("code", "bad-refresh")), str(answer.get("msg", "")))
+        self.set_tokens(answer["access_token"], answer.get("refresh_token"))
 
     def order_no(self, order: dict[str, Any]) -> str:
         return str(order["orderId"])
@@ -107,7 +129,6 @@ class JdClient(BaseClient):
         base = {
             "start_date": beijing_text(floor_second(start)),
             "end_date": beijing_text(ceil_second(end)),
-            "order_state": ORDER_STATES,
             "optional_fields": OPTIONAL_FIELDS,
             "page_size": str(self.page_size),
             "dateType": "0",  # modified time
@@ -125,7 +146,7 @@ class JdClient(BaseClient):
     def detail(self, order_no: str, window: Window = None) -> dict[str, Any]:
         answer = self.call(
             "jingdong.pop.order.enGet",
-            {"order_id": order_no, "optional_fields": OPTIONAL_FIELDS, "order_state": ORDER_STATES},
+            {"order_id": order_no, "optional_fields": OPTIONAL_FIELDS},
             window=window,
         )
         result = answer.get("orderDetailInfo") or answer.get("result") or {}
@@ -138,10 +159,8 @@ class JdClient(BaseClient):
         return self.map(lambda e: {**e, **self.detail(self.order_no(e), window)}, entries)
 
     def decrypt(self, orders: list[dict[str, Any]], window: Window) -> dict[str, dict[str, str]]:
-        infos = [
-            {"orderId": self.order_no(o), "oaid": (o.get("consigneeInfo") or {}).get("oaid") or ""}
-            for o in orders
-        ]
+        infos = [{"orderId": self.order_no(o), "oaid": o["oaid"]} for o in orders if o.get("oaid")]
+        consignees = {self.order_no(o): o.get("consigneeInfo") or {} for o in orders}
         clear: dict[str, dict[str, str]] = {}
         answers = self.map(
             lambda batch: self.call(
@@ -152,26 +171,49 @@ class JdClient(BaseClient):
             list(chunks(infos, DECRYPT_BATCH)),
         )
         for answer in answers:
-            result = answer.get("getReceiverInfoListResult") or answer.get("result") or {}
-            for r in result.get("receiverInfoList") or result.get("data") or []:
-                clear[str(r.get("orderId"))] = {
-                    "name": r.get("customerName") or r.get("fullname"),
+            result = answer.get("returnType") or {}
+            if str(result.get("code", "0")) != "0":
+                raise PlatformError(str(result.get("code")), str(result.get("msg", "")))
+            for r in result.get("data") or []:
+                if str(r.get("code", "0")) != "0":
+                    continue
+                no = str(r.get("orderId"))
+                clear[no] = {
+                    "name": r.get("fullname"),
                     "phone": r.get("mobile") or r.get("telephone"),
-                    "address": r.get("address") or r.get("fullAddress"),
+                    "address": street(r.get("fullAddress"), consignees.get(no, {})),
                 }
         return clear
+
+
+def street(full: str | None, consignee: dict[str, Any]) -> str | None:
+    """The street part of JD's full address (it repeats province, city and county first)."""
+    if not full:
+        return full
+    rest = full
+    for part in (consignee.get("province"), consignee.get("city"), consignee.get("county")):
+        if part and rest.startswith(part):
+            rest = rest[len(part) :]
+    return rest
 
 
 def _error(err: dict[str, Any]) -> PlatformError:
     code = str(err.get("code", "?"))
     message = str(err.get("en_desc") or err.get("zh_desc") or err.get("msg") or "")
-    if code in ("19", "18"):  # invalid / expired access_token
+    if code == "19":  # invalid or expired access_token
         return TokenExpired(code, message)
-    if code in ("43", "45") or "limit" in message.lower():
+    if code == "2" or "limit" in message.lower():  # App Call Limited
         return RateLimited(code, message, retry_after=_hint(err))
-    if code in ("1", "66", "67") or code.startswith("5"):
+    if code in ("1", "66", "67"):  # service unavailable / busy
         return ServerError(code, message)
     return PlatformError(code, message)
+
+
+def _business_error(result: dict[str, Any]) -> PlatformError:
+    return PlatformError(
+        str(result.get("code") or result.get("numberCode")),
+        str(result.get("englishErr") or result.get("chineseErr") or ""),
+    )
 
 
 def _hint(err: dict[str, Any]) -> float | None:
