@@ -28,6 +28,7 @@ from connectors.http import (
     TokenExpired,
     Window,
     chunks,
+    hint_seconds,
     json_body,
     raise_for_transport,
 )
@@ -187,5 +188,4 @@ def _error(answer: dict[str, Any]) -> PlatformError:
 
 
 def _hint(answer: dict[str, Any]) -> float | None:
-    value = answer.get("retry_after") or (answer.get("data") or {}).get("retry_after")
-    return float(value) if value is not None else None
+    return hint_seconds(answer.get("sub_msg"), answer.get("msg"))

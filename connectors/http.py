@@ -7,6 +7,7 @@ and the platform's code but never a secret."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -365,3 +366,14 @@ def json_body(response: httpx.Response) -> dict:
     if not isinstance(body, dict):
         raise ServerError("bad-response", "answer is not a JSON object")
     return body
+
+
+_HINT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:more\s+)?(?:s\b|sec|second|秒)", re.IGNORECASE)
+
+
+def hint_seconds(*texts: object) -> float | None:
+    """A retry hint written in an error message ("retry after 1 s", "请 1 秒后重试")."""
+    for text in texts:
+        if text and (match := _HINT.search(str(text))):
+            return float(match.group(1))
+    return None

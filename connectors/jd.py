@@ -31,6 +31,7 @@ from connectors.http import (
     TokenExpired,
     Window,
     chunks,
+    hint_seconds,
     json_body,
     raise_for_transport,
 )
@@ -217,5 +218,4 @@ def _business_error(result: dict[str, Any]) -> PlatformError:
 
 
 def _hint(err: dict[str, Any]) -> float | None:
-    value = err.get("retry_after") or err.get("retryAfter")
-    return float(value) if value is not None else None
+    return hint_seconds(err.get("en_desc"), err.get("zh_desc"))

@@ -2,13 +2,13 @@
 
 - Signing: every parameter except `sign` (nulls dropped), sorted by key, concatenated `k+v`,
   `UPPER(md5(secret+s+secret))`; booleans sign as `true`/`false`, lists and objects as their JSON.
-  Lists and objects are sent as those same JSON strings, so what is signed is exactly what is
-  sent. `access_token` is signed.
+  `access_token` is signed.
 - Pull: `pdd.order.number.list.increment.get` on `updated_at` (unix seconds), window <= 30 min,
   ending >= 3 min behind the platform's clock, page size <= 100, paged backwards; its orders are
   complete. `pdd.order.information.get` fetches one order.
-- Receiver fields are ciphertext while the order awaits shipment (else ""); clear values come
-  from `pdd.open.decrypt.batch` (<= 100 per call).
+- Receiver fields are ciphertext while the order awaits shipment (else "": nothing to decrypt,
+  `_decrypted` then holds nulls); clear values come from `pdd.open.decrypt.batch` (<= 100 per
+  call).
 - Errors: `error_response{error_code,error_msg,sub_code,sub_msg}`; 70031/52101 = rate limited,
   52102/52103 = unavailable, 10019 = token expired -> `pdd.pop.auth.token.refresh`.
 """
@@ -28,13 +28,19 @@ from connectors.http import (
     TokenExpired,
     Window,
     chunks,
+    hint_seconds,
     json_body,
     raise_for_transport,
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, parse_beijing, register
 
 DECRYPT_BATCH = 100
-CIPHER_FIELDS = (("name", "receiver_name"), ("phone", "receiver_phone"), ("address", "address"))
+# receiver_address is the street part; `address` repeats province, city and district first
+CIPHER_FIELDS = (
+    ("name", "receiver_name"),
+    ("phone", "receiver_phone"),
+    ("address", "receiver_address"),
+)
 
 
 def sign_text(value: Any) -> str:
@@ -68,7 +74,7 @@ class PddClient(BaseClient):
             "timestamp": str(int(datetime.now(UTC).timestamp())),
             "data_type": "JSON",
             "version": "V1",
-            **{k: sign_text(v) for k, v in params.items() if v is not None},
+            **{k: v for k, v in params.items() if v is not None},
         }
         if api != "pdd.pop.auth.token.refresh":
             body["access_token"] = self.token
@@ -165,8 +171,7 @@ def _error(err: dict[str, Any]) -> PlatformError:
         str(x) for x in (err.get("error_msg"), err.get("sub_code"), err.get("sub_msg")) if x
     )
     if code in ("70031", "52101"):
-        hint = err.get("retry_after")
-        return RateLimited(code, message, retry_after=float(hint) if hint is not None else None)
+        return RateLimited(code, message, retry_after=hint_seconds(err.get("sub_msg")))
     if code == "10019":
         return TokenExpired(code, message)
     if code in ("52102", "52103"):

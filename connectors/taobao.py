@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from connectors.http import (
     TokenExpired,
     Window,
     chunks,
+    hint_seconds,
     json_body,
     raise_for_transport,
 )
@@ -52,7 +52,6 @@ FULL_FIELDS = (
     "promotion_details,orders,buyer_ip,is_cross_border,customs,logistics_company,invoice_no"
 )
 DECRYPT_BATCH = 20
-_BAN = re.compile(r"ban will last (\d+)", re.IGNORECASE)  # "This ban will last 1 more seconds"
 
 
 def sign(params: Mapping[str, str], secret: str, method: str = "md5") -> str:
@@ -183,8 +182,9 @@ def _error(err: dict[str, Any]) -> PlatformError:
         str(x) for x in (err.get("msg"), err.get("sub_code"), err.get("sub_msg")) if x
     )
     if code == "7":
-        ban = _BAN.search(f"{err.get('msg', '')} {err.get('sub_msg', '')}")
-        return RateLimited(code, message, retry_after=float(ban.group(1)) if ban else None)
+        return RateLimited(
+            code, message, retry_after=hint_seconds(err.get("sub_msg"), err.get("msg"))
+        )
     if code == "27" or "invalid-sessionkey" in sub_code or "session-expired" in sub_code:
         return TokenExpired(code, message)
     if sub_code.startswith("isp.") or code == "10":  # platform-side, not the request's fault
