@@ -31,13 +31,13 @@ renamed as (
         {{ nonblank("line ->> 'sku_id'") }} as platform_sku_id,
         {{ nonblank("line ->> 'product_name'") }} as title,
 
-        ---------- quantities and amounts (fen on the wire; origin_amount = price x qty)
+        ---------- quantities and amounts (fen: origin_amount = unit price, sum_amount = x qty)
         (line ->> 'item_num')::integer as qty,
+        {{ fen_text_to_yuan("line ->> 'origin_amount'") }} as unit_price,
         coalesce(
-            {{ fen_text_to_yuan("line ->> 'goods_price'") }},
-            round({{ fen_text_to_yuan("line ->> 'origin_amount'") }} / nullif((line ->> 'item_num')::integer, 0), 2)
-        ) as unit_price,
-        {{ fen_text_to_yuan("line ->> 'origin_amount'") }} as line_goods_value,
+            {{ fen_text_to_yuan("line ->> 'sum_amount'") }},
+            {{ fen_text_to_yuan("line ->> 'origin_amount'") }} * (line ->> 'item_num')::integer
+        ) as line_goods_value,
         coalesce({{ fen_text_to_yuan("line ->> 'promotion_amount'") }}, 0) as line_discount,
         {{ fen_text_to_yuan("line ->> 'pay_amount'") }} as line_paid_amount,
 

@@ -32,18 +32,18 @@ renamed as (
         {{ fen_text_to_yuan("payload ->> 'pay_amount'") }} as paid_amount,
         'CNY' as currency,
 
-        ---------- status: order status and the first line's after-sale status
+        ---------- status: order status and the lines' after-sale status (7 return, 12 refund, 27 reject)
         payload ->> 'order_status' as platform_status,
         (
             select max(s -> 'after_sale_info' ->> 'after_sale_status')
-            from jsonb_array_elements(coalesce(payload -> 'sku_order_list', '[]')) as s
+            from jsonb_array_elements({{ as_json_array("payload -> 'sku_order_list'") }}) as s
             where coalesce(s -> 'after_sale_info' ->> 'after_sale_status', '0') <> '0'
         ) as refund_status,
 
         ---------- notes and logistics
         {{ nonblank("payload ->> 'buyer_words'") }} as buyer_note,
         {{ nonblank("payload ->> 'seller_words'") }} as seller_note,
-        {{ nonblank("payload -> 'logistics_info' -> 0 ->> 'company'") }} as carrier,
+        {{ nonblank("coalesce(payload -> 'logistics_info' -> 0 ->> 'company_name', payload -> 'logistics_info' -> 0 ->> 'company')") }} as carrier,
         {{ nonblank("payload -> 'logistics_info' -> 0 ->> 'tracking_no'") }} as tracking_no,
 
         ---------- cross-border

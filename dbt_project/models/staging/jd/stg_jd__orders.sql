@@ -41,7 +41,7 @@ renamed as (
 
         ---------- status
         payload ->> 'orderState' as platform_status,
-        {{ nonblank("coalesce(payload ->> 'refundStatus', payload ->> 'afsStatus')") }} as refund_status,
+        {{ nonblank("payload ->> 'afsStatus'") }} as refund_status,
 
         ---------- notes and logistics
         {{ nonblank("payload ->> 'orderRemark'") }} as buyer_note,
@@ -50,15 +50,15 @@ renamed as (
         {{ nonblank("payload ->> 'waybill'") }} as tracking_no,
 
         ---------- cross-border
-        {{ nonblank("payload -> 'customs' ->> 'hs_code'") }} as hs_code,
-        {{ to_yuan("payload -> 'customs' ->> 'declared_value'") }} as declared_value,
+        {{ nonblank("payload -> 'customs' ->> 'hsCode'") }} as hs_code,
+        {{ to_yuan("payload -> 'customs' ->> 'declaredValue'") }} as declared_value,
 
         ---------- timestamps (Beijing time strings; 0001-01-01 = unset)
         {{ beijing_ts("payload ->> 'orderStartTime'") }} as created_at,
         {{ beijing_ts("payload ->> 'paymentConfirmTime'") }} as paid_at,
         {{ beijing_ts("payload ->> 'shipTime'") }} as shipped_at,
         case
-            when payload ->> 'orderState' = 'FINISHED_L'
+            when payload ->> 'orderState' in ('FINISHED_L', 'LOCKED')
                 then {{ beijing_ts("payload ->> 'orderEndTime'") }}
         end as delivered_at,
         case

@@ -12,7 +12,7 @@ lines as (
         line.ordinality as line_no
     from source
     cross join lateral jsonb_array_elements(
-        {{ as_json_array("source.payload -> 'orderItemInfo'") }}
+        {{ as_json_array("coalesce(source.payload -> 'orderItemInfoList', source.payload -> 'orderItemInfo')") }}
     ) with ordinality as line (value, ordinality)
 ),
 
@@ -35,8 +35,9 @@ renamed as (
         (line ->> 'num')::integer as qty,
         {{ fen_text_to_yuan("line ->> 'price'") }} as unit_price,
         {{ fen_text_to_yuan("line ->> 'price'") }} * (line ->> 'num')::integer as line_goods_value,
-        null::numeric(14, 2) as line_discount,
-        null::numeric(14, 2) as line_paid_amount,
+        {{ fen_text_to_yuan("line ->> 'discountFee'") }} as line_discount,
+        {{ fen_text_to_yuan("line ->> 'price'") }} * (line ->> 'num')::integer
+            - coalesce({{ fen_text_to_yuan("line ->> 'discountFee'") }}, 0) as line_paid_amount,
 
         ---------- status
         null::text as refund_status,

@@ -15,7 +15,7 @@ renamed as (
         ---------- ids
         channel,
         platform_order_no,
-        {{ nonblank("coalesce(base ->> 'sellerOpenId', base ->> 'sellerId', payload ->> 'shop_id')") }} as shop_id,
+        {{ nonblank("coalesce(base ->> 'sellerId', base ->> 'sellerOpenId')") }} as shop_id,
         {{ nonblank("base ->> 'buyerOpenId'") }} as buyer_id,
         {{ nonblank("base ->> 'buyerNick'") }} as buyer_nick,
         {{ nonblank("base ->> 'buyerIp'") }} as buyer_ip,
@@ -47,22 +47,23 @@ renamed as (
         ) as paid_amount,
         'CNY' as currency,
 
-        ---------- status: 10 unpaid, 30 paid, 40 shipped, 50 received, 70 success, 80 closed
+        ---------- status: 10 unpaid, 30 paid, 40 shipped, 50 received, 70 success, 80 closed;
+        ---------- the after-sale kind from orderRefundList.refundType (1 refund, 2 return, 3 reject)
         base ->> 'status' as platform_status,
         (
-            select max(coalesce(r ->> 'refundStatus', r ->> 'status'))
+            select max(r ->> 'refundType')
             from jsonb_array_elements({{ as_json_array("payload -> 'orderRefundList'") }}) as r
         ) as refund_status,
 
         ---------- notes and logistics
         {{ nonblank("base ->> 'remark'") }} as buyer_note,
         {{ nonblank("coalesce(base ->> 'sellerRemark', payload ->> 'sellerNote')") }} as seller_note,
-        {{ nonblank("payload -> 'orderLogisticsInfo' -> 0 ->> 'expressCode'") }} as carrier,
+        {{ nonblank("coalesce(payload -> 'orderLogisticsInfo' -> 0 ->> 'logisticsCompany', payload -> 'orderLogisticsInfo' -> 0 ->> 'expressCode')") }} as carrier,
         {{ nonblank("payload -> 'orderLogisticsInfo' -> 0 ->> 'expressNo'") }} as tracking_no,
 
         ---------- cross-border
-        {{ nonblank("payload -> 'customs' ->> 'hs_code'") }} as hs_code,
-        {{ to_yuan("payload -> 'customs' ->> 'declared_value'") }} as declared_value,
+        {{ nonblank("payload -> 'customs' ->> 'hsCode'") }} as hs_code,
+        {{ to_yuan("payload -> 'customs' ->> 'declaredValue'") }} as declared_value,
 
         ---------- timestamps (unix milliseconds on the wire)
         {{ unix_ms_ts("base ->> 'createTime'") }} as created_at,

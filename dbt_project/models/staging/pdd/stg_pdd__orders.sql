@@ -30,11 +30,19 @@ renamed as (
         {{ to_yuan("payload ->> 'pay_amount'") }} as paid_amount,
         'CNY' as currency,
 
-        ---------- status: shipping state, refund state (1 = none), confirm state (2 = cancelled)
-        payload ->> 'order_status' as platform_status,
+        ---------- status: confirm_status 0 unpaid / 2 cancelled, else the shipping state
+        ---------- order_status (1 awaiting shipment, 2 shipped, 3 received); the after-sale
+        ---------- kind from after_sales_status (3 rejected, 7 return, 10 refunded)
+        case payload ->> 'confirm_status'
+            when '0' then 'unconfirmed'
+            when '2' then 'cancelled'
+            else payload ->> 'order_status'
+        end as platform_status,
         case
-            when payload ->> 'confirm_status' = '2' then 'cancelled'
-            else {{ nonblank("payload ->> 'refund_status'") }}
+            when coalesce(payload ->> 'after_sales_status', '0') <> '0'
+                then payload ->> 'after_sales_status'
+            when payload ->> 'refund_status' = '4' then '10'
+            when payload ->> 'refund_status' in ('2', '3') then '7'
         end as refund_status,
 
         ---------- notes and logistics

@@ -1,3 +1,7 @@
+{#- Offline POS import files (the pos_orders template) parsed by connectors/csv_orders.py into the normalised order keys.
+    Amounts are decimal strings in yuan, times ISO 8601 with an offset, status the source's
+    own word (mapped by the platform_status_map seed). -#}
+
 with source as (
     select *, xmin::text::bigint as raw_xid from {{ source('raw', 'pos_orders') }}
 ),
@@ -12,7 +16,7 @@ renamed as (
         {{ nonblank("payload ->> 'buyer_nick'") }} as buyer_nick,
         {{ nonblank("payload ->> 'buyer_ip'") }} as buyer_ip,
 
-        ---------- receiver
+        ---------- receiver (clear values; masked in marts)
         {{ nonblank("coalesce(payload -> '_decrypted' ->> 'name', payload ->> 'receiver_name')") }} as receiver_name,
         {{ nonblank("coalesce(payload -> '_decrypted' ->> 'phone', payload ->> 'receiver_phone')") }} as receiver_phone,
         {{ nonblank("coalesce(payload -> '_decrypted' ->> 'address', payload ->> 'receiver_address')") }} as receiver_address,
@@ -21,11 +25,19 @@ renamed as (
         {{ nonblank("payload ->> 'receiver_district'") }} as district,
         coalesce({{ nonblank("payload ->> 'country'") }}, 'CN') as country,
 
-        ---------- amounts (yuan)
+        ---------- amounts (yuan); a source without the shop/platform split books it all as shop
         {{ to_yuan("payload ->> 'goods_value'") }} as goods_value,
         coalesce({{ to_yuan("payload ->> 'platform_discount'") }}, 0) as platform_discount,
-        coalesce({{ to_yuan("payload ->> 'shop_discount'") }}, 0) as shop_discount,
-        coalesce({{ to_yuan("payload ->> 'discount_amount'") }}, 0) as discount_amount,
+        coalesce(
+            {{ to_yuan("payload ->> 'shop_discount'") }},
+            coalesce({{ to_yuan("payload ->> 'discount_amount'") }}, 0)
+            - coalesce({{ to_yuan("payload ->> 'platform_discount'") }}, 0)
+        ) as shop_discount,
+        coalesce(
+            {{ to_yuan("payload ->> 'discount_amount'") }},
+            coalesce({{ to_yuan("payload ->> 'shop_discount'") }}, 0)
+            + coalesce({{ to_yuan("payload ->> 'platform_discount'") }}, 0)
+        ) as discount_amount,
         coalesce({{ to_yuan("payload ->> 'freight'") }}, 0) as freight,
         {{ to_yuan("payload ->> 'paid_amount'") }} as paid_amount,
         coalesce({{ nonblank("payload ->> 'currency'") }}, 'CNY') as currency,
@@ -41,16 +53,16 @@ renamed as (
         {{ nonblank("payload ->> 'tracking_no'") }} as tracking_no,
 
         ---------- cross-border
-        {{ nonblank("payload ->> 'hs_code'") }} as hs_code,
-        {{ to_yuan("payload ->> 'declared_value'") }} as declared_value,
+        {{ nonblank("payload -> 'customs' ->> 'hs_code'") }} as hs_code,
+        {{ to_yuan("payload -> 'customs' ->> 'declared_value'") }} as declared_value,
 
-        ---------- timestamps
+        ---------- timestamps (ISO 8601 with offset; Beijing time when it has none)
         {{ beijing_ts("payload ->> 'created_at'") }} as created_at,
         {{ beijing_ts("payload ->> 'paid_at'") }} as paid_at,
         {{ beijing_ts("payload ->> 'shipped_at'") }} as shipped_at,
         {{ beijing_ts("payload ->> 'delivered_at'") }} as delivered_at,
         {{ beijing_ts("payload ->> 'closed_at'") }} as closed_at,
-        source_modified_at as modified_at,
+        coalesce({{ beijing_ts("payload ->> 'modified_at'") }}, source_modified_at) as modified_at,
 
         ---------- lineage
         'file' as source,

@@ -34,10 +34,7 @@ renamed as (
         ---------- quantities and amounts (yuan strings)
         (line ->> 'num')::integer as qty,
         {{ to_yuan("line ->> 'price'") }} as unit_price,
-        coalesce(
-            {{ to_yuan("line ->> 'total_fee'") }},
-            {{ to_yuan("line ->> 'price'") }} * (line ->> 'num')::integer
-        ) as line_goods_value,
+        {{ to_yuan("line ->> 'price'") }} * (line ->> 'num')::integer as line_goods_value,
         coalesce({{ to_yuan("line ->> 'discount_fee'") }}, 0) as line_discount,
         {{ to_yuan("coalesce(line ->> 'divide_order_fee', line ->> 'payment')") }} as line_paid_amount,
 

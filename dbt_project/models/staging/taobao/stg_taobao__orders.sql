@@ -21,12 +21,13 @@ renamed as (
         {{ nonblank("payload ->> 'receiver_district'") }} as district,
         coalesce({{ nonblank("payload ->> 'receiver_country'") }}, 'CN') as country,
 
-        ---------- amounts: yuan strings, except coupon_fee (platform coupons) in fen
+        ---------- amounts: yuan strings, except coupon_fee in fen; discount_fee holds the
+        ---------- shop's coupons and coupon_fee the platform's (天猫购物券)
         {{ to_yuan("payload ->> 'total_fee'") }} as goods_value,
         coalesce({{ fen_text_to_yuan("payload ->> 'coupon_fee'") }}, 0) as platform_discount,
-        coalesce({{ to_yuan("payload ->> 'discount_fee'") }}, 0)
-            - coalesce({{ fen_text_to_yuan("payload ->> 'coupon_fee'") }}, 0) as shop_discount,
-        coalesce({{ to_yuan("payload ->> 'discount_fee'") }}, 0) as discount_amount,
+        coalesce({{ to_yuan("payload ->> 'discount_fee'") }}, 0) as shop_discount,
+        coalesce({{ fen_text_to_yuan("payload ->> 'coupon_fee'") }}, 0)
+            + coalesce({{ to_yuan("payload ->> 'discount_fee'") }}, 0) as discount_amount,
         coalesce({{ to_yuan("payload ->> 'post_fee'") }}, 0) as freight,
         {{ to_yuan("payload ->> 'payment'") }} as paid_amount,
         'CNY' as currency,
@@ -35,7 +36,7 @@ renamed as (
         payload ->> 'status' as platform_status,
         (
             select max(o ->> 'refund_status')
-            from jsonb_array_elements(coalesce(payload -> 'orders' -> 'order', '[]')) as o
+            from jsonb_array_elements({{ as_json_array("payload -> 'orders' -> 'order'") }}) as o
             where coalesce(o ->> 'refund_status', 'NO_REFUND') <> 'NO_REFUND'
         ) as refund_status,
 
@@ -55,7 +56,10 @@ renamed as (
         {{ beijing_ts("payload ->> 'consign_time'") }} as shipped_at,
         case
             when payload ->> 'status' in ('TRADE_FINISHED', 'TRADE_BUYER_SIGNED')
-                then {{ beijing_ts("payload ->> 'end_time'") }}
+                then coalesce(
+                    {{ beijing_ts("payload ->> 'end_time'") }},
+                    {{ beijing_ts("payload ->> 'modified'") }}
+                )
         end as delivered_at,
         case
             when payload ->> 'status' like 'TRADE_CLOSED%'

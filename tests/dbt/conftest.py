@@ -1,0 +1,87 @@
+"""Fixtures of the dbt tests: a database of their own on the session's PostgreSQL, raw rows from
+the sandbox's renderings, and `dbt` run as a subprocess the way Dagster and `make` run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from orderpulse.database import PgConn
+from sandbox.model import Order
+from tests.dbt.sample_raw import available_channels, load_sample_orders, orders_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+
+DbtRunner = Callable[..., subprocess.CompletedProcess]
+
+
+def run_dbt(conn: PgConn, target_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`dbt <args>` against `conn`, writing artifacts under `target_path`; fails the test with
+    dbt's output when dbt fails."""
+    env = {
+        **os.environ,
+        **conn.env(),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": str(target_path / "logs"),
+    }
+    result = subprocess.run(
+        [
+            str(DBT),
+            *args,
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(target_path / "target"),
+        ],  # fmt: skip
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        output = f"{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+        pytest.fail(f"dbt {' '.join(args)} failed:\n{output}")
+    return result
+
+
+def new_database(pg: PgConn) -> PgConn:
+    name = "dbt_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    return PgConn(pg.host, pg.port, pg.user, pg.password, name)
+
+
+def drop_database(pg: PgConn, conn: PgConn) -> None:
+    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{conn.dbname}" with (force)')
+
+
+@pytest.fixture(scope="module")
+def sample_orders_all() -> list[Order]:
+    """20 orders per channel whose rendering exists, every lifecycle twice."""
+    return orders_for(available_channels(), 20)
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(
+    pg: PgConn, sample_orders_all: list[Order], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PgConn]:
+    """A database holding the sample orders in `raw`, after one `dbt build`."""
+    conn = new_database(pg)
+    with psycopg.connect(conn.url()) as db:
+        load_sample_orders(db, sample_orders_all)
+    run_dbt(conn, tmp_path_factory.mktemp("dbt"), "build")
+    yield conn
+    drop_database(pg, conn)
