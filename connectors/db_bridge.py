@@ -22,7 +22,7 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -89,8 +89,8 @@ def resolve_url(
 def _json_safe(value: Any, tz: ZoneInfo) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=tz)).isoformat()
+    if isinstance(value, datetime):  # in the source's zone: independent of the session's
+        return (value.astimezone(tz) if value.tzinfo else value.replace(tzinfo=tz)).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes | bytearray | memoryview):
@@ -160,9 +160,24 @@ class _Reader:
             )
         elif since is not None:
             stmt = stmt.where(self.updated >= sa.bindparam("since", self.since_param(since)))
-        else:
-            stmt = stmt.where(self.updated.is_not(None))
+        # NULLs would break the keyset comparison: those rows are reported by `invalid`
+        stmt = stmt.where(self.updated.is_not(None), self.key.is_not(None))
         stmt = stmt.order_by(self.updated, self.key).limit(self.cfg.chunk_size)
+        return self._fetch(stmt)
+
+    def invalid(self, since: datetime | None) -> list[dict]:
+        """Rows without a key or an updated-at value (in the window), at most one chunk."""
+        stmt = self.base.where(sa.or_(self.key.is_(None), self.updated.is_(None)))
+        if since is not None:
+            stmt = stmt.where(
+                sa.or_(
+                    self.updated.is_(None),
+                    self.updated >= sa.bindparam("since", self.since_param(since)),
+                )
+            )
+        return self._fetch(stmt.limit(self.cfg.chunk_size))
+
+    def _fetch(self, stmt: sa.Select) -> list[dict]:
         with self.engine.connect() as src:
             return [dict(row) for row in src.execute(stmt).mappings()]
 
@@ -214,6 +229,20 @@ def _reject(
     return len(rows)
 
 
+def _guarded(
+    read: Callable[..., list[dict]], *args: Any, source: str, what: str, engine: sa.Engine
+) -> list[dict]:
+    try:
+        return read(*args)
+    except sa.exc.SQLAlchemyError as err:
+        # the URL is shown redacted; the driver's first line says what went wrong
+        detail = getattr(err, "orig", None) or err
+        raise DbBridgeError(
+            f"{source}: reading {what} from {engine.url!r} failed: "
+            f"{type(detail).__name__}: {str(detail).splitlines()[0]}"
+        ) from None
+
+
 def pull(
     conn: psycopg.Connection,
     source: str,
@@ -242,21 +271,14 @@ def pull(
     after: tuple[Any, Any] | None = None
     try:
         while True:
-            try:
-                rows = reader.chunk(since, after)
-            except sa.exc.SQLAlchemyError as err:
-                detail = getattr(err, "orig", None) or err
-                raise DbBridgeError(
-                    f"{source}: reading {what} from {engine.url!r} failed: "
-                    f"{type(detail).__name__}: {str(detail).splitlines()[0]}"
-                ) from None
+            rows = _guarded(reader.chunk, since, after, source=source, what=what, engine=engine)
             if not rows:
                 break
             good, bad = [], []
             for row in rows:
                 key = row.get(cfg.key_column)
                 modified = _as_datetime(row.get(cfg.updated_at_column), reader.tz)
-                if key is None or str(key) == "":
+                if str(key).strip() == "":
                     bad.append((row, f"no {cfg.key_column}"))
                 elif modified is None:
                     value = row.get(cfg.updated_at_column)
@@ -277,6 +299,13 @@ def pull(
             after = (last[cfg.updated_at_column], last[cfg.key_column])
             if len(rows) < cfg.chunk_size:
                 break
+        invalid = [
+            (row, f"no {cfg.key_column}" if row.get(cfg.key_column) is None
+             else f"no {cfg.updated_at_column}")
+            for row in _guarded(reader.invalid, since, source=source, what=what, engine=engine)
+        ]  # fmt: skip
+        if invalid:
+            report.rejected += _reject(conn, source, what, invalid, run_id)
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()
