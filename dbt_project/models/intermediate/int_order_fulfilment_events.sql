@@ -29,6 +29,7 @@ wms as (
         event_at,
         warehouse_id,
         null::text as carrier,
+        detail as description,
         raw_xid
     from wms_events
     where platform_order_no is not null
@@ -43,6 +44,7 @@ carrier as (
         carrier_tracks.event_at,
         null::text as warehouse_id,
         carrier_tracks.carrier,
+        carrier_tracks.description,
         carrier_tracks.raw_xid
     from carrier_tracks
     left join orders

@@ -82,10 +82,15 @@ final as (
         ---------- decisions
         risk_state,
         risk_score,
+        review_decision,
+        review_hold_until,
         routing_decision,
         routing_warehouse_id,
         routing_carrier,
+        routing_rule,
+        routing_decided_at,
         fulfilment_status,
+        fulfilment_status_at,
         merge_group_id,
 
         ---------- timestamps

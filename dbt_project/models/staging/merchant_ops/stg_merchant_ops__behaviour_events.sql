@@ -1,3 +1,6 @@
+{#- The storefront behaviour log (sandbox/ops_records.py BehaviourEvent): view, cart_add,
+    cart_remove, submit_order, pay. -#}
+
 with source as (
     {{ select_optional_raw('behaviour_events') }}
 ),
@@ -9,13 +12,15 @@ renamed as (
         {{ nonblank("payload ->> 'buyer_id'") }} as buyer_id,
         {{ nonblank("payload ->> 'channel'") }} as channel,
         {{ nonblank("payload ->> 'sku'") }} as sku,
+        {{ nonblank("payload ->> 'platform_order_no'") }} as platform_order_no,
 
         ---------- event
-        lower({{ nonblank("payload ->> 'event_type'") }}) as event_type,
+        lower({{ nonblank("coalesce(payload ->> 'action', payload ->> 'event_type')") }}) as action,
         {{ nonblank("payload ->> 'ip'") }} as ip,
+        {{ nonblank("payload ->> 'device'") }} as device,
 
         ---------- timestamps
-        {{ beijing_ts("payload ->> 'event_at'") }} as event_at,
+        {{ beijing_ts("coalesce(payload ->> 'at', payload ->> 'event_at')") }} as event_at,
 
         loaded_at,
         raw_xid

@@ -1,3 +1,6 @@
+{#- Carrier tracking events per waybill (sandbox/ops_records.py TrackingEvent): created,
+    picked_up, pickup_failed, in_transit, out_for_delivery, delivered, rejected, returning. -#}
+
 with source as (
     {{ select_optional_raw('carrier_tracks') }}
 ),
@@ -5,19 +8,19 @@ with source as (
 renamed as (
     select
         ---------- ids
+        {{ nonblank("payload ->> 'event_id'") }} as event_id,
         {{ nonblank("payload ->> 'tracking_no'") }} as tracking_no,
         {{ nonblank("payload ->> 'carrier'") }} as carrier,
         {{ nonblank("payload ->> 'channel'") }} as channel,
         {{ nonblank("payload ->> 'platform_order_no'") }} as platform_order_no,
 
-        ---------- event
-        lower({{ nonblank("payload ->> 'event_type'") }}) as event_type,
+        ---------- event (descriptions may hold a courier's phone number: masked in marts)
+        lower({{ nonblank("coalesce(payload ->> 'status', payload ->> 'event_type')") }}) as event_type,
         {{ nonblank("payload ->> 'location'") }} as location,
-        {{ nonblank("payload ->> 'province'") }} as province,
+        {{ nonblank("payload ->> 'description'") }} as description,
 
         ---------- timestamps
-        {{ beijing_ts("payload ->> 'event_at'") }} as event_at,
-        {{ beijing_ts("payload ->> 'promised_at'") }} as promised_at,
+        {{ beijing_ts("coalesce(payload ->> 'at', payload ->> 'event_at')") }} as event_at,
 
         loaded_at,
         raw_xid

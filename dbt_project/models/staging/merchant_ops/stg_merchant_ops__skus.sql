@@ -1,3 +1,5 @@
+{#- The SKU catalogue (sandbox/catalog.py Sku). -#}
+
 with source as (
     {{ select_optional_raw('skus') }}
 ),
@@ -8,11 +10,12 @@ renamed as (
         {{ nonblank("payload ->> 'sku'") }} as sku,
         {{ nonblank("payload ->> 'title'") }} as title,
         {{ nonblank("payload ->> 'category'") }} as category,
+        {{ nonblank("payload ->> 'barcode'") }} as barcode,
+        {{ nonblank("payload ->> 'hs_code'") }} as hs_code,
 
         ---------- numerics
-        {{ to_yuan("payload ->> 'list_price'") }} as list_price,
+        {{ to_yuan("coalesce(payload ->> 'price', payload ->> 'list_price')") }} as list_price,
         nullif(payload ->> 'weight_kg', '')::numeric as weight_kg,
-        nullif(payload ->> 'safety_stock', '')::integer as safety_stock,
 
         ---------- booleans
         coalesce((payload ->> 'is_hot')::boolean, false) as is_hot,

@@ -1,3 +1,5 @@
+{#- Warehouse master data (sandbox/catalog.py Warehouse). -#}
+
 with source as (
     {{ select_optional_raw('warehouses') }}
 ),
@@ -7,6 +9,7 @@ renamed as (
         ---------- ids
         {{ nonblank("payload ->> 'warehouse_id'") }} as warehouse_id,
         {{ nonblank("payload ->> 'name'") }} as name,
+        {{ nonblank("payload ->> 'region'") }} as region,
 
         ---------- location
         {{ nonblank("payload ->> 'province'") }} as province,
@@ -15,9 +18,8 @@ renamed as (
         nullif(payload ->> 'latitude', '')::double precision as latitude,
         nullif(payload ->> 'longitude', '')::double precision as longitude,
 
-        ---------- kind
+        ---------- booleans
         coalesce((payload ->> 'is_front')::boolean, false) as is_front,
-        coalesce((payload ->> 'is_national')::boolean, false) as is_national,
 
         loaded_at,
         raw_xid

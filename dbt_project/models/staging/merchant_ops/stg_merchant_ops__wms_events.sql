@@ -1,3 +1,6 @@
+{#- WMS events per order (sandbox/ops_records.py WmsEvent): allocate, allocate_failed, pick,
+    pack, ship (left the warehouse), return_received. -#}
+
 with source as (
     {{ select_optional_raw('wms_events') }}
 ),
@@ -9,14 +12,14 @@ renamed as (
         {{ nonblank("payload ->> 'channel'") }} as channel,
         {{ nonblank("payload ->> 'platform_order_no'") }} as platform_order_no,
         {{ nonblank("payload ->> 'warehouse_id'") }} as warehouse_id,
-        {{ nonblank("payload ->> 'sku'") }} as sku,
 
         ---------- event
-        lower({{ nonblank("payload ->> 'event_type'") }}) as event_type,
-        nullif(payload ->> 'qty', '')::integer as qty,
+        lower({{ nonblank("coalesce(payload ->> 'type', payload ->> 'event_type')") }}) as event_type,
+        {{ nonblank("payload ->> 'operator'") }} as operator,
+        {{ nonblank("payload ->> 'detail'") }} as detail,
 
         ---------- timestamps
-        {{ beijing_ts("payload ->> 'event_at'") }} as event_at,
+        {{ beijing_ts("coalesce(payload ->> 'at', payload ->> 'event_at')") }} as event_at,
 
         loaded_at,
         raw_xid

@@ -1,0 +1,93 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['channel', 'platform_order_no'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['channel', 'platform_order_no', 'line_no'], 'unique': True},
+            {'columns': ['sku']},
+        ],
+    )
+}}
+
+{# One row per order line. Incremental by order: every line of a changed order is replaced
+   (delete+insert on the order key), so a line the platform removed disappears too. #}
+
+with items as (
+    select * from {{ ref('int_order_items_unioned') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+    {% endif %}
+),
+
+orders as (
+    select channel, platform_order_no, goods_value, discount_amount
+    from {{ ref('int_orders_unioned') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+    {% endif %}
+),
+
+-- lines without their own discount take the order's discount pro rata by line value; the
+-- last line takes the rounding rest, so the lines add up to the order to the cent
+shares as (
+    select
+        items.*,
+        orders.discount_amount as order_discount,
+        round(
+            coalesce(orders.discount_amount, 0) * items.line_goods_value
+            / nullif(orders.goods_value, 0),
+            2
+        ) as pro_rata_discount,
+        row_number() over (
+            partition by items.channel, items.platform_order_no order by items.line_no desc
+        ) = 1 as is_last_line
+    from items
+    left join orders using (channel, platform_order_no)
+),
+
+allocated as (
+    select
+        *,
+        coalesce(
+            line_discount,
+            case
+                when is_last_line then coalesce(order_discount, 0) - coalesce(sum(pro_rata_discount)
+                    over (partition by channel, platform_order_no) - pro_rata_discount, 0)
+                else pro_rata_discount
+            end
+        ) as allocated_discount
+    from shares
+),
+
+final as (
+    select
+        ---------- ids
+        channel,
+        platform_order_no,
+        line_no,
+        platform_line_id,
+        sku,
+        platform_sku_id,
+        title,
+
+        ---------- quantities and amounts (numeric yuan)
+        qty,
+        unit_price,
+        line_goods_value,
+        allocated_discount as line_discount,
+        coalesce(line_paid_amount, line_goods_value - coalesce(allocated_discount, 0))
+            as line_paid_amount,
+
+        ---------- status
+        refund_status,
+
+        ---------- build bookkeeping
+        loaded_at,
+        now() as _built_at,
+        {{ built_xid() }} as _built_xid
+    from allocated
+)
+
+select * from final

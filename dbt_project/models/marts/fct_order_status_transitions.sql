@@ -1,0 +1,186 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['channel', 'platform_order_no'],
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['channel', 'platform_order_no', 'seq'], 'unique': True}],
+    )
+}}
+
+{# Every status an order was told to enter, in time order, run through the state machine of
+   the status_transitions seed: an allowed change is applied; a forbidden one is recorded with
+   its reason and the order stays where it was. Rebuilt per changed order. #}
+
+-- depends_on: {{ ref('int_order_fulfilment_events') }}
+
+with recursive orders as (
+    select * from {{ ref('fct_orders') }}
+    {% if is_incremental() %}
+    where xmin::text::bigint >= {{ last_built_xid() }}
+        or (channel, platform_order_no) in (
+            select channel, platform_order_no
+            from {{ ref('int_order_fulfilment_events') }}
+            where raw_xid >= {{ last_built_xid() }}
+        )
+    {% endif %}
+),
+
+fulfilment_events as (
+    select events.*
+    from {{ ref('int_order_fulfilment_events') }} as events
+    inner join orders using (channel, platform_order_no)
+),
+
+statuses as (
+    select * from {{ ref('unified_statuses') }}
+),
+
+transitions as (
+    select * from {{ ref('status_transitions') }}
+),
+
+-- what each source says happened, and when
+platform_events as (
+    select channel, platform_order_no, 'awaiting_payment' as unified_status,
+           created_at as at, 'platform' as origin
+    from orders
+    union all
+    select channel, platform_order_no, 'paid_pending_review', paid_at, 'platform'
+    from orders where paid_at is not null
+    union all
+    select channel, platform_order_no, 'in_transit', shipped_at, 'platform'
+    from orders where shipped_at is not null
+    union all
+    select channel, platform_order_no, 'delivered', delivered_at, 'platform'
+    from orders where delivered_at is not null
+    union all
+    -- the platform's current status when no timestamp above says when it was entered
+    -- (file sources send only created/paid/modified times)
+    select channel, platform_order_no, platform_unified_status,
+           case when platform_unified_status = 'closed' then coalesce(closed_at, modified_at)
+                else modified_at end,
+           'platform'
+    from orders
+    where platform_unified_status in ('closed', 'after_sale')
+        or (platform_unified_status = 'in_transit' and shipped_at is null)
+        or (platform_unified_status = 'delivered' and delivered_at is null)
+),
+
+decision_events as (
+    select channel, platform_order_no, 'risk_review' as unified_status,
+           paid_at as at, 'risk' as origin
+    from orders where risk_state in ('held', 'released', 'intercepted') and paid_at is not null
+    union all
+    select channel, platform_order_no, 'pending_allocation', paid_at, 'risk'
+    from orders where risk_state = 'passed' and paid_at is not null
+    union all
+    select channel, platform_order_no,
+           case when routing_decision = 'manual_review' then 'pending_allocation'
+                else 'allocated' end,
+           routing_decided_at, 'routing'
+    from orders
+    where routing_decision is not null and routing_decided_at is not null
+        and platform_unified_status = 'paid_pending_review'
+    union all
+    select channel, platform_order_no, 'closed', modified_at, 'review'
+    from orders where risk_state = 'intercepted' and platform_unified_status = 'paid_pending_review'
+),
+
+all_events as (
+    select * from platform_events
+    union all
+    select * from decision_events
+    union all
+    select channel, platform_order_no, unified_status, event_at, origin
+    from fulfilment_events
+),
+
+numbered as (
+    select
+        all_events.channel,
+        all_events.platform_order_no,
+        all_events.unified_status,
+        all_events.at,
+        all_events.origin,
+        row_number() over (
+            partition by all_events.channel, all_events.platform_order_no
+            order by all_events.at, statuses.progress_rank, all_events.origin
+        )::integer as seq
+    from all_events
+    inner join statuses using (unified_status)
+    where all_events.at is not null
+),
+
+machine as (
+    select
+        channel,
+        platform_order_no,
+        seq,
+        unified_status as attempted_status,
+        null::text as from_status,
+        unified_status as state,
+        at,
+        origin,
+        'entered' as outcome
+    from numbered
+    where seq = 1
+
+    union all
+
+    select
+        next_event.channel,
+        next_event.platform_order_no,
+        next_event.seq,
+        next_event.unified_status,
+        machine.state,
+        case
+            when allowed.to_status is not null then next_event.unified_status
+            else machine.state
+        end,
+        next_event.at,
+        next_event.origin,
+        case
+            when next_event.unified_status = machine.state then 'repeated'
+            when allowed.to_status is not null then 'entered'
+            else 'forbidden'
+        end
+    from machine
+    inner join numbered as next_event
+        on next_event.channel = machine.channel
+        and next_event.platform_order_no = machine.platform_order_no
+        and next_event.seq = machine.seq + 1
+    left join transitions as allowed
+        on allowed.from_status = machine.state
+        and allowed.to_status = next_event.unified_status
+),
+
+final as (
+    select
+        machine.channel,
+        machine.platform_order_no,
+        machine.seq,
+        machine.from_status,
+        machine.attempted_status,
+        machine.state as status_after,
+        machine.at as attempted_at,
+        machine.origin,
+        machine.outcome,
+        case
+            when machine.outcome <> 'forbidden' then null
+            when from_rank.is_terminal
+                then machine.from_status || ' is terminal: ' || machine.from_status
+                    || ' -> ' || machine.attempted_status || ' not applied'
+            when to_rank.progress_rank < from_rank.progress_rank
+                then 'moves backwards: ' || machine.from_status || ' -> '
+                    || machine.attempted_status || ' not applied'
+            else 'not an allowed transition: ' || machine.from_status || ' -> '
+                || machine.attempted_status || ' not applied'
+        end as violation_reason,
+        now() as _built_at,
+        {{ built_xid() }} as _built_xid
+    from machine
+    left join statuses as from_rank on from_rank.unified_status = machine.from_status
+    left join statuses as to_rank on to_rank.unified_status = machine.attempted_status
+)
+
+select * from final
