@@ -1,0 +1,102 @@
+"""The POS import template and the drop folder (real PostgreSQL, real CLI)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from connectors.channels_config import load_channels
+from connectors.file_drop import (
+    drop_folder,
+    load_drop_folder,
+    load_file,
+    pending_files,
+    scan_drop_folder,
+)
+from orderpulse.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "config" / "templates" / "pos_orders.csv"
+
+
+def test_the_shipped_template_loads_its_row(fresh_db) -> None:
+    with psycopg.connect(fresh_db.url()) as conn:
+        report = load_file(conn, TEMPLATE, "pos")
+        assert (report.status, report.rows_loaded, report.rows_rejected) == ("loaded", 1, 0)
+        assert report.encoding == "utf-8-sig"
+        [(no, payload)] = conn.execute("select platform_order_no, payload from raw.pos_orders")
+    assert no == "POS-TEMPLATE-0001"
+    assert payload["goods_value"] == "59.90" and payload["paid_amount"] == "54.90"
+    assert payload["discount_amount"] == "5.00" and payload["status"] == "已完成"
+    assert payload["created_at"] == "2026-11-20T10:00:00+08:00"
+    assert "rows loaded:   1" in report.render()
+
+
+def test_orderpulse_load_file_command_prints_the_report(fresh_db, tmp_path) -> None:
+    env = {
+        **os.environ,
+        "ORDERPULSE_PG_URL": fresh_db.url(),
+        "ORDERPULSE_HOME": str(tmp_path / "home"),
+        "NO_COLOR": "1",
+    }
+    cli = Path(sys.executable).parent / "orderpulse"
+    bad = tmp_path / "pos_bad.csv"
+    header, row = TEMPLATE.read_text(encoding="utf-8-sig").splitlines()
+    bad.write_text("\n".join([header, row.replace("POS-TEMPLATE-0001", "P2"),
+                              row.replace("29.95", "abc")]), encoding="gbk")  # fmt: skip
+    done = subprocess.run(
+        [str(cli), "load-file", str(bad), "--source", "pos"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rows loaded:   1" in done.stdout and "rows rejected: 1" in done.stdout
+    assert "line 3: unparsable amount in 单价: 'abc'" in done.stdout
+
+    unknown = subprocess.run(
+        [str(cli), "load-file", str(bad), "--source", "nosuch"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert unknown.returncode != 0
+    assert "not a file source" in unknown.stdout + unknown.stderr
+
+
+def test_drop_folder_scan_load_and_move(fresh_db, tmp_path) -> None:
+    channels = load_channels()
+    cfg = channels.channels["pos"]
+    cfg.file_drop = cfg.file_drop.model_copy(update={"move_to": "loaded"})
+    folder = drop_folder("pos", channels=channels, settings=Settings(home=tmp_path))
+    assert folder == tmp_path.resolve() / "drop" / "pos" and folder.is_dir()
+
+    data = TEMPLATE.read_bytes()
+    (folder / "store1.csv").write_bytes(data)
+    (folder / "store2.CSV").write_bytes(data.replace(b"POS-TEMPLATE-0001", b"POS-S2-0001"))
+    (folder / "~$store1.xlsx").write_bytes(b"lock")
+    (folder / ".partial.csv").write_bytes(b"x")
+    (folder / "readme.txt").write_text("ignored")
+    (folder / "broken.xlsx").write_bytes(b"PK\x03\x04 not really")
+    assert sorted(f.path.name for f in scan_drop_folder(folder)) == [
+        "broken.xlsx", "store1.csv", "store2.CSV",
+    ]  # fmt: skip
+
+    with psycopg.connect(fresh_db.url()) as conn:
+        assert len(pending_files(conn, "pos", folder=folder, channels=channels)) == 3
+        reports = load_drop_folder(conn, "pos", folder=folder, channels=channels, run_id="r1")
+        assert sorted((Path(r.file).name, r.status) for r in reports) == [
+            ("broken.xlsx", "failed"), ("store1.csv", "loaded"), ("store2.CSV", "loaded"),
+        ]  # fmt: skip
+        count = conn.execute("select count(*) from raw.pos_orders").fetchone()[0]
+        assert count == 2
+        # the broken file stays (it was not loaded); loaded files moved away
+        left = pending_files(conn, "pos", folder=folder, channels=channels)
+        assert [f.path.name for f in left] == ["broken.xlsx"]
+    assert sorted(p.name for p in (folder / "loaded").iterdir()) == ["store1.csv", "store2.CSV"]
+
+
+def test_unknown_source_is_a_clear_error(fresh_db) -> None:
+    with psycopg.connect(fresh_db.url()) as conn, pytest.raises(ValueError, match="h5mall"):
+        load_file(conn, TEMPLATE, "h5mall")
