@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['channel', 'platform_order_no'], 'unique': True},
             {'columns': ['_built_xid']},
+            {'columns': ['channel', 'buyer_id']},
         ],
     )
 }}
@@ -46,6 +47,13 @@ final as (
         platform_unified_status,
         platform_status,
         refund_status,
+        case
+            when has_cancel then 'cancel'
+            when has_reject then 'reject'
+            when has_return then 'return'
+            when has_refund then 'refund'
+        end as after_sale_kind,
+        has_ship as is_shipped,
 
         ---------- amounts (numeric yuan)
         goods_value,
@@ -82,12 +90,15 @@ final as (
         ---------- decisions
         risk_state,
         risk_score,
+        {{ mask_phones_in_text('risk_signals') }} as risk_signals,
         review_decision,
         review_hold_until,
         routing_decision,
         routing_warehouse_id,
         routing_carrier,
         routing_rule,
+        routing_score,
+        {{ mask_phones_in_text('routing_inputs') }} as routing_inputs,
         routing_decided_at,
         fulfilment_status,
         fulfilment_status_at,

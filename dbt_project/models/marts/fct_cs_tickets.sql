@@ -1,0 +1,51 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_id',
+        incremental_strategy='merge',
+        indexes=[
+            {'columns': ['ticket_id'], 'unique': True},
+            {'columns': ['channel', 'platform_order_no']},
+        ],
+    )
+}}
+
+{# One row per customer-service ticket (the latest version of it); free text masked. #}
+
+with tickets as (
+    select distinct on (ticket_id) *
+    from {{ ref('stg_merchant_ops__cs_tickets') }}
+    where ticket_id is not null
+    {% if is_incremental() %}
+        and raw_xid >= {{ last_built_xid() }}
+    {% endif %}
+    order by ticket_id, updated_at desc nulls last, loaded_at desc
+),
+
+final as (
+    select
+        ---------- ids
+        ticket_id,
+        channel,
+        platform_order_no,
+        {{ mask_phones_in_text('buyer_id') }} as buyer_id,
+
+        ---------- ticket
+        topic,
+        {{ mask_phones_in_text('ticket_text') }} as ticket_text,
+        ticket_status,
+        priority,
+        ticket_status <> 'resolved' as is_open,
+
+        ---------- timestamps
+        opened_at,
+        updated_at,
+        extract(epoch from (updated_at - opened_at)) / 3600.0 as hours_to_last_update,
+
+        ---------- build bookkeeping
+        now() as _built_at,
+        {{ built_xid() }} as _built_xid
+    from tickets
+)
+
+select * from final

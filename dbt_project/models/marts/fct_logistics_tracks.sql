@@ -1,0 +1,66 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='track_event_key',
+        incremental_strategy='merge',
+        indexes=[
+            {'columns': ['track_event_key'], 'unique': True},
+            {'columns': ['channel', 'platform_order_no']},
+        ],
+    )
+}}
+
+{# One row per carrier tracking event, with the unified status it implies and the order's
+   promised delivery time. Descriptions are masked (couriers' phone numbers). #}
+
+with tracks as (
+    select * from {{ ref('stg_merchant_ops__carrier_tracks') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+    {% endif %}
+),
+
+shipments as (
+    select distinct on (channel, platform_order_no) *
+    from {{ ref('stg_merchant_ops__shipments') }}
+    order by channel, platform_order_no, loaded_at desc
+),
+
+event_map as (
+    select * from {{ ref('fulfilment_event_map') }}
+    where origin = 'carrier'
+),
+
+final as (
+    select
+        ---------- ids
+        coalesce(tracks.event_id, md5(concat_ws('|', tracks.tracking_no, tracks.event_type,
+            tracks.event_at::text))) as track_event_key,
+        tracks.channel,
+        tracks.platform_order_no,
+        tracks.carrier,
+        tracks.tracking_no,
+
+        ---------- event
+        tracks.event_type,
+        event_map.unified_status,
+        tracks.location,
+        {{ mask_phones_in_text('tracks.description') }} as description,
+
+        ---------- timestamps
+        tracks.event_at,
+        shipments.shipped_at,
+        shipments.promised_at,
+        (tracks.event_type = 'delivered' and tracks.event_at > shipments.promised_at)
+            as is_late_delivery,
+
+        ---------- build bookkeeping
+        now() as _built_at,
+        {{ built_xid() }} as _built_xid
+    from tracks
+    left join shipments using (channel, platform_order_no)
+    left join event_map on event_map.event_type = tracks.event_type
+    where tracks.event_at is not null
+)
+
+select * from final
