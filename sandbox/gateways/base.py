@@ -17,11 +17,19 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from sandbox.faults import FaultConfig, FaultInjector
-from sandbox.gateways.common import OrderState, Sealer, now_utc, order_state, page_slice
-from sandbox.gateways.store import OrderStore, epoch_s
+from sandbox.gateways.common import (
+    OrderState,
+    Sealer,
+    now_utc,
+    order_state,
+    page_slice,
+    shipment,
+)
+from sandbox.gateways.store import Late, OrderStore, epoch_s
 from sandbox.model import Order
 
 TokenCheck = Literal["ok", "missing", "invalid", "expired"]
+Shipment = tuple[str, str, str]  # (carrier code, carrier name, tracking number)
 
 
 class TokenBook:
@@ -80,9 +88,12 @@ class Gateway:
         *,
         faults: FaultConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        shipments: Mapping[str, Shipment] | None = None,
+        late: Mapping[str, Late] | None = None,
     ) -> None:
         self.credentials: dict[str, str] = dict(credentials or self.new_credentials())
-        self.store = OrderStore(o for o in orders if o.channel == self.channel)
+        self.shipments: dict[str, Shipment] = dict(shipments or {})
+        self.store = OrderStore((o for o in orders if o.channel == self.channel), late)
         self.faults = FaultInjector(faults)
         self.tokens = TokenBook(
             self.credentials[self.token_field],
@@ -120,15 +131,30 @@ class Gateway:
         self.faults.configure(config)
         self.tokens.expiry_after = config.token_expiry_after
 
-    def add_orders(self, orders: Iterable[Order]) -> list[int]:
-        return self.store.add(o for o in orders if o.channel == self.channel)
+    def add_orders(
+        self,
+        orders: Iterable[Order],
+        shipments: Mapping[str, Shipment] | None = None,
+        late: Mapping[str, Late] | None = None,
+    ) -> list[int]:
+        """Publish more orders (live mode); their numbers must be new."""
+        self.shipments.update(shipments or {})
+        return self.store.add((o for o in orders if o.channel == self.channel), late)
+
+    def shipment_of(self, order: Order) -> Shipment:
+        """(carrier code, carrier name, tracking number) of a shipped order: the world's
+        carrier record when there is one, else a stable one derived from the order number."""
+        return self.shipments.get(order.platform_order_no) or shipment(order)
 
     def now_s(self) -> int:
         return epoch_s(self.clock())
 
     def state_at(self, i: int, now_s: int) -> OrderState | None:
         modified = self.store.modified_s(i, now_s)
-        return None if modified is None else order_state(self.store.orders[i], modified)
+        if modified is None:
+            return None
+        order = self.store.orders[i]
+        return order_state(order, modified, self.store.late.get(order.platform_order_no))
 
     def state_of(self, platform_order_no: str, now_s: int) -> OrderState | None:
         i = self.store.index_of(str(platform_order_no))

@@ -21,7 +21,7 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.gateways.store import from_epoch_s
+from sandbox.gateways.store import Late, effective_time, from_epoch_s
 from sandbox.model import CENT, Order
 
 try:  # orjson is much faster on million-order pulls; the stdlib is the fallback
@@ -133,19 +133,33 @@ class OrderState:
         return self.shipped_at is not None
 
 
-def order_state(order: Order, modified_s: int) -> OrderState:
-    """The state of `order` once every change up to its version at `modified_s` applied."""
+def order_state(order: Order, modified_s: int, late: Late | None = None) -> OrderState:
+    """The state of `order` once every change up to its version at `modified_s` applied (a
+    late status update applies only once it is visible, but keeps its real time)."""
     modified = from_epoch_s(modified_s)
     horizon = modified + timedelta(seconds=1)  # versions are whole seconds: include the second
     firsts: dict[str, datetime] = {}
+    hidden = None
     for event in order.events:
-        if event.at < horizon and event.type not in firsts:
-            firsts[event.type] = event.at
-    paid_at = order.paid_at if order.paid_at is not None and order.paid_at < horizon else None
+        if effective_time(event.at, event.type, late) >= horizon:
+            if event.at < horizon:
+                hidden = event
+            continue
+        firsts.setdefault(event.type, event.at)
+    paid_at = order.paid_at
+    if paid_at is not None and effective_time(paid_at, "pay", late) >= horizon:
+        paid_at = None
+    view = order
+    late_pay = paid_at is None and order.paid_at is not None and order.paid_at < horizon
+    if hidden is not None or late_pay:
+        # the platform does not show the late event yet: judge the status without it
+        view = order.model_copy(
+            update={"events": [e for e in order.events if e is not hidden], "paid_at": paid_at}
+        )
     return OrderState(
         order=order,
         modified=modified,
-        unified=order.status_at(horizon - timedelta(microseconds=1)),
+        unified=view.status_at(horizon - timedelta(microseconds=1)),
         paid_at=paid_at,
         shipped_at=firsts.get("ship"),
         delivered_at=firsts.get("deliver"),

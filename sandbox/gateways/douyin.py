@@ -77,7 +77,6 @@ from sandbox.gateways.common import (
     mask_phone,
     maybe_int,
     parse_bj,
-    shipment,
     split_coupons,
     stable_number,
     unix_s,
@@ -385,7 +384,7 @@ class DouyinGateway(Gateway):
         }
         logistics = []
         if state.shipped:
-            code, name, tracking = shipment(o)
+            code, name, tracking = self.shipment_of(o)
             logistics.append(
                 {
                     "tracking_no": tracking,

@@ -76,7 +76,6 @@ from sandbox.gateways.common import (
     mask_name,
     parse_bj,
     request_params,
-    shipment,
     split_coupons,
     stable_number,
     yuan,
@@ -416,7 +415,7 @@ class JdGateway(Gateway):
         name = order_state_name(state)
         platform, shop = split_coupons(o)
         r = o.receiver
-        carrier = shipment(o) if state.shipped else None
+        carrier = self.shipment_of(o) if state.shipped else None
         end_time = state.closed_at or state.delivered_at
         seal = self.sealer.seal
         return drop_none(

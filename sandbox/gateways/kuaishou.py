@@ -72,7 +72,6 @@ from sandbox.gateways.common import (
     mask_phone,
     maybe_int,
     request_params,
-    shipment,
     split_coupons,
     stable_number,
     unix_ms,
@@ -368,7 +367,7 @@ class KuaishouGateway(Gateway):
             )
         logistics = []
         if state.shipped:
-            code, name, tracking = shipment(o)
+            code, name, tracking = self.shipment_of(o)
             logistics.append(
                 {
                     "expressNo": tracking,

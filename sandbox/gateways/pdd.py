@@ -77,7 +77,6 @@ from sandbox.gateways.common import (
     mask_address,
     mask_name,
     mask_phone,
-    shipment,
     split_coupons,
     stable_number,
     yuan_num,
@@ -322,7 +321,7 @@ class PddGateway(Gateway):
         # ciphertext only while the order waits to be shipped (the platform's rule)
         clear = state.unified == "paid_pending_review"
         seal = self.sealer.seal if clear else (lambda _: "")
-        carrier = shipment(o) if state.shipped else None
+        carrier = self.shipment_of(o) if state.shipped else None
         return drop_none(
             {
                 "order_sn": no,

@@ -17,9 +17,10 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right, insort
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 
@@ -37,14 +38,30 @@ def from_epoch_s(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def version_times(order: Order) -> list[int]:
-    """The whole-second times at which `order` changed, ascending and distinct."""
+class Late(Protocol):
+    """A late status update (`sandbox.world.LateUpdate`): the platform shows the event
+    `event_type` that happened at `happened_at` only from `visible_at`."""
+
+    event_type: str
+    happened_at: datetime
+    visible_at: datetime
+
+
+def effective_time(at: datetime, kind: str, late: Late | None) -> datetime:
+    """When the platform shows an event of `kind` at `at` (later for a late update)."""
+    if late is not None and kind == late.event_type and at == late.happened_at:
+        return late.visible_at
+    return at
+
+
+def version_times(order: Order, late: Late | None = None) -> list[int]:
+    """The whole-second times at which `order` changed as the platform shows it, ascending."""
     created = epoch_s(order.created_at)
     times = {created}
     if order.paid_at is not None:
-        times.add(max(created, epoch_s(order.paid_at)))
+        times.add(max(created, epoch_s(effective_time(order.paid_at, "pay", late))))
     for event in order.events:
-        times.add(max(created, epoch_s(event.at)))
+        times.add(max(created, epoch_s(effective_time(event.at, event.type, late))))
     return sorted(times)
 
 
@@ -58,24 +75,29 @@ class _Segment:
 class OrderStore:
     """Orders of one channel with a version index; thread-safe."""
 
-    def __init__(self, orders: Iterable[Order] = ()) -> None:
+    def __init__(
+        self, orders: Iterable[Order] = (), late: Mapping[str, Late] | None = None
+    ) -> None:
         self._lock = threading.RLock()
         self.orders: list[Order] = []
         self._by_no: dict[str, int] = {}
+        self.late: dict[str, Late] = {}
         self._versions: list[list[int]] = []
         self._segments: list[_Segment] = []
         self._created_segments: list[tuple[np.ndarray, np.ndarray]] = []  # (created, idx)
         self.created = np.empty(0, np.int64)  # created time per order index
         self.generation = 0
         self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self.add(orders)
+        self.add(orders, late)
 
     def __len__(self) -> int:
         return len(self.orders)
 
     # -- building ---------------------------------------------------------------------------
-    def add(self, orders: Iterable[Order]) -> list[int]:
-        """Add a batch of orders (new order numbers only); returns their indexes."""
+    def add(self, orders: Iterable[Order], late: Mapping[str, Late] | None = None) -> list[int]:
+        """Add a batch of orders (new order numbers only); returns their indexes. `late` maps
+        an order number to its late status update."""
+        late = late or {}
         with self._lock:
             added: list[int] = []
             ts: list[int] = []
@@ -89,7 +111,10 @@ class OrderStore:
                 i = len(self.orders)
                 self.orders.append(order)
                 self._by_no[order.platform_order_no] = i
-                versions = version_times(order)
+                update = late.get(order.platform_order_no)
+                if update is not None:
+                    self.late[order.platform_order_no] = update
+                versions = version_times(order, update)
                 self._versions.append(versions)
                 ts.extend(versions)
                 nxts.extend([*versions[1:], NEVER])

@@ -89,7 +89,6 @@ from sandbox.gateways.common import (
     maybe_int,
     parse_bj,
     request_params,
-    shipment,
     split_coupons,
     stable_number,
     yuan,
@@ -449,7 +448,7 @@ class TaobaoGateway(Gateway):
         platform, shop = split_coupons(o)
         discounts = line_discounts(o)
         shipped = state.shipped_at is not None
-        carrier = shipment(o) if shipped else None
+        carrier = self.shipment_of(o) if shipped else None
         r = o.receiver
         oaid = self.sealer.seal(no)  # an opaque receiver id the decrypt API resolves
         lines = []

@@ -64,7 +64,6 @@ from sandbox.gateways.common import (
     line_discounts,
     mask_name,
     parse_bj,
-    shipment,
     split_coupons,
     stable_number,
     yuan,
@@ -333,7 +332,7 @@ class YouzanGateway(Gateway):
             info["customs"] = customs
         deliveries = []
         if state.shipped:
-            code, name, tracking = shipment(o)
+            code, name, tracking = self.shipment_of(o)
             deliveries.append(
                 {
                     "express_state": 1,
