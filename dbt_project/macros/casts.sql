@@ -50,3 +50,12 @@
         else '[]'::jsonb
     end
 {%- endmacro %}
+
+{#- Calendar day / month in Beijing time (reports follow the merchant's local calendar). -#}
+{% macro local_date(expr) -%}
+    ({{ expr }} at time zone 'Asia/Shanghai')::date
+{%- endmacro %}
+
+{% macro local_month(expr) -%}
+    date_trunc('month', {{ expr }} at time zone 'Asia/Shanghai')::date
+{%- endmacro %}
