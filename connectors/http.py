@@ -132,6 +132,9 @@ def _install_log_filter() -> None:
 # -- retry policy and counters -------------------------------------------------------------
 
 
+MAX_REFRESHES = 3  # per call
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6  # per call, first try included
@@ -241,28 +244,37 @@ class Http:
         channel: str,
         what: str,
         window: Window = None,
-        refresh: Callable[[TokenExpired], None] | None = None,
+        refresh: Callable[[TokenExpired], bool | None] | None = None,
     ) -> T:
         """Run `fn` (one signed request) with retries; on token expiry refresh once and retry.
 
+        `refresh(err)` exchanges the refresh token (returning False when another thread already
+        did). A token that expires again after its refresh is refreshed again only if it is a
+        newer token (`err.token_generation` moved on: it served other calls meanwhile); the same
+        token failing twice, or more than `MAX_REFRESHES` in one call, is a clear failure.
         Raises `IngestError` when the call fails for good.
         """
-        refreshed = False
+        tried: set[int | None] = set()
         while True:
             try:
                 return self._with_retries(fn, channel, what, window)
             except TokenExpired as expired:
                 err = expired  # the name outlives the except block for the lambda below
-                if refresh is None or refreshed:
+                generation = err.token_generation
+                if refresh is None or generation in tried or len(tried) >= MAX_REFRESHES:
                     raise IngestError(channel, what, window, err.code, err.message) from None
-                refreshed = True
-                log.info(
-                    "%s: %s: access token expired (%s), refreshing once", channel, what, err.code
-                )
-                self._with_retries(
-                    lambda err=err: refresh(err), channel, f"{what} token refresh", window
-                )
-                self._count(channel, refreshes=1)
+                tried.add(generation)
+                log.info("%s: %s: access token expired (%s), refreshing", channel, what, err.code)
+                try:
+                    done = self._with_retries(
+                        lambda err=err: refresh(err), channel, f"{what} token refresh", window
+                    )
+                except TokenExpired as failed:  # the refresh token itself was refused
+                    raise IngestError(
+                        channel, f"{what} token refresh", window, failed.code, failed.message
+                    ) from None
+                if done is not False:
+                    self._count(channel, refreshes=1)
 
     def _with_retries(self, fn: Callable[[], T], channel: str, what: str, window: Window) -> T:
         policy = self.policy

@@ -8,8 +8,10 @@
   <= 7 days, `pageSize` <= 50, cursor paging from "" until the answer's cursor is "nomore". The
   list entries are complete orders; `open.order.detail` fetches one.
 - Receiver fields are ciphertext (`orderAddress.encrypted*`); `open.order.decrypt.batch`
-  (<= 100 per call) gives the clear values.
-- Errors: `{result != 1, error_msg, code, sub_code, sub_msg}`.
+  (<= 100 per call, `errorCode` 1 = ok) gives the clear values.
+- Errors: `{result != 1, error_msg, code, sub_code, sub_msg}` (codes are the sandbox's choice,
+  channels.md has none): 21 rate limited, 28 access token expired/invalid -> the OAuth
+  `/oauth2/refresh_token` endpoint.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from connectors.http import (
     TokenExpired,
     Window,
     chunks,
+    hint_seconds,
     json_body,
     raise_for_transport,
 )
@@ -74,8 +77,7 @@ class KuaishouClient(BaseClient):
             "signMethod": self.sign_method,
             "param": json.dumps(params, ensure_ascii=False, separators=(",", ":")),
         }
-        if api != "open.token.refresh":
-            form["access_token"] = self.token
+        form["access_token"] = self.token
         form["sign"] = sign(form, self.secret("sign_secret"), self.sign_method)
         response = self.http.client.post(f"{self.base_url}/{api.replace('.', '/')}", data=form)
         raise_for_transport(response)
@@ -85,19 +87,21 @@ class KuaishouClient(BaseClient):
         return answer.get("data") if "data" in answer else answer
 
     def refresh(self) -> None:
-        data = self.invoke(
-            "open.token.refresh",
-            {
+        # OAuth endpoint, not a signed API call
+        response = self.http.client.post(
+            f"{self.base_url}/oauth2/refresh_token",
+            data={
                 "app_id": self.secret("app_key"),
                 "app_secret": self.secret("app_secret"),
                 "grant_type": "refresh_token",
                 "refresh_token": self.secret("refresh_token"),
             },
         )
-        data = data or {}
-        if not data.get("access_token"):
-            raise PlatformError("bad-refresh", "token refresh answered without an access_token")
-        self.set_tokens(data["access_token"], data.get("refresh_token"))
+        raise_for_transport(response)
+        answer = json_body(response)
+        if str(answer.get("result")) != "1" or not answer.get("access_token"):
+            raise _error(answer)
+        self.set_tokens(answer["access_token"], answer.get("refresh_token"))
 
     def order_no(self, order: dict[str, Any]) -> str:
         return str(order["orderBaseInfo"]["oid"])
@@ -148,8 +152,8 @@ class KuaishouClient(BaseClient):
             batches,
         ):
             for item in (data or {}).get("decryptList") or []:
-                if not item.get("errorCode"):
-                    plain[item["encryptedData"]] = item.get("decryptedData")
+                if item.get("errorCode") in (None, 1, "1") and item.get("decryptedData"):
+                    plain[item["encryptedData"]] = item["decryptedData"]
         clear: dict[str, dict[str, str]] = {}
         for no, field, cipher in wanted:
             clear.setdefault(no, {"name": None, "phone": None, "address": None})[field] = plain.get(
@@ -164,12 +168,11 @@ def _error(answer: dict[str, Any]) -> PlatformError:
     message = " / ".join(
         str(x) for x in (answer.get("error_msg"), sub_code, answer.get("sub_msg")) if x
     )
-    lowered = f"{code} {sub_code} {message}".lower()
-    if "limit" in lowered or "frequen" in lowered:
-        hint = answer.get("retry_after")
-        return RateLimited(code, message, retry_after=float(hint) if hint is not None else None)
-    if "token" in lowered and ("expire" in lowered or "invalid" in lowered):
+    if code == "21" or "RATE_LIMIT" in sub_code.upper():
+        hint = hint_seconds(answer.get("sub_msg"), answer.get("error_msg"))
+        return RateLimited(code, message, retry_after=hint)
+    if code == "28" or "ACCESS_TOKEN" in sub_code.upper():  # expired or invalid
         return TokenExpired(code, message)
-    if code.startswith("5") or "unavailable" in lowered:
+    if code.startswith("5") or "unavailable" in message.lower():
         return ServerError(code, message)
     return PlatformError(code, message)

@@ -102,13 +102,14 @@ class BaseClient:
             err.token_generation = generation
             raise
 
-    def _refresh_once(self, err: TokenExpired) -> None:
+    def _refresh_once(self, err: TokenExpired) -> bool:
         # detail calls run in parallel: only the first thread to see the expiry refreshes
         with self._token_lock:
             if err.token_generation != self._token_generation:
-                return
+                return False
             self.refresh()
             self._token_generation += 1
+            return True
 
     def invoke(self, api: str, params: dict[str, Any]) -> Any:
         """Sign and send one request; return the response's payload or raise PlatformError."""
@@ -274,8 +275,9 @@ def ceil_second(moment: datetime) -> datetime:
 
 
 def windows(start: datetime, end: datetime, step: timedelta) -> Iterator[tuple[datetime, datetime]]:
-    """[start, end] cut into consecutive windows no longer than `step`."""
-    cursor = start
+    """[start, end] cut into consecutive windows no longer than `step`, on whole seconds (the
+    platforms' resolution: a window widened to whole seconds must not outgrow `step`)."""
+    cursor, end = floor_second(start), ceil_second(end)
     while cursor < end:
         stop = min(cursor + step, end)
         yield cursor, stop

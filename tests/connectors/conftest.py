@@ -48,3 +48,23 @@ def serve() -> Iterator[Callable[[object], str]]:
     yield start
     for ctx in reversed(stack):
         ctx.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def sandbox_world():
+    """One deterministic world for the session (a few hundred orders per marketplace)."""
+    from sandbox.world import generate_world
+    from tests.connectors.sandbox_env import DAYS, ORDERS, SEED
+
+    return generate_world(seed=SEED, orders=ORDERS, days=DAYS).orders
+
+
+@pytest.fixture()
+def sandbox_env_factory(tmp_path, serve, sandbox_world):
+    """`factory(faults={channel: FaultConfig}) -> SandboxEnv`: fresh gateways per test."""
+    from tests.connectors.sandbox_env import start_env
+
+    def factory(faults=None):  # noqa: ANN001, ANN202
+        return start_env(tmp_path / "home", serve, sandbox_world, faults)
+
+    return factory
