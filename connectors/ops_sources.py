@@ -1,0 +1,354 @@
+"""The merchant's own systems (WMS, carriers, CS desk, storefront behaviour log, SKU catalogue)
+pulled from their ops HTTP API into `raw`.
+
+Endpoint and token: env `ORDERPULSE_OPS_BASE_URL` / `ORDERPULSE_OPS_TOKEN`, else the `"ops":
+{"base_url", "token"}` entry of `<ORDERPULSE_HOME>/sandbox.json` (`ops_endpoint()`). The token
+goes in `Authorization: Bearer …` and is never logged, raised or stored.
+
+`ingest_ops(conn, base_url, token, run_id=None)` reads every source page by page (`limit`,
+`next_cursor`), the time-ordered ones incrementally from their cursor in `raw.ingest_cursors`
+(source `ops.<table>`; re-read from `cursor - LOOKBACK`, rows at the boundary come again and
+the upsert absorbs them). Pages stream through psycopg `COPY` into a temp table, then one
+`INSERT … ON CONFLICT DO UPDATE` applies them only where the content changed and the source
+time did not go back; the cursor moves in the same transaction, one transaction per batch of
+pages. Re-running is a no-op. A record without its key or time field goes to
+`raw.rejected_rows` (source `ops.<table>`) instead of stopping the load.
+
+Tables (all: the key column(s), `source_modified_at timestamptz`, `payload jsonb`,
+`content_hash text`, `loaded_at timestamptz`, `run_id text`; primary key = the key columns):
+
+| table | key | source_modified_at | payload keys |
+|---|---|---|---|
+| raw.warehouses | warehouse_id | load time | warehouse_id, name, province, city, district, latitude, longitude, is_front, region |
+| raw.skus | sku | load time | sku, title, category, price (yuan string), weight_kg, hs_code, barcode, is_hot |
+| raw.wms_stock | warehouse_id, sku | last_sync_at | warehouse_id, sku, on_hand, locked, available, safety_stock, last_sync_at |
+| raw.wms_events | event_id | at | event_id, at, warehouse_id, channel, platform_order_no, type (allocate, allocate_failed, pick, pack, ship, return_received), operator, detail |
+| raw.stock_movements | movement_id | at | movement_id, at, warehouse_id, sku, kind (inbound, adjust, lock, release, ship, return), qty (signed), channel, platform_order_no |
+| raw.carrier_shipments | tracking_no | updated_at | channel, platform_order_no, warehouse_id, carrier, tracking_no, shipped_at, promised_at, delivered_at, status, updated_at |
+| raw.carrier_tracks | event_id | at | event_id, at, carrier, tracking_no, channel, platform_order_no, status (created, picked_up, pickup_failed, in_transit, out_for_delivery, delivered, rejected, returning), location, description |
+| raw.cs_tickets | ticket_id | updated_at | ticket_id, channel, platform_order_no, buyer_id, opened_at, updated_at, topic, text, status (open, pending, resolved), priority (low, normal, high) |
+| raw.behaviour_events | event_id | at | event_id, at, buyer_id, ip, device, action (view, cart_add, cart_remove, submit_order, pay), channel, sku, platform_order_no |
+
+Times in payloads are ISO 8601 strings with an offset; amounts are yuan decimal strings.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from connectors.http import (
+    Http,
+    PlatformError,
+    ServerError,
+    json_body,
+    make_http_client,
+    raise_for_transport,
+    register_secret,
+)
+from connectors.raw_schema import BOOKKEEPING_DDL
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+BATCH_ROWS = 20_000  # rows per transaction (COPY + merge + cursor)
+LOOKBACK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class OpsSource:
+    table: str  # raw.<table>
+    path: str
+    keys: tuple[str, ...]
+    time_field: str | None  # payload field that is source_modified_at; None = load time
+    incremental: bool  # read from the cursor with `since`
+
+    @property
+    def cursor_name(self) -> str:
+        return f"ops.{self.table}"
+
+
+SOURCES = (
+    OpsSource("warehouses", "/wms/warehouses", ("warehouse_id",), None, False),
+    OpsSource("skus", "/catalog/skus", ("sku",), None, False),
+    OpsSource("wms_stock", "/wms/stock", ("warehouse_id", "sku"), "last_sync_at", False),
+    OpsSource("wms_events", "/wms/events", ("event_id",), "at", True),
+    OpsSource("stock_movements", "/wms/movements", ("movement_id",), "at", True),
+    OpsSource("carrier_shipments", "/carriers/shipments", ("tracking_no",), "updated_at", True),
+    OpsSource("carrier_tracks", "/carriers/tracks", ("event_id",), "at", True),
+    OpsSource("cs_tickets", "/cs/tickets", ("ticket_id",), "updated_at", True),
+    OpsSource("behaviour_events", "/behaviour/events", ("event_id",), "at", True),
+)
+
+
+class OpsConfigError(ValueError):
+    """The ops endpoint is not configured; the message says where to set it."""
+
+
+def ops_endpoint(
+    sandbox_file: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> tuple[str, SecretStr]:
+    """(base_url, token) from ORDERPULSE_OPS_BASE_URL / ORDERPULSE_OPS_TOKEN, else sandbox.json."""
+    environ = os.environ if environ is None else environ
+    entry: dict[str, Any] = {}
+    if sandbox_file is not None and sandbox_file.is_file():
+        try:
+            entry = json.loads(sandbox_file.read_text("utf-8")).get("ops") or {}
+        except (ValueError, AttributeError) as exc:
+            raise OpsConfigError(f"{sandbox_file}: not a JSON object with an 'ops' key") from exc
+    base_url = environ.get("ORDERPULSE_OPS_BASE_URL") or entry.get("base_url")
+    token = environ.get("ORDERPULSE_OPS_TOKEN") or entry.get("token")
+    if not base_url or not token:
+        where = f" or the 'ops' entry of {sandbox_file}" if sandbox_file else ""
+        raise OpsConfigError(
+            f"ops API not configured: set ORDERPULSE_OPS_BASE_URL and ORDERPULSE_OPS_TOKEN{where}"
+            " (run `orderpulse sandbox serve` for the local sandbox)"
+        )
+    return base_url.rstrip("/"), SecretStr(token)
+
+
+# -- DDL ------------------------------------------------------------------------------------
+def _ddl(source: OpsSource) -> str:
+    keys = ",\n    ".join(f"{k} text not null" for k in source.keys)
+    return f"""
+create table if not exists raw.{source.table} (
+    {keys},
+    source_modified_at timestamptz not null,
+    payload            jsonb       not null,
+    content_hash       text        not null,
+    loaded_at          timestamptz not null default now(),
+    run_id             text,
+    primary key ({", ".join(source.keys)})
+);
+create index if not exists {source.table}_loaded_at on raw.{source.table} (loaded_at);
+create index if not exists {source.table}_modified on raw.{source.table} (source_modified_at);
+"""
+
+
+def ensure_ops_tables(conn: psycopg.Connection) -> None:
+    """Create the ops raw tables and the bookkeeping tables (idempotent)."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.raw_schema'))")
+        conn.execute(BOOKKEEPING_DDL.format())
+        for source in SOURCES:
+            conn.execute(_ddl(source))
+
+
+# -- reading the API ----------------------------------------------------------------------
+class _Page(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None
+    has_more: bool = False
+
+
+def _pages(
+    http: Http, base_url: str, token: SecretStr, source: OpsSource, since: datetime | None
+) -> Iterator[list[dict[str, Any]]]:
+    params: dict[str, str] = {"limit": str(PAGE_SIZE)}
+    if since is not None:
+        params["since"] = since.isoformat()
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    url = f"{base_url}{source.path}"
+
+    def get(query: dict[str, str]) -> _Page:
+        response = http.client.get(url, params=query, headers=headers)
+        raise_for_transport(response)
+        body = json_body(response)
+        if response.status_code != 200:
+            raise PlatformError(
+                f"http-{response.status_code}", str(body.get("message") or body.get("error"))
+            )
+        try:
+            return _Page.model_validate(body)
+        except ValidationError as exc:
+            raise ServerError("bad-response", f"not a page: {exc.errors()[0]['msg']}") from None
+
+    while True:
+        page = http.call(lambda q=dict(params): get(q), channel="ops", what=f"GET {source.path}")
+        yield page.items
+        if not page.next_cursor:
+            return
+        params["cursor"] = page.next_cursor
+
+
+# -- loading --------------------------------------------------------------------------------
+_CURSOR_SQL = """
+insert into raw.ingest_cursors (source, cursor_value, detail, run_id, updated_at)
+values (%s, %s, %s, %s, now())
+on conflict (source) do update
+    set cursor_value = greatest(raw.ingest_cursors.cursor_value, excluded.cursor_value),
+        detail = excluded.detail, run_id = excluded.run_id, updated_at = now()
+"""
+
+
+def _merge_sql(source: OpsSource) -> str:
+    keys = ", ".join(source.keys)
+    return f"""
+with latest as (
+    select distinct on ({keys})
+        {keys}, source_modified_at, payload, md5(payload::text) as content_hash
+    from _ops_stage_{source.table}
+    order by {keys}, source_modified_at desc
+),
+upserted as (
+    insert into raw.{source.table} as t
+        ({keys}, source_modified_at, payload, content_hash, loaded_at, run_id)
+    select {keys}, source_modified_at, payload, content_hash, now(), %(run_id)s
+    from latest
+    on conflict ({keys}) do update
+        set source_modified_at = excluded.source_modified_at,
+            payload = excluded.payload,
+            content_hash = excluded.content_hash,
+            loaded_at = excluded.loaded_at,
+            run_id = excluded.run_id
+        where excluded.content_hash <> t.content_hash
+          and excluded.source_modified_at >= t.source_modified_at
+    returning (xmax = 0) as inserted
+)
+select count(*) filter (where inserted), count(*) filter (where not inserted) from upserted
+"""
+
+
+@dataclass
+class SourceStats:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+
+
+def _row(source: OpsSource, record: dict[str, Any], loaded: datetime) -> tuple | str:
+    """The staged row of a record, or the reason it is rejected."""
+    keys = []
+    for k in source.keys:
+        value = record.get(k)
+        if value in (None, ""):
+            return f"missing key field {k!r}"
+        keys.append(str(value))
+    when = loaded
+    if source.time_field is not None:
+        text = record.get(source.time_field)
+        try:
+            when = datetime.fromisoformat(str(text))
+        except ValueError:
+            return f"{source.time_field}={text!r} is not an ISO 8601 time"
+        if when.tzinfo is None:
+            return f"{source.time_field}={text!r} has no UTC offset"
+    return (*keys, when, json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+def _flush(
+    conn: psycopg.Connection,
+    source: OpsSource,
+    rows: list[tuple],
+    rejects: list[tuple[str, str]],
+    run_id: str | None,
+    stats: SourceStats,
+) -> None:
+    """COPY `rows` into the stage, merge them, record rejects and move the cursor: one
+    transaction."""
+    stage = f"_ops_stage_{source.table}"
+    cols = ", ".join(source.keys)
+    with conn.transaction(), conn.cursor() as cur:
+        key_ddl = ", ".join(f"{k} text" for k in source.keys)
+        cur.execute(
+            f"create temp table if not exists {stage} ({key_ddl}, source_modified_at timestamptz,"
+            " payload jsonb) on commit delete rows"
+        )
+        with cur.copy(f"copy {stage} ({cols}, source_modified_at, payload) from stdin") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if rows:
+            cur.execute(_merge_sql(source), {"run_id": run_id})
+            inserted, updated = cur.fetchone()
+            stats.inserted += inserted
+            stats.updated += updated
+        if rejects:
+            cur.executemany(
+                "insert into raw.rejected_rows (source, raw_text, reason, run_id)"
+                " values (%s, %s, %s, %s)",
+                [(source.cursor_name, text, reason, run_id) for text, reason in rejects],
+            )
+        if source.incremental and rows:
+            newest = max(r[len(source.keys)] for r in rows)
+            detail = json.dumps({"rows": len(rows)})
+            cur.execute(_CURSOR_SQL, (source.cursor_name, newest, detail, run_id))
+
+
+def _read_cursor(conn: psycopg.Connection, name: str) -> datetime | None:
+    row = conn.execute(
+        "select cursor_value from raw.ingest_cursors where source = %s", [name]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def ingest_source(
+    conn: psycopg.Connection,
+    http: Http,
+    base_url: str,
+    token: SecretStr,
+    source: OpsSource,
+    run_id: str | None = None,
+) -> SourceStats:
+    """Pull one source into `raw.<source.table>` (incrementally where it is time-ordered)."""
+    since = None
+    if source.incremental:
+        cursor = _read_cursor(conn, source.cursor_name)
+        since = cursor - LOOKBACK if cursor is not None else None
+    loaded = datetime.now(UTC)
+    stats = SourceStats()
+    rows: list[tuple] = []
+    rejects: list[tuple[str, str]] = []
+    for items in _pages(http, base_url, token, source, since):
+        for record in items:
+            row = _row(source, record, loaded)
+            if isinstance(row, str):
+                rejects.append((json.dumps(record, ensure_ascii=False)[:2000], row))
+            else:
+                rows.append(row)
+        stats.received += len(items)
+        if len(rows) >= BATCH_ROWS:
+            _flush(conn, source, rows, rejects, run_id, stats)
+            stats.rejected += len(rejects)
+            rows, rejects = [], []
+    if rows or rejects:
+        _flush(conn, source, rows, rejects, run_id, stats)
+        stats.rejected += len(rejects)
+    log.info(
+        "ops %s: %d received, %d new, %d changed, %d rejected",
+        source.table, stats.received, stats.inserted, stats.updated, stats.rejected,
+    )  # fmt: skip
+    return stats
+
+
+def ingest_ops(
+    conn: psycopg.Connection,
+    base_url: str,
+    token: str | SecretStr,
+    run_id: str | None = None,
+    *,
+    http: Http | None = None,
+) -> dict[str, int]:
+    """Pull every ops source; returns rows received per raw table (e.g. {"wms_events": 812})."""
+    secret = token if isinstance(token, SecretStr) else SecretStr(token)
+    register_secret(secret.get_secret_value())
+    ensure_ops_tables(conn)
+    own = http is None
+    http = http or make_http_client()
+    try:
+        return {
+            s.table: ingest_source(conn, http, base_url.rstrip("/"), secret, s, run_id).received
+            for s in SOURCES
+        }
+    finally:
+        if own:
+            http.close()

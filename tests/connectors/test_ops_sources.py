@@ -1,0 +1,155 @@
+"""The ops connector against the sandbox's real ops API over HTTP, into a real PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from connectors.http import IngestError, make_http_client
+from connectors.ops_sources import (
+    LOOKBACK,
+    SOURCES,
+    OpsConfigError,
+    ingest_ops,
+    ingest_source,
+    ops_endpoint,
+)
+from sandbox.ops_api import build_ops_app, serve_in_thread, set_world
+from sandbox.world import generate_world
+
+END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TOKEN = "ops-secret-token-93ab"
+# raw table -> World attribute holding the same records
+WORLD_ATTR = {
+    "warehouses": "warehouses", "skus": "skus", "wms_stock": "stock",
+    "wms_events": "wms_events", "stock_movements": "stock_movements",
+    "carrier_shipments": "shipments", "carrier_tracks": "tracking_events",
+    "cs_tickets": "cs_tickets", "behaviour_events": "behaviour_log",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world():
+    return generate_world(seed=21, orders=300, end=END)
+
+
+@pytest.fixture()
+def ops(world):
+    app = build_ops_app(world, TOKEN)
+    server = serve_in_thread(app)
+    yield app, server.base_url
+    server.stop()
+
+
+@pytest.fixture()
+def conn(fresh_db):
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        yield c
+
+
+def _count(conn, table: str) -> int:
+    return conn.execute(f"select count(*) from raw.{table}").fetchone()[0]
+
+
+def test_full_load_then_rerun_is_a_no_op(conn, ops, world) -> None:
+    _, base_url = ops
+    received = ingest_ops(conn, base_url, TOKEN, run_id="run-1")
+    for table, attr in WORLD_ATTR.items():
+        expected = len(getattr(world, attr))
+        assert received[table] == expected, table
+        assert _count(conn, table) == expected, table
+    # payloads carry the documented keys; natural keys and times are columns
+    payload, modified = conn.execute(
+        "select payload, source_modified_at from raw.wms_events order by event_id limit 1"
+    ).fetchone()
+    assert {"event_id", "at", "warehouse_id", "channel", "platform_order_no", "type"} <= set(
+        payload
+    )
+    assert modified == datetime.fromisoformat(payload["at"])
+    cursor = conn.execute(
+        "select cursor_value from raw.ingest_cursors where source = 'ops.cs_tickets'"
+    ).fetchone()[0]
+    assert cursor == max(t.updated_at for t in world.cs_tickets)
+    stock = conn.execute(
+        "select payload from raw.wms_stock where warehouse_id = 'WH-WEST' limit 1"
+    ).fetchone()[0]
+    assert "last_sync_at" in stock and "available" in stock
+    # a second run changes nothing
+    before = conn.execute("select max(loaded_at) from raw.behaviour_events").fetchone()[0]
+    with make_http_client() as http:
+        for source in SOURCES:
+            stats = ingest_source(conn, http, base_url, _secret(), source, run_id="run-2")
+            assert (stats.inserted, stats.updated) == (0, 0), source.table
+    assert conn.execute("select max(loaded_at) from raw.behaviour_events").fetchone()[0] == before
+    assert conn.execute("select count(*) from raw.rejected_rows").fetchone()[0] == 0
+
+
+def _secret():
+    from pydantic import SecretStr
+
+    return SecretStr(TOKEN)
+
+
+def test_incremental_reads_only_from_the_cursor(conn, ops, world) -> None:
+    app, base_url = ops
+    cut = world.behaviour_log[len(world.behaviour_log) // 2].at
+    early = dataclasses.replace(
+        world,
+        behaviour_log=[b for b in world.behaviour_log if b.at <= cut],
+        wms_events=[e for e in world.wms_events if e.at <= cut],
+    )
+    set_world(app, early)
+    first = ingest_ops(conn, base_url, TOKEN)
+    assert first["behaviour_events"] == len(early.behaviour_log) < len(world.behaviour_log)
+    set_world(app, world)
+    second = ingest_ops(conn, base_url, TOKEN)
+    reread_from = cut - LOOKBACK
+    assert second["behaviour_events"] == sum(1 for b in world.behaviour_log if b.at >= reread_from)
+    assert second["behaviour_events"] < len(world.behaviour_log)
+    assert _count(conn, "behaviour_events") == len(world.behaviour_log)
+    assert _count(conn, "wms_events") == len(world.wms_events)
+
+
+def test_changed_record_is_updated_and_bad_record_rejected(conn, ops, world) -> None:
+    app, base_url = ops
+    ingest_ops(conn, base_url, TOKEN)
+    ticket = world.cs_tickets[0]
+    # an old ticket is resolved now (its updated_at moves), and a broken record shows up
+    resolved = dataclasses.replace(ticket, status="resolved", updated_at=world.end)
+    broken = dataclasses.replace(world.cs_tickets[1], ticket_id="", updated_at=world.end)
+    set_world(app, dataclasses.replace(world, cs_tickets=[resolved, broken, *world.cs_tickets[2:]]))
+    with make_http_client() as http:
+        tickets = next(s for s in SOURCES if s.table == "cs_tickets")
+        stats = ingest_source(conn, http, base_url, _secret(), tickets, run_id="run-3")
+    assert (stats.updated, stats.rejected) == (1, 1)
+    payload = conn.execute(
+        "select payload from raw.cs_tickets where ticket_id = %s", [ticket.ticket_id]
+    ).fetchone()[0]
+    assert payload["status"] == "resolved"
+    reason, source = conn.execute("select reason, source from raw.rejected_rows").fetchone()
+    assert source == "ops.cs_tickets" and "ticket_id" in reason
+
+
+def test_wrong_token_fails_clearly_without_leaking(conn, ops) -> None:
+    _, base_url = ops
+    with pytest.raises(IngestError) as err:
+        ingest_ops(conn, base_url, "not-the-token-xyz")
+    assert "401" in str(err.value)
+    assert "not-the-token-xyz" not in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_endpoint_from_env_or_sandbox_json(tmp_path) -> None:
+    sandbox = tmp_path / "sandbox.json"
+    sandbox.write_text(json.dumps({"ops": {"base_url": "http://127.0.0.1:9/", "token": "t0k3n"}}))
+    url, token = ops_endpoint(sandbox, environ={})
+    assert url == "http://127.0.0.1:9" and token.get_secret_value() == "t0k3n"
+    assert "t0k3n" not in repr(token)
+    env = {"ORDERPULSE_OPS_BASE_URL": "http://h:1", "ORDERPULSE_OPS_TOKEN": "envtok"}
+    url, token = ops_endpoint(sandbox, environ=env)
+    assert (url, token.get_secret_value()) == ("http://h:1", "envtok")
+    with pytest.raises(OpsConfigError, match="ORDERPULSE_OPS_TOKEN"):
+        ops_endpoint(tmp_path / "missing.json", environ={})
