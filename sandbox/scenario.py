@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from sandbox.catalog import Sku
 from sandbox.model import Order
-from sandbox.world import World, late_update_for
+from sandbox.world import World, late_update_for, paused_gc
 
 
 @dataclass(frozen=True)
@@ -132,5 +132,6 @@ def merge_scenario(world: World, orders: list[Order], add: bool) -> World:
         late_updates=late,
         oversold_skus=[s for s in world.oversold_skus if s in used],
     )
-    build_ops_records(new)
+    with paused_gc():
+        build_ops_records(new)
     return new

@@ -332,6 +332,8 @@ def _plan(seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, .
     sizes = rng.integers(6, 10, size=max(1, round(n / 2500)) if n >= 12 else 0)
     chosen = pick(int(sizes.sum()), is_market)
     for group in np.split(chosen, np.cumsum(sizes)[:-1]):
+        if len(group) == 0:  # a tiny world ran out of orders to pick
+            continue
         t0 = int(rng.integers(start, max(start + 1, end - 2 * HOUR)))
         created[group] = t0 + np.sort(rng.integers(0, 55 * 60, size=len(group)))
         ip[group] = int(octets[int(rng.integers(len(octets)))]) << 24 | int(rng.integers(1 << 24))
@@ -350,6 +352,9 @@ def _plan(seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, .
         sizes = rng.integers(2, min(3, len(markets)) + 1, size=max(2, round(n / 1200)))
         chosen = pick(int(sizes.sum()), p_abroad[person] < 0)
         for group in np.split(chosen, np.cumsum(sizes)[:-1]):
+            if len(group) < 2:
+                continue
+            stacked[group] = True
             day0 = (end + BJ) // 86400 - int(rng.integers(0, days))  # a Beijing day in range
             t0 = day0 * 86400 - BJ + int(rng.integers(9, 16)) * HOUR
             if t0 + 4 * HOUR > end:
@@ -360,7 +365,7 @@ def _plan(seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, .
             shop[group] = [shop_base[channels[c]] for c in chans]
             ip[group] = p_ip[person[group[0]]]
             created[group] = t0 + rng.integers(0, 4 * HOUR, size=len(group))
-        stacked[chosen] = forced_paid[chosen] = True
+        forced_paid[stacked] = True
     np.clip(created, start, end - 60, out=created)
     ch_names_o = ch_names[channel]
     is_market = np.isin(ch_names_o, MARKETPLACES)

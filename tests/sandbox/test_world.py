@@ -259,3 +259,20 @@ def test_write_truth(tmp_path, world) -> None:
     }  # fmt: skip
     with pytest.raises(ValueError, match="appears twice"):
         truth_document([world.orders[0], world.orders[0]])
+
+
+@pytest.mark.parametrize(
+    ("orders", "channels"), [(0, CHANNELS), (1, CHANNELS), (13, CHANNELS), (200, ("pos",))]
+)
+def test_tiny_and_partial_worlds(orders, channels) -> None:
+    w = generate_world(seed=1, orders=orders, end=END, channels=channels)
+    assert len(w.orders) == orders
+    assert {o.channel for o in w.orders} <= set(channels)
+    assert len(truth_document(w.orders)["orders"]) == orders
+
+
+def test_bad_arguments_are_explained() -> None:
+    with pytest.raises(ValueError, match="channels"):
+        generate_world(orders=10, end=END, channels=("amazon",))
+    with pytest.raises(ValueError, match="timezone"):
+        generate_world(orders=10, end=datetime(2026, 11, 23))
