@@ -53,7 +53,7 @@ from connectors.raw_loader import LoadStats, RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables, orders_table
 
 _AMOUNT_NOISE = r"[¥￥,，\s]|元$"
-_AMOUNT = r"^([+-]?\d+)(?:\.(\d+))?$"
+_AMOUNT = r"[+-]?\d+(?:\.\d+)?"
 
 
 class FileUnreadable(ValueError):
@@ -155,12 +155,20 @@ def detect_encoding(data: bytes) -> str:
     raise FileUnreadable("not text in UTF-8, UTF-8 with BOM, GBK or GB18030")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Record:
     line_no: int
     fields: list[str]
-    raw_text: str
+    source: Sequence[str]  # the file's lines; raw text is cut out only for rejected rows
+    end: int  # last line of the record (1-based, inclusive)
     error: str | None = None  # the csv module could not split this record
+    text: str | None = None  # given directly (XLSX rows)
+
+    @property
+    def raw_text(self) -> str:
+        if self.text is not None:
+            return self.text
+        return "".join(self.source[self.line_no - 1 : self.end]).rstrip("\r\n")
 
 
 def _csv_records(text: str, delimiter: str) -> tuple[list[str], list[_Record]]:
@@ -178,16 +186,15 @@ def _csv_records(text: str, delimiter: str) -> tuple[list[str], list[_Record]]:
             break
         except csv.Error as err:
             start, seen = seen + 1, reader.line_num
-            raw = "".join(lines[start - 1 : seen]).rstrip("\r\n")
-            records.append(_Record(start, [], raw, str(err)))
+            records.append(_Record(start, [], lines, seen, str(err)))
             continue
         start, seen = seen + 1, reader.line_num
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():
             continue  # blank line
         if header is None:
             header = fields
             continue
-        records.append(_Record(start, fields, "".join(lines[start - 1 : seen]).rstrip("\r\n")))
+        records.append(_Record(start, fields, lines, seen))
     if header is None:
         raise FileUnreadable("empty file: no header line")
     return header, records
@@ -231,7 +238,7 @@ def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Reco
             csv.writer(buf, lineterminator="").writerow(fields)
             width = len(header)
             padded = fields + [""] * (width - len(fields)) if len(fields) < width else fields
-            records.append(_Record(row_no, padded, buf.getvalue()))
+            records.append(_Record(row_no, padded, (), row_no, text=buf.getvalue()))
     finally:
         book.close()
     if header is None:
@@ -271,12 +278,15 @@ def read_records(data: bytes, name: str, fmt: FileFormat) -> tuple[str, list[str
 # -- column-wise parsing ------------------------------------------------------------------------
 def parse_amounts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(normalised decimal strings, bad mask) for amounts like `1,299.00`, `¥59.9`, `59.9元`.
-    Blank stays blank (not bad)."""
+    Blank stays blank (not bad). Whole-column string ops only, no per-cell Python."""
     cleaned = values.str.replace(_AMOUNT_NOISE, "", regex=True)
-    parts = cleaned.str.extract(_AMOUNT)
-    ok = parts[0].notna()
-    whole = parts[0].str.lstrip("+").str.replace(r"^(-?)0+(?=\d)", r"\1", regex=True)
-    frac = parts[1].fillna("").str.ljust(2, "0")
+    ok = cleaned.str.fullmatch(_AMOUNT).fillna(False).astype(bool)
+    whole = (
+        cleaned.str.replace(r"\..*$", "", regex=True)
+        .str.replace(r"^\+", "", regex=True)
+        .str.replace(r"^(-?)0+(\d)", r"\1\2", regex=True)
+    )
+    frac = cleaned.str.replace(r"^[^.]*\.?", "", regex=True).str.pad(2, side="right", fillchar="0")
     normal = (whole + "." + frac).where(ok, "")
     return normal, ~ok & (values != "")
 
@@ -297,10 +307,18 @@ def parse_times(
         iso = pd.to_datetime(values[todo], format="ISO8601", errors="coerce", utc=True)
         offset = values[todo].str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True)
         local[todo] = iso.where(offset).dt.tz_convert(timezone)
-    text = local.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
-        r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True
-    )
-    return text.fillna(""), local.isna() & (values != "")
+    return _iso(local), local.isna() & (values != "")
+
+
+def _iso(local: pd.Series) -> pd.Series:
+    """ISO 8601 text with the zone's offset (`strftime` is per cell and slow; this is not)."""
+    wall = local.dt.tz_localize(None)
+    minutes = (wall - local.dt.tz_convert("UTC").dt.tz_localize(None)) // pd.Timedelta(minutes=1)
+    sign = pd.Series("+", index=local.index).where(minutes.fillna(0) >= 0, "-")
+    hours = (minutes.abs() // 60).fillna(0).astype("int64").astype(str).str.zfill(2)
+    mins = (minutes.abs() % 60).fillna(0).astype("int64").astype(str).str.zfill(2)
+    text = wall.astype(str).str.replace(" ", "T", regex=False) + sign + hours + ":" + mins
+    return text.where(local.notna(), "")
 
 
 def _reason(current: pd.Series, bad: pd.Series, message: pd.Series | str) -> pd.Series:
@@ -335,7 +353,7 @@ def parse_orders(
     df = pd.DataFrame([r.fields for r in good], columns=header, dtype="str")
     df = df.apply(lambda col: col.str.strip()) if len(df) else df
     line_nos = pd.Series([r.line_no for r in good], dtype="int64")
-    raw_texts = [r.raw_text for r in good]
+
     present = {k: h for h, k in fmt.columns.items() if h in header}
     norm: dict[str, pd.Series] = {}
     reason = pd.Series(None, index=df.index, dtype="object")
@@ -371,7 +389,7 @@ def parse_orders(
         msg = "order " + order_no[sibling] + " has a rejected row (line " + first_bad + ")"
         reason[sibling] = msg
     for i in reason[reason.notna()].index:
-        rejects.append(Rejection(int(line_nos[i]), str(reason[i]), raw_texts[i]))
+        rejects.append(Rejection(int(line_nos[i]), str(reason[i]), good[i].raw_text))
     rejects.sort(key=lambda r: r.line_no or 0)
 
     keep = reason.isna()
@@ -379,6 +397,12 @@ def parse_orders(
         df[keep], {k: v[keep] for k, v in norm.items()}, present, name, fallback_modified_at
     )
     return ParsedFile(encoding, len(records), orders, rejects)
+
+
+def _rows(frame: pd.DataFrame, columns: list[str] | None) -> list[dict[str, str]]:
+    names = list(frame.columns) if columns is None else columns
+    values = [frame[c].to_numpy(dtype=object, na_value="") for c in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _group_orders(
@@ -398,13 +422,13 @@ def _group_orders(
     fallback = fallback_modified_at.isoformat()
     modified = norm.get("modified_at", pd.Series("", index=df.index)).replace("", fallback)
 
-    originals = df.to_dict("index")
-    normals = pd.DataFrame({k: norm[k] for k in order_keys + item_keys}).to_dict("index")
-    mods = modified.to_dict()
+    # plain Python rows, converted column-wise (per-cell access to pandas is the slow path)
+    originals = _rows(df, list(df.columns))
+    normals = _rows(pd.DataFrame({k: norm[k] for k in order_keys + item_keys}), None)
+    mods = modified.to_numpy(dtype=object, na_value="")
     groups = df.groupby(norm["platform_order_no"], sort=False).indices
     out = []
-    for no, positions in groups.items():
-        idx = [df.index[p] for p in positions]
+    for no, idx in groups.items():
         first_orig, first_norm = originals[idx[0]], normals[idx[0]]
         payload: dict = {h: first_orig[h] for h in order_headers}
         payload.update({k: first_norm[k] or None for k in order_keys})
