@@ -73,6 +73,9 @@ class ParsedFile:
     rows: int  # data rows (blank lines not counted)
     orders: list[RawOrder]
     rejects: list[Rejection]
+    # every order number the file names, loaded or rejected: a correction withdraws only
+    # orders that are gone from the file, never ones whose rows were rejected this time
+    order_nos: set[str] = field(default_factory=set)
 
     @property
     def rows_ok(self) -> int:
@@ -396,7 +399,8 @@ def parse_orders(
     orders = _group_orders(
         df[keep], {k: v[keep] for k, v in norm.items()}, present, name, fallback_modified_at
     )
-    return ParsedFile(encoding, len(records), orders, rejects)
+    named = set(order_no[order_no != ""]) | set(bad_orders)
+    return ParsedFile(encoding, len(records), orders, rejects, named)
 
 
 def _rows(frame: pd.DataFrame, columns: list[str] | None) -> list[dict[str, str]]:
@@ -533,7 +537,7 @@ def store_file(
             gone = conn.execute(
                 f"delete from {orders_table(channel)} where channel = %s "
                 "and payload ->> '_file' = %s and platform_order_no <> all(%s)",
-                [channel, name, [o.platform_order_no for o in parsed.orders]],
+                [channel, name, sorted(parsed.order_nos)],
             )
             report.withdrawn = gone.rowcount
         conn.execute(

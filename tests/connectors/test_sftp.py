@@ -165,6 +165,13 @@ def test_a_corrected_file_replaces_its_rows(server, fresh_db) -> None:
         assert after["A9"] == before["A9"]  # its row came from the later file: untouched
         assert after["A9"][0]["_file"] == "order_20261121.csv"
 
+        # a version whose A3 rows are broken rejects them but does not withdraw A3
+        broken = render_day(corrected, "regional_a", DAY).replace(b"88.80", b"8x.80")
+        server.publish("regional_a", NAME, broken, mtime=1_795_000_900)
+        [report] = sync_source(conn, "regional_a", creds=creds).files
+        assert (report.rows_rejected, report.withdrawn) == (2, 0)
+        assert _raw(conn)["A3"] == before["A3"]
+
 
 def test_a_broken_file_fails_alone_and_loaded_files_move(server, fresh_db) -> None:
     channels = load_channels()
