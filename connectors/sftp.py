@@ -12,8 +12,9 @@
   hash matches (re-sent as is) loads nothing; new or changed content is loaded. A corrected file
   replaces its previous version: its orders are upserted and, with `sftp.replace_missing` (the
   default), orders that came from the previous version and are missing from the corrected one
-  are deleted from raw (an order whose raw row came from a later file is never touched). Its
-  rejected rows replace the previous version's too.
+  are deleted from raw (an order whose raw row came from a later file, or whose rows the new
+  version names but rejects, is never touched). Its rejected rows replace the previous
+  version's too.
 - A file that cannot be read fails alone; the others still load. With `sftp.move_to` set, a
   loaded file is moved there on the server (its raw.loaded_files entry keeps the original path).
 """
