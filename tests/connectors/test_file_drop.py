@@ -19,6 +19,8 @@ from connectors.file_drop import (
     scan_drop_folder,
 )
 from orderpulse.settings import Settings
+from sandbox.exports import write_exports
+from sandbox.world import generate_world
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "config" / "templates" / "pos_orders.csv"
@@ -100,3 +102,23 @@ def test_drop_folder_scan_load_and_move(fresh_db, tmp_path) -> None:
 def test_unknown_source_is_a_clear_error(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn, pytest.raises(ValueError, match="h5mall"):
         load_file(conn, TEMPLATE, "h5mall")
+
+
+def test_the_sandbox_pos_exports_load_to_their_truth(fresh_db, tmp_path) -> None:
+    world = generate_world(seed=5, orders=1500, days=3)
+    write_exports(world, tmp_path / "drop", channels=("pos",))
+    channels = load_channels()
+    folder = drop_folder("pos", channels=channels, settings=Settings(home=tmp_path))
+    with psycopg.connect(fresh_db.url()) as conn:
+        reports = load_drop_folder(conn, "pos", folder=folder, channels=channels)
+        assert reports and all(r.status == "loaded" and r.rows_rejected == 0 for r in reports)
+        got = set(conn.execute(
+            "select platform_order_no, payload ->> 'goods_value', payload ->> 'paid_amount' "
+            "from raw.pos_orders"
+        ).fetchall())  # fmt: skip
+    want = {
+        (o.platform_order_no, str(o.goods_value), str(o.paid_amount))
+        for o in world.orders
+        if o.channel == "pos"
+    }
+    assert len(want) > 20 and got == want
