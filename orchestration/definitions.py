@@ -13,6 +13,7 @@ from orchestration.ingest.checks import (
     nightly_reconciliation_schedule,
     reconciliation_checks,
 )
+from orchestration.ingest.ops_assets import merchant_ops_systems, ops_schedule
 from orchestration.ingest.sensors import push_sensors
 from orchestration.reporting.assets import channel_order_summary
 from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
@@ -26,10 +27,10 @@ all_assets_job = dg.define_asset_job(
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*marketplace_assets(), orderpulse_dbt_models, channel_order_summary],
+        assets=[*marketplace_assets(), merchant_ops_systems, orderpulse_dbt_models, channel_order_summary],
         asset_checks=reconciliation_checks(),
         jobs=[all_assets_job, nightly_reconciliation_job],
-        schedules=[*marketplace_schedules(), nightly_reconciliation_schedule],
+        schedules=[*marketplace_schedules(), nightly_reconciliation_schedule, ops_schedule],
         sensors=push_sensors(),
         resources={
             "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),

@@ -60,7 +60,7 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
                 return _load_pushed(context, conn, client, channel, config)
             if config.backfill_days:
                 report = backfill(
-                    conn, client, days=config.backfill_days, run_id=context.run_id,
+                    conn, client, days=config.backfill_days, run_id=context.run.run_id,
                     on_progress=progress,
                 )  # fmt: skip
             else:
@@ -69,7 +69,7 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
                     client,
                     lag=timedelta(minutes=cfg.lag_minutes or 0),
                     backfill_days=cfg.backfill_days or 3,
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                     on_progress=progress,
                 )
             total = conn.execute(f"select count(*) from raw.{channel}_orders").fetchone()[0]
@@ -85,7 +85,7 @@ def _load_pushed(context, conn, client, channel: str, config: IngestConfig):
     from connectors.webhook import fetch_orders, mark_processed
 
     orders = fetch_orders(client, config.order_nos)
-    stats = load_orders(conn, channel, orders, run_id=context.run_id)
+    stats = load_orders(conn, channel, orders, run_id=context.run.run_id)
     if config.webhook_event_ids:
         mark_processed(conn, config.webhook_event_ids)
         conn.commit()
