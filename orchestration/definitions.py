@@ -13,6 +13,11 @@ from orchestration.ingest.checks import (
     nightly_reconciliation_schedule,
     reconciliation_checks,
 )
+from orchestration.ingest.file_assets import (
+    db_bridge_schedules,
+    file_and_db_assets,
+    file_sensors,
+)
 from orchestration.ingest.ops_assets import merchant_ops_systems, ops_schedule
 from orchestration.ingest.sensors import push_sensors
 from orchestration.reporting.assets import channel_order_summary
@@ -27,11 +32,22 @@ all_assets_job = dg.define_asset_job(
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*marketplace_assets(), merchant_ops_systems, orderpulse_dbt_models, channel_order_summary],
+        assets=[
+            *marketplace_assets(),
+            *file_and_db_assets(),
+            merchant_ops_systems,
+            orderpulse_dbt_models,
+            channel_order_summary,
+        ],
         asset_checks=reconciliation_checks(),
         jobs=[all_assets_job, nightly_reconciliation_job],
-        schedules=[*marketplace_schedules(), nightly_reconciliation_schedule, ops_schedule],
-        sensors=push_sensors(),
+        schedules=[
+            *marketplace_schedules(),
+            nightly_reconciliation_schedule,
+            ops_schedule,
+            *db_bridge_schedules(),
+        ],
+        sensors=[*push_sensors(), *file_sensors()],
         resources={
             "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
             "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),
