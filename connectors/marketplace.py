@@ -145,9 +145,18 @@ class BaseClient:
     # -- assembled here ---------------------------------------------------------------------
     def fetch_window(self, start: datetime, end: datetime) -> Iterator[list[RawOrder]]:
         window = (start, end)
+        # an order repeated across pages (or met again when a moving window is paged a second
+        # time) at the same modified time is not fetched, decrypted or loaded again
+        done: dict[str, datetime] = {}
         for entries in self.list_pages(start, end):
-            if entries:
-                yield self.assemble(self.complete(_unique(self, entries), window), window)
+            fresh = []
+            for entry in _unique(self, entries):
+                no, modified = self.order_no(entry), self.modified_at(entry)
+                if done.get(no) != modified:
+                    done[no] = modified
+                    fresh.append(entry)
+            if fresh:
+                yield self.assemble(self.complete(fresh, window), window)
 
     def fetch_orders(self, order_nos: Sequence[str]) -> list[RawOrder]:
         unique = list(dict.fromkeys(str(no) for no in order_nos))

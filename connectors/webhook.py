@@ -1,12 +1,17 @@
 """The push receiver: an ASGI app (Starlette, served by uvicorn) with one route per platform,
 `POST /webhooks/<channel>`.
 
-Each request's signature is verified the platform's way (see `VERIFIERS`); a bad signature is
-refused with 401, a message older than `max_age` or whose id was already stored (a replay) with
-403, and nothing of a refused request is stored. Accepted messages land in `raw.webhook_events`
-(channel, message_id, topic, order_nos, payload) and the answer is immediate (Douyin expects
-`{"code":0,"msg":"success"}`); a Dagster sensor reads `pending_events`, fetches the named orders
-with `fetch_orders` and calls `mark_processed`.
+Each request's signature is verified the platform's way (see `VERIFIERS`): Douyin `event-sign`
+= md5(app_key + body + app_secret); Youzan `Event-Sign` = md5(client_id + body + client_secret)
+plus the body's legacy `sign`; Taobao (TMC), JD, PDD (PMC) and Kuaishou messages arrive as
+forms signed like the platform's own API requests (the sandbox's documented scheme, since
+their real push channels are WebSocket/JMQ). Every message carries its send time.
+
+A bad signature is refused with 401; a message sent longer than `max_age` ago, or whose id was
+already stored (a replay), with 403; nothing of a refused request is stored. Accepted messages
+land in `raw.webhook_events` (channel, message_id, topic, order_nos, payload) and the answer is
+immediate (Douyin expects `{"code":0,"msg":"success"}`); a Dagster sensor reads
+`pending_events`, fetches the named orders with `fetch_orders` and calls `mark_processed`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 import psycopg
 from pydantic import SecretStr
@@ -28,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors import jd, kuaishou, pdd, taobao
 from connectors.marketplace import BEIJING, MarketplaceClient
 from connectors.raw_loader import RawOrder
 
@@ -145,33 +152,101 @@ def verify_douyin(headers: Mapping[str, str], body: bytes, creds: Credentials) -
 
 
 def verify_youzan(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
-    """Header `Event-Sign` = md5(client_id + raw body + client_secret)."""
-    expected = _md5(
-        (_secret(creds, "client_id") + body.decode() + _secret(creds, "client_secret")).encode()
-    )
-    if not _same(headers.get("event-sign"), expected):
+    """Header `Event-Sign` = md5(client_id + raw body + client_secret); the body's own legacy
+    `sign` = md5(client_id + msg + client_secret) must match too."""
+    client_id, secret = _secret(creds, "client_id"), _secret(creds, "client_secret")
+    if not _same(headers.get("event-sign"), _md5((client_id + body.decode() + secret).encode())):
         raise Rejected(401, "Event-Sign does not match")
     message = _json(body)
-    msg = message.get("msg")
-    if isinstance(msg, str):
-        from urllib.parse import unquote
-
-        try:
-            msg = json.loads(unquote(msg))
-        except ValueError:
-            msg = {}
-    msg = msg or {}
-    nos = _nos(msg.get("tid")) or _nos(message.get("tid"))
-    sent = _as_time(message.get("timestamp") or msg.get("update_time"))
+    raw_msg = message.get("msg") or ""
+    if not _same(message.get("sign"), _md5((client_id + raw_msg + secret).encode())):
+        raise Rejected(401, "message sign does not match")
+    try:
+        msg = json.loads(unquote(raw_msg)) if raw_msg else {}
+    except ValueError:
+        raise Rejected(401, "msg is not urlencoded JSON") from None
+    sent = _as_time(message.get("timestamp"))
     return Verified(
-        [Message(str(message.get("id")), message.get("type"), nos, sent, message)],
+        [Message(str(message.get("id")), message.get("type"), _nos(msg.get("tid")), sent, message)],
         {"code": 0, "msg": "success"},
     )
 
 
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
+    except (UnicodeDecodeError, ValueError):
+        raise Rejected(401, "body is not a form") from None
+
+
+def _content(fields: Mapping[str, str], key: str) -> dict[str, Any]:
+    try:
+        content = json.loads(fields.get(key) or "{}")
+    except ValueError:
+        raise Rejected(401, f"{key} is not JSON") from None
+    return content if isinstance(content, dict) else {}
+
+
+def verify_taobao(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """TMC message as a form, signed like a TOP request (md5 over sorted key+value)."""
+    fields = _form(body)
+    method = fields.get("sign_method") or "md5"
+    try:
+        expected = taobao.sign(fields, _secret(creds, "app_secret"), method)
+    except ValueError:
+        raise Rejected(401, f"unsupported sign_method {method!r}") from None
+    if not _same(fields.get("sign"), expected):
+        raise Rejected(401, "sign does not match")
+    content = _content(fields, "content")
+    sent = _as_time(fields.get("timestamp"))
+    nos = _nos(content.get("tid"))
+    return Verified([Message(fields.get("id", ""), fields.get("topic"), nos, sent, fields)])
+
+
+def verify_jd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """JOS message as a form, signed like a JOS request."""
+    fields = _form(body)
+    if not _same(fields.get("sign"), jd.sign(fields, _secret(creds, "app_secret"))):
+        raise Rejected(401, "sign does not match")
+    content = _content(fields, "content")
+    sent = _as_time(fields.get("timestamp"))
+    nos = _nos(content.get("orderId"))
+    return Verified([Message(fields.get("msg_id", ""), fields.get("topic"), nos, sent, fields)])
+
+
+def verify_pdd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """PMC message as a form, signed like a PDD request."""
+    fields = _form(body)
+    if not _same(fields.get("sign"), pdd.sign(fields, _secret(creds, "client_secret"))):
+        raise Rejected(401, "sign does not match")
+    content = _content(fields, "content")
+    sent = _as_time(fields.get("timestamp"))
+    nos = _nos(content.get("tid"))
+    return Verified([Message(fields.get("id", ""), fields.get("type"), nos, sent, fields)])
+
+
+def verify_kuaishou(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """Message as a form, signed like a Kuaishou request (k=v&...&signSecret=)."""
+    fields = _form(body)
+    method = fields.get("signMethod") or "MD5"
+    try:
+        expected = kuaishou.sign(fields, _secret(creds, "sign_secret"), method)
+    except ValueError:
+        raise Rejected(401, f"unsupported signMethod {method!r}") from None
+    if fields.get("sign") is None or not hmac.compare_digest(fields["sign"], expected):
+        raise Rejected(401, "sign does not match")
+    sent = _as_time(fields.get("timestamp"))
+    nos = _nos(fields.get("bizId")) or _nos(_content(fields, "info").get("oid"))
+    return Verified([Message(fields.get("msgId", ""), fields.get("event"), nos, sent, fields)])
+
+
 Verifier = Callable[[Mapping[str, str], bytes, Credentials], Verified]
 VERIFIERS: dict[str, Verifier] = {
+    "taobao": verify_taobao,
+    "jd": verify_jd,
     "douyin": verify_douyin,
+    "pdd": verify_pdd,
+    "kuaishou": verify_kuaishou,
     "youzan": verify_youzan,
 }
 

@@ -51,20 +51,28 @@ def serve() -> Iterator[Callable[[object], str]]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_world():
-    """One deterministic world for the session (a few hundred orders per marketplace)."""
-    from sandbox.world import generate_world
+def sandbox_session(tmp_path_factory: pytest.TempPathFactory):
+    """One sandbox for the session (a few hundred orders per marketplace over three days)."""
+    from sandbox.server import Sandbox
     from tests.connectors.sandbox_env import DAYS, ORDERS, SEED
 
-    return generate_world(seed=SEED, orders=ORDERS, days=DAYS).orders
+    home = tmp_path_factory.mktemp("sbhome")
+    with Sandbox(home, seed=SEED, orders=ORDERS, days=DAYS) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture()
-def sandbox_env_factory(tmp_path, serve, sandbox_world):
-    """`factory(faults={channel: FaultConfig}) -> SandboxEnv`: fresh gateways per test."""
-    from tests.connectors.sandbox_env import start_env
+def sandbox_env_factory(sandbox_session):
+    """`factory(faults={channel: FaultConfig}) -> SandboxEnv`; faults are off again afterwards."""
+    from tests.connectors.sandbox_env import SandboxEnv
+
+    env = SandboxEnv(sandbox_session)
+    env.reset()
 
     def factory(faults=None):  # noqa: ANN001, ANN202
-        return start_env(tmp_path / "home", serve, sandbox_world, faults)
+        for channel, config in (faults or {}).items():
+            env.set_faults(channel, config)
+        return env
 
-    return factory
+    yield factory
+    env.reset()

@@ -1,23 +1,16 @@
-"""The sandbox as the connector tests see it: gateways on loopback, their credentials written
-to a `sandbox.json` (read back through `connectors.credentials`, as in production), the ground
-truth, and the faults each gateway injected."""
+"""The sandbox as the connector tests see it: `sandbox.server.Sandbox` (its six gateways on
+loopback, credentials in its `sandbox.json`, read back through `connectors.credentials` as in
+production), the ground truth, and the faults each gateway injected."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sandbox.faults import FaultConfig
-from sandbox.model import Order
+from sandbox.model import MARKETPLACES, Order
+from sandbox.server import Sandbox
 
-ALL_CHANNELS = ("taobao", "jd", "douyin", "pdd", "kuaishou", "youzan")
-MARKETPLACES = tuple(
-    c for c in ALL_CHANNELS if importlib.util.find_spec(f"sandbox.gateways.{c}") is not None
-)
 # every fault kind at once; slow answers outlast the tests' 0.5 s client timeout
 ALL_FAULTS = FaultConfig(
     rate_limit=0.08,
@@ -29,15 +22,21 @@ ALL_FAULTS = FaultConfig(
     token_expiry_after=15,
     seed=11,
 )
-SEED, ORDERS, DAYS = 5, 1500, 3
+NO_FAULTS = FaultConfig()
+SEED, ORDERS, DAYS = 5, 1500, 3  # a few hundred orders per marketplace over three days
 
 
 @dataclass
 class SandboxEnv:
-    home: Path
-    days: int
-    all_orders: list[Order]
-    gateways: dict[str, Any] = field(default_factory=dict)
+    sandbox: Sandbox
+
+    @property
+    def home(self) -> Path:
+        return self.sandbox.home
+
+    @property
+    def days(self) -> int:
+        return self.sandbox.days
 
     @property
     def sandbox_file(self) -> Path:
@@ -49,41 +48,19 @@ class SandboxEnv:
         return load_credentials(channel, self.sandbox_file, environ={})
 
     def orders(self, channel: str) -> dict[str, Order]:
-        return {o.platform_order_no: o for o in self.all_orders if o.channel == channel}
+        return {o.platform_order_no: o for o in self.sandbox.world.orders if o.channel == channel}
 
     def truth(self, channel: str) -> dict[str, dict]:
-        return {no: o.truth() for no, o in self.orders(channel).items()}
+        rows = self.sandbox.truth()["orders"]
+        return {r["platform_order_no"]: r for r in rows if r["channel"] == channel}
 
     def fault_counts(self, channel: str) -> dict[str, int]:
-        counts = dict(self.gateways[channel].faults.counts)
-        refreshes = self.gateways[channel].tokens.refreshes
-        return {**counts, "token_refresh": refreshes}
+        gateway = self.sandbox.gateways[channel]
+        return {**gateway.faults.counts, "token_refresh": gateway.tokens.refreshes}
 
     def set_faults(self, channel: str, config: FaultConfig) -> None:
-        self.gateways[channel].set_faults(config)
+        self.sandbox.set_faults(channel, config)
 
-
-def gateway_class(channel: str) -> type:
-    module = importlib.import_module(f"sandbox.gateways.{channel}")
-    return next(
-        value
-        for name, value in vars(module).items()
-        if name.endswith("Gateway") and name != "Gateway" and isinstance(value, type)
-    )
-
-
-def start_env(
-    home: Path, serve, world_orders: list[Order], faults: dict[str, FaultConfig] | None = None
-) -> SandboxEnv:  # noqa: ANN001
-    env = SandboxEnv(home, DAYS, world_orders)
-    channels: dict[str, dict] = {}
-    for channel in MARKETPLACES:
-        gateway = gateway_class(channel)(
-            world_orders, faults=(faults or {}).get(channel) or FaultConfig()
-        )
-        base_url = serve(gateway.app)
-        env.gateways[channel] = gateway
-        channels[channel] = {"base_url": base_url, **gateway.credentials}
-    home.mkdir(parents=True, exist_ok=True)
-    env.sandbox_file.write_text(json.dumps({"channels": channels}))
-    return env
+    def reset(self) -> None:
+        for channel in MARKETPLACES:
+            self.sandbox.set_faults(channel, NO_FAULTS)

@@ -16,12 +16,15 @@ from connectors.ingest import ingest_channel
 from connectors.marketplace import build_client
 from connectors.raw_schema import ensure_raw_tables
 from connectors.reconcile import reconcile_channel
+from sandbox.model import MARKETPLACES
 from tests.connectors import platform_truth
-from tests.connectors.sandbox_env import ALL_FAULTS, MARKETPLACES, SandboxEnv
+from tests.connectors.sandbox_env import ALL_FAULTS, SandboxEnv
 
 # small pages, so that every window has several (page shifts and duplicates need a 2nd page)
-PAGE_SIZE = {"pdd": 2, "kuaishou": 5, "youzan": 5}
-FAST = RetryPolicy(attempts=10, initial_wait=0.01, max_wait=0.1, jitter=0.02, max_hint=0.2)
+PAGE_SIZE = {"pdd": 3, "kuaishou": 5, "youzan": 5}
+# retry hints (1 s in the sandbox) are honoured up to 50 ms here: the HTTP layer's own test
+# proves hints are honoured; this one is about completeness
+FAST = RetryPolicy(attempts=10, initial_wait=0.01, max_wait=0.05, jitter=0.01, max_hint=0.05)
 
 
 def _client(env: SandboxEnv, channel: str, http, page_size: int | None = None):  # noqa: ANN001, ANN202
@@ -37,12 +40,13 @@ def _raw(conn: psycopg.Connection, channel: str) -> dict[str, dict]:
     return {no: payload for no, payload in rows}
 
 
+@pytest.mark.slow  # about 1 min for all six
 @pytest.mark.parametrize("channel", MARKETPLACES)
 def test_faulty_multi_day_pull_equals_truth(channel: str, fresh_db, sandbox_env_factory) -> None:
     env: SandboxEnv = sandbox_env_factory(faults={channel: ALL_FAULTS})
     truth = env.truth(channel)
     orders = env.orders(channel)
-    assert len(truth) > 40, "the sandbox should publish a real multi-day set"
+    assert len(truth) > 20, "the sandbox should publish a real multi-day set"
     with (
         make_http_client(timeout=0.5, policy=FAST) as http,
         psycopg.connect(fresh_db.url()) as conn,
