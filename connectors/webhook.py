@@ -17,11 +17,12 @@ immediate (Douyin expects `{"code":0,"msg":"success"}`); a Dagster sensor reads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -352,12 +353,17 @@ def create_webhook_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "channels": sorted(credentials_by_channel)})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await store.close()
+
     app = Starlette(
         routes=[
             Route("/webhooks/{channel}", receive, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
         ],
-        on_shutdown=[store.close],
+        lifespan=lifespan,
     )
     app.state.store = store
     return app
