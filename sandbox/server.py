@@ -100,7 +100,11 @@ def serve_app(app: Any, name: str = "app") -> RunningApp:
 
 
 class Sandbox:
-    """The local outside world. Use as a context manager, or `.start()` / `.stop()`."""
+    """The local outside world. Use as a context manager, or `.start()` / `.stop()`.
+
+    Beyond the documented arguments: `erp_admin_url` (the PostgreSQL server for the ERP
+    database; default: the process's warehouse server) and `live_interval` (seconds between
+    live ticks). Rejected scenario lines are in `.scenario_errors` (line number and reason)."""
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class Sandbox:
         webhook_url: str | None = None,
         live: bool = False,
         erp_admin_url: str | None = None,
+        live_interval: float = LIVE_INTERVAL,
     ) -> None:
         self.home = Path(home)
         self.seed, self.orders, self.days, self.end = seed, orders, days, end
@@ -124,6 +129,7 @@ class Sandbox:
         self.webhook_url = webhook_url
         self.live = live
         self.erp_admin_url = erp_admin_url
+        self.live_interval = live_interval
         self.world: Any = None
         self.scenario_errors: list = []
         self.gateways: dict[str, Gateway] = {}
@@ -323,7 +329,7 @@ class Sandbox:
         templates = [o for o in self.world.orders if o.channel in MARKETPLACES]
         serial = 0
         last_s = epoch_s(datetime.now(UTC))
-        while not self._stop.wait(LIVE_INTERVAL):
+        while not self._stop.wait(self.live_interval):
             now = datetime.now(UTC)
             now_s = epoch_s(now)
             try:
