@@ -10,7 +10,7 @@ final as (
         ---------- ids
         channel,
         buyer_id,
-        md5(channel || ':' || buyer_id) as buyer_key,
+        {{ opaque_key("channel || ':' || buyer_id") }} as buyer_key,
 
         ---------- history
         count(*) as orders,

@@ -32,8 +32,10 @@ locks as (
 
 unioned as (
     select
-        coalesce(movement_id, md5(concat_ws('|', warehouse_id, sku, movement_kind,
-            moved_at::text, qty::text))) as movement_key,
+        coalesce(
+            movement_id,
+            {{ opaque_key("concat_ws('|', warehouse_id, sku, movement_kind, moved_at::text, qty::text)") }}
+        ) as movement_key,
         'wms' as origin,
         warehouse_id,
         sku,
@@ -45,7 +47,8 @@ unioned as (
     from wms
     union all
     select
-        md5(concat_ws('|', 'lock', channel, platform_order_no, sku, warehouse_id)) as movement_key,
+        {{ opaque_key("concat_ws('|', 'lock', channel, platform_order_no, sku, warehouse_id)") }}
+            as movement_key,
         'orderpulse' as origin,
         warehouse_id,
         sku,

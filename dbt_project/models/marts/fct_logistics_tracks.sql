@@ -34,8 +34,10 @@ event_map as (
 final as (
     select
         ---------- ids
-        coalesce(tracks.event_id, md5(concat_ws('|', tracks.tracking_no, tracks.event_type,
-            tracks.event_at::text))) as track_event_key,
+        coalesce(
+            tracks.event_id,
+            {{ opaque_key("concat_ws('|', tracks.tracking_no, tracks.event_type, tracks.event_at::text)") }}
+        ) as track_event_key,
         tracks.channel,
         tracks.platform_order_no,
         tracks.carrier,

@@ -68,11 +68,11 @@ final as (
         {{ mask_name('receiver_name') }} as receiver_name,
         {{ mask_phone('receiver_phone') }} as receiver_phone,
         {{ mask_address('receiver_address') }} as receiver_address,
-        md5(
-            coalesce(regexp_replace(receiver_phone, '[^0-9]', '', 'g'), '')
+        {{ opaque_key(
+            "coalesce(regexp_replace(receiver_phone, '[^0-9]', '', 'g'), '')
             || '|' || coalesce(province, '') || coalesce(city, '') || coalesce(district, '')
-            || coalesce(regexp_replace(receiver_address, '\s', '', 'g'), '')
-        ) as receiver_key,
+            || coalesce(regexp_replace(receiver_address, '\\s', '', 'g'), '')"
+        ) }} as receiver_key,
         province,
         city,
         district,

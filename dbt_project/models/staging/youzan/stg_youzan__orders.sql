@@ -9,6 +9,20 @@ flattened as (
     from source
 ),
 
+promotions as (
+    select
+        flattened.platform_order_no,
+        sum({{ to_yuan("p ->> 'discount_fee'") }}) filter (where p ->> 'sponsor' = 'platform')
+            as platform_discount,
+        sum({{ to_yuan("p ->> 'discount_fee'") }}) filter (where p ->> 'sponsor' = 'shop')
+            as shop_discount
+    from flattened
+    cross join lateral jsonb_array_elements(
+        {{ as_json_array("flattened.payload -> 'order_promotion' -> 'order'") }}
+    ) as p
+    group by flattened.platform_order_no
+),
+
 renamed as (
     select
         ---------- ids
@@ -28,15 +42,15 @@ renamed as (
         {{ nonblank("info -> 'address_info' ->> 'delivery_district'") }} as district,
         coalesce({{ nonblank("info -> 'address_info' ->> 'delivery_country'") }}, 'CN') as country,
 
-        ---------- amounts (yuan)
+        ---------- amounts (yuan strings); coupons by sponsor from order_promotion.order[]
         {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }} as goods_value,
-        coalesce({{ to_yuan("info -> 'pay_info' ->> 'platform_discount'") }}, 0) as platform_discount,
+        coalesce(promotions.platform_discount, 0) as platform_discount,
         coalesce(
-            {{ to_yuan("info -> 'pay_info' ->> 'shop_discount'") }},
+            promotions.shop_discount,
             {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }}
             + coalesce({{ to_yuan("info -> 'pay_info' ->> 'post_fee'") }}, 0)
             - {{ to_yuan("info -> 'pay_info' ->> 'payment'") }}
-            - coalesce({{ to_yuan("info -> 'pay_info' ->> 'platform_discount'") }}, 0)
+            - coalesce(promotions.platform_discount, 0)
         ) as shop_discount,
         {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }}
             + coalesce({{ to_yuan("info -> 'pay_info' ->> 'post_fee'") }}, 0)
@@ -45,19 +59,20 @@ renamed as (
         {{ to_yuan("info -> 'pay_info' ->> 'payment'") }} as paid_amount,
         'CNY' as currency,
 
-        ---------- status
+        ---------- status; refund_state 0 none, 11 refund in progress (return or rejected
+        ---------- delivery), 12 fully refunded
         info -> 'order_info' ->> 'status' as platform_status,
-        {{ nonblank("coalesce(info -> 'order_info' ->> 'refund_state', info -> 'order_info' ->> 'refund_status')") }} as refund_status,
+        nullif({{ nonblank("info -> 'order_info' ->> 'refund_state'") }}, '0') as refund_status,
 
         ---------- notes and logistics
         {{ nonblank("coalesce(info -> 'remark_info' ->> 'buyer_message', info -> 'order_info' ->> 'buyer_message')") }} as buyer_note,
         {{ nonblank("coalesce(info -> 'remark_info' ->> 'trade_memo', info -> 'order_info' ->> 'trade_memo')") }} as seller_note,
-        {{ nonblank("info -> 'delivery_info' -> 0 ->> 'express_name'") }} as carrier,
-        {{ nonblank("info -> 'delivery_info' -> 0 ->> 'express_no'") }} as tracking_no,
+        {{ nonblank("payload -> 'delivery_order' -> 0 -> 'dists' -> 0 -> 'dist_info' ->> 'express_name'") }} as carrier,
+        {{ nonblank("payload -> 'delivery_order' -> 0 -> 'dists' -> 0 -> 'dist_info' ->> 'express_no'") }} as tracking_no,
 
         ---------- cross-border
-        {{ nonblank("payload -> 'customs' ->> 'hs_code'") }} as hs_code,
-        {{ to_yuan("payload -> 'customs' ->> 'declared_value'") }} as declared_value,
+        {{ nonblank("coalesce(info, payload) -> 'customs' ->> 'hs_code'") }} as hs_code,
+        {{ to_yuan("coalesce(info, payload) -> 'customs' ->> 'declared_value'") }} as declared_value,
 
         ---------- timestamps (Beijing time strings)
         {{ beijing_ts("info -> 'order_info' ->> 'created'") }} as created_at,
@@ -79,6 +94,7 @@ renamed as (
         loaded_at,
         raw_xid
     from flattened
+    left join promotions using (platform_order_no)
 )
 
 select * from renamed
