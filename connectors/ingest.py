@@ -30,6 +30,7 @@ from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 2000  # orders per load: COPY + merge have a fixed cost worth spreading
+FLUSH_SECONDS = 2.0  # ...but commit at a window boundary at least this often
 
 
 @dataclass
@@ -184,8 +185,10 @@ def _walk(
             batch.add(page)
         # moving the cursor past a gap would hide the gap forever
         if report.cursor_after is None or w_start <= report.cursor_after:
-            batch.cursor = CursorUpdate(source, w_end, {"window_start": w_start.isoformat()})
+            batch.window_done(CursorUpdate(source, w_end, {"window_start": w_start.isoformat()}))
             report.cursor_after = max(report.cursor_after or w_end, w_end)
+        else:
+            batch.window_done(None)
         report.windows += 1
         report.first_window_start = report.first_window_start or w_start
         report.last_window_end = w_end
@@ -208,7 +211,8 @@ def _walk(
 class _Batch:
     """Pages gathered into loads of about `rows` orders (one COPY + merge each). The cursor of
     the last finished window rides along with the load that holds (or follows) its last page,
-    so it never gets ahead of the rows it covers."""
+    so it never gets ahead of the rows it covers. A window boundary also commits when the last
+    commit is `seconds` old, so a crash loses little work on slow channels."""
 
     def __init__(
         self,
@@ -217,18 +221,27 @@ class _Batch:
         run_id: str | None,
         report: IngestReport,
         rows: int,
+        seconds: float = FLUSH_SECONDS,
     ):
         self.conn, self.channel, self.run_id, self.report = conn, channel, run_id, report
-        self.limit = rows
+        self.limit, self.seconds = rows, seconds
         self.rows: list[RawOrder] = []
         self.cursor: CursorUpdate | None = None
+        self.flushed_at = time.monotonic()
 
     def add(self, page: list[RawOrder]) -> None:
         self.rows.extend(page)
         if len(self.rows) >= self.limit:
             self.flush()
 
+    def window_done(self, cursor: CursorUpdate | None) -> None:
+        if cursor is not None:
+            self.cursor = cursor
+        if time.monotonic() - self.flushed_at >= self.seconds:
+            self.flush()
+
     def flush(self) -> None:
+        self.flushed_at = time.monotonic()
         if not self.rows and self.cursor is None:
             return
         stats = load_orders(
@@ -256,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--attempts", type=int, default=8)
+    parser.add_argument("--batch-rows", type=int, default=BATCH_ROWS)
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=None,
+        help="override how far behind the platform's clock windows end (its advice by default)",
+    )
     parser.add_argument("--fast-retries", action="store_true", help="short backoff (tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -272,12 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     ):
         ensure_raw_tables(conn, [args.channel])
         client = build_client(args.channel, creds, http, page_size=args.page_size)
+        if args.settle_seconds is not None:
+            client.settle = timedelta(seconds=args.settle_seconds)
         report = ingest_channel(
             conn,
             client,
             lag=timedelta(minutes=args.lag_minutes),
             backfill_days=args.days,
             run_id=f"cli-{uuid.uuid4().hex[:8]}",
+            batch_rows=args.batch_rows,
             on_progress=lambda p: print(f"{args.channel}: {p}", flush=True),
         )
     print(report.as_metadata(), flush=True)
