@@ -3,9 +3,13 @@ progress display, and print a summary beside the sandbox's ground truth."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +22,9 @@ from rich.table import Table
 from orchestration.reporting.assets import read_channel_summary
 
 
-def _run_with_progress(console: Console, job: dg.JobDefinition, instance: dg.DagsterInstance):
+def _run_with_progress(
+    console: Console, job: dg.JobDefinition, instance: dg.DagsterInstance, log_path: Path
+):
     run_id = dg.make_new_run_id() if hasattr(dg, "make_new_run_id") else None
     if run_id is None:
         from dagster._core.utils import make_new_run_id  # fallback for older releases
@@ -30,7 +36,11 @@ def _run_with_progress(console: Console, job: dg.JobDefinition, instance: dg.Dag
     def execute() -> None:
         try:
             outcome["result"] = job.execute_in_process(
-                instance=instance, run_id=run_id, raise_on_error=False
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                # the progress bar is the console output; the full log is in the UI
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
         except Exception as exc:  # surfaced below, after the progress display closes
             outcome["error"] = exc
@@ -43,7 +53,14 @@ def _run_with_progress(console: Console, job: dg.JobDefinition, instance: dg.Dag
         TimeElapsedColumn(),
         TextColumn("{task.fields[last]}"),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    # dbt's own output goes to the log file; the terminal shows the progress bar
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    screen = Console(file=sys.stdout, width=console.width)
+    with (
+        log_path.open("w", encoding="utf-8") as log_file,
+        contextlib.redirect_stdout(log_file),
+        Progress(*columns, console=screen, transient=False) as progress,
+    ):
         task = progress.add_task("materialising assets", total=total or None, last="")
         worker.start()
         seen = 0
@@ -73,27 +90,32 @@ def _truth_counts(truth: dict) -> tuple[Counter, dict[str, Decimal]]:
 
 
 def print_summary(console: Console, conn: psycopg.Connection, truth: dict | None) -> int:
+    """Per channel: orders and paid amount in marts.fct_orders beside the sandbox's truth."""
     summary = read_channel_summary(conn)
     counts, paid = _truth_counts(truth or {})
-    table = Table(title="marts.fct_orders per channel", show_footer=True)
-    table.add_column("channel", footer="total")
-    table.add_column("orders", justify="right", footer=str(int(summary["orders"].sum())))
-    table.add_column("paid orders", justify="right")
-    table.add_column("goods value ¥", justify="right")
-    table.add_column("paid amount ¥", justify="right")
+    table = Table(title="marts.fct_orders per channel vs the sandbox's ground truth")
+    for name in ("channel", "orders", "paid ¥"):
+        table.add_column(name, justify="left" if name == "channel" else "right")
     if truth is not None:
-        table.add_column("truth orders", justify="right", footer=str(sum(counts.values())))
-        table.add_column("truth paid ¥", justify="right")
-    for row in summary.itertuples(index=False):
-        cells = [
-            row.channel, str(row.orders), str(row.paid_orders),
-            f"{row.goods_value:,.2f}", f"{row.paid_amount:,.2f}",
-        ]  # fmt: skip
+        for name in ("truth orders", "truth paid ¥", "match"):
+            table.add_column(name, justify="right")
+    rows = {r.channel: r for r in summary.itertuples(index=False)}
+    for channel in sorted(set(rows) | set(counts)):
+        row = rows.get(channel)
+        n, amount = (int(row.orders), Decimal(row.paid_amount)) if row else (0, Decimal("0"))
+        cells = [channel, f"{n:,}", f"{amount:,.2f}"]
         if truth is not None:
-            cells += [str(counts.get(row.channel, 0)), f"{paid.get(row.channel, 0):,.2f}"]
+            want_n, want_paid = counts.get(channel, 0), paid.get(channel, Decimal("0"))
+            ok = n == want_n and amount == want_paid
+            cells += [f"{want_n:,}", f"{want_paid:,.2f}", "[green]yes[/]" if ok else "[red]no[/]"]
         table.add_row(*cells)
+    total = sum(int(r.orders) for r in rows.values())
+    table.add_section()
+    table.add_row(
+        "total", f"{total:,}", "", *([f"{sum(counts.values()):,}", "", ""] if truth else [])
+    )
     console.print(table)
-    return int(summary["orders"].sum()) if len(summary) else 0
+    return total
 
 
 def run_demo(
@@ -112,7 +134,13 @@ def run_demo(
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("orderpulse_full_run")
     started = time.monotonic()
-    with Sandbox(home, seed=seed, orders=orders, days=days, scenario=scenario, add=add) as sb:
+    # The world ends a few minutes ago: some platforms (PDD) only serve windows that end at
+    # least 3 minutes before their clock, so the last minutes would otherwise be invisible.
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    with Sandbox(
+        home, seed=seed, orders=orders, days=days, end=end, scenario=scenario, add=add,
+        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"),
+    ) as sb:  # fmt: skip
         errors = getattr(sb, "scenario_errors", []) or []
         for error in errors:
             console.print(f"[yellow]scenario rejected[/] {error}")
@@ -120,10 +148,10 @@ def run_demo(
             f"[bold]sandbox[/] published {len(sb.truth()['orders']):,} orders "
             f"({time.monotonic() - started:.1f}s); endpoints in {home / 'sandbox.json'}"
         )
-        run_id, result = _run_with_progress(console, job, instance)
+        log_path = home / "logs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}.log"
+        run_id, result = _run_with_progress(console, job, instance, log_path)
+        console.print(f"dbt and run output: {log_path}")
         truth = sb.truth()
-    import os
-
     with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
         total = print_summary(console, conn, truth)
     status = "[green]succeeded[/]" if result.success else "[red]failed[/]"

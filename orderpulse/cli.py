@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from orderpulse import runtime
-from orderpulse.database import DatabaseError, psql_path, redact, stop_embedded, warehouse
+from orderpulse.database import (
+    DatabaseError,
+    psql_path,
+    redact,
+    reset_warehouse,
+    stop_embedded,
+    warehouse,
+)
 from orderpulse.settings import get_settings
 
 app = typer.Typer(help="OrderPulse: the order data platform.", no_args_is_help=True)
@@ -143,6 +150,14 @@ def demo(
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
     seed: SeedOpt = 7,
+    reset: Annotated[
+        bool | None,
+        typer.Option(
+            "--reset/--no-reset",
+            help="Empty the warehouse schemas first so it holds exactly this world "
+            "(default: yes on the embedded server, no on ORDERPULSE_PG_URL).",
+        ),
+    ] = None,
 ) -> None:
     """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
     from orchestration.demo import run_demo
@@ -152,6 +167,9 @@ def demo(
     except DatabaseError as exc:
         _fail(str(exc))
     console.print(f"[bold]warehouse[/] {redact(conn.url())}")
+    if reset if reset is not None else not get_settings().pg_url:
+        reset_warehouse(conn)
+        console.print("emptied raw, staging, intermediate, marts and ops (--no-reset keeps them)")
     ok = run_demo(
         console, home=get_settings().home_dir, seed=seed, orders=orders, days=days,
         scenario=scenario, add=add,

@@ -311,3 +311,11 @@ def _create_schemas(conn: PgConn) -> None:
 def stop_embedded(settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
     return EmbeddedServer(settings.pgdata).stop()
+
+
+def reset_warehouse(conn: PgConn) -> None:
+    """Drop and recreate the five warehouse schemas (everything OrderPulse loaded or built)."""
+    with psycopg.connect(conn.url(), autocommit=True) as db:
+        for schema in SCHEMAS:
+            db.execute(f"drop schema if exists {schema} cascade")
+    _create_schemas(conn)
