@@ -50,6 +50,7 @@ from sandbox.push import Pusher
 
 log = logging.getLogger(__name__)
 
+LARGE_WORLD = 200_000  # above this many orders: stream the world, marketplaces only
 LIVE_INTERVAL = 2.0  # seconds between live ticks
 LIVE_ORDERS_PER_TICK = 2
 LIVE_TIME_SCALE = 60  # a template's hour of lifecycle becomes a live minute
@@ -137,7 +138,9 @@ class Sandbox:
         self._sftp: Any = None
         self._erp: dict = {}
         self._ops_token = ""
-        self._published: list[Order] = []
+        self._truth_rows: list[dict] = []
+        self._templates: list[Order] = []
+        self.large = orders > LARGE_WORLD
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -174,6 +177,8 @@ class Sandbox:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        for app in self._apps.values():  # signal all first: they shut down in parallel
+            app.server.should_exit = True
         for app in self._apps.values():
             app.stop()
         self._apps.clear()
@@ -206,10 +211,9 @@ class Sandbox:
 
     def truth(self) -> dict:
         """Every published order in the design's contract form (`orderpulse sandbox truth`)."""
-        from sandbox.truth import truth_document
-
         with self._lock:
-            return truth_document(list(self._published))
+            rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
+        return {"orders": rows}
 
     def set_faults(self, channel: str, config: FaultConfig) -> None:
         """Switch `channel`'s gateway faults (takes effect on its next request)."""
@@ -218,20 +222,36 @@ class Sandbox:
 
     # -- building -------------------------------------------------------------------------------
     def _build_world(self) -> None:
+        from sandbox.truth import truth_document
         from sandbox.world import generate_world
 
-        world = generate_world(self.seed, self.orders, self.days, self.end)
+        scenario_orders: list[Order] = []
         if self.scenario is not None:
-            from sandbox.scenario import load_scenario, merge_scenario
+            from sandbox.scenario import load_scenario
 
             scenario_orders, self.scenario_errors = load_scenario(self.scenario)
             for error in self.scenario_errors:
                 log.warning("scenario %s: %s", self.scenario, error)
+        if self.large and (self.scenario is None or self.add):
+            # a million orders: catalogue and warehouses only here, orders streamed to the
+            # gateways (`_start_gateways`); SFTP, ERP and the ops records stay empty
+            self.world = generate_world(self.seed, 0, self.days, self.end)
+            self._scenario_orders = scenario_orders
+            return
+        replacing = self.scenario is not None and not self.add  # no generated orders needed
+        world = generate_world(self.seed, 0 if replacing else self.orders, self.days, self.end)
+        if self.scenario is not None:
+            from sandbox.scenario import merge_scenario
+
             world = merge_scenario(world, scenario_orders, self.add)
         self.world = world
-        self._published = list(world.orders)
+        self._truth_rows = truth_document(world.orders)["orders"]
+        self._templates = [o for o in world.orders if o.channel in MARKETPLACES][:5000]
 
     def _start_gateways(self) -> None:
+        if self.large and not self.world.orders:
+            self._start_streamed_gateways()
+            return
         by_channel: dict[str, list[Order]] = {c: [] for c in MARKETPLACES}
         for order in self.world.orders:
             if order.channel in by_channel:
@@ -256,6 +276,33 @@ class Sandbox:
             self.gateways[channel] = gateway
             self._apps[channel] = serve_app(gateway.app, channel)
 
+    def _start_streamed_gateways(self) -> None:
+        """Large worlds: generate the orders chunk by chunk straight into compact gateways."""
+        from sandbox.truth import truth_document
+        from sandbox.world import iter_orders
+
+        for channel, cls in GATEWAYS.items():
+            self.gateways[channel] = cls(faults=self.faults.get(channel), compact=True)
+        replaced = {(o.channel, o.platform_order_no) for o in self._scenario_orders}
+        chunks = iter_orders(self.seed, self.orders, self.days, self.end)
+        for chunk in (*chunks, self._scenario_orders):
+            mine = [
+                o
+                for o in chunk
+                if o.channel in MARKETPLACES
+                and (
+                    chunk is self._scenario_orders
+                    or (o.channel, o.platform_order_no) not in replaced
+                )
+            ]
+            for channel, gateway in self.gateways.items():
+                gateway.add_orders([o for o in mine if o.channel == channel])
+            self._truth_rows.extend(truth_document(mine)["orders"])
+            if len(self._templates) < 5000:
+                self._templates.extend(mine[: 5000 - len(self._templates)])
+        for channel, gateway in self.gateways.items():
+            self._apps[channel] = serve_app(gateway.app, channel)
+
     def _start_ops(self) -> None:
         from sandbox.ops_api import build_ops_app
 
@@ -264,7 +311,7 @@ class Sandbox:
 
     def _start_sftp(self) -> None:
         # hook: the SFTP drop of the regional platforms (sandbox/sftp_server.py)
-        if importlib.util.find_spec("sandbox.sftp_server") is None:
+        if self.large or importlib.util.find_spec("sandbox.sftp_server") is None:
             return
         from sandbox.sftp_server import start_sftp
 
@@ -272,7 +319,7 @@ class Sandbox:
 
     def _publish_erp(self) -> None:
         # hook: the ERP / H5 mall database (sandbox/erp.py) on the warehouse's server
-        if importlib.util.find_spec("sandbox.erp") is None:
+        if self.large or importlib.util.find_spec("sandbox.erp") is None:
             return
         from sandbox.erp import publish_erp
 
@@ -304,6 +351,7 @@ class Sandbox:
                 "days": self.days,
                 "end": self.world.end.isoformat(),
                 "live": self.live,
+                "marketplaces_only": self.large,
             },
         }
         self._endpoints = document
@@ -312,11 +360,12 @@ class Sandbox:
         _write_private(path, json.dumps(document, ensure_ascii=False, indent=2))
 
     def _write_truth(self) -> None:
-        from sandbox.truth import write_truth
-
-        with self._lock:
-            orders = list(self._published)
-        write_truth(self.home / "sandbox" / "truth.json", orders)
+        """`home/sandbox/truth.json`, written atomically (a reader never sees half a file)."""
+        path = self.home / "sandbox" / "truth.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.truth(), ensure_ascii=False, indent=1), "utf-8")
+        tmp.replace(path)
 
     # -- live mode and push ---------------------------------------------------------------------
     def _spawn(self, target: Callable[[], None], name: str) -> None:
@@ -326,7 +375,7 @@ class Sandbox:
 
     def _tick_loop(self) -> None:
         rng = random.Random(f"live:{self.seed}")
-        templates = [o for o in self.world.orders if o.channel in MARKETPLACES]
+        templates = list(self._templates)
         serial = 0
         last_s = epoch_s(datetime.now(UTC))
         while not self._stop.wait(self.live_interval):
@@ -371,7 +420,7 @@ class Sandbox:
         for channel, gateway in self.gateways.items():
             gateway.add_orders([o for o in orders if o.channel == channel])
         with self._lock:
-            self._published.extend(orders)
+            self._truth_rows.extend(o.truth() for o in orders)
         self._write_truth()
 
     def _push_changes(self, after_s: int, upto_s: int) -> None:
@@ -398,9 +447,15 @@ def run_sandbox_cli(
 ) -> None:
     """`orderpulse sandbox serve`: start everything, print where it is, block until Ctrl-C."""
     sandbox = Sandbox(
-        home, seed=seed, orders=orders, days=days, scenario=scenario, add=add, live=live,
+        home,
+        seed=seed,
+        orders=orders,
+        days=days,
+        scenario=scenario,
+        add=add,
+        live=live,
         webhook_url=webhook_url,
-    )  # fmt: skip
+    )
     sandbox.start()
     for error in sandbox.scenario_errors:
         print(f"scenario line rejected: {error}")

@@ -90,10 +90,13 @@ class Gateway:
         clock: Callable[[], datetime] | None = None,
         shipments: Mapping[str, Shipment] | None = None,
         late: Mapping[str, Late] | None = None,
+        compact: bool = False,
     ) -> None:
         self.credentials: dict[str, str] = dict(credentials or self.new_credentials())
         self.shipments: dict[str, Shipment] = dict(shipments or {})
-        self.store = OrderStore((o for o in orders if o.channel == self.channel), late)
+        self.store = OrderStore(
+            (o for o in orders if o.channel == self.channel), late, compact=compact
+        )
         self.faults = FaultInjector(faults)
         self.tokens = TokenBook(
             self.credentials[self.token_field],
@@ -153,7 +156,7 @@ class Gateway:
         modified = self.store.modified_s(i, now_s)
         if modified is None:
             return None
-        order = self.store.orders[i]
+        order = self.store.order(i)
         return order_state(order, modified, self.store.late.get(order.platform_order_no))
 
     def state_of(self, platform_order_no: str, now_s: int) -> OrderState | None:

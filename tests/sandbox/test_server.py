@@ -235,3 +235,21 @@ def test_erp_hook_publishes_the_h5mall_database(pg, tmp_path: Path) -> None:
     ) as sb:
         erp = json.loads((sb.home / "sandbox.json").read_text())["erp"]
     assert "url" in erp and "error" not in erp
+
+
+def test_a_large_world_is_streamed_into_compact_gateways(tmp_path: Path, monkeypatch) -> None:
+    import sandbox.server as server
+
+    monkeypatch.setattr(server, "LARGE_WORLD", 100)
+    with Sandbox(tmp_path / "home", seed=6, orders=500, days=1) as sb:
+        assert sb.large and all(g.store.compact for g in sb.gateways.values())
+        document = sb.endpoints
+        truth = sb.truth()["orders"]
+        entry = document["channels"]["youzan"]
+        now = datetime.now(UTC)
+        data = youzan_sold(entry, now - timedelta(days=2), now, 1)["data"]
+    assert document["generated"]["marketplaces_only"] is True
+    assert {o["channel"] for o in truth} <= set(CONTRACT)
+    assert sum(len(g.store) for g in sb.gateways.values()) == len(truth) > 0
+    served = {e["full_order_info"]["order_info"]["tid"] for e in data["full_order_info_list"]}
+    assert served == {o["platform_order_no"] for o in truth if o["channel"] == "youzan"}
