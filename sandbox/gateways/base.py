@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -105,6 +106,7 @@ class Gateway:
         )
         self.clock = clock or now_utc
         self.sealer = Sealer(f"{self.channel}:{self.secret}", self.seal_prefix, self.seal_suffix)
+        self._rendered: OrderedDict[tuple[str, datetime], dict] = OrderedDict()
         self.app = Starlette(routes=self.routes())
         self.app.state.gateway = self
 
@@ -162,6 +164,17 @@ class Gateway:
     def state_of(self, platform_order_no: str, now_s: int) -> OrderState | None:
         i = self.store.index_of(str(platform_order_no))
         return None if i is None else self.state_at(i, now_s)
+
+    def rendered(self, state: OrderState) -> dict:
+        """`render(state)`, cached per (order, version): a list call and the detail call that
+        follows it render the same order once. Callers must not mutate the result."""
+        key = (state.order.platform_order_no, state.modified)
+        hit = self._rendered.get(key)
+        if hit is None:
+            hit = self._rendered[key] = self.render(state)
+            if len(self._rendered) > 8192:
+                self._rendered.popitem(last=False)
+        return hit
 
     def sample(self, platform_order_no: str | None = None) -> dict:
         """The full rendering of one order (its latest version): the payload fixtures."""

@@ -293,7 +293,7 @@ class DouyinGateway(Gateway):
         rows, total = self.paged(key, window, page * size, size, now_s)
         listed = []
         for i in rows:
-            full = self.render(self.state_at(i, now_s))
+            full = self.rendered(self.state_at(i, now_s))
             listed.append({k: v for k, v in full.items() if k in LIST_FIELDS})
         return {"page": page, "size": size, "total": total, "shop_order_list": listed}
 
@@ -304,7 +304,7 @@ class DouyinGateway(Gateway):
         state = self.state_of(order_id, now_s)
         if state is None:
             raise DouyinError(50002, "业务处理失败", "isv.business-failed", "订单不存在")
-        return {"shop_order_detail": self.render(state)}
+        return {"shop_order_detail": self.rendered(state)}
 
     def batch_decrypt(self, params: dict, now_s: int) -> dict:
         infos = params.get("cipher_infos")

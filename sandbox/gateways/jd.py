@@ -354,7 +354,7 @@ class JdGateway(Gateway):
         rows, total = self.paged(key, window, (page - 1) * size, size, now_s)
         orders = []
         for i in rows:
-            full = self.render(self.state_at(i, now_s))
+            full = self.rendered(self.state_at(i, now_s))
             orders.append({k: v for k, v in full.items() if k in LIST_FIELDS and k in fields})
         return {"apiResult": OK_RESULT, "orderTotal": total, "orderInfoList": orders}
 
@@ -369,7 +369,7 @@ class JdGateway(Gateway):
                 raise BusinessError(10100029, "订单不存在", f"order {order_id} not found")
         except BusinessError as err:
             return {"apiResult": err.api_result}
-        info = {k: v for k, v in self.render(state).items() if k in fields}
+        info = {k: v for k, v in self.rendered(state).items() if k in fields}
         return {"apiResult": OK_RESULT, "orderInfo": info}
 
     def decrypt(self, args: dict | None, now_s: int) -> dict:

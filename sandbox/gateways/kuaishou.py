@@ -294,7 +294,10 @@ class KuaishouGateway(Gateway):
             sort_t = t[::-1] if desc else t
             last = end - 1
             cursor = _encode_cursor(int(sort_t[last]), int(ordered[last]))
-        return {"cursor": cursor, "orderList": [self.render(self.state_at(i, now_s)) for i in rows]}
+        return {
+            "cursor": cursor,
+            "orderList": [self.rendered(self.state_at(i, now_s)) for i in rows],
+        }
 
     @staticmethod
     def _position(cursor: str, idx: np.ndarray, t: np.ndarray, desc: bool) -> int:
@@ -319,7 +322,7 @@ class KuaishouGateway(Gateway):
         state = self.state_of(oid, now_s) if oid else None
         if state is None:
             raise KsError(40, "订单不存在", "ORDER_NOT_FOUND", oid)
-        return self.render(state)
+        return self.rendered(state)
 
     def decrypt(self, param: dict, now_s: int) -> dict:
         items = param.get("batchDecryptList")

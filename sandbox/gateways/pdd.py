@@ -246,7 +246,7 @@ class PddGateway(Gateway):
         body = {
             "total_count": total,
             "has_next": page * size < total,
-            "order_sn_list": [self.render(self.state_at(i, now_s)) for i in rows],
+            "order_sn_list": [self.rendered(self.state_at(i, now_s)) for i in rows],
             "request_id": _request_id(),
         }
         return {"order_sn_increment_get_response": body}
@@ -258,7 +258,7 @@ class PddGateway(Gateway):
             raise _param_error(f"订单 {order_sn} 不存在")
         return {
             "order_info_get_response": {
-                "order_info": self.render(state),
+                "order_info": self.rendered(state),
                 "request_id": _request_id(),
             }
         }

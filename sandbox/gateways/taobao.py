@@ -367,7 +367,7 @@ class TaobaoGateway(Gateway):
             raise TopError(
                 15, "Remote service error", "isv.trade-not-exist", f"trade {tid} not found"
             )
-        trade = {k: v for k, v in self.render(state).items() if k in fields}
+        trade = {k: v for k, v in self.rendered(state).items() if k in fields}
         return {"trade_fullinfo_get_response": {"trade": trade, "request_id": _request_id()}}
 
     def oaid_decrypt(self, p: dict[str, str]) -> dict:
@@ -531,7 +531,7 @@ class TaobaoGateway(Gateway):
         )
 
     def render_list(self, state: OrderState, fields: frozenset[str]) -> dict:
-        full = self.render(state)
+        full = self.rendered(state)
         trade = {k: v for k, v in full.items() if k in LIST_FIELDS and k in fields}
         if "orders" in trade:
             trade["orders"] = {

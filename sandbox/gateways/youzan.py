@@ -237,7 +237,7 @@ class YouzanGateway(Gateway):
         rows, total = self.paged(key, window, (page_no - 1) * size, size, now_s)
         return {
             "total_results": total,
-            "full_order_info_list": [self.render(self.state_at(i, now_s)) for i in rows],
+            "full_order_info_list": [self.rendered(self.state_at(i, now_s)) for i in rows],
         }
 
     def trade_get(self, params: dict, now_s: int) -> dict:
@@ -245,7 +245,7 @@ class YouzanGateway(Gateway):
         state = self.state_of(tid, now_s) if tid else None
         if state is None:
             raise YouzanError(10002, f"交易 {tid} 不存在")
-        return self.render(state)
+        return self.rendered(state)
 
     def decrypt(self, params: dict) -> dict:
         sources = params.get("sources")
