@@ -3,7 +3,7 @@
     own decisions (risk, review, routing) and the warehouse and carrier events move it on. -#}
 
 with platform as (
-    select * from {{ ref('int_order_platform_status') }}
+    select * from {{ ref('int_orders') }}
 ),
 
 decisions as (

@@ -15,20 +15,31 @@
 -- depends_on: {{ source('ops', 'routing_decisions') }}, {{ source('ops', 'risk_assessments') }}
 -- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
 -- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_events') }}
+-- depends_on: {{ ref('int_orders') }}
 
 {# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
-   only orders whose raw row or any decision about them changed since the last build. #}
+   only orders whose parsed row (int_orders), any decision about them, or their warehouse and
+   carrier events changed since the last build. #}
 
-with orders as (
+with
+{% if is_incremental() %}
+changed as (
+    select channel, platform_order_no
+    from {{ ref('int_orders') }}
+    where xmin::text::bigint >= {{ last_built_xid() }}
+    union
+    {{ changed_decision_keys() }}
+    union
+    select channel, platform_order_no
+    from {{ ref('int_order_fulfilment_events') }}
+    where raw_xid >= {{ last_built_xid() }}
+),
+{% endif %}
+
+orders as (
     select * from {{ ref('int_order_status') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
-        or (channel, platform_order_no) in ({{ changed_decision_keys() }})
-        or (channel, platform_order_no) in (
-            select channel, platform_order_no
-            from {{ ref('int_order_fulfilment_events') }}
-            where raw_xid >= {{ last_built_xid() }}
-        )
+    where (channel, platform_order_no) in (select channel, platform_order_no from changed)
     {% endif %}
 ),
 

@@ -9,20 +9,6 @@ flattened as (
     from source
 ),
 
-promotions as (
-    select
-        flattened.platform_order_no,
-        sum({{ to_yuan("p ->> 'discount_fee'") }}) filter (where p ->> 'sponsor' = 'platform')
-            as platform_discount,
-        sum({{ to_yuan("p ->> 'discount_fee'") }}) filter (where p ->> 'sponsor' = 'shop')
-            as shop_discount
-    from flattened
-    cross join lateral jsonb_array_elements(
-        {{ as_json_array("flattened.payload -> 'order_promotion' -> 'order'") }}
-    ) as p
-    group by flattened.platform_order_no
-),
-
 renamed as (
     select
         ---------- ids
@@ -44,13 +30,13 @@ renamed as (
 
         ---------- amounts (yuan strings); coupons by sponsor from order_promotion.order[]
         {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }} as goods_value,
-        coalesce(promotions.platform_discount, 0) as platform_discount,
+        coalesce({{ youzan_coupons('platform') }}, 0) as platform_discount,
         coalesce(
-            promotions.shop_discount,
+            {{ youzan_coupons('shop') }},
             {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }}
             + coalesce({{ to_yuan("info -> 'pay_info' ->> 'post_fee'") }}, 0)
             - {{ to_yuan("info -> 'pay_info' ->> 'payment'") }}
-            - coalesce(promotions.platform_discount, 0)
+            - coalesce({{ youzan_coupons('platform') }}, 0)
         ) as shop_discount,
         {{ to_yuan("info -> 'pay_info' ->> 'total_fee'") }}
             + coalesce({{ to_yuan("info -> 'pay_info' ->> 'post_fee'") }}, 0)
@@ -94,7 +80,6 @@ renamed as (
         loaded_at,
         raw_xid
     from flattened
-    left join promotions using (platform_order_no)
 )
 
 select * from renamed
