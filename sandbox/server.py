@@ -23,6 +23,7 @@ sandbox.json:
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -163,6 +164,10 @@ class Sandbox:
             self._publish_erp()
             self._write_endpoints()
             self._write_truth()
+            # the world is built and mostly immortal from here: keep the collector from
+            # rescanning millions of objects while pages are served
+            gc.collect()
+            gc.freeze()
             if self.webhook_url:
                 self._pusher = Pusher(self.webhook_url, self._endpoints["channels"])
             if self.live or self._pusher:

@@ -235,24 +235,29 @@ class Sealer:
     that a client cannot read the value without calling the platform's decrypt API."""
 
     def __init__(self, key: str, prefix: str = "~", suffix: str = "~") -> None:
-        self._key = hashlib.sha256(key.encode()).digest()
+        root = hashlib.sha256(key.encode()).digest()
+        self._nonce_key = hashlib.blake2b(root, digest_size=32, person=b"nonce").digest()
+        self._stream_key = hashlib.blake2b(root, digest_size=32, person=b"stream").digest()
+        self._tag_key = hashlib.blake2b(root, digest_size=32, person=b"tag").digest()
         self.prefix = prefix
         self.suffix = suffix
 
-    def _stream(self, nonce: bytes, n: int) -> bytes:
-        out = bytearray()
-        counter = 0
-        while len(out) < n:
-            out += hashlib.sha256(self._key + nonce + counter.to_bytes(4, "big")).digest()
-            counter += 1
-        return bytes(out[:n])
+    def _xor(self, nonce: bytes, data: bytes) -> bytes:
+        stream = b"".join(
+            hashlib.blake2b(nonce + bytes([k]), key=self._stream_key).digest()
+            for k in range(len(data) // 64 + 1)
+        )[: len(data)]
+        mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")
+        return mixed.to_bytes(len(data), "big")
+
+    def _tag(self, nonce: bytes, body: bytes) -> bytes:
+        return hashlib.blake2b(nonce + body, key=self._tag_key, digest_size=6).digest()
 
     def seal(self, plain: str) -> str:
         data = plain.encode()
-        nonce = hmac.new(self._key, b"n" + data, hashlib.sha256).digest()[:8]
-        body = bytes(a ^ b for a, b in zip(data, self._stream(nonce, len(data)), strict=True))
-        tag = hmac.new(self._key, nonce + body, hashlib.sha256).digest()[:6]
-        token = base64.b64encode(nonce + body + tag).decode()
+        nonce = hashlib.blake2b(data, key=self._nonce_key, digest_size=8).digest()
+        body = self._xor(nonce, data)
+        token = base64.b64encode(nonce + body + self._tag(nonce, body)).decode()
         return f"{self.prefix}{token}{self.suffix}"
 
     def open(self, sealed: str) -> str | None:
@@ -267,12 +272,12 @@ class Sealer:
         if len(raw) < 14:
             return None
         nonce, body, tag = raw[:8], raw[8:-6], raw[-6:]
-        if not hmac.compare_digest(
-            tag, hmac.new(self._key, nonce + body, hashlib.sha256).digest()[:6]
-        ):
+        if not hmac.compare_digest(tag, self._tag(nonce, body)):
             return None
-        plain = bytes(a ^ b for a, b in zip(body, self._stream(nonce, len(body)), strict=True))
-        return plain.decode()
+        try:
+            return self._xor(nonce, body).decode()
+        except UnicodeDecodeError:
+            return None
 
 
 # -- requests and responses ----------------------------------------------------------------------
