@@ -181,6 +181,8 @@ class Sandbox:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._threads and self.large and self.live:
+            self._write_truth()
         self._threads.clear()
         for app in self._apps.values():  # signal all first: they shut down in parallel
             app.server.should_exit = True
@@ -426,7 +428,8 @@ class Sandbox:
             gateway.add_orders([o for o in orders if o.channel == channel])
         with self._lock:
             self._truth_rows.extend(o.truth() for o in orders)
-        self._write_truth()
+        if not self.large:  # a million-row truth is rewritten once, at stop
+            self._write_truth()
 
     def _push_changes(self, after_s: int, upto_s: int) -> None:
         assert self._pusher is not None

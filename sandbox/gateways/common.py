@@ -78,8 +78,8 @@ def fen(amount: Decimal) -> int:
 
 
 def maybe_int(text: str) -> int | str:
-    """A numeric id as an integer (JSON number), anything else unchanged."""
-    return int(text) if text.isdigit() and len(text) < 19 else text
+    """A numeric id that fits int64 as an integer (JSON number), anything else unchanged."""
+    return int(text) if text.isdigit() and int(text) < 2**63 else text
 
 
 # -- the order as seen at request time -----------------------------------------------------------

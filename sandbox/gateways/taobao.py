@@ -455,7 +455,7 @@ class TaobaoGateway(Gateway):
         for k, (item, discount) in enumerate(zip(o.items, discounts, strict=True), start=1):
             total = item.price * item.qty
             line = {
-                "oid": maybe_int(f"{no}{k}"),
+                "oid": stable_number(f"{no}:{k}", 18),
                 "num_iid": stable_number(item.sku.split("-")[0], 12),
                 "sku_id": stable_number(item.sku, 13),
                 "outer_iid": item.sku.split("-")[0],
