@@ -1044,3 +1044,33 @@ def test_jd_rejects_a_page_size_over_100_in_its_business_shape(serve) -> None:
         },
     )
     assert client.error(body) == "10100010"
+
+
+@pytest.fixture(scope="module")
+def world():
+    from sandbox.world import generate_world
+
+    return generate_world(11, 3000, 3)
+
+
+@pytest.mark.parametrize("channel", PLATFORMS)
+def test_every_world_order_maps_back_to_its_truth_through_the_documented_statuses(
+    world, channel
+) -> None:
+    """The platform status rules in tests/fixtures/payloads/README.md (as the clients above
+    implement them) give each generated order's true final status and amounts."""
+    orders = [o for o in world.orders if o.channel == channel]
+    late = {no: u for (c, no), u in world.late_updates.items() if c == channel}
+    gateway = GATEWAYS[channel](orders, late=late)
+    client = CLIENTS[channel]("http://unused", gateway.credentials)
+    wrong = []
+    for order in orders:
+        truth = order.truth()
+        unified, paid, goods = client.facts(gateway.sample(order.platform_order_no))
+        if (unified, str(paid.quantize(Decimal("0.01"))), str(goods.quantize(Decimal("0.01")))) != (
+            truth["status"],
+            truth["paid_amount"],
+            truth["goods_value"],
+        ):
+            wrong.append((order.platform_order_no, unified, truth))
+    assert orders and not wrong, wrong[:3]
