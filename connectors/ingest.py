@@ -29,7 +29,7 @@ from connectors.marketplace import MarketplaceClient, windows
 from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders, read_cursor
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 2000  # orders per load: COPY + merge have a fixed cost worth spreading
+BATCH_ROWS = 5000  # orders per load: COPY + merge have a fixed cost worth spreading
 FLUSH_SECONDS = 2.0  # ...but commit at a window boundary at least this often
 
 
