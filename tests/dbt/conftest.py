@@ -15,7 +15,14 @@ import pytest
 
 from orderpulse.database import PgConn
 from sandbox.model import Order
-from tests.dbt.sample_raw import available_channels, load_sample_orders, orders_for
+from sandbox.world import World
+from tests.dbt.sample_raw import (
+    available_channels,
+    load_ops_records,
+    load_sample_orders,
+    orders_for,
+    small_world,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "dbt_project"
@@ -69,19 +76,31 @@ def drop_database(pg: PgConn, conn: PgConn) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_orders_all() -> list[Order]:
-    """20 orders per channel whose rendering exists, every lifecycle twice."""
-    return orders_for(available_channels(), 20)
+def world() -> World:
+    """A generated world: realistic orders with anomaly labels and the merchant's records."""
+    return small_world()
+
+
+@pytest.fixture(scope="module")
+def sample_orders_all(world: World) -> list[Order]:
+    """20 orders per channel whose rendering exists (every lifecycle twice) plus the world's."""
+    channels = set(available_channels())
+    return orders_for(sorted(channels), 20) + [o for o in world.orders if o.channel in channels]
 
 
 @pytest.fixture(scope="module")
 def built_warehouse(
-    pg: PgConn, sample_orders_all: list[Order], tmp_path_factory: pytest.TempPathFactory
+    pg: PgConn,
+    sample_orders_all: list[Order],
+    world: World,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[PgConn]:
-    """A database holding the sample orders in `raw`, after one `dbt build`."""
+    """A database holding the orders and the world's merchant records in `raw`, after one
+    `dbt build`."""
     conn = new_database(pg)
     with psycopg.connect(conn.url()) as db:
         load_sample_orders(db, sample_orders_all)
+        load_ops_records(db, world)
     run_dbt(conn, tmp_path_factory.mktemp("dbt"), "build")
     yield conn
     drop_database(pg, conn)

@@ -16,12 +16,15 @@ import psycopg
 
 from connectors.channels_config import load_channels
 from connectors.csv_orders import parse_orders
+from connectors.ops_sources import ensure_ops_tables
 from connectors.raw_loader import RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables
 from sandbox.exports import days_by_channel, render_csv
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.samples import sample_orders
 from sandbox.model import CHANNELS, MARKETPLACES, Order
+from sandbox.ops_records import record_dict
+from sandbox.world import World, generate_world
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
@@ -143,6 +146,47 @@ def load_sample_orders(conn: psycopg.Connection, orders: list[Order]) -> None:
         else:
             for batch in _file_rows(channel, mine):
                 load_orders(conn, channel, batch, run_id="test")
+
+
+# raw table -> (World attribute, key fields, time field or None for the load time)
+OPS_TABLES = {
+    "warehouses": ("warehouses", ("warehouse_id",), None),
+    "skus": ("skus", ("sku",), None),
+    "wms_stock": ("stock", ("warehouse_id", "sku"), "last_sync_at"),
+    "wms_events": ("wms_events", ("event_id",), "at"),
+    "stock_movements": ("stock_movements", ("movement_id",), "at"),
+    "carrier_shipments": ("shipments", ("tracking_no",), "updated_at"),
+    "carrier_tracks": ("tracking_events", ("event_id",), "at"),
+    "cs_tickets": ("cs_tickets", ("ticket_id",), "updated_at"),
+    "behaviour_events": ("behaviour_log", ("event_id",), "at"),
+}
+
+
+def _record(value: object) -> dict:
+    data = value.as_dict() if hasattr(value, "as_dict") else record_dict(value)
+    return json.loads(json.dumps(data, default=str))
+
+
+def load_ops_records(conn: psycopg.Connection, world: World) -> None:
+    """The merchant systems' records of `world` in the raw tables connectors/ops_sources.py
+    creates (same DDL, payload = the record with ISO 8601 times)."""
+    ensure_ops_tables(conn)
+    with conn.transaction():
+        for table, (attr, keys, time_field) in OPS_TABLES.items():
+            rows = [_record(r) for r in getattr(world, attr)]
+            with conn.cursor().copy(
+                f"copy raw.{table} ({', '.join(keys)}, source_modified_at, payload, "
+                "content_hash) from stdin"
+            ) as copy:
+                for row in rows:
+                    modified = row[time_field] if time_field else END.isoformat()
+                    text = json.dumps(row, ensure_ascii=False, sort_keys=True)
+                    copy.write_row((*(str(row[k]) for k in keys), modified, text, str(hash(text))))
+
+
+def small_world(orders: int = 240) -> World:
+    """A generated world (anomaly labels, WMS, carriers, CS, behaviour log) ending at END."""
+    return generate_world(seed=11, orders=orders, days=2, end=END)
 
 
 def fixture_payloads() -> dict[str, list[dict]]:

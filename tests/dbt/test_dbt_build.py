@@ -20,7 +20,9 @@ from tests.dbt.conftest import drop_database, new_database, run_dbt
 from tests.dbt.sample_raw import fixture_payloads, load_sample_orders, orders_for
 
 PLATFORM_DETERMINED = {"awaiting_payment", "in_transit", "delivered", "after_sale", "closed"}
-MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# a mainland mobile number standing on its own (in text too: 电话13812345678), not a digit run
+# inside a longer id such as an order number or a lettered waybill (JDVA16796014093)
+MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 
 
 def _rows(conn: PgConn, query: str, params: tuple = ()) -> list[tuple]:

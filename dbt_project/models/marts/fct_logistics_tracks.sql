@@ -22,7 +22,7 @@ with tracks as (
 
 shipments as (
     select distinct on (channel, platform_order_no) *
-    from {{ ref('stg_merchant_ops__shipments') }}
+    from {{ ref('stg_merchant_ops__carrier_shipments') }}
     order by channel, platform_order_no, loaded_at desc
 ),
 

@@ -69,7 +69,8 @@ final as (
         line_no,
         platform_line_id,
         sku,
-        platform_sku_id,
+        -- the channel's own SKU id stays in staging: JD's are 11-digit numbers that look like
+        -- mobile numbers to any PII scan of the marts
         title,
 
         ---------- quantities and amounts (numeric yuan)

@@ -8,8 +8,10 @@
 }}
 
 {# Every status an order was told to enter, in time order, run through the state machine of
-   the status_transitions seed: an allowed change is applied; a forbidden one is recorded with
-   its reason and the order stays where it was. Rebuilt per changed order. #}
+   the status_transitions seed: an allowed change is applied; evidence of an earlier step of
+   the normal flow arriving after a later one (a carrier's "waybill created" after the
+   platform's "shipped") is stale and ignored; anything else is forbidden, recorded with its
+   reason, and the order stays where it was. Rebuilt per changed order. #}
 
 -- depends_on: {{ ref('int_order_fulfilment_events') }}
 
@@ -142,6 +144,10 @@ machine as (
         case
             when next_event.unified_status = machine.state then 'repeated'
             when allowed.to_status is not null then 'entered'
+            when next_rank.progress_rank < state_rank.progress_rank
+                and next_rank.progress_rank between 2 and 10
+                and state_rank.progress_rank between 2 and 10
+                then 'stale'
             else 'forbidden'
         end
     from machine
@@ -152,6 +158,9 @@ machine as (
     left join transitions as allowed
         on allowed.from_status = machine.state
         and allowed.to_status = next_event.unified_status
+    -- ranks 2..10: the normal flow from paid_pending_review to delivered
+    inner join statuses as state_rank on state_rank.unified_status = machine.state
+    inner join statuses as next_rank on next_rank.unified_status = next_event.unified_status
 ),
 
 final as (

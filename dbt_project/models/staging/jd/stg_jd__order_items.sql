@@ -22,7 +22,7 @@ renamed as (
         channel,
         platform_order_no,
         line_no::integer as line_no,
-        {{ nonblank("line ->> 'skuId'") }} as platform_line_id,
+        null::text as platform_line_id,
         coalesce(
             {{ nonblank("line ->> 'outerSkuId'") }},
             {{ nonblank("line ->> 'productNo'") }},

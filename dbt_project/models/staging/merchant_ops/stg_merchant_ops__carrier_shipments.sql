@@ -2,7 +2,7 @@
     promised and actual delivery, last tracking status. -#}
 
 with source as (
-    {{ select_optional_raw('shipments') }}
+    {{ select_optional_raw('carrier_shipments') }}
 ),
 
 renamed as (
