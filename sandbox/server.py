@@ -1,5 +1,5 @@
 """The sandbox process: the world, the six marketplace gateways, the merchant ops API, the SFTP
-drop and the ERP database on loopback, with `sandbox.json` telling clients where they are.
+drop, the ERP database and the POS drop folder, with `sandbox.json` telling clients where they are.
 
 `Sandbox(home, ...)` (a context manager) generates the world (`sandbox.world`), merges a
 scenario file (`sandbox.scenario`), serves every gateway with uvicorn on 127.0.0.1 (ports chosen
@@ -17,7 +17,8 @@ sandbox.json:
                                "access_token", "refresh_token"},
                   "youzan": {"base_url", "client_id", "client_secret", "access_token",
                              "refresh_token"}},
-     "ops": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "webhook_url": ...,
+     "ops": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
+     "webhook_url": ...,
      "generated": {"seed", "orders", "days", "end", "live"}}
 """
 
@@ -138,6 +139,7 @@ class Sandbox:
         self._apps: dict[str, RunningApp] = {}
         self._sftp: Any = None
         self._erp: dict = {}
+        self._pos: dict = {}
         self._ops_token = ""
         self._truth_rows: list[dict] = []
         self._templates: list[Order] = []
@@ -161,6 +163,7 @@ class Sandbox:
             self._start_gateways()
             self._start_ops()
             self._start_sftp()
+            self._drop_pos()
             self._publish_erp()
             self._write_endpoints()
             self._write_truth()
@@ -324,6 +327,17 @@ class Sandbox:
 
         self._sftp = start_sftp(self.world, self.home / "sandbox" / "sftp")
 
+    def _drop_pos(self) -> None:
+        # hook: the offline stores' POS import files (sandbox/exports.py) in the drop folder
+        # the POS connector watches, ORDERPULSE_HOME/drop/pos
+        if self.large or importlib.util.find_spec("sandbox.exports") is None:
+            return
+        from sandbox.exports import FORMATS, write_exports
+
+        if "pos" in FORMATS:
+            write_exports(self.world, self.home / "drop", channels=("pos",))
+            self._pos = {"folder": str(self.home / "drop" / "pos")}
+
     def _publish_erp(self) -> None:
         # hook: the ERP / H5 mall database (sandbox/erp.py) on the warehouse's server
         if self.large or importlib.util.find_spec("sandbox.erp") is None:
@@ -351,6 +365,7 @@ class Sandbox:
             "ops": {"base_url": self._apps["ops"].base_url, "token": self._ops_token},
             "sftp": self._sftp.info() if self._sftp is not None else {},
             "erp": self._erp,
+            "pos": self._pos,
             "webhook_url": self.webhook_url,
             "generated": {
                 "seed": self.seed,

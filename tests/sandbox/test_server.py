@@ -253,3 +253,12 @@ def test_a_large_world_is_streamed_into_compact_gateways(tmp_path: Path, monkeyp
     assert sum(len(g.store) for g in sb.gateways.values()) == len(truth) > 0
     served = {e["full_order_info"]["order_info"]["tid"] for e in data["full_order_info_list"]}
     assert served == {o["platform_order_no"] for o in truth if o["channel"] == "youzan"}
+
+
+def test_pos_files_land_in_the_drop_folder_the_pos_connector_watches(sandbox: Sandbox) -> None:
+    folder = Path(sandbox.endpoints["pos"]["folder"])
+    assert folder == sandbox.home / "drop" / "pos"
+    files = sorted(folder.glob("pos_*.csv"))
+    pos_orders = {o.platform_order_no for o in sandbox.world.orders if o.channel == "pos"}
+    text = "".join(f.read_text(encoding="utf-8-sig") for f in files)
+    assert files and all(no in text for no in pos_orders)
