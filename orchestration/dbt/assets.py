@@ -41,8 +41,44 @@ TRANSLATOR = OrderPulseTranslator(
 )
 
 
+MANIFEST_PATH = ensure_manifest(dbt_project)
+
+
+def _table_relations(manifest_path) -> dict[dg.AssetKey, str]:
+    """Asset key -> `schema.name` of every model dbt materialises as a table (views are not
+    counted: counting one re-runs its whole query)."""
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    out = {}
+    for node in manifest["nodes"].values():
+        materialized = node.get("config", {}).get("materialized")
+        if node.get("resource_type") == "model" and materialized in ("table", "incremental"):
+            out[dg.AssetKey([node["schema"], node["name"]])] = (
+                f'"{node["schema"]}"."{node["name"]}"'
+            )
+    return out
+
+
+TABLES = _table_relations(MANIFEST_PATH)
+
+
+def _with_row_count(event, conn):
+    """Add `dagster/row_count` to a model's materialisation. Counted on the run's own
+    connection by schema and name: the manifest's database name may differ from the target."""
+    key = getattr(event, "asset_key", None)
+    relation = TABLES.get(key) if key is not None else None
+    if relation is None or not isinstance(event, dg.MaterializeResult | dg.Output):
+        return event
+    count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+    meta = {**(event.metadata or {}), "dagster/row_count": dg.MetadataValue.int(count)}
+    if isinstance(event, dg.Output):
+        return event.with_metadata(meta)
+    return event._replace(metadata=meta)
+
+
 @dbt_assets(
-    manifest=ensure_manifest(dbt_project),
+    manifest=MANIFEST_PATH,
     project=dbt_project,
     dagster_dbt_translator=TRANSLATOR,
     name="orderpulse_dbt_models",
@@ -52,4 +88,7 @@ def orderpulse_dbt_models(
 ):
     """dbt build of the selected models, with their tests as asset checks."""
     os.environ.update(warehouse.dbt_env())
-    yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+    with warehouse.connect() as conn:
+        conn.autocommit = True
+        for event in dbt.cli(["build"], context=context).stream():
+            yield _with_row_count(event, conn)
