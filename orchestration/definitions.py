@@ -19,7 +19,7 @@ from orchestration.ingest.file_assets import (
     file_sensors,
 )
 from orchestration.ingest.ops_assets import merchant_ops_systems, ops_schedule
-from orchestration.ingest.sensors import push_sensors
+from orchestration.ingest.sensors import push_jobs_and_sensors
 from orchestration.reporting.assets import channel_order_summary
 from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
 
@@ -31,6 +31,7 @@ all_assets_job = dg.define_asset_job(
 
 
 def build_definitions() -> dg.Definitions:
+    push_jobs, push_sensors = push_jobs_and_sensors()
     return dg.Definitions(
         assets=[
             *marketplace_assets(),
@@ -40,14 +41,14 @@ def build_definitions() -> dg.Definitions:
             channel_order_summary,
         ],
         asset_checks=reconciliation_checks(),
-        jobs=[all_assets_job, nightly_reconciliation_job],
+        jobs=[all_assets_job, nightly_reconciliation_job, *push_jobs],
         schedules=[
             *marketplace_schedules(),
             nightly_reconciliation_schedule,
             ops_schedule,
             *db_bridge_schedules(),
         ],
-        sensors=[*push_sensors(), *file_sensors()],
+        sensors=[*push_sensors, *file_sensors()],
         resources={
             "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
             "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),

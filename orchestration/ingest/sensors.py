@@ -8,22 +8,45 @@ from orchestration.ingest.assets import orders_asset_key
 from orchestration.resources import WarehouseResource
 
 MAX_EVENTS_PER_TICK = 500
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
-def build_push_sensor(channel: str) -> dg.SensorDefinition:
+def push_job(channel: str):
+    """One step, in process: a push run must not pay for a second subprocess."""
+    return dg.define_asset_job(
+        name=f"{channel}_push_ingest",
+        selection=dg.AssetSelection.assets(orders_asset_key(channel)),
+        executor_def=dg.in_process_executor,
+        tags={"trigger": "push", "channel": channel, "dagster/priority": "10"},
+        description=f"Fetch the {channel} orders named in push messages.",
+    )
+
+
+def build_push_sensor(channel: str, job) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{channel}_push_sensor",
-        target=dg.AssetSelection.assets(orders_asset_key(channel)),
-        minimum_interval_seconds=2,
+        job=job,
+        minimum_interval_seconds=1,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Starts a run for the {channel} orders named in new push messages "
-            "(raw.webhook_events), so a paid order is in raw within seconds."
+            "(raw.webhook_events), so a paid order is in raw within seconds. While one push "
+            "run is in flight the next messages wait and go together into the following run."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         from connectors.webhook import pending_events
 
+        in_flight = context.instance.get_run_records(
+            dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return dg.SkipReason("a push run is in flight; new messages go into the next one")
         last_id = int(context.cursor or 0)
         try:
             with warehouse.connect() as conn:
@@ -48,11 +71,11 @@ def build_push_sensor(channel: str) -> dg.SensorDefinition:
                     }
                 }
             },
-            tags={"trigger": "push", "channel": channel},
         )
 
     return _sensor
 
 
-def push_sensors() -> list[dg.SensorDefinition]:
-    return [build_push_sensor(c) for c in load_channels().of_kind("marketplace")]
+def push_jobs_and_sensors() -> tuple[list, list[dg.SensorDefinition]]:
+    jobs = {c: push_job(c) for c in load_channels().of_kind("marketplace")}
+    return list(jobs.values()), [build_push_sensor(c, j) for c, j in jobs.items()]
