@@ -4,6 +4,7 @@ progress display, and print a summary beside the sandbox's ground truth."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -23,7 +24,11 @@ from orchestration.reporting.assets import read_channel_summary
 
 
 def _run_with_progress(
-    console: Console, job: dg.JobDefinition, instance: dg.DagsterInstance, log_path: Path
+    console: Console,
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    log_path: Path,
+    ops_config: dict,
 ):
     run_id = dg.make_new_run_id() if hasattr(dg, "make_new_run_id") else None
     if run_id is None:
@@ -40,7 +45,10 @@ def _run_with_progress(
                 run_id=run_id,
                 raise_on_error=False,
                 # the progress bar is the console output; the full log is in the UI
-                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+                    "ops": ops_config,
+                },
             )
         except Exception as exc:  # surfaced below, after the progress display closes
             outcome["error"] = exc
@@ -118,6 +126,22 @@ def print_summary(console: Console, conn: psycopg.Connection, truth: dict | None
     return total
 
 
+def _backfill_config(orders) -> dict:
+    """Pull every marketplace far enough back to cover the oldest published order (a scenario
+    may hold orders older than the channels' default first-run look-back)."""
+    from connectors.channels_config import load_channels
+    from orchestration.ingest.assets import orders_asset_key
+
+    oldest = min((o.created_at for o in orders), default=None)
+    if oldest is None:
+        return {}
+    days = max(1, math.ceil((datetime.now(UTC) - oldest).total_seconds() / 86400) + 1)
+    return {
+        orders_asset_key(channel).to_python_identifier(): {"config": {"backfill_days": days}}
+        for channel in load_channels().of_kind("marketplace")
+    }
+
+
 def run_demo(
     console: Console,
     *,
@@ -149,18 +173,27 @@ def run_demo(
             f"({time.monotonic() - started:.1f}s); endpoints in {home / 'sandbox.json'}"
         )
         log_path = home / "logs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}.log"
-        run_id, result = _run_with_progress(console, job, instance, log_path)
+        run_id, result = _run_with_progress(
+            console, job, instance, log_path, _backfill_config(sb.world.orders)
+        )
         console.print(f"dbt and run output: {log_path}")
         truth = sb.truth()
-    with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
-        total = print_summary(console, conn, truth)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error
+                detail = error.message.strip().splitlines()[-1] if error else event.message
+                console.print(f"[red]failed[/] {event.step_key}: {detail}")
+        console.print(f"details: {log_path} and the run in the Dagster UI (`orderpulse up`)")
+    try:
+        with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
+            total = print_summary(console, conn, truth)
+    except psycopg.errors.UndefinedTable:
+        console.print("[red]marts.fct_orders does not exist: the dbt step did not build it[/]")
+        total = 0
     status = "[green]succeeded[/]" if result.success else "[red]failed[/]"
     console.print(
         f"run {run_id} {status} in {time.monotonic() - started:.0f}s; "
         f"{total:,} orders in marts.fct_orders. Open the UI with `orderpulse up`."
     )
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure:
-                console.print(f"[red]{event.step_key}[/]: {event.message}")
     return result.success and total > 0
