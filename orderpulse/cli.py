@@ -209,6 +209,28 @@ def up(
         services.stop()
 
 
+@app.command("docs")
+def docs(
+    serve: Annotated[bool, typer.Option(help="Serve the site after generating it")] = True,
+    port: Annotated[int, typer.Option(help="Port of the docs site")] = 8080,
+) -> None:
+    """Generate the dbt docs (every model and column of the marts) and serve them."""
+    runtime.prepare()
+    project = runtime.project_root() / "dbt_project"
+    dbt = str(Path(sys.executable).parent / "dbt")
+    common = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    code = subprocess.call([dbt, "docs", "generate", *common], cwd=project)
+    if code != 0:
+        _fail("dbt docs generate failed (see above)")
+    if serve:
+        console.print(f"dbt docs: http://127.0.0.1:{port}  (Ctrl-C stops)")
+        subprocess.call(
+            [dbt, "docs", "serve", *common, "--port", str(port), "--host", "127.0.0.1",
+             "--no-browser"],
+            cwd=project,
+        )  # fmt: skip
+
+
 @app.command("status")
 def status() -> None:
     """Where things are: home, warehouse, sandbox endpoints."""
