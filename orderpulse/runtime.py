@@ -17,11 +17,13 @@ storage:
   postgres:
     postgres_url:
       env: ORDERPULSE_DAGSTER_PG_URL
-concurrency:
-  runs:
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
     max_concurrent_runs: 4
-  pools:
-    default_limit: 2
+    # a push run should start within a second of its sensor tick (default: every 5 s)
+    dequeue_interval_seconds: 1
 telemetry:
   enabled: false
 """
