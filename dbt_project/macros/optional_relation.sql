@@ -24,3 +24,24 @@
     where false
     {%- endif -%}
 {%- endmacro %}
+
+{#- `select` of a raw table with typed columns that may not exist yet: its rows plus raw_xid,
+    or no rows with `columns` ({name: type}). -#}
+{% macro select_optional_typed(table_name, columns) -%}
+    {%- set relation = optional_source('raw', table_name) -%}
+    {%- if relation is not none -%}
+    select
+        {%- for name in columns %}
+        {{ name }},
+        {%- endfor %}
+        xmin::text::bigint as raw_xid
+    from {{ relation }}
+    {%- else -%}
+    select
+        {%- for name, type in columns.items() %}
+        null::{{ type }} as {{ name }},
+        {%- endfor %}
+        null::bigint as raw_xid
+    where false
+    {%- endif -%}
+{%- endmacro %}

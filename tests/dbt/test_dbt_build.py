@@ -257,3 +257,40 @@ def test_incremental_build_ends_where_a_full_refresh_does(
             assert incremental[table] == full[table], table
     finally:
         drop_database(pg, conn)
+
+
+def test_holographic_joins_the_merchant_records(built_warehouse: PgConn, world):
+    rows = {
+        (c, n): (tracks, tickets, pickup_failed, warehouse, status, source)
+        for c, n, tracks, tickets, pickup_failed, warehouse, status, source in _rows(
+            built_warehouse,
+            "select channel, platform_order_no, track_events, cs_tickets, had_pickup_failure, "
+            "warehouse_id, unified_status, status_source from marts.order_holographic",
+        )
+    }
+    tracks: dict[tuple[str, str], int] = defaultdict(int)
+    for event in world.tracking_events:
+        tracks[event.channel, event.platform_order_no] += 1
+    tickets: dict[tuple[str, str], int] = defaultdict(int)
+    for ticket in world.cs_tickets:
+        tickets[ticket.channel, ticket.platform_order_no] += 1
+    failed = {(e.channel, e.platform_order_no) for e in world.tracking_events
+              if e.status == "pickup_failed"}  # fmt: skip
+    assert tracks and tickets and failed
+    for order in world.orders:
+        key = (order.channel, order.platform_order_no)
+        n_tracks, n_tickets, pickup_failed, warehouse, _, _ = rows[key]
+        assert (n_tracks, n_tickets, pickup_failed) == (tracks[key], tickets[key], key in failed)
+        if tracks[key]:
+            assert warehouse is not None, key
+    # paid, unshipped orders the WMS is working on move past paid_pending_review
+    latest_wms: dict[tuple[str, str], str] = {}
+    for event in sorted(world.wms_events, key=lambda e: e.at):
+        latest_wms[event.channel, event.platform_order_no] = event.type
+    moved = [(rows[k][4], latest_wms[k]) for k in latest_wms if rows[k][5] == "wms"]
+    implied = {"allocate": "allocated", "pick": "picking", "pack": "picking",
+               "ship": "awaiting_pickup", "allocate_failed": "pending_allocation"}  # fmt: skip
+    assert moved and all(status == implied[kind] for status, kind in moved)
+    warehouses = _rows(built_warehouse, "select warehouse_id, is_front from marts.dim_warehouses")
+    assert {w for w, _ in warehouses} == {w.warehouse_id for w in world.warehouses}
+    assert sum(front for _, front in warehouses) == 1

@@ -14,6 +14,10 @@ fulfilment as (
     select * from {{ ref('int_order_fulfilment_status') }}
 ),
 
+geo as (
+    select * from {{ ref('stg_enrichment__address_geo') }}
+),
+
 combined as (
     select
         platform.*,
@@ -37,6 +41,10 @@ combined as (
         fulfilment.fulfilment_status,
         fulfilment.fulfilment_status_at,
         fulfilment.fulfilment_origin,
+        geo.adcode,
+        geo.latitude,
+        geo.longitude,
+        geo.is_address_parsed,
         case
             when decisions.review_decision in ('intercept', 'intercepted', 'reject', 'rejected')
                 then 'intercepted'
@@ -50,6 +58,7 @@ combined as (
     from platform
     left join decisions using (channel, platform_order_no)
     left join fulfilment using (channel, platform_order_no)
+    left join geo using (channel, platform_order_no)
 ),
 
 final as (

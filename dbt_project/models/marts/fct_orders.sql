@@ -15,7 +15,7 @@
 -- depends_on: {{ source('ops', 'routing_decisions') }}, {{ source('ops', 'risk_assessments') }}
 -- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
 -- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_events') }}
--- depends_on: {{ ref('int_orders') }}
+-- depends_on: {{ ref('int_orders') }}, {{ ref('stg_enrichment__address_geo') }}
 
 {# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
    only orders whose parsed row (int_orders), any decision about them, or their warehouse and
@@ -32,6 +32,10 @@ changed as (
     union
     select channel, platform_order_no
     from {{ ref('int_order_fulfilment_events') }}
+    where raw_xid >= {{ last_built_xid() }}
+    union
+    select channel, platform_order_no
+    from {{ ref('stg_enrichment__address_geo') }}
     where raw_xid >= {{ last_built_xid() }}
 ),
 {% endif %}
@@ -88,6 +92,10 @@ final as (
         city,
         district,
         country,
+        adcode,
+        latitude,
+        longitude,
+        is_address_parsed,
         (country is not null and upper(country) not in ('CN', 'CHN', '中国')) as is_cross_border,
         hs_code,
         declared_value,
