@@ -112,7 +112,7 @@ def main() -> int:
         table.add_column(col, justify="right" if col != "path" else "left")
     if latencies:
         table.add_row(
-            "Dagster push sensor + run",
+            "Dagster push sensor (run if >200 orders)",
             str(len(latencies)),
             f"{statistics.median(latencies):.1f}",
             f"{_percentile(latencies, 0.9):.1f}",

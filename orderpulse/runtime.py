@@ -24,6 +24,10 @@ run_coordinator:
     max_concurrent_runs: 4
     # a push run should start within a second of its sensor tick (default: every 5 s)
     dequeue_interval_seconds: 1
+# evaluate sensors side by side: a push sensor must not wait behind the SFTP listing
+sensors:
+  use_threads: true
+  num_workers: 4
 telemetry:
   enabled: false
 """
