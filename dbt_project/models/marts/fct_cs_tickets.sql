@@ -40,7 +40,7 @@ final as (
         ---------- timestamps
         opened_at,
         updated_at,
-        extract(epoch from (updated_at - opened_at)) / 3600.0 as hours_to_last_update,
+        round(extract(epoch from (updated_at - opened_at)) / 3600.0, 2) as hours_to_last_update,
 
         ---------- build bookkeeping
         now() as _built_at,

@@ -42,12 +42,12 @@ final as (
         lead(attempted_at) over (partition by channel, platform_order_no order by seq) as left_at,
         lead(attempted_at) over (partition by channel, platform_order_no order by seq) is null
             as is_current,
-        extract(epoch from (
+        round(extract(epoch from (
             coalesce(
                 lead(attempted_at) over (partition by channel, platform_order_no order by seq),
                 now()
             ) - attempted_at
-        )) / 3600.0 as hours_in_status,
+        )) / 3600.0, 2) as hours_in_status,
         now() as _built_at,
         {{ built_xid() }} as _built_xid
     from entered
