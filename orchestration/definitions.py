@@ -7,6 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.dbt.assets import orderpulse_dbt_models
 from orchestration.dbt.project import dbt_project
+from orchestration.enrichment.assets import address_geo
 from orchestration.ingest.assets import marketplace_assets, marketplace_schedules
 from orchestration.ingest.checks import (
     nightly_reconciliation_job,
@@ -38,6 +39,7 @@ def build_definitions() -> dg.Definitions:
             *file_and_db_assets(),
             merchant_ops_systems,
             orderpulse_dbt_models,
+            address_geo,
             channel_order_summary,
         ],
         asset_checks=reconciliation_checks(),

@@ -124,3 +124,13 @@ def test_no_clear_mobile_number_in_any_marts_table(materialised) -> None:
                 f"select coalesce(string_agg(t::text, ' '), '') from marts.{table} t"
             ).fetchone()[0]
             assert not MOBILE.search(text), f"marts.{table} holds a clear mobile number"
+
+
+def test_every_order_address_is_placed_or_flagged(materialised) -> None:
+    db, _, truth = materialised
+    with psycopg.connect(db.url()) as conn:
+        total, parsed = conn.execute(
+            "select count(*), count(*) filter (where is_parsed) from raw.address_geo"
+        ).fetchone()
+    assert total == len(truth["orders"])
+    assert parsed >= 0.9 * total  # cross-border addresses are flagged, not placed
