@@ -31,6 +31,15 @@ all_assets_job = dg.define_asset_job(
 )
 
 
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    name="orderpulse_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Keeps dbt models and downstream assets up to date as their sources change.",
+)
+
+
 def build_definitions() -> dg.Definitions:
     push_jobs, push_sensors = push_jobs_and_sensors()
     return dg.Definitions(
@@ -50,7 +59,7 @@ def build_definitions() -> dg.Definitions:
             ops_schedule,
             *db_bridge_schedules(),
         ],
-        sensors=[*push_sensors, *file_sensors()],
+        sensors=[*push_sensors, *file_sensors(), automation_sensor],
         resources={
             "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
             "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),
