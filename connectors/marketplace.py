@@ -1,10 +1,13 @@
 """What every marketplace client offers (`MarketplaceClient`), the base class the six platform
-modules build on (signed call + retries + one token refresh, page assembly with detail and
+modules build on (signed call with retries and token refresh, page assembly with detail and
 batch-decrypt calls), the registry and `build_client`.
 
 A client yields one `list[RawOrder]` per page. Each payload is the platform's own full order JSON
 (the list entry merged with the detail call where the list is partial) plus one key `_decrypted`
-holding the clear receiver `{name, phone, address}` from the platform's batch decrypt API.
+holding the clear receiver `{name, phone, address}` from the platform's batch decrypt API
+(`address` is the street part below the district; all three are null where the platform sent no
+ciphertext, e.g. PDD once an order has shipped). `platform_order_no` is the platform's order id
+as a string and `modified_at` its modified time as an aware datetime.
 """
 
 from __future__ import annotations

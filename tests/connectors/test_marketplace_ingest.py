@@ -128,3 +128,52 @@ def test_rerunning_a_window_leaves_raw_unchanged(
     assert after == before  # same rows, same hashes, not even re-stamped
     # nothing was missed, so the reconciliation finds nothing either
     assert (report.fetched, report.missing, report.stale) == (len(before), 0, 0)
+
+
+def test_reconciliation_counts_and_repairs_what_raw_missed(fresh_db, sandbox_env_factory) -> None:
+    channel = "jd"
+    env: SandboxEnv = sandbox_env_factory()
+    now = datetime.now(UTC)
+    with (
+        make_http_client(timeout=5, policy=FAST) as http,
+        psycopg.connect(fresh_db.url()) as conn,
+    ):
+        ensure_raw_tables(conn, [channel])
+        client = _client(env, channel, http)
+        ingest_channel(conn, client, now=now, lag=timedelta(0), backfill_days=env.days + 1)
+        table = f"raw.{channel}_orders"
+        total = conn.execute(f"select count(*) from {table}").fetchone()[0]
+        # what a faulty incremental pull could have left: 3 orders absent, 2 an hour stale
+        with conn.transaction():
+            gone = [r[0] for r in conn.execute(f"select platform_order_no from {table} limit 3")]
+            conn.execute(f"delete from {table} where platform_order_no = any(%s)", [gone])
+            old = conn.execute(
+                f"update {table} set source_modified_at = source_modified_at - interval '1 hour',"
+                ' payload = payload || \'{"orderState": "WAIT_PAY"}\''
+                " where platform_order_no in (select platform_order_no from "
+                f"{table} order by 1 desc limit 2) returning platform_order_no"
+            ).fetchall()
+        # whole-history reconciliation: every order is in the window
+        report = reconcile_channel(conn, client, hours=24 * (env.days + 1), now=now)
+        after = conn.execute(f"select count(*) from {table}").fetchone()[0]
+        stale_states = dict(
+            conn.execute(
+                f"select platform_order_no, payload->>'orderState' from {table}"
+                " where platform_order_no = any(%s)",
+                [[no for (no,) in old]],
+            ).fetchall()
+        )
+        stored = conn.execute(
+            "select channel, fetched, missing, stale, missed_sample from raw.reconciliation_runs"
+        ).fetchall()
+    assert (report.missing, report.stale, report.missed) == (3, 2, 5)
+    assert set(report.missed_sample) == {*gone, *(no for (no,) in old)}
+    assert after == total  # repaired
+    # the stale rows now hold the platform's version again
+    truth = env.truth(channel)
+    assert len(stale_states) == 2
+    for no, state in stale_states.items():
+        assert (
+            platform_truth.jd({"orderState": state, "orderPayment": "0"})[0] == truth[no]["status"]
+        )
+    assert stored == [(channel, total, 3, 2, report.missed_sample)]
