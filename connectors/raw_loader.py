@@ -9,15 +9,19 @@ advances in the same transaction as the rows it covers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 
 from connectors.raw_schema import orders_table
+
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 @dataclass(frozen=True)
@@ -65,23 +69,19 @@ _STAGE = """
 create temp table if not exists _raw_stage (
     platform_order_no  text,
     source_modified_at timestamptz,
-    payload            jsonb
+    payload            jsonb,
+    content_hash       text
 ) on commit delete rows
 """
 
+# The stage holds one row per order (de-duplicated before COPY), so the merge is one pass.
 _MERGE = """
-with latest as (
-    select distinct on (platform_order_no)
-        platform_order_no, source_modified_at, payload, md5(payload::text) as content_hash
-    from _raw_stage
-    order by platform_order_no, source_modified_at desc
-),
-upserted as (
+with upserted as (
     insert into {table} as t
         (channel, platform_order_no, source_modified_at, payload, content_hash, loaded_at, run_id)
     select %(channel)s, platform_order_no, source_modified_at, payload, content_hash,
            now(), %(run_id)s
-    from latest
+    from _raw_stage
     on conflict (channel, platform_order_no) do update
         set source_modified_at = excluded.source_modified_at,
             payload = excluded.payload,
@@ -93,8 +93,7 @@ upserted as (
                and excluded.content_hash <> t.content_hash)
     returning (xmax = 0) as inserted
 )
-select count(*) filter (where inserted), count(*) filter (where not inserted),
-       (select count(*) from latest)
+select count(*) filter (where inserted), count(*) filter (where not inserted)
 from upserted
 """
 
@@ -118,32 +117,50 @@ def load_orders(
     """Upsert `orders` into `raw.<channel>_orders` (and move `cursor`) in one transaction."""
     table = orders_table(channel)
     stats = LoadStats()
+    latest = _latest_versions(orders, stats)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGE)
         cur.execute("truncate _raw_stage")
         with cur.copy(
-            "copy _raw_stage (platform_order_no, source_modified_at, payload) from stdin"
+            "copy _raw_stage (platform_order_no, source_modified_at, payload, content_hash)"
+            " from stdin"
         ) as copy:
-            for order in orders:
+            for order in latest:
+                text = canonical_json(order.payload)
                 copy.write_row(
-                    (
-                        order.platform_order_no,
-                        order.modified_at,
-                        json.dumps(order.payload, ensure_ascii=False, default=str),
-                    )
+                    (order.platform_order_no, order.modified_at, text, content_hash(text))
                 )
-                stats.received += 1
-        if stats.received:
+        if latest:
             cur.execute(_MERGE.format(table=table), {"channel": channel, "run_id": run_id})
-            inserted, updated, distinct = cur.fetchone()
+            inserted, updated = cur.fetchone()
             stats.inserted, stats.updated = inserted, updated
-            stats.unchanged = distinct - inserted - updated
+            stats.unchanged = len(latest) - inserted - updated
         if cursor is not None:
             cur.execute(
                 _CURSOR,
                 (cursor.source, cursor.value, json.dumps(cursor.detail, default=str), run_id),
             )
     return stats
+
+
+def canonical_json(payload: dict[str, Any]) -> str:
+    """The payload as compact JSON with sorted keys: equal payloads give equal text (and hash)."""
+    return orjson.dumps(payload, option=_JSON_OPTIONS, default=str).decode()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _latest_versions(orders: Iterable[RawOrder], stats: LoadStats) -> list[RawOrder]:
+    """One row per order: the newest version (the last one seen on a tie), as the merge needs."""
+    latest: dict[str, RawOrder] = {}
+    for order in orders:
+        stats.received += 1
+        seen = latest.get(order.platform_order_no)
+        if seen is None or order.modified_at >= seen.modified_at:
+            latest[order.platform_order_no] = order
+    return list(latest.values())
 
 
 def read_cursor(conn: psycopg.Connection, source: str) -> datetime | None:
