@@ -27,19 +27,37 @@ def orders_asset_key(channel: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", f"{channel}_orders"])
 
 
-def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefinition:
-    @dg.asset(
+def orders_asset(channel: str, description: str, *, kinds=("python", "postgres"), **extra):
+    """`@dg.asset` for `raw/<channel>_orders`: every source's asset looks alike in the UI."""
+    return dg.asset(
         key=orders_asset_key(channel),
         group_name="ingest",
         owners=OWNERS,
-        kinds={"python", "postgres"},
-        description=(
-            f"{channel} orders pulled incrementally from the platform's signed order API by "
-            f"modified-time windows (overlap {cfg.lag_minutes} min), upserted into "
-            f"raw.{channel}_orders with the full payload as JSONB."
-        ),
+        kinds=set(kinds),
+        description=description,
         tags={"channel": channel},
         metadata={"channel": channel, "table": f"raw.{channel}_orders"},
+        **extra,
+    )
+
+
+def channel_schedule(channel: str, cron: str | None, what: str) -> dg.ScheduleDefinition:
+    """The schedule of `raw/<channel>_orders` (Beijing time, cron from config/channels.yaml)."""
+    return dg.ScheduleDefinition(
+        name=f"{channel}_orders_schedule",
+        target=dg.AssetSelection.assets(orders_asset_key(channel)),
+        cron_schedule=cron or "*/10 * * * *",
+        execution_timezone="Asia/Shanghai",
+        description=f"{what} on the cadence set in config/channels.yaml.",
+    )
+
+
+def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefinition:
+    @orders_asset(
+        channel,
+        f"{channel} orders pulled incrementally from the platform's signed order API by "
+        f"modified-time windows (overlap {cfg.lag_minutes} min), upserted into "
+        f"raw.{channel}_orders with the full payload as JSONB.",
         pool="marketplace_api",
     )
     def _ingest(
@@ -107,12 +125,6 @@ def marketplace_assets() -> list[dg.AssetsDefinition]:
 
 def marketplace_schedules() -> list[dg.ScheduleDefinition]:
     return [
-        dg.ScheduleDefinition(
-            name=f"{channel}_orders_schedule",
-            target=dg.AssetSelection.assets(orders_asset_key(channel)),
-            cron_schedule=cfg.schedule or "*/10 * * * *",
-            execution_timezone="Asia/Shanghai",
-            description=f"Pull {channel} orders on the cadence set in config/channels.yaml.",
-        )
+        channel_schedule(channel, cfg.schedule, f"Pull {channel} orders")
         for channel, cfg in load_channels().of_kind("marketplace").items()
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.channels_config import load_channels
-from orchestration.ingest.assets import OWNERS, orders_asset_key
+from orchestration.ingest.assets import channel_schedule, orders_asset, orders_asset_key
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 
@@ -33,16 +33,11 @@ def _fail_if_failed(channel: str, reports) -> None:
 
 
 def build_sftp_asset(channel: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=orders_asset_key(channel),
-        group_name="ingest",
-        owners=OWNERS,
-        kinds={"python", "postgres"},
-        description=(
-            f"{channel} daily order exports (order_YYYYMMDD.csv, UTF-8/BOM/GBK, Chinese headers) "
-            f"from the SFTP drop; new or changed files only, bad rows to raw.rejected_rows."
-        ),
-        tags={"channel": channel},
+    @orders_asset(
+        channel,
+        f"{channel} daily order exports (order_YYYYMMDD.csv, UTF-8/BOM/GBK, Chinese headers) "
+        f"from the SFTP drop; new or changed files only, bad rows to raw.rejected_rows.",
+        kinds=("python", "postgres"),
     )
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource
@@ -81,16 +76,11 @@ def build_sftp_sensor(channel: str) -> dg.SensorDefinition:
 
 
 def build_db_bridge_asset(channel: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=orders_asset_key(channel),
-        group_name="ingest",
-        owners=OWNERS,
-        kinds={"python", "postgres", "sqlalchemy"},
-        description=(
-            f"{channel} orders read from the merchant's read-only SQL view, incrementally by its "
-            "updated-at column, in chunks (cursor committed with each chunk)."
-        ),
-        tags={"channel": channel},
+    @orders_asset(
+        channel,
+        f"{channel} orders read from the merchant's read-only SQL view, incrementally by its "
+        "updated-at column, in chunks (cursor committed with each chunk).",
+        kinds=("python", "postgres", "sqlalchemy"),
     )
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource
@@ -107,16 +97,11 @@ def build_db_bridge_asset(channel: str) -> dg.AssetsDefinition:
 
 
 def build_file_drop_asset(channel: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=orders_asset_key(channel),
-        group_name="ingest",
-        owners=OWNERS,
-        kinds={"python", "postgres"},
-        description=(
-            f"{channel} orders from the import template (CSV/XLSX) dropped in "
-            f"ORDERPULSE_HOME/drop/{channel}; see config/templates/."
-        ),
-        tags={"channel": channel},
+    @orders_asset(
+        channel,
+        f"{channel} orders from the import template (CSV/XLSX) dropped in "
+        f"ORDERPULSE_HOME/drop/{channel}; see config/templates/.",
+        kinds=("python", "postgres"),
     )
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource
@@ -175,12 +160,6 @@ def file_sensors() -> list[dg.SensorDefinition]:
 
 def db_bridge_schedules() -> list[dg.ScheduleDefinition]:
     return [
-        dg.ScheduleDefinition(
-            name=f"{channel}_db_bridge_schedule",
-            target=dg.AssetSelection.assets(orders_asset_key(channel)),
-            cron_schedule=cfg.schedule or "*/10 * * * *",
-            execution_timezone="Asia/Shanghai",
-            description=f"Pull {channel} from its SQL view on the cadence in config/channels.yaml.",
-        )
+        channel_schedule(channel, cfg.schedule, f"Pull {channel} from its SQL view")
         for channel, cfg in load_channels().of_kind("db_bridge").items()
     ]
