@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -199,14 +200,28 @@ def up(
         "127.0.0.1",
     ]
     console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl-C stops everything)")
-    proc = subprocess.Popen(cmd, cwd=runtime.project_root())
+    # its own process group: on the way out the webserver, daemon and code server all go
+    proc = subprocess.Popen(cmd, cwd=runtime.project_root(), start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        console.print("stopping…")
     finally:
+        _stop_group(proc)
         services.stop()
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGINT the process group (dagster dev shuts down cleanly), SIGKILL what is left."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @app.command("docs")
