@@ -110,6 +110,7 @@ def sandbox_serve(
     from sandbox.server import run_sandbox_cli
 
     settings = get_settings()
+    runtime.prepare(settings)  # the ERP stand-in database lives on the warehouse's server
     run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live)
 
 
