@@ -1,20 +1,4 @@
-with source as (
-    select *, xmin::text::bigint as raw_xid from {{ source('raw', 'douyin_orders') }}
-),
-
-lines as (
-    select
-        source.channel,
-        source.platform_order_no,
-        source.loaded_at,
-        source.raw_xid,
-        line.value as line,
-        line.ordinality as line_no
-    from source
-    cross join lateral jsonb_array_elements(
-        {{ as_json_array("source.payload -> 'sku_order_list'") }}
-    ) with ordinality as line (value, ordinality)
-),
+with {{ order_item_lines('douyin_orders', "source.payload -> 'sku_order_list'") }},
 
 renamed as (
     select

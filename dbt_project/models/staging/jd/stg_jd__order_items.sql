@@ -1,20 +1,4 @@
-with source as (
-    select *, xmin::text::bigint as raw_xid from {{ source('raw', 'jd_orders') }}
-),
-
-lines as (
-    select
-        source.channel,
-        source.platform_order_no,
-        source.loaded_at,
-        source.raw_xid,
-        line.value as line,
-        line.ordinality as line_no
-    from source
-    cross join lateral jsonb_array_elements(
-        {{ as_json_array("source.payload -> 'itemInfoList'") }}
-    ) with ordinality as line (value, ordinality)
-),
+with {{ order_item_lines('jd_orders', "source.payload -> 'itemInfoList'") }},
 
 renamed as (
     select

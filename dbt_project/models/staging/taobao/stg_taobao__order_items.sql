@@ -1,20 +1,4 @@
-with source as (
-    select *, xmin::text::bigint as raw_xid from {{ source('raw', 'taobao_orders') }}
-),
-
-lines as (
-    select
-        source.channel,
-        source.platform_order_no,
-        source.loaded_at,
-        source.raw_xid,
-        line.value as line,
-        line.ordinality as line_no
-    from source
-    cross join lateral jsonb_array_elements(
-        {{ as_json_array("source.payload -> 'orders' -> 'order'") }}
-    ) with ordinality as line (value, ordinality)
-),
+with {{ order_item_lines('taobao_orders', "source.payload -> 'orders' -> 'order'") }},
 
 renamed as (
     select
