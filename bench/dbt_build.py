@@ -69,7 +69,6 @@ OPS_COPIES = {
     "cs_tickets": "ticket_id",
     "behaviour_events": "event_id",
 }
-BUYER_ID = "(_buyer_[0-9]+)"  # the sandbox's buyer ids (and the platforms' open ids of them)
 
 
 @dataclass(frozen=True)
@@ -161,8 +160,8 @@ def drop_database(server: PgConn, db: PgConn) -> None:
 
 
 def load_sample(db: PgConn, orders: int, days: int, seed: int) -> datetime:
-    """A sandbox world of `orders` orders stored in `raw` the way the dbt tests store theirs;
-    returns the world's end (its "now")."""
+    """A sandbox world of `orders` orders stored in `raw` the way the dbt tests store theirs,
+    with every order's buyer id in bench.sample_buyers; returns the world's end (its "now")."""
     sys.path.insert(0, str(REPO))  # tests/dbt holds the renderings the dbt tests load
     from sandbox.world import generate_world
     from tests.dbt.sample_raw import END, load_ops_records, load_sample_orders
@@ -172,6 +171,13 @@ def load_sample(db: PgConn, orders: int, days: int, seed: int) -> datetime:
         ensure_raw_tables(conn, CHANNELS)  # every channel's table, even one the sample lacks
         load_sample_orders(conn, world.orders)
         load_ops_records(conn, world)
+        conn.execute(
+            "create table bench.sample_buyers (channel text, platform_order_no text, "
+            "buyer_id text, primary key (channel, platform_order_no))"
+        )
+        with conn.cursor().copy("copy bench.sample_buyers from stdin") as copy:
+            for order in world.orders:
+                copy.write_row((order.channel, order.platform_order_no, order.buyer_id))
     return END
 
 
@@ -186,7 +192,9 @@ def copy_plan(sample: dict[str, int], orders: int) -> dict[str, int]:
 
 def multiply(conn: psycopg.Connection, target: dict[str, int]) -> int:
     """Copy the sample's orders (and their merchant records) up to `target` orders per channel.
-    Copy k of sample row i of a channel holding n sample rows exists iff (k-1)*n + i <= extra."""
+    Copy k of sample row i of a channel holding n sample rows exists iff (k-1)*n + i <= extra.
+    Buyer ids are rewritten where the payload holds them verbatim as a JSON string (the
+    platforms render the sandbox's buyer id as their open id)."""
     counts = {c: conn.execute(f"select count(*) from raw.{c}_orders").fetchone()[0] for c in target}
     counts = {c: n for c, n in counts.items() if n}
     copies = max(math.ceil((target[c] - n) / n) for c, n in counts.items())
@@ -202,9 +210,10 @@ def multiply(conn: psycopg.Connection, target: dict[str, int]) -> int:
     )
     conn.execute(
         f"""create table bench.sample_index as
-        select channel, platform_order_no,
+        select channel, platform_order_no, b.buyer_id,
             row_number() over (partition by channel order by platform_order_no) as i
-        from ({union}) as orders"""
+        from ({union}) as orders
+        left join bench.sample_buyers as b using (channel, platform_order_no)"""
     )
     conn.execute("alter table bench.sample_index add primary key (channel, platform_order_no)")
     conn.execute(
@@ -221,10 +230,11 @@ def multiply(conn: psycopg.Connection, target: dict[str, int]) -> int:
                 s.channel,
                 s.platform_order_no || c.sfx,
                 s.source_modified_at,
-                regexp_replace(
-                    replace(s.payload::text, s.platform_order_no, s.platform_order_no || c.sfx),
-                    %(buyer)s, '\\1-' || c.sfx || '"', 'g'
-                )::jsonb,
+                case
+                    when x.buyer_id is null then r.payload
+                    else replace(r.payload, '"' || x.buyer_id || '"',
+                                 '"' || x.buyer_id || '-' || c.sfx || '"')
+                end::jsonb,
                 s.content_hash || c.sfx,
                 now(),
                 'bench-copy'
@@ -232,15 +242,18 @@ def multiply(conn: psycopg.Connection, target: dict[str, int]) -> int:
             join bench.sample_index as x using (channel, platform_order_no)
             join bench.copy_plan as p using (channel)
             cross join bench.copies as c
-            where (c.k - 1) * p.n + x.i <= p.extra""",
-            {"buyer": BUYER_ID + '"'},
+            cross join lateral (
+                select replace(s.payload::text, s.platform_order_no, s.platform_order_no || c.sfx)
+                    as payload
+            ) as r
+            where (c.k - 1) * p.n + x.i <= p.extra"""
         )
     for table, key in OPS_COPIES.items():
         fields = {
             key: f"s.{key} || '-' || c.sfx",
             "platform_order_no": "(s.payload ->> 'platform_order_no') || c.sfx",
             "tracking_no": "(s.payload ->> 'tracking_no') || '-' || c.sfx",
-            "buyer_id": "regexp_replace(s.payload ->> 'buyer_id', %(buyer)s, '\\1-' || c.sfx)",
+            "buyer_id": "(s.payload ->> 'buyer_id') || '-' || c.sfx",
         }
         rewritten = ", ".join(f"'{name}', {expr}" for name, expr in fields.items())
         select = f"""insert into raw.{table}
@@ -254,18 +267,16 @@ def multiply(conn: psycopg.Connection, target: dict[str, int]) -> int:
                 'bench-copy'
             from raw.{table} as s
             cross join bench.copies as c"""
-        params = {"buyer": BUYER_ID + "$"}
         conn.execute(
             f"""{select}
             join bench.sample_index as x
                 on x.channel = s.payload ->> 'channel'
                 and x.platform_order_no = s.payload ->> 'platform_order_no'
             join bench.copy_plan as p on p.channel = x.channel
-            where (c.k - 1) * p.n + x.i <= p.extra""",
-            params,
+            where (c.k - 1) * p.n + x.i <= p.extra"""
         )
         if table == "behaviour_events":  # browsing without an order belongs to the buyer
-            conn.execute(f"{select} where s.payload ->> 'platform_order_no' is null", params)
+            conn.execute(f"{select} where s.payload ->> 'platform_order_no' is null")
     return copies
 
 
@@ -391,7 +402,9 @@ def vm_hwm_kib(pid: int) -> int:
     return int(line.split()[1])
 
 
-def dbt(db: PgConn, work: Path, *args: str, timeout: float = 7200) -> DbtRun:
+def dbt(
+    db: PgConn, work: Path, *args: str, project: Path = PROJECT, timeout: float = 7200
+) -> DbtRun:
     """`dbt <args>` as a subprocess (as Dagster and `make` run it): its wall time and its peak
     RSS (VmHWM sampled every 0.05 s; the child's ru_maxrss would count this process's memory
     too, inherited at fork). Past `timeout` the run is cancelled and the benchmark stops."""
@@ -402,7 +415,7 @@ def dbt(db: PgConn, work: Path, *args: str, timeout: float = 7200) -> DbtRun:
         "DBT_LOG_PATH": str(work / "logs"),
     }
     target = work / "target"
-    command = [str(DBT), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    command = [str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     command += ["--target-path", str(target)]
     (target / "run_results.json").unlink(missing_ok=True)
     timed_out = False
@@ -410,7 +423,7 @@ def dbt(db: PgConn, work: Path, *args: str, timeout: float = 7200) -> DbtRun:
         log.write(f"\n$ dbt {' '.join(args)}\n")
         log.flush()
         began = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=log)
         peak_kib = 0
         while True:
             pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
@@ -512,6 +525,18 @@ def check_marts(db: PgConn, orders: int, after: datetime) -> dict[str, int]:
         return out
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured and whether dbt_project/ had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "dbt_project")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dbt_project_changed": bool(dirty)}
+
+
 def print_table(figures: list[Figure]) -> None:
     say(f"\n{'':<44}{'orders':>11}{'seconds':>10}{'orders/s':>11}{'dbt max RSS':>13}")
     for f in figures:
@@ -531,6 +556,10 @@ def main() -> int:
     parser.add_argument(
         "--dbt-timeout", type=float, default=7200, help="seconds one dbt command may take"
     )
+    parser.add_argument(
+        "--project-dir", type=Path, default=PROJECT, help="a dbt project to measure instead "
+        "of dbt_project/ (e.g. a copy with a candidate change)",
+    )  # fmt: skip
     parser.add_argument("--home", type=Path, default=None, help="scratch ORDERPULSE_HOME")
     parser.add_argument("--keep", action="store_true", help="keep the database (and the home)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
@@ -562,6 +591,9 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, db: PgConn, work: Path) -> dict[str, Any]:
+    args.project_dir = args.project_dir.resolve()
+    # before the run: others may edit dbt_project/ meanwhile
+    version = {**code_version(), "project_dir": str(args.project_dir)}
     sample_size = min(args.sample, args.orders)
     t0 = time.monotonic()
     end = load_sample(db, sample_size, args.days, args.seed)
@@ -598,7 +630,7 @@ def run(args: argparse.Namespace, db: PgConn, work: Path) -> dict[str, Any]:
 
     def measure(label: str, rows: int, *dbt_args: str) -> DbtRun:
         say(f"... dbt {' '.join(dbt_args)}")
-        result = dbt(db, work, *dbt_args, timeout=args.dbt_timeout)
+        result = dbt(db, work, *dbt_args, project=args.project_dir, timeout=args.dbt_timeout)
         figure = Figure(label, rows, result.seconds, result.peak_rss_mib, result.slowest())
         figures.append(figure)
         failed = result.failures()
@@ -612,7 +644,7 @@ def run(args: argparse.Namespace, db: PgConn, work: Path) -> dict[str, Any]:
     counts = row_counts(db)
     full_run = measure("dbt run --full-refresh (models)", orders, "run", "--full-refresh")
     say("... dbt compile --full-refresh, then the compiled SQL as CREATE TABLE AS")
-    dbt(db, work, "compile", "--full-refresh", timeout=args.dbt_timeout)
+    dbt(db, work, "compile", "--full-refresh", project=args.project_dir, timeout=args.dbt_timeout)
     ctas, ctas_indexed = ctas_reference(db, work / "target" / "manifest.json")
     ctas.orders = ctas_indexed.orders = orders
     figures += [ctas, ctas_indexed]
@@ -656,7 +688,8 @@ def run(args: argparse.Namespace, db: PgConn, work: Path) -> dict[str, Any]:
         + ("ok" if ok else "FAILED")
     )
     return {
-        "date": datetime.now(BEIJING).date().isoformat(),
+        "date": datetime.now().date().isoformat(),
+        **version,
         "orders": orders,
         "per_channel": per_channel,
         "merchant_records": ops_rows,
