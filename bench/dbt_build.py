@@ -541,7 +541,8 @@ def print_table(figures: list[Figure]) -> None:
     say(f"\n{'':<44}{'orders':>11}{'seconds':>10}{'orders/s':>11}{'dbt max RSS':>13}")
     for f in figures:
         rss = f"{f.dbt_peak_rss_mib:,.0f} MiB" if f.dbt_peak_rss_mib else ""
-        say(f"{f.label:<44}{f.orders:>11,}{f.seconds:>10.1f}{f.orders_per_s:>11,.0f}{rss:>13}")
+        rate = f"{f.orders_per_s:,.0f}" if f.orders else "-"
+        say(f"{f.label:<44}{f.orders:>11,}{f.seconds:>10.1f}{rate:>11}{rss:>13}")
 
 
 def main() -> int:
@@ -618,6 +619,7 @@ def run(args: argparse.Namespace, db: PgConn, work: Path) -> dict[str, Any]:
             "select sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))) "
             "from pg_tables where schemaname = 'raw'"
         ).fetchone()[0]
+    raw_size = float(raw_size)  # numeric
     orders = sum(per_channel.values())
     say(
         f"raw: {orders:,} orders ({copies} copies of the sample at most) and "
