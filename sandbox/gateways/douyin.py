@@ -129,19 +129,20 @@ def douyin_sign(
     return hashlib.md5(p.encode()).hexdigest()
 
 
+_STATUS = {
+    "awaiting_payment": 1,
+    "paid_pending_review": 2,
+    "closed": 4,
+    "in_transit": 3,
+    "delivered": 5,
+}
+
+
 def order_status(state: OrderState) -> int:
-    unified = state.unified
-    if unified == "awaiting_payment":
-        return 1
-    if unified == "paid_pending_review":
-        return 2
-    if unified == "closed":
-        return 4
-    if unified == "in_transit":
-        return 3
-    if unified == "delivered":
-        return 5
-    return 5 if state.delivered_at else 3  # after-sale keeps the logistics status
+    status = _STATUS.get(state.unified)
+    return (
+        status if status is not None else 5 if state.delivered_at else 3
+    )  # after-sale keeps the logistics status
 
 
 class DouyinError(Exception):

@@ -99,19 +99,20 @@ def kuaishou_sign(params: dict[str, str], sign_secret: str, sign_method: str = "
     return hashlib.md5(joined.encode()).hexdigest()
 
 
+_STATUS = {
+    "awaiting_payment": 10,
+    "paid_pending_review": 30,
+    "closed": 80,
+    "in_transit": 40,
+    "delivered": 50,
+}
+
+
 def order_status(state: OrderState) -> int:
-    unified = state.unified
-    if unified == "awaiting_payment":
-        return 10
-    if unified == "paid_pending_review":
-        return 30
-    if unified == "closed":
-        return 80
-    if unified == "in_transit":
-        return 40
-    if unified == "delivered":
-        return 50
-    return 50 if state.delivered_at else 40
+    status = _STATUS.get(state.unified)
+    return (
+        status if status is not None else 50 if state.delivered_at else 40
+    )  # after-sale keeps the logistics status
 
 
 class KsError(Exception):
