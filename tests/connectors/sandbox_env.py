@@ -58,6 +58,10 @@ class SandboxEnv:
         gateway = self.sandbox.gateways[channel]
         return {**gateway.faults.counts, "token_refresh": gateway.tokens.refreshes}
 
+    def opened(self, channel: str, value: str) -> str | None:
+        """The clear text behind `value` if it is this channel's receiver ciphertext."""
+        return self.sandbox.gateways[channel].sealer.open(value)
+
     def set_faults(self, channel: str, config: FaultConfig) -> None:
         self.sandbox.set_faults(channel, config)
 
