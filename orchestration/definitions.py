@@ -5,7 +5,11 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.dbt.assets import orderpulse_dbt_models
+from orchestration.dbt.assets import (
+    dbt_full_tests_job,
+    dbt_full_tests_schedule,
+    orderpulse_dbt_models,
+)
 from orchestration.dbt.project import dbt_project
 from orchestration.enrichment.assets import address_geo
 from orchestration.ingest.assets import marketplace_assets, marketplace_schedules
@@ -52,10 +56,11 @@ def build_definitions() -> dg.Definitions:
             channel_order_summary,
         ],
         asset_checks=reconciliation_checks(),
-        jobs=[all_assets_job, nightly_reconciliation_job, *push_jobs],
+        jobs=[all_assets_job, nightly_reconciliation_job, dbt_full_tests_job, *push_jobs],
         schedules=[
             *marketplace_schedules(),
             nightly_reconciliation_schedule,
+            dbt_full_tests_schedule,
             ops_schedule,
             *db_bridge_schedules(),
         ],

@@ -3,16 +3,113 @@
     `loaded_at` yet a transaction id at or above that build's snapshot xmin, so nothing is
     missed and no lookback window is needed.
 
-    Every incremental model stores `_built_xid` = the oldest transaction still running when it
-    was built; a source row changed since then has xmin >= that id (compared within the 32-bit
-    xid space; after a wraparound, run once with --full-refresh). -#}
+    - `intermediate.model_builds` holds, per incremental model, the snapshot xmin taken when its
+      latest build began (`built_xid`) and the one of the build before (`previous_built_xid`),
+      written by a pre-hook inside the build's transaction (a failed build leaves it as it was).
+      Anything written by a transaction at or above the latest `built_xid` may not have been
+      seen by that build, so the next build looks at it again.
+    - Every row stores `_written_xid`, the transaction that wrote it (indexed): a downstream
+      model finds the rows changed since its own last build with an index range scan instead of
+      a scan of the whole table by xmin, and a data test finds the rows the current build wrote
+      (`_written_xid >= built_xid`).
+    - `_built_xid` (the snapshot xmin of the statement that wrote the row) stays for diagnosis.
+    Ids are 64-bit (epoch-aware) and never wrap. Raw tables have only their 32-bit xmin:
+    `last_built_xid()` compares within the 32-bit space (after a wraparound, run once with
+    --full-refresh). -#}
+
+{% macro build_register() -%}
+    intermediate.model_builds
+{%- endmacro %}
+
+{#- on-run-start -#}
+{% macro create_build_register() -%}
+    create schema if not exists intermediate;
+    create table if not exists {{ build_register() }} (
+        model              text primary key,
+        built_xid          bigint not null,
+        previous_built_xid bigint,
+        built_at           timestamptz not null,
+        invocation_id      text
+    )
+{%- endmacro %}
+
+{#- pre-hook of every model: an incremental model registers the start of its build. -#}
+{% macro register_build() -%}
+    {%- if config.get('materialized') == 'incremental' -%}
+    insert into {{ build_register() }} as register
+        (model, built_xid, previous_built_xid, built_at, invocation_id)
+    values (
+        '{{ this }}', {{ built_xid() }}, null, now(), '{{ invocation_id }}'
+    )
+    on conflict (model) do update set
+        previous_built_xid = register.built_xid,
+        built_xid = excluded.built_xid,
+        built_at = excluded.built_at,
+        invocation_id = excluded.invocation_id
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
 
 {% macro built_xid() -%}
     pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 {%- endmacro %}
 
+{% macro written_xid() -%}
+    pg_current_xact_id()::text::bigint
+{%- endmacro %}
+
+{#- The bookkeeping columns of an incremental model's rows. -#}
+{% macro build_columns() -%}
+    now() as _built_at,
+    {{ built_xid() }} as _built_xid,
+    {{ written_xid() }} as _written_xid
+{%- endmacro %}
+
+{#- The index every incremental model carries for change detection and scoped tests. -#}
+{% macro build_indexes() -%}
+    {{ return([{'columns': ['_written_xid']}]) }}
+{%- endmacro %}
+
+{#- Where the last build of `relation` (default: this model) began, as a literal read when the
+    model is compiled (dbt compiles each node just before running it, before its pre-hook
+    registers the new build). A literal, not a sub-query: the planner then estimates how few
+    rows changed from the `_written_xid` index and picks index scans. 0 when never
+    registered: look at everything. -#}
+{% macro registered_build(relation=none) -%}
+    {%- if not execute -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set register = adapter.get_relation(
+        database=target.database, schema='intermediate', identifier='model_builds') -%}
+    {%- if register is none -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set query -%}
+        select built_xid from {{ build_register() }} where model = '{{ relation or this }}'
+    {%- endset -%}
+    {%- set result = run_query(query) -%}
+    {%- if result is none or result.rows | length == 0 -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {{ return(result.rows[0][0] | int) }}
+{%- endmacro %}
+
+{% macro last_build() -%}
+    {{ registered_build() }}
+{%- endmacro %}
+
+{#- The same, for raw tables' 32-bit xmin. -#}
 {% macro last_built_xid() -%}
-    (select coalesce(max(_built_xid), 0) % 4294967296 from {{ this }})
+    {{ registered_build() % 4294967296 }}
+{%- endmacro %}
+
+{#- `select <keys>` of the rows of an upstream incremental model written since this model was
+    last built (index range scan on `_written_xid`). -#}
+{% macro changed_rows(relation, keys=['channel', 'platform_order_no']) -%}
+    select {{ keys | join(', ') }}
+    from {{ relation }}
+    where _written_xid >= {{ last_build() }}
 {%- endmacro %}
 
 {#- The keys of orders about which any decision changed since this model was last built

@@ -1,5 +1,6 @@
 """Every dbt model is a Dagster asset and every dbt test an asset check."""
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -47,8 +48,6 @@ MANIFEST_PATH = ensure_manifest(dbt_project)
 def _table_relations(manifest_path) -> dict[dg.AssetKey, str]:
     """Asset key -> `schema.name` of every model dbt materialises as a table (views are not
     counted: counting one re-runs its whole query)."""
-    import json
-
     manifest = json.loads(manifest_path.read_text())
     out = {}
     for node in manifest["nodes"].values():
@@ -77,6 +76,21 @@ def _with_row_count(event, conn):
     return event._replace(metadata=meta)
 
 
+class DbtBuildConfig(dg.Config):
+    """How a dbt run tests: by default a data test of an incremental model checks the rows this
+    build wrote (dbt_project/macros/test_scope.sql); `test_all_rows` checks every row (the
+    nightly job)."""
+
+    test_all_rows: bool = False
+
+
+def dbt_args(config: DbtBuildConfig) -> list[str]:
+    args = ["build"]
+    if config.test_all_rows:
+        args += ["--vars", json.dumps({"test_all_rows": True})]
+    return args
+
+
 @dbt_assets(
     manifest=MANIFEST_PATH,
     project=dbt_project,
@@ -84,11 +98,31 @@ def _with_row_count(event, conn):
     name="orderpulse_dbt_models",
 )
 def orderpulse_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
 ):
     """dbt build of the selected models, with their tests as asset checks."""
     os.environ.update(warehouse.dbt_env())
     with warehouse.connect() as conn:
         conn.autocommit = True
-        for event in dbt.cli(["build"], context=context).stream():
+        for event in dbt.cli(dbt_args(config), context=context).stream():
             yield _with_row_count(event, conn)
+
+
+# Every dbt data test over every row, nightly: the runs in between test only the rows each
+# build wrote. Checks only, no model is rebuilt.
+dbt_full_tests_job = dg.define_asset_job(
+    name="dbt_full_data_tests",
+    selection=dg.AssetSelection.checks_for_assets(orderpulse_dbt_models) - dg.AssetSelection.all(),
+    config={"ops": {"orderpulse_dbt_models": {"config": {"test_all_rows": True}}}},
+    description="Every dbt data test over every row (incremental builds test the rows they wrote).",
+)
+
+dbt_full_tests_schedule = dg.ScheduleDefinition(
+    name="dbt_full_data_tests_schedule",
+    job=dbt_full_tests_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="Asia/Shanghai",
+)

@@ -186,8 +186,15 @@ SNAPSHOT_TABLES = {
     "fct_order_status_history": "channel, platform_order_no, status_seq",
     "fct_order_status_violations": "channel, platform_order_no, seq",
     "fct_after_sales": "channel, platform_order_no",
+    "fct_logistics_tracks": "track_event_key",
+    "fct_inventory_movements": "movement_key",
+    "dim_buyers": "channel, buyer_id",
+    "dim_skus": "sku",
 }
-VOLATILE = {"_built_at", "_built_xid", "loaded_at", "hours_in_status", "is_stock_sync_stale"}
+VOLATILE = {
+    "_built_at", "_built_xid", "_written_xid", "loaded_at", "hours_in_status",
+    "is_stock_sync_stale",
+}  # fmt: skip
 
 
 def _snapshot(db: psycopg.Connection) -> dict[str, list[tuple]]:
@@ -255,6 +262,74 @@ def test_incremental_build_ends_where_a_full_refresh_does(
             full = _snapshot(db)
         for table in SNAPSHOT_TABLES:
             assert incremental[table] == full[table], table
+    finally:
+        drop_database(pg, conn)
+
+
+def _failing_tests(result) -> dict[str, int]:  # noqa: ANN001
+    """dbt's "Failure in test <name>" ... "Got <n> result(s)" pairs from its output."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    failures = {}
+    for name, count in re.findall(r"Failure in test (\w+) .*?Got (\d+) results?", text, flags=re.S):
+        failures[name] = int(count)
+    return failures
+
+
+@pytest.mark.slow
+def test_data_tests_check_the_rows_each_build_wrote(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order]
+):
+    """On an incremental run a data test of an incremental model reads the rows its build
+    wrote; `test_all_rows` (the nightly job) reads every row."""
+    conn = new_database(pg)
+    try:
+        orders = [o for o in sample_orders_all if o.channel == "taobao"][:60]
+        with psycopg.connect(conn.url()) as db:
+            load_sample_orders(db, orders)
+        run_dbt(conn, tmp_path, "build")
+        moving = [o for o in orders if _advance(o) is not o][:5]
+        assert moving, "the sample should hold orders that can move on"
+        still = next(o for o in orders if o not in moving)
+        with psycopg.connect(conn.url()) as db:
+            # a row goes bad behind dbt's back; it keeps the transaction id of its build
+            db.execute(
+                "update marts.fct_orders set paid_amount = -1 "
+                "where channel = 'taobao' and platform_order_no = %s",
+                [still.platform_order_no],
+            )
+            load_sample_orders(db, [_advance(o) for o in moving])
+            db.commit()
+
+        # the incremental build rewrites the moving orders and tests those rows: it passes
+        run_dbt(conn, tmp_path, "build")
+        with psycopg.connect(conn.url()) as db:
+            rewritten = db.execute(
+                "select count(*) from marts.fct_orders where _written_xid >= "
+                "(select built_xid from intermediate.model_builds where model like '%fct_orders\"')"
+            ).fetchone()[0]
+        assert rewritten == len(moving)
+
+        # every row: the old bad row is found
+        every = run_dbt(
+            conn, tmp_path, "test", "--select", "fct_orders",
+            "--vars", '{"test_all_rows": true}', check=False,
+        )  # fmt: skip
+        assert every.returncode != 0
+        assert _failing_tests(every).get("non_negative_fct_orders_paid_amount") == 1
+
+        # a row written after the build began is in scope of a plain `dbt test`
+        with psycopg.connect(conn.url()) as db:
+            db.execute(
+                "update marts.fct_orders set paid_amount = -2, "
+                "_written_xid = pg_current_xact_id()::text::bigint "
+                "where channel = 'taobao' and platform_order_no = %s",
+                [moving[0].platform_order_no],
+            )
+            db.commit()
+        scoped = run_dbt(conn, tmp_path, "test", "--select", "fct_orders", check=False)
+        assert scoped.returncode != 0
+        # only the new bad row: the old one is not in this build's scope
+        assert _failing_tests(scoped).get("non_negative_fct_orders_paid_amount") == 1
     finally:
         drop_database(pg, conn)
 

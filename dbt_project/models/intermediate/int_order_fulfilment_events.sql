@@ -1,18 +1,48 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='fulfilment_event_key',
+        incremental_strategy='merge',
+        indexes=[
+            {'columns': ['fulfilment_event_key'], 'unique': True},
+            {'columns': ['channel', 'platform_order_no']},
+            {'columns': ['tracking_no']},
+        ] + build_indexes(),
+    )
+}}
+
 {#- Warehouse and carrier events that move an order, each mapped to the unified status it
     implies (fulfilment_event_map seed). Carrier events without an order key find their order
-    through the tracking number. -#}
+    through the tracking number; one whose waybill is not on any order yet is kept with a null
+    order key and resolved by a later build, when an order with that tracking number arrives.
+    Stored: its raw tables are the largest, and every status model reads it per order. -#}
 
 with wms_events as (
     select * from {{ ref('stg_merchant_ops__wms_events') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+    {% endif %}
 ),
 
 carrier_tracks as (
-    select * from {{ ref('stg_merchant_ops__carrier_tracks') }}
+    select
+        event_id,
+        tracking_no,
+        carrier,
+        channel,
+        platform_order_no,
+        event_type,
+        description,
+        event_at
+    from {{ ref('stg_merchant_ops__carrier_tracks') }}
+    {% if is_incremental() %}
+    where raw_xid >= {{ last_built_xid() }}
+    {% endif %}
 ),
 
 orders as (
     select channel, platform_order_no, tracking_no
-    from {{ ref('int_orders_unioned') }}
+    from {{ ref('int_orders') }}
     where tracking_no is not null
 ),
 
@@ -20,8 +50,42 @@ event_map as (
     select * from {{ ref('fulfilment_event_map') }}
 ),
 
+{% if is_incremental() %}
+-- waybills stored without an order whose order has arrived since
+unresolved as (
+    select
+        substr(fulfilment_event_key, length('carrier:') + 1) as event_id,
+        tracking_no,
+        carrier,
+        null::text as channel,
+        null::text as platform_order_no,
+        event_type,
+        description,
+        event_at
+    from {{ this }}
+    where platform_order_no is null
+        and tracking_no in (
+            select tracking_no
+            from {{ ref('int_orders') }}
+            where _written_xid >= {{ last_build() }}
+        )
+),
+{% endif %}
+
+tracks as (
+    select * from carrier_tracks
+    {% if is_incremental() %}
+    union all
+    select * from unresolved
+    {% endif %}
+),
+
 wms as (
     select
+        'wms:' || coalesce(
+            event_id,
+            {{ opaque_key("concat_ws('|', channel, platform_order_no, event_type, event_at::text)") }}
+        ) as fulfilment_event_key,
         channel,
         platform_order_no,
         'wms' as origin,
@@ -29,27 +93,31 @@ wms as (
         event_at,
         warehouse_id,
         null::text as carrier,
-        detail as description,
-        raw_xid
+        null::text as tracking_no,
+        detail as description
     from wms_events
     where platform_order_no is not null
 ),
 
 carrier as (
     select
-        coalesce(carrier_tracks.channel, orders.channel) as channel,
-        coalesce(carrier_tracks.platform_order_no, orders.platform_order_no) as platform_order_no,
+        'carrier:' || coalesce(
+            tracks.event_id,
+            {{ opaque_key("concat_ws('|', tracks.tracking_no, tracks.event_type, tracks.event_at::text)") }}
+        ) as fulfilment_event_key,
+        coalesce(tracks.channel, orders.channel) as channel,
+        coalesce(tracks.platform_order_no, orders.platform_order_no) as platform_order_no,
         'carrier' as origin,
-        carrier_tracks.event_type,
-        carrier_tracks.event_at,
+        tracks.event_type,
+        tracks.event_at,
         null::text as warehouse_id,
-        carrier_tracks.carrier,
-        carrier_tracks.description,
-        carrier_tracks.raw_xid
-    from carrier_tracks
+        tracks.carrier,
+        tracks.tracking_no,
+        tracks.description
+    from tracks
     left join orders
-        on carrier_tracks.platform_order_no is null
-        and orders.tracking_no = carrier_tracks.tracking_no
+        on tracks.platform_order_no is null
+        and orders.tracking_no = tracks.tracking_no
 ),
 
 unioned as (
@@ -66,8 +134,14 @@ mapped as (
     inner join event_map
         on event_map.origin = unioned.origin
         and event_map.event_type = unioned.event_type
-    where unioned.platform_order_no is not null
-        and unioned.event_at is not null
+    where unioned.event_at is not null
+),
+
+final as (
+    select
+        *,
+        {{ build_columns() }}
+    from mapped
 )
 
-select * from mapped
+select * from final

@@ -1,7 +1,29 @@
-{#- The latest warehouse/carrier status of each order (ties broken by lifecycle progress). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['channel', 'platform_order_no'],
+        incremental_strategy='merge',
+        indexes=[{'columns': ['channel', 'platform_order_no'], 'unique': True}] + build_indexes(),
+    )
+}}
 
-with events as (
+{#- The latest warehouse/carrier status of each order (ties broken by lifecycle progress).
+    Incremental: recomputed for the orders with events stored since the last build. -#}
+
+with
+{% if is_incremental() %}
+changed as (
+    {{ changed_rows(ref('int_order_fulfilment_events')) }}
+        and platform_order_no is not null
+),
+{% endif %}
+
+events as (
     select * from {{ ref('int_order_fulfilment_events') }}
+    where platform_order_no is not null
+    {% if is_incremental() %}
+        and (channel, platform_order_no) in (select channel, platform_order_no from changed)
+    {% endif %}
 ),
 
 statuses as (
@@ -22,6 +44,13 @@ latest as (
         events.platform_order_no,
         events.event_at desc,
         statuses.progress_rank desc
+),
+
+final as (
+    select
+        *,
+        {{ build_columns() }}
+    from latest
 )
 
-select * from latest
+select * from final

@@ -6,8 +6,8 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['channel', 'platform_order_no'], 'unique': True},
-            {'columns': ['_built_xid']},
-        ],
+            {'columns': ['tracking_no']},
+        ] + build_indexes(),
     )
 }}
 
@@ -26,8 +26,7 @@ with orders as (
 final as (
     select
         *,
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from orders
 )
 

@@ -1,8 +1,34 @@
-{# One row per buyer of a channel (buyer ids are platform-scoped): order and refund history. #}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['channel', 'buyer_id'],
+        incremental_strategy='merge',
+        indexes=[
+            {'columns': ['channel', 'buyer_id'], 'unique': True},
+        ] + build_indexes(),
+    )
+}}
 
-with orders as (
+{# One row per buyer of a channel (buyer ids are platform-scoped): order and refund history.
+   Incremental: the buyers with an order written since the last build are recomputed from all
+   their orders (an index lookup on fct_orders by buyer). #}
+
+with
+{% if is_incremental() %}
+changed_buyers as (
+    select distinct channel, buyer_id
+    from {{ ref('fct_orders') }}
+    where _written_xid >= {{ last_build() }}
+        and buyer_id is not null
+),
+{% endif %}
+
+orders as (
     select * from {{ ref('fct_orders') }}
     where buyer_id is not null
+    {% if is_incremental() %}
+        and (channel, buyer_id) in (select channel, buyer_id from changed_buyers)
+    {% endif %}
 ),
 
 final as (
@@ -25,7 +51,10 @@ final as (
 
         ---------- timestamps
         min(created_at) as first_seen_at,
-        max(created_at) as last_order_at
+        max(created_at) as last_order_at,
+
+        ---------- build bookkeeping
+        {{ build_columns() }}
     from orders
     group by channel, buyer_id
 )

@@ -19,18 +19,34 @@ stock as (
     group by 1
 ),
 
-sales as (
+-- per channel first, so that every aggregate is a hash aggregate over few groups (no sort
+-- of all order lines for count(distinct ...))
+sales_by_channel as (
     select
         sku,
+        channel,
         min(title) as sold_title,
-        count(distinct (channel, platform_order_no)) as orders,
+        count(*) filter (where is_first_sku_line) as orders,
         sum(qty) as units_sold,
         sum(line_paid_amount) as paid_amount,
         min(unit_price) as min_unit_price,
-        max(unit_price) as max_unit_price,
-        count(distinct channel) as channels
+        max(unit_price) as max_unit_price
     from {{ ref('fct_order_items') }}
     where sku is not null
+    group by 1, 2
+),
+
+sales as (
+    select
+        sku,
+        min(sold_title) as sold_title,
+        sum(orders)::bigint as orders,
+        sum(units_sold)::bigint as units_sold,
+        sum(paid_amount) as paid_amount,
+        min(min_unit_price) as min_unit_price,
+        max(max_unit_price) as max_unit_price,
+        count(*) as channels
+    from sales_by_channel
     group by 1
 ),
 

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
+        indexes=[{'columns': ['channel', 'platform_order_no']}] + build_indexes(),
     )
 }}
 
@@ -13,13 +14,18 @@
 with orders as (
     select * from {{ ref('fct_orders') }}
     {% if is_incremental() %}
-    where xmin::text::bigint >= {{ last_built_xid() }}
+    where (channel, platform_order_no) in (
+        {{ changed_rows(ref('fct_orders')) }}
+        union
+        {{ changed_rows(ref('fct_cs_tickets')) }}
+    )
     {% endif %}
 ),
 
 tickets as (
     select channel, platform_order_no, count(*) as cs_tickets
     from {{ ref('fct_cs_tickets') }}
+    where (channel, platform_order_no) in (select channel, platform_order_no from orders)
     group by 1, 2
 ),
 
@@ -53,8 +59,7 @@ final as (
         coalesce(orders.closed_at, orders.modified_at) as after_sale_at,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from orders
     left join tickets using (channel, platform_order_no)
     where orders.paid_at is not null

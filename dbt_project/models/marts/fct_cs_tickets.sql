@@ -6,7 +6,7 @@
         indexes=[
             {'columns': ['ticket_id'], 'unique': True},
             {'columns': ['channel', 'platform_order_no']},
-        ],
+        ] + build_indexes(),
     )
 }}
 
@@ -43,8 +43,7 @@ final as (
         round(extract(epoch from (updated_at - opened_at)) / 3600.0, 2) as hours_to_last_update,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from tickets
 )
 

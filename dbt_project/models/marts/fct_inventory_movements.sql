@@ -6,7 +6,8 @@
         indexes=[
             {'columns': ['movement_key'], 'unique': True},
             {'columns': ['warehouse_id', 'sku']},
-        ],
+            {'columns': ['channel', 'platform_order_no']},
+        ] + build_indexes(),
     )
 }}
 
@@ -81,8 +82,7 @@ final as (
         moved_at,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from unioned
 )
 

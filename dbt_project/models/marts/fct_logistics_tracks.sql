@@ -6,7 +6,7 @@
         indexes=[
             {'columns': ['track_event_key'], 'unique': True},
             {'columns': ['channel', 'platform_order_no']},
-        ],
+        ] + build_indexes(),
     )
 }}
 
@@ -57,8 +57,7 @@ final as (
             as is_late_delivery,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from tracks
     left join shipments using (channel, platform_order_no)
     left join event_map on event_map.event_type = tracks.event_type

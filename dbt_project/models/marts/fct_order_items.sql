@@ -7,7 +7,7 @@
         indexes=[
             {'columns': ['channel', 'platform_order_no', 'line_no'], 'unique': True},
             {'columns': ['sku']},
-        ],
+        ] + build_indexes(),
     )
 }}
 
@@ -23,9 +23,9 @@ with items as (
 
 orders as (
     select channel, platform_order_no, goods_value, discount_amount
-    from {{ ref('int_orders_unioned') }}
+    from {{ ref('int_orders') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where (channel, platform_order_no) in (select channel, platform_order_no from items)
     {% endif %}
 ),
 
@@ -42,7 +42,10 @@ shares as (
         ) as pro_rata_discount,
         row_number() over (
             partition by items.channel, items.platform_order_no order by items.line_no desc
-        ) = 1 as is_last_line
+        ) = 1 as is_last_line,
+        row_number() over (
+            partition by items.channel, items.platform_order_no, items.sku order by items.line_no
+        ) = 1 as is_first_sku_line
     from items
     left join orders using (channel, platform_order_no)
 ),
@@ -83,11 +86,12 @@ final as (
 
         ---------- status
         refund_status,
+        -- lets per-SKU order counts be a plain sum instead of a count(distinct order)
+        is_first_sku_line,
 
         ---------- build bookkeeping
         loaded_at,
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from allocated
 )
 

@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['channel', 'platform_order_no', 'entered_at']}],
+        indexes=[{'columns': ['channel', 'platform_order_no', 'entered_at']}] + build_indexes(),
     )
 }}
 
@@ -15,9 +15,7 @@ with transitions as (
     select * from {{ ref('fct_order_status_transitions') }}
     {% if is_incremental() %}
     where (channel, platform_order_no) in (
-        select channel, platform_order_no
-        from {{ ref('fct_order_status_transitions') }}
-        where xmin::text::bigint >= {{ last_built_xid() }}
+        {{ changed_rows(ref('fct_order_status_transitions')) }}
     )
     {% endif %}
 ),
@@ -48,8 +46,7 @@ final as (
                 now()
             ) - attempted_at
         )) / 3600.0, 2) as hours_in_status,
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from entered
 )
 

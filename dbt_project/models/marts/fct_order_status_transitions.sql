@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['channel', 'platform_order_no', 'seq'], 'unique': True}],
+        indexes=[{'columns': ['channel', 'platform_order_no', 'seq'], 'unique': True}] + build_indexes(),
     )
 }}
 
@@ -18,12 +18,11 @@
 with recursive orders as (
     select * from {{ ref('fct_orders') }}
     {% if is_incremental() %}
-    where xmin::text::bigint >= {{ last_built_xid() }}
-        or (channel, platform_order_no) in (
-            select channel, platform_order_no
-            from {{ ref('int_order_fulfilment_events') }}
-            where raw_xid >= {{ last_built_xid() }}
-        )
+    where (channel, platform_order_no) in (
+        {{ changed_rows(ref('fct_orders')) }}
+        union
+        {{ changed_rows(ref('int_order_fulfilment_events')) }}
+    )
     {% endif %}
 ),
 
@@ -185,8 +184,7 @@ final as (
             else 'not an allowed transition: ' || machine.from_status || ' -> '
                 || machine.attempted_status || ' not applied'
         end as violation_reason,
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from machine
     left join statuses as from_rank on from_rank.unified_status = machine.from_status
     left join statuses as to_rank on to_rank.unified_status = machine.attempted_status

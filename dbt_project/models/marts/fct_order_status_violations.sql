@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
+        indexes=[{'columns': ['channel', 'platform_order_no']}] + build_indexes(),
     )
 }}
 
@@ -13,9 +14,7 @@ with transitions as (
     select * from {{ ref('fct_order_status_transitions') }}
     {% if is_incremental() %}
     where (channel, platform_order_no) in (
-        select channel, platform_order_no
-        from {{ ref('fct_order_status_transitions') }}
-        where xmin::text::bigint >= {{ last_built_xid() }}
+        {{ changed_rows(ref('fct_order_status_transitions')) }}
     )
     {% endif %}
 ),
@@ -30,8 +29,7 @@ final as (
         origin,
         attempted_at,
         violation_reason as reason,
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from transitions
     where outcome = 'forbidden'
 )

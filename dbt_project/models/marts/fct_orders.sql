@@ -6,15 +6,14 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['channel', 'platform_order_no'], 'unique': True},
-            {'columns': ['_built_xid']},
             {'columns': ['channel', 'buyer_id']},
-        ],
+        ] + build_indexes(),
     )
 }}
 
 -- depends_on: {{ source('ops', 'routing_decisions') }}, {{ source('ops', 'risk_assessments') }}
 -- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
--- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_events') }}
+-- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_status') }}
 -- depends_on: {{ ref('int_orders') }}, {{ ref('stg_enrichment__address_geo') }}
 
 {# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
@@ -24,15 +23,11 @@
 with
 {% if is_incremental() %}
 changed as (
-    select channel, platform_order_no
-    from {{ ref('int_orders') }}
-    where xmin::text::bigint >= {{ last_built_xid() }}
+    {{ changed_rows(ref('int_orders')) }}
     union
     {{ changed_decision_keys() }}
     union
-    select channel, platform_order_no
-    from {{ ref('int_order_fulfilment_events') }}
-    where raw_xid >= {{ last_built_xid() }}
+    {{ changed_rows(ref('int_order_fulfilment_status')) }}
     union
     select channel, platform_order_no
     from {{ ref('stg_enrichment__address_geo') }}
@@ -133,8 +128,7 @@ final as (
         loaded_at,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from orders
 )
 

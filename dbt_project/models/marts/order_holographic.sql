@@ -4,7 +4,7 @@
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
-        indexes=[{'columns': ['channel', 'platform_order_no'], 'unique': True}],
+        indexes=[{'columns': ['channel', 'platform_order_no'], 'unique': True}] + build_indexes(),
     )
 }}
 
@@ -21,9 +21,7 @@ changed_orders as (
     {%- for fact in ['fct_orders', 'fct_order_items', 'fct_logistics_tracks', 'fct_cs_tickets',
                      'fct_inventory_movements', 'fct_after_sales', 'fct_order_status_history'] %}
     {% if not loop.first %}union{% endif %}
-    select channel, platform_order_no
-    from {{ ref(fact) }}
-    where xmin::text::bigint >= {{ last_built_xid() }}
+    {{ changed_rows(ref(fact)) }}
         and platform_order_no is not null
     {%- endfor %}
 ),
@@ -290,8 +288,7 @@ final as (
         coalesce(violations.status_violations, 0) as status_violations,
 
         ---------- build bookkeeping
-        now() as _built_at,
-        {{ built_xid() }} as _built_xid
+        {{ build_columns() }}
     from orders
     left join items using (channel, platform_order_no)
     left join tracks using (channel, platform_order_no)

@@ -5,8 +5,8 @@ with orders as (
     select * from {{ ref('fct_orders') }}
 ),
 
-behaviour as (
-    select * from {{ ref('stg_merchant_ops__behaviour_events') }}
+cart_adds as (
+    select * from {{ ref('int_cart_adds') }}
 ),
 
 carts as (
@@ -15,8 +15,7 @@ carts as (
         {{ local_date('event_at') }} as day,
         count(distinct buyer_id) as cart_buyers,
         count(*) as cart_adds
-    from behaviour
-    where action = 'cart_add'
+    from cart_adds
     group by 1, 2
 ),
 
