@@ -115,7 +115,7 @@ def orderpulse_dbt_models(
 # build wrote. Checks only, no model is rebuilt.
 dbt_full_tests_job = dg.define_asset_job(
     name="dbt_full_data_tests",
-    selection=dg.AssetSelection.checks_for_assets(orderpulse_dbt_models) - dg.AssetSelection.all(),
+    selection=dg.AssetSelection.checks_for_assets(orderpulse_dbt_models),
     config={"ops": {"orderpulse_dbt_models": {"config": {"test_all_rows": True}}}},
     description="Every dbt data test over every row (incremental builds test the rows they wrote).",
 )

@@ -45,8 +45,7 @@ nightly_reconciliation_job = dg.define_asset_job(
     name="nightly_reconciliation",
     selection=dg.AssetSelection.checks_for_assets(
         *[orders_asset_key(c) for c in load_channels().of_kind("marketplace")]
-    )
-    - dg.AssetSelection.all(),
+    ),
     description="The 24 h re-pull of every marketplace (asset checks only).",
 )
 

@@ -33,6 +33,23 @@ def test_definitions_hold_every_layer() -> None:
     assert {f"{c}_orders_schedule" for c in load_channels().of_kind("marketplace")} <= schedules
 
 
+def test_nightly_dbt_job_runs_every_data_test_over_every_row() -> None:
+    from orchestration.dbt.assets import DbtBuildConfig, dbt_args
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("dbt_full_data_tests")
+    # checks only: no model is rebuilt, every dbt test runs
+    assert not job.asset_layer.selected_asset_keys
+    checks = job.asset_layer.asset_graph.asset_check_keys
+    assert any(c.name.startswith("non_negative") for c in checks)
+    assert dbt_args(DbtBuildConfig(test_all_rows=True)) == [
+        "build", "--vars", '{"test_all_rows": true}',
+    ]  # fmt: skip
+    assert dbt_args(DbtBuildConfig()) == ["build"]
+    schedules = {s.name: s for s in defs.schedules or []}
+    assert schedules["dbt_full_data_tests_schedule"].job_name == "dbt_full_data_tests"
+
+
 def test_dagster_definitions_validate_exits_zero(tmp_path: Path) -> None:
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run(

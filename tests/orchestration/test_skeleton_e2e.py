@@ -134,3 +134,51 @@ def test_every_order_address_is_placed_or_flagged(materialised) -> None:
         ).fetchone()
     assert total == len(truth["orders"])
     assert parsed >= 0.9 * total  # cross-border addresses are flagged, not placed
+
+
+def test_nightly_dbt_job_tests_every_row(materialised) -> None:
+    """The `dbt_full_data_tests` job runs every dbt test as an asset check over every row: a
+    row that went bad long after its build (so outside any build's test scope) fails it."""
+    from orchestration.dbt.assets import dbt_full_tests_job, orderpulse_dbt_models
+    from orchestration.dbt.project import dbt_project
+    from orchestration.resources import WarehouseResource, dbt_executable
+
+    db, _, _ = materialised
+    defs = dg.Definitions(
+        assets=[orderpulse_dbt_models],
+        jobs=[dbt_full_tests_job],
+        resources={
+            "warehouse": WarehouseResource(pg_url=db.url()),
+            "dbt": DbtCliResource(
+                project_dir=dbt_project,
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
+        },
+    )
+    job = defs.resolve_job_def("dbt_full_data_tests")
+    with psycopg.connect(db.url()) as conn:
+        key = conn.execute("select channel, platform_order_no, freight from marts.fct_orders "
+                           "order by _written_xid limit 1").fetchone()  # fmt: skip
+        conn.execute(
+            "update marts.fct_orders set freight = -1 "
+            "where channel = %s and platform_order_no = %s",
+            key[:2],
+        )
+    try:
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        )
+    finally:
+        with psycopg.connect(db.url()) as conn:
+            conn.execute(
+                "update marts.fct_orders set freight = %s "
+                "where channel = %s and platform_order_no = %s",
+                [key[2], *key[:2]],
+            )
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) >= 100  # every dbt data test, no model rebuilt
+    assert not result.asset_materializations_for_node("orderpulse_dbt_models")
+    failed = {e.check_name for e in evaluations if not e.passed}
+    # the freight is negative and no longer adds up
+    assert failed == {"non_negative_fct_orders_freight", "amounts_reconcile_fct_orders_"}
