@@ -84,8 +84,10 @@ class DbtBuildConfig(dg.Config):
     test_all_rows: bool = False
 
 
-def dbt_args(config: DbtBuildConfig) -> list[str]:
-    args = ["build"]
+def dbt_args(config: DbtBuildConfig, checks_only: bool = False) -> list[str]:
+    """`dbt build`, or `dbt test` when only checks are selected: in a build a failed test skips
+    everything downstream of its model, tests included, and a test run should report them all."""
+    args = ["test" if checks_only else "build"]
     if config.test_all_rows:
         args += ["--vars", json.dumps({"test_all_rows": True})]
     return args
@@ -107,7 +109,8 @@ def orderpulse_dbt_models(
     os.environ.update(warehouse.dbt_env())
     with warehouse.connect() as conn:
         conn.autocommit = True
-        for event in dbt.cli(dbt_args(config), context=context).stream():
+        checks_only = not context.selected_asset_keys
+        for event in dbt.cli(dbt_args(config, checks_only), context=context).stream():
             yield _with_row_count(event, conn)
 
 

@@ -46,6 +46,8 @@ def test_nightly_dbt_job_runs_every_data_test_over_every_row() -> None:
         "build", "--vars", '{"test_all_rows": true}',
     ]  # fmt: skip
     assert dbt_args(DbtBuildConfig()) == ["build"]
+    # checks only: `dbt test`, so that a failed test does not skip the tests downstream of it
+    assert dbt_args(DbtBuildConfig(test_all_rows=True), checks_only=True)[0] == "test"
     schedules = {s.name: s for s in defs.schedules or []}
     assert schedules["dbt_full_data_tests_schedule"].job_name == "dbt_full_data_tests"
 
