@@ -91,11 +91,17 @@ def sample_orders_all(world: World) -> list[Order]:
 
 
 @pytest.fixture(scope="module")
+def built_dbt_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the `built_warehouse` build keeps its artifacts (target/manifest.json)."""
+    return tmp_path_factory.mktemp("dbt")
+
+
+@pytest.fixture(scope="module")
 def built_warehouse(
     pg: PgConn,
     sample_orders_all: list[Order],
     world: World,
-    tmp_path_factory: pytest.TempPathFactory,
+    built_dbt_path: Path,
 ) -> Iterator[PgConn]:
     """A database holding the orders and the world's merchant records in `raw`, after one
     `dbt build`."""
@@ -103,6 +109,6 @@ def built_warehouse(
     with psycopg.connect(conn.url()) as db:
         load_sample_orders(db, sample_orders_all)
         load_ops_records(db, world)
-    run_dbt(conn, tmp_path_factory.mktemp("dbt"), "build")
+    run_dbt(conn, built_dbt_path, "build")
     yield conn
     drop_database(pg, conn)

@@ -118,6 +118,30 @@ def test_no_marts_value_is_a_clear_mobile_number(built_warehouse: PgConn):
         assert re.fullmatch(r"1[3-9][0-9]\*{4}[0-9]{4}", masked)
 
 
+def test_every_marts_column_is_described_in_yaml(built_warehouse: PgConn, built_dbt_path: Path):
+    """Every column of every relation in `marts`, as the database has it, carries a
+    description in the models' YAML (what `dbt docs` and BI users read)."""
+    import json
+
+    manifest = json.loads((built_dbt_path / "target" / "manifest.json").read_text())
+    described = {
+        (node["name"], column): bool((spec.get("description") or "").strip())
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+        for column, spec in node["columns"].items()
+    }
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    actual = _rows(
+        built_warehouse,
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'marts' order by table_name, ordinal_position",
+    )
+    assert {t for t, _ in actual} >= {"fct_orders", "order_holographic", "dim_buyers"}
+    assert sum(described.values()) > 200
+    missing = [f"{t}.{c}" for t, c in actual if t in models and not described.get((t, c))]
+    assert not missing, f"columns without a description: {missing}"
+
+
 def test_bi_reader_reads_marts_and_nothing_else(built_warehouse: PgConn):
     with psycopg.connect(built_warehouse.url(), autocommit=True) as db:
         db.execute("set role bi_reader")
