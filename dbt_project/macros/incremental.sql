@@ -76,7 +76,7 @@
     registers the new build). A literal, not a sub-query: the planner then estimates how few
     rows changed from the `_written_xid` index and picks index scans. 0 when never
     registered: look at everything. -#}
-{% macro registered_build(relation=none) -%}
+{% macro registered_build(relation=none, column='built_xid') -%}
     {%- if not execute -%}
         {{ return(0) }}
     {%- endif -%}
@@ -86,10 +86,10 @@
         {{ return(0) }}
     {%- endif -%}
     {%- set query -%}
-        select built_xid from {{ build_register() }} where model = '{{ relation or this }}'
+        select {{ column }} from {{ build_register() }} where model = '{{ relation or this }}'
     {%- endset -%}
     {%- set result = run_query(query) -%}
-    {%- if result is none or result.rows | length == 0 -%}
+    {%- if result is none or result.rows | length == 0 or result.rows[0][0] is none -%}
         {{ return(0) }}
     {%- endif -%}
     {{ return(result.rows[0][0] | int) }}
@@ -126,4 +126,27 @@
 {% macro ops_tables() -%}
     {{ return(['routing_decisions', 'risk_assessments', 'review_queue',
                'merge_candidates', 'inventory_locks']) }}
+{%- endmacro %}
+
+{#- post-hook of the models rebuilt per order by delete+insert: delete+insert replaces the rows
+    of the orders the build produced rows for, so an order that changed and now has no row at
+    all (a refund withdrawn: no longer an after-sale) would keep its old one. This deletes
+    the rows of the orders changed in `upstreams` since the last build that this build did
+    not write. (Hooks render after the pre-hook registered this build: the last build is
+    `previous_built_xid` here.) -#}
+{% macro delete_orders_without_rows(upstreams) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where _written_xid <> {{ written_xid() }}
+        and (channel, platform_order_no) in (
+            {%- for upstream in upstreams %}
+            {% if not loop.first %}union{% endif %}
+            select channel, platform_order_no
+            from {{ upstream }}
+            where _written_xid >= {{ registered_build(this, 'previous_built_xid') }}
+            {%- endfor %}
+        )
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -203,6 +203,8 @@ def _advance(order: Order) -> Order:
     return Order.model_validate(data)
 
 
+BEIJING = timezone(timedelta(hours=8))
+
 SNAPSHOT_TABLES = {
     "fct_orders": "channel, platform_order_no",
     "fct_order_items": "channel, platform_order_no, line_no",
@@ -281,6 +283,59 @@ def test_incremental_build_ends_where_a_full_refresh_does(
         assert held == "risk_review"
         assert jd_rows == len(new)
 
+        run_dbt(conn, tmp_path, "build", "--full-refresh")
+        with psycopg.connect(conn.url()) as db:
+            full = _snapshot(db)
+        for table in SNAPSHOT_TABLES:
+            assert incremental[table] == full[table], table
+    finally:
+        drop_database(pg, conn)
+
+
+def _set_taobao_refund(db: psycopg.Connection, order_no: str, refund: str, at: str) -> None:
+    """What a later pull of the order stores: its lines' refund status and a newer modified
+    time (Beijing wall clock, Taobao's format)."""
+    db.execute(
+        """update raw.taobao_orders
+        set payload = jsonb_set(
+                jsonb_set(payload, '{orders,order,0,refund_status}', to_jsonb(%s::text)),
+                '{modified}', to_jsonb(%s::text)),
+            source_modified_at = %s::timestamp at time zone 'Asia/Shanghai'
+        where platform_order_no = %s""",
+        [refund, at, at, order_no],
+    )
+
+
+@pytest.mark.slow
+def test_a_withdrawn_refund_leaves_the_after_sales(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order]
+):
+    """Incremental models rebuilt per order drop an order that no longer qualifies (Taobao:
+    refund requested, then withdrawn), as a full refresh would."""
+    conn = new_database(pg)
+    try:
+        orders = [o for o in sample_orders_all if o.channel == "taobao"]
+        shipped = next(o for o in orders if o.status_at() == "in_transit")
+        no = shipped.platform_order_no
+        later = (shipped.modified_at + timedelta(days=1)).astimezone(BEIJING)
+        with psycopg.connect(conn.url()) as db:
+            load_sample_orders(db, orders)
+            _set_taobao_refund(db, no, "WAIT_BUYER_RETURN_GOODS", f"{later:%Y-%m-%d %H:%M:%S}")
+            db.commit()
+        run_dbt(conn, tmp_path, "build")
+        query = "select after_sale_kind from marts.fct_after_sales where platform_order_no = %s"
+        assert _rows(conn, query, (no,)) == [("return",)]
+
+        with psycopg.connect(conn.url()) as db:
+            withdrawn = later + timedelta(hours=2)
+            _set_taobao_refund(db, no, "CLOSED", f"{withdrawn:%Y-%m-%d %H:%M:%S}")
+            db.commit()
+        run_dbt(conn, tmp_path, "build")
+        assert _rows(conn, query, (no,)) == []
+        status = "select unified_status from marts.fct_orders where platform_order_no = %s"
+        assert _rows(conn, status, (no,)) == [("in_transit",)]
+        with psycopg.connect(conn.url()) as db:
+            incremental = _snapshot(db)
         run_dbt(conn, tmp_path, "build", "--full-refresh")
         with psycopg.connect(conn.url()) as db:
             full = _snapshot(db)

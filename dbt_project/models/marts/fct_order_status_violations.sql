@@ -4,6 +4,7 @@
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['channel', 'platform_order_no']}] + build_indexes(),
+        post_hook="{{ delete_orders_without_rows([ref('fct_order_status_transitions')]) }}",
     )
 }}
 
