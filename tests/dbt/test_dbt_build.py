@@ -244,6 +244,16 @@ def _snapshot(db: psycopg.Connection) -> dict[str, list[tuple]]:
     return out
 
 
+def _assert_a_full_refresh_gives(
+    incremental: dict[str, list[tuple]], conn: PgConn, tmp_path: Path
+) -> None:
+    run_dbt(conn, tmp_path, "build", "--full-refresh")
+    with psycopg.connect(conn.url()) as db:
+        full = _snapshot(db)
+    for table in SNAPSHOT_TABLES:
+        assert incremental[table] == full[table], table
+
+
 @pytest.mark.slow
 def test_incremental_build_ends_where_a_full_refresh_does(
     pg: PgConn, tmp_path: Path, sample_orders_all: list[Order]
@@ -283,11 +293,7 @@ def test_incremental_build_ends_where_a_full_refresh_does(
         assert held == "risk_review"
         assert jd_rows == len(new)
 
-        run_dbt(conn, tmp_path, "build", "--full-refresh")
-        with psycopg.connect(conn.url()) as db:
-            full = _snapshot(db)
-        for table in SNAPSHOT_TABLES:
-            assert incremental[table] == full[table], table
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
 
@@ -336,11 +342,7 @@ def test_a_withdrawn_refund_leaves_the_after_sales(
         assert _rows(conn, status, (no,)) == [("in_transit",)]
         with psycopg.connect(conn.url()) as db:
             incremental = _snapshot(db)
-        run_dbt(conn, tmp_path, "build", "--full-refresh")
-        with psycopg.connect(conn.url()) as db:
-            full = _snapshot(db)
-        for table in SNAPSHOT_TABLES:
-            assert incremental[table] == full[table], table
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
 
