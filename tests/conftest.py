@@ -6,7 +6,6 @@ Set ORDERPULSE_TEST_PG_URL to run the suite against another server instead.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from orderpulse.database import PgConn, ensure_database, stop_embedded
 from orderpulse.settings import Settings
+from tests.databases import drop_database, new_database
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +44,6 @@ def db(pg: PgConn) -> Iterator[psycopg.Connection]:
 @pytest.fixture()
 def fresh_db(pg: PgConn) -> Iterator[PgConn]:
     """A brand-new empty database on the session server (for tests that need isolation)."""
-    name = "t_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    conn = PgConn(pg.host, pg.port, pg.user, pg.password, name)
-    with psycopg.connect(conn.url(), autocommit=True) as db:
-        for schema in ("raw", "staging", "intermediate", "marts", "ops"):
-            db.execute(f"create schema {schema}")
+    conn = new_database(pg)
     yield conn
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    drop_database(pg, conn)

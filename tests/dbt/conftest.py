@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from orderpulse.database import PgConn
 from sandbox.model import Order
 from sandbox.world import World
+from tests import databases
 from tests.dbt.sample_raw import (
     available_channels,
     load_ops_records,
@@ -66,15 +66,11 @@ def run_dbt(
 
 
 def new_database(pg: PgConn) -> PgConn:
-    name = "dbt_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    return PgConn(pg.host, pg.port, pg.user, pg.password, name)
+    """A fresh database for one dbt build (dbt creates its schemas)."""
+    return databases.new_database(pg, "dbt_", schemas=False)
 
 
-def drop_database(pg: PgConn, conn: PgConn) -> None:
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{conn.dbname}" with (force)')
+drop_database = databases.drop_database
 
 
 @pytest.fixture(scope="module")

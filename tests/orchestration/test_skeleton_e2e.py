@@ -24,21 +24,13 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 @pytest.fixture(scope="module")
 def materialised(pg, tmp_path_factory):
     """One full materialisation of the graph into a fresh database, with the truth."""
-    import uuid
-
     from orchestration.dbt.project import dbt_project
     from orchestration.definitions import build_definitions
     from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
-    from orderpulse.database import PgConn
     from sandbox.server import Sandbox
+    from tests.databases import drop_database, new_database
 
-    name = "e2e_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    db = PgConn(pg.host, pg.port, pg.user, pg.password, name)
-    with psycopg.connect(db.url(), autocommit=True) as conn:
-        for schema in ("raw", "staging", "intermediate", "marts", "ops"):
-            conn.execute(f"create schema {schema}")
+    db = new_database(pg, "e2e_")
 
     home = tmp_path_factory.mktemp("e2e_home")
     defs = build_definitions()
@@ -62,8 +54,7 @@ def materialised(pg, tmp_path_factory):
         )
         truth = sandbox.truth()
     yield db, result, truth
-    with psycopg.connect(pg.url(dbname="postgres"), autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    drop_database(pg, db)
 
 
 def test_run_succeeds_and_summary_counts_orders(materialised) -> None:
