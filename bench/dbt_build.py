@@ -46,8 +46,8 @@ from typing import Any
 import psycopg
 
 from connectors.raw_schema import ensure_raw_tables
-from orderpulse.database import SCHEMAS, EmbeddedServer, PgConn, ensure_database, stop_embedded
-from orderpulse.settings import Settings
+from kernel.database import SCHEMAS, EmbeddedServer, PgConn, ensure_database, stop_embedded
+from kernel.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "dbt_project"

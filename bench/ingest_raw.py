@@ -39,8 +39,8 @@ from connectors.http import RetryPolicy, make_http_client
 from connectors.marketplace import MARKETPLACES, build_client
 from connectors.raw_loader import load_orders
 from connectors.raw_schema import ensure_raw_tables
-from orderpulse.database import PgConn, ensure_database, psql_path
-from orderpulse.settings import Settings
+from kernel.database import PgConn, ensure_database, psql_path
+from kernel.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 

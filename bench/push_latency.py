@@ -72,11 +72,11 @@ def main() -> int:
 
     home = args.home or Path(tempfile.mkdtemp(prefix="op_push_"))
     os.environ["ORDERPULSE_HOME"] = str(home)
-    from orderpulse import runtime
-    from orderpulse.settings import Settings
+    from kernel import runtime
+    from kernel.settings import Settings
 
     warehouse = runtime.prepare(Settings(home=home))
-    from orchestration.services import start_services
+    from orderpulse.services import start_services
 
     services = start_services(console, home=home, live=True)
     daemon = subprocess.Popen(

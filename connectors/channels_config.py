@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from orderpulse.yaml_config import CONFIG_DIR, load_yaml_model
+from kernel.config import CONFIG_DIR, load_yaml_model
 
 # The normalised keys a file source's columns map onto (they land in the raw payload next to the
 # original headers). Item-level fields go into the payload's `items` list.

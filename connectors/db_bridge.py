@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from connectors.channels_config import ChannelsFile, DbBridgeSettings, load_channels
 from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables
-from orderpulse.settings import get_settings
+from kernel.settings import get_settings
 
 
 class DbBridgeError(RuntimeError):

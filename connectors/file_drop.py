@@ -20,7 +20,7 @@ import psycopg
 from connectors.channels_config import ChannelsFile, FileDropSettings, load_channels
 from connectors.csv_orders import FileLoadReport, load_file_bytes, loaded_files
 from connectors.raw_schema import ensure_raw_tables
-from orderpulse.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 
 __all__ = [
     "DroppedFile",

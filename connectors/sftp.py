@@ -46,7 +46,7 @@ from connectors.csv_orders import (
     mark_unchanged,
 )
 from connectors.raw_schema import ensure_raw_tables
-from orderpulse.settings import get_settings
+from kernel.settings import get_settings
 
 
 class SftpError(RuntimeError):

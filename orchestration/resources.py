@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from orderpulse.database import PgConn
+from kernel.database import PgConn
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -1,1 +1,2 @@
-"""OrderPulse: shared settings, the warehouse database and the command line."""
+"""The `orderpulse` application: the command line, the demo runner and the services of
+`orderpulse up`. It may import every package; no package imports it."""

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orderpulse import runtime
-from orderpulse.database import (
+from kernel import runtime
+from kernel.database import (
     DatabaseError,
     psql_path,
     redact,
@@ -24,7 +24,7 @@ from orderpulse.database import (
     stop_embedded,
     warehouse,
 )
-from orderpulse.settings import get_settings
+from kernel.settings import get_settings
 
 app = typer.Typer(help="OrderPulse: the order data platform.", no_args_is_help=True)
 db_app = typer.Typer(help="The warehouse PostgreSQL.", no_args_is_help=True)
@@ -162,7 +162,7 @@ def demo(
     ] = None,
 ) -> None:
     """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
-    from orchestration.demo import run_demo
+    from orderpulse.demo import run_demo
 
     try:
         conn = runtime.prepare()
@@ -186,7 +186,7 @@ def up(
     live: Annotated[bool, typer.Option(help="Sandbox keeps producing orders")] = True,
 ) -> None:
     """Start the warehouse, the sandbox (live), the webhook receiver and `dagster dev`."""
-    from orchestration.services import start_services
+    from orderpulse.services import start_services
 
     runtime.prepare()
     services = start_services(console, home=get_settings().home_dir, live=live)

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from orderpulse.database import PgConn
+from kernel.database import PgConn
 from sandbox.exports import orders_of
 from sandbox.model import Order
 

@@ -519,8 +519,8 @@ def _default_admin_url(home: Path) -> str | None:
     if url:
         return url
     try:
-        from orderpulse.database import warehouse
-        from orderpulse.settings import Settings
+        from kernel.database import warehouse
+        from kernel.settings import Settings
 
         return warehouse(Settings(home=home)).url()
     except Exception:

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orderpulse.database import PgConn, ensure_database, stop_embedded
-from orderpulse.settings import Settings
+from kernel.database import PgConn, ensure_database, stop_embedded
+from kernel.settings import Settings
 from tests.databases import drop_database, new_database
 
 

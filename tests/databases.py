@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 
-from orderpulse.database import SCHEMAS, PgConn
+from kernel.database import SCHEMAS, PgConn
 
 
 def new_database(pg: PgConn, prefix: str = "t_", *, schemas: bool = True) -> PgConn:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orderpulse.database import psql_path
+from kernel.database import psql_path
 
 BIN = Path(sys.executable).parent
 

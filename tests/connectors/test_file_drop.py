@@ -18,7 +18,7 @@ from connectors.file_drop import (
     pending_files,
     scan_drop_folder,
 )
-from orderpulse.settings import Settings
+from kernel.settings import Settings
 from sandbox.exports import write_exports
 from sandbox.world import generate_world
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orderpulse.database import PgConn
+from kernel.database import PgConn
 from sandbox.model import Order
 from sandbox.world import World
 from tests import databases

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from orderpulse.database import PgConn
+from kernel.database import PgConn
 from sandbox.model import Order
 from tests.dbt.conftest import drop_database, new_database, run_dbt
 from tests.dbt.sample_raw import fixture_payloads, load_sample_orders, orders_for

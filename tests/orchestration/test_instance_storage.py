@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from orderpulse import runtime
-from orderpulse.settings import Settings
+from kernel import runtime
+from kernel.settings import Settings
 
 
 @dg.asset

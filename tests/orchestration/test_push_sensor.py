@@ -12,7 +12,7 @@ import pytest
 
 from orchestration.ingest.sensors import push_jobs_and_sensors
 from orchestration.resources import ChannelsResource, WarehouseResource
-from orchestration.services import _serve_in_thread
+from orderpulse.services import _serve_in_thread
 
 
 @pytest.mark.parametrize("channel", ["douyin", "youzan"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psycopg
 
-from orderpulse.database import EmbeddedServer, PgConn, ensure_database
-from orderpulse.settings import Settings, get_settings
+from kernel.database import EmbeddedServer, PgConn, ensure_database
+from kernel.settings import Settings, get_settings
 
 DAGSTER_YAML = """\
 # Written by `orderpulse`: Dagster's run, event-log and schedule storage in PostgreSQL.

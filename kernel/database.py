@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 
-from orderpulse.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 
 WAREHOUSE_DB = "orderpulse"
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
