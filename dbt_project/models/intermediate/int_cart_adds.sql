@@ -11,7 +11,7 @@
     and the order funnel counts cart buyers per channel and day on every read. -#}
 
 with behaviour as (
-    select * from {{ ref('stg_merchant_ops__behaviour_events') }}
+    select * from {{ ref('stg_merchant_systems__behaviour_events') }}
     where action = 'cart_add'
     {% if is_incremental() %}
         and raw_xid >= {{ last_built_xid() }}

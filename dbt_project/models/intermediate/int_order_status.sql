@@ -10,8 +10,8 @@ decisions as (
     select * from {{ ref('stg_ops__order_decisions') }}
 ),
 
-fulfilment as (
-    select * from {{ ref('int_order_fulfilment_status') }}
+fulfillment as (
+    select * from {{ ref('int_order_fulfillment_status') }}
 ),
 
 geo as (
@@ -38,9 +38,9 @@ combined as (
         decisions.lock_lines,
         decisions.locked_qty,
         decisions.lock_states,
-        fulfilment.fulfilment_status,
-        fulfilment.fulfilment_status_at,
-        fulfilment.fulfilment_origin,
+        fulfillment.fulfillment_status,
+        fulfillment.fulfillment_status_at,
+        fulfillment.fulfillment_origin,
         geo.adcode,
         geo.latitude,
         geo.longitude,
@@ -57,7 +57,7 @@ combined as (
         end as risk_state
     from platform
     left join decisions using (channel, platform_order_no)
-    left join fulfilment using (channel, platform_order_no)
+    left join fulfillment using (channel, platform_order_no)
     left join geo using (channel, platform_order_no)
 ),
 
@@ -67,7 +67,7 @@ final as (
         case
             when platform_unified_status <> 'paid_pending_review' then platform_unified_status
             when risk_state = 'intercepted' then 'closed'
-            when fulfilment_status is not null then fulfilment_status
+            when fulfillment_status is not null then fulfillment_status
             when routing_decision in ('ship', 'split') then 'allocated'
             when risk_state = 'held' then 'risk_review'
             when routing_decision = 'manual_review' then 'pending_allocation'
@@ -77,7 +77,7 @@ final as (
         case
             when platform_unified_status <> 'paid_pending_review' then 'platform'
             when risk_state = 'intercepted' then 'review'
-            when fulfilment_status is not null then fulfilment_origin
+            when fulfillment_status is not null then fulfillment_origin
             when routing_decision in ('ship', 'split', 'manual_review') then 'routing'
             when risk_state is not null then 'risk'
             else 'platform'

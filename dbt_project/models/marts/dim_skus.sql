@@ -3,7 +3,7 @@
 
 with catalogue as (
     select distinct on (sku) *
-    from {{ ref('stg_merchant_ops__skus') }}
+    from {{ ref('stg_merchant_systems__skus') }}
     where sku is not null
     order by sku, loaded_at desc
 ),
@@ -15,7 +15,7 @@ stock as (
         sum(locked) as units_locked,
         sum(available) as units_available,
         count(*) filter (where available < coalesce(safety_stock, 0)) as warehouses_below_safety
-    from {{ ref('stg_merchant_ops__wms_stock') }}
+    from {{ ref('stg_merchant_systems__wms_stock') }}
     group by 1
 ),
 

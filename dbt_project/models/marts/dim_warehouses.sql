@@ -1,11 +1,11 @@
 {# One row per warehouse: master data, stock-sync freshness and shipping record. #}
 
 with warehouses as (
-    select * from {{ ref('stg_merchant_ops__warehouses') }}
+    select * from {{ ref('stg_merchant_systems__warehouses') }}
 ),
 
 stock as (
-    select * from {{ ref('stg_merchant_ops__wms_stock') }}
+    select * from {{ ref('stg_merchant_systems__wms_stock') }}
 ),
 
 routing as (

@@ -14,7 +14,7 @@
 
 with tickets as (
     select distinct on (ticket_id) *
-    from {{ ref('stg_merchant_ops__cs_tickets') }}
+    from {{ ref('stg_merchant_systems__cs_tickets') }}
     where ticket_id is not null
     {% if is_incremental() %}
         and raw_xid >= {{ last_built_xid() }}

@@ -18,7 +18,7 @@
 -- depends_on: {{ source('ops', 'inventory_locks') }}
 
 with wms as (
-    select * from {{ ref('stg_merchant_ops__stock_movements') }}
+    select * from {{ ref('stg_merchant_systems__stock_movements') }}
     {% if is_incremental() %}
     where raw_xid >= {{ last_built_xid() }}
     {% endif %}

@@ -14,7 +14,7 @@
    promised delivery time. Descriptions are masked (couriers' phone numbers). #}
 
 with tracks as (
-    select * from {{ ref('stg_merchant_ops__carrier_tracks') }}
+    select * from {{ ref('stg_merchant_systems__carrier_tracks') }}
     {% if is_incremental() %}
     where raw_xid >= {{ last_built_xid() }}
     {% endif %}
@@ -22,12 +22,12 @@ with tracks as (
 
 shipments as (
     select distinct on (channel, platform_order_no) *
-    from {{ ref('stg_merchant_ops__carrier_shipments') }}
+    from {{ ref('stg_merchant_systems__carrier_shipments') }}
     order by channel, platform_order_no, loaded_at desc
 ),
 
 event_map as (
-    select * from {{ ref('fulfilment_event_map') }}
+    select * from {{ ref('fulfillment_event_map') }}
     where origin = 'carrier'
 ),
 

@@ -13,7 +13,7 @@
    platform's "shipped") is stale and ignored; anything else is forbidden, recorded with its
    reason, and the order stays where it was. Rebuilt per changed order. #}
 
--- depends_on: {{ ref('int_order_fulfilment_events') }}
+-- depends_on: {{ ref('int_order_fulfillment_events') }}
 
 with recursive orders as (
     select * from {{ ref('fct_orders') }}
@@ -21,14 +21,14 @@ with recursive orders as (
     where (channel, platform_order_no) in (
         {{ changed_rows(ref('fct_orders')) }}
         union
-        {{ changed_rows(ref('int_order_fulfilment_events')) }}
+        {{ changed_rows(ref('int_order_fulfillment_events')) }}
     )
     {% endif %}
 ),
 
-fulfilment_events as (
+fulfillment_events as (
     select events.*
-    from {{ ref('int_order_fulfilment_events') }} as events
+    from {{ ref('int_order_fulfillment_events') }} as events
     inner join orders using (channel, platform_order_no)
 ),
 
@@ -93,7 +93,7 @@ all_events as (
     select * from decision_events
     union all
     select channel, platform_order_no, unified_status, event_at, origin
-    from fulfilment_events
+    from fulfillment_events
 ),
 
 numbered as (

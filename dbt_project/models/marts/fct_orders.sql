@@ -13,7 +13,7 @@
 
 -- depends_on: {{ source('ops', 'routing_decisions') }}, {{ source('ops', 'risk_assessments') }}
 -- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
--- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfilment_status') }}
+-- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfillment_status') }}
 -- depends_on: {{ ref('int_orders') }}, {{ ref('stg_enrichment__address_geo') }}
 
 {# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
@@ -27,7 +27,7 @@ changed as (
     union
     {{ changed_decision_keys() }}
     union
-    {{ changed_rows(ref('int_order_fulfilment_status')) }}
+    {{ changed_rows(ref('int_order_fulfillment_status')) }}
     union
     select channel, platform_order_no
     from {{ ref('stg_enrichment__address_geo') }}
@@ -114,8 +114,8 @@ final as (
         routing_score,
         {{ mask_phones_in_text('routing_inputs') }} as routing_inputs,
         routing_decided_at,
-        fulfilment_status,
-        fulfilment_status_at,
+        fulfillment_status,
+        fulfillment_status_at,
         merge_group_id,
 
         ---------- timestamps

@@ -1,10 +1,10 @@
 {{
     config(
         materialized='incremental',
-        unique_key='fulfilment_event_key',
+        unique_key='fulfillment_event_key',
         incremental_strategy='merge',
         indexes=[
-            {'columns': ['fulfilment_event_key'], 'unique': True},
+            {'columns': ['fulfillment_event_key'], 'unique': True},
             {'columns': ['channel', 'platform_order_no']},
             {'columns': ['tracking_no']},
         ] + build_indexes(),
@@ -12,13 +12,13 @@
 }}
 
 {#- Warehouse and carrier events that move an order, each mapped to the unified status it
-    implies (fulfilment_event_map seed). Carrier events without an order key find their order
+    implies (fulfillment_event_map seed). Carrier events without an order key find their order
     through the tracking number; one whose waybill is not on any order yet is kept with a null
     order key and resolved by a later build, when an order with that tracking number arrives.
     Stored: its raw tables are the largest, and every status model reads it per order. -#}
 
 with wms_events as (
-    select * from {{ ref('stg_merchant_ops__wms_events') }}
+    select * from {{ ref('stg_merchant_systems__wms_events') }}
     {% if is_incremental() %}
     where raw_xid >= {{ last_built_xid() }}
     {% endif %}
@@ -34,7 +34,7 @@ carrier_tracks as (
         event_type,
         description,
         event_at
-    from {{ ref('stg_merchant_ops__carrier_tracks') }}
+    from {{ ref('stg_merchant_systems__carrier_tracks') }}
     {% if is_incremental() %}
     where raw_xid >= {{ last_built_xid() }}
     {% endif %}
@@ -47,14 +47,14 @@ orders as (
 ),
 
 event_map as (
-    select * from {{ ref('fulfilment_event_map') }}
+    select * from {{ ref('fulfillment_event_map') }}
 ),
 
 {% if is_incremental() %}
 -- waybills stored without an order whose order has arrived since
 unresolved as (
     select
-        substr(fulfilment_event_key, length('carrier:') + 1) as event_id,
+        substr(fulfillment_event_key, length('carrier:') + 1) as event_id,
         tracking_no,
         carrier,
         null::text as channel,
@@ -85,7 +85,7 @@ wms as (
         'wms:' || coalesce(
             event_id,
             {{ opaque_key("concat_ws('|', channel, platform_order_no, event_type, event_at::text)") }}
-        ) as fulfilment_event_key,
+        ) as fulfillment_event_key,
         channel,
         platform_order_no,
         'wms' as origin,
@@ -104,7 +104,7 @@ carrier as (
         'carrier:' || coalesce(
             tracks.event_id,
             {{ opaque_key("concat_ws('|', tracks.tracking_no, tracks.event_type, tracks.event_at::text)") }}
-        ) as fulfilment_event_key,
+        ) as fulfillment_event_key,
         coalesce(tracks.channel, orders.channel) as channel,
         coalesce(tracks.platform_order_no, orders.platform_order_no) as platform_order_no,
         'carrier' as origin,

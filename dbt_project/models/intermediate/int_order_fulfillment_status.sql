@@ -13,13 +13,13 @@
 with
 {% if is_incremental() %}
 changed as (
-    {{ changed_rows(ref('int_order_fulfilment_events')) }}
+    {{ changed_rows(ref('int_order_fulfillment_events')) }}
         and platform_order_no is not null
 ),
 {% endif %}
 
 events as (
-    select * from {{ ref('int_order_fulfilment_events') }}
+    select * from {{ ref('int_order_fulfillment_events') }}
     where platform_order_no is not null
     {% if is_incremental() %}
         and (channel, platform_order_no) in (select channel, platform_order_no from changed)
@@ -34,9 +34,9 @@ latest as (
     select distinct on (events.channel, events.platform_order_no)
         events.channel,
         events.platform_order_no,
-        events.unified_status as fulfilment_status,
-        events.event_at as fulfilment_status_at,
-        events.origin as fulfilment_origin
+        events.unified_status as fulfillment_status,
+        events.event_at as fulfillment_status_at,
+        events.origin as fulfillment_origin
     from events
     inner join statuses using (unified_status)
     order by

@@ -1,4 +1,4 @@
-{# How long fulfilment takes, per channel and stage, as a distribution: hours from payment to
+{# How long fulfillment takes, per channel and stage, as a distribution: hours from payment to
    shipping and from shipping to delivery, bucketed, with the percentiles of each stage. #}
 
 with orders as (
