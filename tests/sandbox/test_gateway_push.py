@@ -16,8 +16,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.gateways import GATEWAYS
+from sandbox.gateways.common import order_state
 from sandbox.gateways.samples import sample_orders
-from sandbox.push import Pusher
+from sandbox.gateways.store import version_times
+from sandbox.push import Pusher, build_message
 from sandbox.server import serve_app
 
 BJ = timezone(timedelta(hours=8))
@@ -143,3 +145,23 @@ def test_an_unreachable_webhook_is_reported_not_raised() -> None:
     pusher = Pusher("http://127.0.0.1:9/webhooks", {"youzan": creds}, timeout=0.5)
     (delivery,) = pusher.push("youzan", sample_orders("youzan", 1, end=datetime.now(UTC)))
     assert not delivery.ok and delivery.error
+
+
+# recorded at d82c0c2, before the per-platform message formats moved into the gateway modules
+PUSH_DIGEST = "b9112ca4aea2b9e066ba377d0435abc3585d8d74d74ca8fcb5937b8ec9246019"
+
+
+def test_every_message_is_byte_identical_to_the_recorded_digest() -> None:
+    # every change of every sample order on every marketplace, fixed credentials and send time
+    end = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    sent = datetime(2026, 11, 24, 1, 2, 3, 456000, tzinfo=UTC)
+    h = hashlib.sha256()
+    for channel, gateway in GATEWAYS.items():
+        creds = {k: f"{channel}-{k}" for k in gateway.new_credentials()}
+        for o in sample_orders(channel, 30, end=end, seed=3):
+            for t in version_times(o):
+                r = build_message(channel, order_state(o, t), creds, sent)
+                h.update(
+                    repr((r.message_id, r.kind, r.content, sorted(r.headers.items()))).encode()
+                )
+    assert h.hexdigest() == PUSH_DIGEST
