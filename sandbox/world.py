@@ -6,76 +6,49 @@ orders (WMS events, stock movements, carrier tracking, CS tickets, behaviour log
 `sandbox.ops_records`). Same arguments, same world. `end` is the world's "now": every
 timestamp is <= end, the gateways serve the past.
 
-Speed: order attributes are drawn column-wise with numpy (`_plan`), then materialised into
-`Order` objects with `model_construct` (no validation: the generator guarantees what the
-validators check). For large volumes use `iter_orders(...)`, which yields the very same
-orders as `generate_world(...).orders` in chunks of 20 k without keeping them (1 M orders:
-~40 s and ~0.8 GiB peak RSS on the reference machine); `generate_world` keeps every order and
-all merchant-side records in memory and is meant for up to ~200 k orders (10 k: ~2 s).
+Two steps: `sandbox.world_plan` draws every order attribute column-wise with numpy (the only
+randomness), then this module materialises the plan into `Order` objects with
+`model_construct` (no validation: the generator guarantees what the validators check). For
+large volumes use `iter_orders(...)`, which yields the very same orders as
+`generate_world(...).orders` in chunks of 20 k without keeping them (1 M orders: ~40 s and
+~0.8 GiB peak RSS on the reference machine); `generate_world` keeps every order and all
+merchant-side records in memory and is meant for up to ~200 k orders (10 k: ~2 s).
 
-Injected anomalies are recorded in `Order.labels` under stable names (`LABELS`). Labels that
-follow from the data are computed from it, so they are exact: `night_payment` (paid 02:00–04:00
-Beijing time), `virtual_carrier_phone` (170/171), `cross_border` (country != CN),
-`remote_region` (新疆/西藏/青海), `b2b_address` (公司/有限公司/工业园 in the address),
-`duplicate_order` (same phone and address, created within 30 min of another order),
-`coupon_stacking` (a buyer's coupons in one Beijing day exceed 30 % of the day's goods value, or
-platform coupons on two or more channels that day), `stuck_order` (paid more than 48 h before
-`end`, neither shipped, cancelled nor refunded). The others are injected: `ip_burst` (6–9
-orders from one IP within an hour), `oversold_sku` (paid after the SKU's stock ran out; never
-shipped), `late_status_update` (the platform reports the order's last event hours late, see
-`World.late_updates`), `pickup_failure` (the carrier's first pickup failed, a retry succeeded),
-`delivery_timeout` (delivered, or still undelivered at `end`, after the promised time),
-`cart_churn` (> 20 cart add/remove in a minute before ordering), `customs_incomplete`
-(cross-border order without an HS code).
+Injected anomalies are recorded in `Order.labels` under stable names (`LABELS`, each described
+in `sandbox.world_plan`).
 """
 
 from __future__ import annotations
 
 import gc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-import pandas as pd
 
 from sandbox import geo, people
-from sandbox.catalog import (
-    WAREHOUSES,
-    Shop,
-    Sku,
-    Warehouse,
-    assign_warehouses,
-    catalogue,
-    popularity,
-    shops,
+from sandbox.catalog import WAREHOUSES, Shop, Sku, Warehouse
+from sandbox.model import CHANNELS, Coupon, Customs, Event, Item, Order, Receiver
+from sandbox.world_plan import (
+    BJ,
+    CHANNEL_SHARE,
+    CROSS_BORDER_CHANNELS,
+    EVENT_ORDER,
+    HOUR,
+    LABELS,
+    WorldPlan,
+    plan_world,
 )
-from sandbox.model import CHANNELS, MARKETPLACES, Coupon, Customs, Event, Item, Order, Receiver
 
-LABELS = (
-    "ip_burst", "night_payment", "virtual_carrier_phone", "coupon_stacking", "duplicate_order",
-    "oversold_sku", "stuck_order", "late_status_update", "cross_border", "remote_region",
-    "b2b_address", "pickup_failure", "delivery_timeout", "cart_churn", "customs_incomplete",
-)  # fmt: skip
-
-# share of orders per channel: the marketplaces carry most of the business
-CHANNEL_SHARE = {
-    "taobao": 0.22, "jd": 0.15, "douyin": 0.16, "pdd": 0.13, "kuaishou": 0.07, "youzan": 0.05,
-    "h5mall": 0.07, "pos": 0.05, "regional_a": 0.05, "regional_b": 0.05,
-}  # fmt: skip
-CROSS_BORDER_CHANNELS = ("taobao", "jd", "douyin", "youzan", "h5mall")
-# Beijing hour-of-day weights of order creation (evening peak, quiet nights)
-_HOUR_WEIGHT = np.array([2.0, 1.2, 0.7, 0.5, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.2, 4.5,
-                         4.8, 4.3, 4.2, 4.4, 4.5, 4.6, 4.8, 5.5, 6.5, 7.5, 7.0, 4.0])  # fmt: skip
-# provinces where a carrier hub is struggling: many late deliveries (a regional hot spot)
-_LATE_PROVINCES = ("四川省", "陕西省")
-_EVENT_ORDER = ("pay", "ship", "deliver", "reject", "return", "cancel", "refund")
-BJ = 8 * 3600
-HOUR = 3600
-NONE = np.int64(-1)
+# the world's public names, importable from here as before the plan moved out
+__all__ = [
+    "CHANNEL_SHARE", "CROSS_BORDER_CHANNELS", "LABELS", "LateUpdate", "World", "default_end",
+    "generate_world", "iter_orders", "late_update_for", "order_number", "paused_gc",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +126,7 @@ def generate_world(
     """A whole deterministic world (orders + merchant-side records), everything <= `end`."""
     from sandbox.ops_records import build_ops_records  # the records derive from the orders
 
-    plan = _plan(seed, orders, days, end or default_end(), channels)
+    plan = plan_world(seed, orders, days, end or default_end(), channels)
     order_list = [o for chunk in _materialise(plan) for o in chunk]
     with paused_gc():
         world = _assemble(seed, plan, order_list)
@@ -161,7 +134,7 @@ def generate_world(
     return world
 
 
-def _assemble(seed: int, plan: _Plan, order_list: list[Order]) -> World:
+def _assemble(seed: int, plan: WorldPlan, order_list: list[Order]) -> World:
     return World(
         seed=seed,
         start=_dt(plan.start),
@@ -170,7 +143,7 @@ def _assemble(seed: int, plan: _Plan, order_list: list[Order]) -> World:
         shops=plan.shops,
         skus=plan.skus,
         warehouses=list(WAREHOUSES),
-        late_updates=plan.late_updates(order_list),
+        late_updates=_late_updates(plan, order_list),
         oversold_skus=[plan.skus[i].sku for i in plan.oversold],
     )
 
@@ -185,399 +158,20 @@ def iter_orders(
 ) -> Iterator[list[Order]]:
     """The orders of `generate_world(seed, orders, days, end, channels)`, in chunks (streaming:
     only the numpy column plan and one chunk of `Order` objects are alive at a time)."""
-    plan = _plan(seed, orders, days, end or default_end(), channels)
+    plan = plan_world(seed, orders, days, end or default_end(), channels)
     yield from _materialise(plan, chunk_size)
 
 
-# -- the column plan ---------------------------------------------------------------------------
-@dataclass
-class _Plan:
-    start: int
-    end: int
-    channels: tuple[str, ...]
-    skus: list[Sku]
-    shops: dict[str, list[Shop]]
-    shop_ids: list[str]
-    # per person
-    p_district: np.ndarray
-    p_abroad: np.ndarray  # -1 = mainland, else index into geo.ABROAD
-    p_b2b: np.ndarray
-    p_phone: np.ndarray  # prefix index * 10**8 + 8 digits; virtual prefixes after the normal
-    p_name: np.ndarray  # (P, 3): surname, given1, given2
-    p_addr: np.ndarray  # (P, 5) ints for the street address
-    p_ip: np.ndarray
-    # per order
-    channel: np.ndarray
-    shop: np.ndarray
-    person: np.ndarray
-    ip: np.ndarray
-    created: np.ndarray
-    ev: dict[str, np.ndarray]  # event type -> unix seconds or -1
-    freight: np.ndarray  # cents
-    shop_coupon: np.ndarray
-    platform_coupon: np.ndarray
-    item_start: np.ndarray  # offsets into the item arrays (len n + 1)
-    item_sku: np.ndarray
-    item_qty: np.ndarray
-    item_price: np.ndarray  # cents
-    labels: dict[str, np.ndarray]  # label -> bool mask over orders
-    note: np.ndarray  # buyer note index or -1
-    seller_note: np.ndarray
-    late_delay: np.ndarray  # seconds the last event shows late, 0 = on time
-    oversold: list[int]
-
-    @property
-    def n(self) -> int:
-        return len(self.channel)
-
-    def late_updates(self, orders: list[Order]) -> dict[tuple[str, str], LateUpdate]:
-        out = {}
-        for i in np.flatnonzero(self.late_delay):
-            o = orders[i]
-            last = o.events[-1]
-            out[(o.channel, o.platform_order_no)] = LateUpdate(
-                last.type, last.at, last.at + timedelta(seconds=int(self.late_delay[i]))
-            )
-        return out
-
-
-def _plan(seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, ...]) -> _Plan:
-    if n < 0 or days <= 0:
-        raise ValueError(f"orders must be >= 0 and days > 0 (got orders={n}, days={days})")
-    unknown = set(channels) - set(CHANNELS)
-    if unknown or not channels:
-        raise ValueError(f"channels {sorted(unknown)} unknown; choose from {', '.join(CHANNELS)}")
-    if end_dt.tzinfo is None:
-        raise ValueError("end needs a timezone (e.g. datetime.now(UTC))")
-    rng = np.random.default_rng([seed, 20261111])
-    end = int(end_dt.timestamp())
-    start = end - days * 86400
-    skus = catalogue(seed)
-    shop_map = shops()
-    ds = geo.districts()
-    d_lat, d_lon, d_weight, d_remote = geo.district_arrays()
-    remote_idx = np.flatnonzero(d_remote)
-
-    # -- persons (buyers): most buy once in the period, some come back
-    n_persons = max(40, n)
-    p_district = rng.choice(len(ds), n_persons, p=d_weight)
-    is_remote = rng.random(n_persons) < 0.012
-    p_district[is_remote] = rng.choice(remote_idx, int(is_remote.sum()))
-    p_abroad = np.where(
-        rng.random(n_persons) < 0.015, rng.integers(len(geo.ABROAD), size=n_persons), -1
-    )
-    p_b2b = (rng.random(n_persons) < 0.03) & (p_abroad < 0)
-    n_prefix = len(people.MOBILE_PREFIXES)
-    prefix = rng.integers(n_prefix, size=n_persons)
-    virtual = (rng.random(n_persons) < 0.008) & (p_abroad < 0)
-    n_virtual = int(virtual.sum())
-    prefix[virtual] = n_prefix + rng.integers(len(people.VIRTUAL_PREFIXES), size=n_virtual)
-    p_phone = prefix * 10**8 + rng.integers(10**8, size=n_persons)
-    given2 = rng.integers(len(people.GIVEN), size=n_persons)
-    given2[rng.random(n_persons) < 0.35] = -1  # one-character given name
-    p_name = np.stack([
-        rng.integers(len(people.SURNAMES), size=n_persons),
-        rng.integers(len(people.GIVEN), size=n_persons),
-        given2,
-    ], axis=1)  # fmt: skip
-    p_addr = np.stack([
-        rng.integers(len(geo.ROADS), size=n_persons),
-        rng.integers(1, 999, size=n_persons),
-        rng.integers(100, size=n_persons),  # community / park
-        rng.integers(1, 40, size=n_persons),  # building / company
-        rng.integers(1, 26, size=n_persons) * 100 + rng.integers(1, 6, size=n_persons),  # room
-    ], axis=1)  # fmt: skip
-    octets = np.array(geo.CN_IP_FIRST_OCTETS, dtype=np.int64)
-    p_ip = octets[rng.integers(len(octets), size=n_persons)] << 24
-    p_ip |= rng.integers(1 << 24, size=n_persons)
-
-    # -- orders: channel, shop, person, creation time (by Beijing hour of day)
-    share = np.array([CHANNEL_SHARE[c] for c in channels])
-    channel = rng.choice(len(channels), n, p=share / share.sum()).astype(np.int16)
-    ch_names = np.array(channels)
-    shop_ids: list[str] = []
-    shop_base = {}
-    for c in channels:
-        shop_base[c] = len(shop_ids)
-        shop_ids += [s.shop_id for s in shop_map[c]]
-    n_shops = np.array([len(shop_map[c]) for c in channels])
-    base = np.array([shop_base[c] for c in channels])
-    shop = base[channel] + (rng.random(n) * n_shops[channel]).astype(np.int64)
-    person = np.minimum(np.arange(n), n_persons - 1)
-    repeat = rng.random(n) < 0.12  # a returning buyer
-    person[repeat] = rng.integers(n_persons, size=int(repeat.sum()))
-    # overseas buyers only order where the shop ships abroad
-    cb_ok = np.isin(ch_names[channel], CROSS_BORDER_CHANNELS)
-    domestic = np.flatnonzero(p_abroad < 0)
-    fix = (p_abroad[person] >= 0) & ~cb_ok
-    person[fix] = domestic[rng.integers(len(domestic), size=int(fix.sum()))]
-    created = _creation_times(rng, n, start, end)
-    ip = p_ip[person].copy()
-
-    is_market = np.isin(ch_names[channel], MARKETPLACES)
-    is_pos = ch_names[channel] == "pos"
-    taken = is_pos.copy()  # injected anomalies never overlap (and never on POS)
-    forced_paid = np.zeros(n, bool)
-    lab = {name: np.zeros(n, bool) for name in LABELS}
-
-    def pick(k: int, mask: np.ndarray | None = None) -> np.ndarray:
-        free = np.flatnonzero(~taken & (mask if mask is not None else True))
-        if len(free) == 0 or k <= 0:
-            return np.empty(0, np.int64)
-        chosen = rng.choice(free, min(k, len(free)), replace=False)
-        taken[chosen] = True
-        return chosen
-
-    # ip_burst: a fraud farm places 6-9 orders from one IP inside an hour
-    sizes = rng.integers(6, 10, size=max(1, round(n / 2500)) if n >= 12 else 0)
-    chosen = pick(int(sizes.sum()), is_market)
-    for group in np.split(chosen, np.cumsum(sizes)[:-1]):
-        if len(group) == 0:  # a tiny world ran out of orders to pick
-            continue
-        t0 = int(rng.integers(start, max(start + 1, end - 2 * HOUR)))
-        created[group] = t0 + np.sort(rng.integers(0, 55 * 60, size=len(group)))
-        ip[group] = int(octets[int(rng.integers(len(octets)))]) << 24 | int(rng.integers(1 << 24))
-    forced_paid[chosen] = lab["ip_burst"][chosen] = True
-    # duplicate_order: the same buyer orders again within 2-25 minutes (mergeable)
-    pairs = pick(2 * (max(2, round(n / 800)) if n >= 4 else 0), ~is_pos)
-    a, b = pairs[: len(pairs) // 2], pairs[len(pairs) // 2 : len(pairs) // 2 * 2]
-    person[b], channel[b], shop[b], ip[b] = person[a], channel[a], shop[a], ip[a]
-    delta = rng.integers(120, 1500, size=len(a))
-    created[b] = np.where(created[a] + delta <= end, created[a] + delta, created[a] - delta)
-    forced_paid[pairs] = True
-    # coupon_stacking: one buyer, platform coupons on 2-3 marketplaces the same Beijing day
-    markets = [i for i, c in enumerate(channels) if c in MARKETPLACES]
-    stacked = np.zeros(n, bool)
-    if len(markets) >= 2 and n >= 6:
-        sizes = rng.integers(2, min(3, len(markets)) + 1, size=max(2, round(n / 1200)))
-        chosen = pick(int(sizes.sum()), p_abroad[person] < 0)
-        for group in np.split(chosen, np.cumsum(sizes)[:-1]):
-            if len(group) < 2:
-                continue
-            stacked[group] = True
-            day0 = (end + BJ) // 86400 - int(rng.integers(0, days))  # a Beijing day in range
-            t0 = day0 * 86400 - BJ + int(rng.integers(9, 16)) * HOUR
-            if t0 + 4 * HOUR > end:
-                t0 -= 86400
-            chans = rng.choice(markets, len(group), replace=False)
-            person[group] = person[group[0]]
-            channel[group] = chans
-            shop[group] = [shop_base[channels[c]] for c in chans]
-            ip[group] = p_ip[person[group[0]]]
-            created[group] = t0 + rng.integers(0, 4 * HOUR, size=len(group))
-        forced_paid[stacked] = True
-    np.clip(created, start, end - 60, out=created)
-    ch_names_o = ch_names[channel]
-    is_market = np.isin(ch_names_o, MARKETPLACES)
-    is_pos = ch_names_o == "pos"
-    # cart_churn: the buyer added/removed cart items > 20 times in a minute before ordering
-    lab["cart_churn"][pick(max(1, n // 300) if n >= 10 else 0, ~is_pos)] = True
-
-    # -- items: 1-5 lines, hot items sell most, unique SKUs per order
-    n_items = rng.choice(5, n, p=[0.55, 0.25, 0.11, 0.06, 0.03]) + 1
-    n_items[is_pos] = np.minimum(n_items[is_pos], 3)
-    item_start = np.zeros(n + 1, np.int64)
-    np.cumsum(n_items, out=item_start[1:])
-    n_lines = int(item_start[-1])
-    item_order = np.repeat(np.arange(n), n_items)
-    slot = np.arange(n_lines) - item_start[item_order]
-    item_sku = rng.choice(len(skus), n_lines, p=popularity(len(skus)))
-    for _ in range(8):  # re-draw a SKU already on an earlier line of the same order
-        dup = np.zeros(n_lines, bool)
-        for back in range(1, 5):
-            same = (slot >= back) & (item_sku == np.roll(item_sku, back))
-            dup |= same
-        if not dup.any():
-            break
-        shift = rng.integers(1, len(skus), size=int(dup.sum()))
-        item_sku[dup] = (item_sku[dup] + shift) % len(skus)
-    item_qty = rng.choice(3, n_lines, p=[0.82, 0.13, 0.05]) + 1
-    list_cents = np.array([int(s.price * 100) for s in skus], dtype=np.int64)
-    factor = np.ones((len(channels), len(skus)))
-    for ci, c in enumerate(channels):  # a few SKUs are a little cheaper on pdd / douyin
-        if c in ("pdd", "douyin"):
-            cheap = rng.random(len(skus)) < (0.04 if c == "pdd" else 0.02)
-            factor[ci, cheap] = 0.97 if c == "pdd" else 0.985
-    item_price = list_cents[item_sku] * factor[channel[item_order], item_sku]
-    item_price = np.rint(item_price).astype(np.int64)
-    goods = np.add.reduceat(item_qty * item_price, item_start[:-1]) if n else np.zeros(0, np.int64)
-    del slot, dup, factor
-
-    # -- payment, shipping, delivery, after-sales (unix seconds, -1 = did not happen by `end`)
-    ev = {t: np.full(n, NONE) for t in _EVENT_ORDER}
-    pay_at = created + np.clip(rng.exponential(180, n), 5, 1500).astype(np.int64)
-    pay_at[is_pos] = created[is_pos]
-    intends = (rng.random(n) < 0.94) | forced_paid | is_pos
-    paid = intends & (pay_at <= end)
-    ev["pay"][paid] = pay_at[paid]
-    timeout = ~intends & (created + 1800 <= end)  # unpaid orders close after 30 minutes
-    ev["cancel"][timeout] = created[timeout] + 1800
-
-    fate = rng.random(n)
-    refund_early = paid & ~is_pos & ~forced_paid & (fate < 0.03)
-    t = pay_at + rng.integers(600, 8 * HOUR, size=n)
-    ok = refund_early & (t <= end)
-    ev["refund"][ok] = t[ok]
-    stuck_pool = paid & ~is_pos & ~refund_early & ~taken & (pay_at <= end - 50 * HOUR)
-    no_ship = refund_early | is_pos | ~paid
-    no_ship[pick(max(1, int(stuck_pool.sum() * 0.04)), stuck_pool)] = True
-
-    # oversold: two mid-popular SKUs sold out; the last buyers' orders can never ship
-    oversold = []
-    ship_delay = np.clip(rng.lognormal(np.log(8 * HOUR), 0.6, n), HOUR, 30 * HOUR).astype(np.int64)
-    ship_at = pay_at + ship_delay
-    ranks = rng.choice(np.arange(50, min(120, len(skus))), 2, replace=False)
-    for rank in ranks if n >= 200 else []:
-        has = np.zeros(n, bool)
-        has[item_order[item_sku == rank]] = True
-        cand = np.flatnonzero(has & paid & ~no_ship & ~taken & ~forced_paid)
-        if len(cand) < 3:
-            continue
-        cand = cand[np.argsort(pay_at[cand], kind="stable")]
-        late = cand[-max(2, len(cand) // 6) :]
-        taken[late] = no_ship[late] = lab["oversold_sku"][late] = True
-        oversold.append(int(rank))
-
-    shipped = ~no_ship & (ship_at <= end)
-    ev["ship"][shipped] = ship_at[shipped]
-    for rank in oversold:  # every other paid, unshipped order of a sold-out SKU waits too
-        has = np.zeros(n, bool)
-        has[item_order[item_sku == rank]] = True
-        waiting = has & paid & ~shipped & ~refund_early & ~is_pos
-        lab["oversold_sku"] |= waiting
-        taken |= waiting
-
-    # where it ships from decides the promised delivery time
-    lat, lon = d_lat[p_district[person]], d_lon[p_district[person]]
-    all_hot = np.minimum.reduceat(item_sku < 50, item_start[:-1]) if n else np.zeros(0, bool)
-    _, dist = assign_warehouses(lat, lon, all_hot.astype(bool))
-    abroad = p_abroad[person] >= 0
-    remote = d_remote[p_district[person]] & ~abroad
-    sla = geo.sla_hours_array(dist, remote, abroad) * HOUR
-    pickup_fail = pick(max(1, int(shipped.sum() * 0.02)), shipped & (ship_at <= end - 12 * HOUR))
-    lab["pickup_failure"][pickup_fail] = True
-    transit = (sla * rng.uniform(0.3, 0.85, n)).astype(np.int64)
-    transit[lab["pickup_failure"]] += 6 * HOUR  # the retry pickup comes ~5 h later
-    prov = np.array([d.province for d in ds])[p_district[person]]
-    late_p = np.where(np.isin(prov, _LATE_PROVINCES), 0.22, 0.035)
-    late = shipped & ~taken & (rng.random(n) < late_p)
-    transit[late] = sla[late] + rng.integers(3 * HOUR, 36 * HOUR, size=int(late.sum()))
-    arrive = ship_at + transit
-    promised = ship_at + sla
-    lab["delivery_timeout"] = late & (end >= promised)
-    taken |= lab["delivery_timeout"]
-    reject = shipped & (rng.random(n) < 0.012) & (arrive <= end) & ~taken
-    ev["reject"][reject] = arrive[reject]
-    delivered = shipped & ~reject & (arrive <= end)
-    ev["deliver"][delivered] = arrive[delivered]
-    ev["deliver"][is_pos & paid] = pay_at[is_pos & paid]  # taken over the counter
-    after = rng.random(n)
-    ret_at = arrive + rng.integers(12 * HOUR, 72 * HOUR, size=n)
-    returned = delivered & (after < 0.05) & (ret_at <= end)
-    ev["return"][returned] = ret_at[returned]
-    refund_at = ret_at + rng.integers(6 * HOUR, 24 * HOUR, size=n)
-    ok = returned & (refund_at <= end)
-    ev["refund"][ok] = refund_at[ok]
-    refund_only_at = arrive + rng.integers(2 * HOUR, 48 * HOUR, size=n)
-    ok = delivered & (after >= 0.05) & (after < 0.06) & (refund_only_at <= end)
-    ev["refund"][ok] = refund_only_at[ok]
-
-    del fate, t, ok, ship_delay, transit, arrive, ret_at, refund_at, refund_only_at, after
-    del lat, lon, prov, late_p, promised, dist, all_hot, sla, stuck_pool, timeout, intends
-    # late_status_update: the platform reports the last post-payment event 1-8 h late
-    last = np.max(np.stack([ev[k] for k in _EVENT_ORDER]), axis=0)
-    late_pool = (last > 0) & (last <= end - 2 * HOUR) & ~is_pos
-    late_delay = np.zeros(n, np.int64)
-    chosen = pick(max(1, int(late_pool.sum() * 0.015)), late_pool)
-    room = end - last[chosen]
-    late_delay[chosen] = rng.integers(HOUR, np.minimum(8 * HOUR, room) + 1)
-    lab["late_status_update"][chosen] = True
-    del last, late_pool, room
-
-    # -- amounts (cents): coupons never exceed 27 % of goods unless stacked on purpose
-    shop_c = np.where(rng.random(n) < 0.3, rng.choice([300, 500, 1000, 2000, 3000], n), 0)
-    shop_c = np.minimum(shop_c, goods * 15 // 100 // 100 * 100)
-    plat_c = rng.choice([200, 300, 500, 800, 1000, 1500], n)
-    plat_c[~is_market | (rng.random(n) >= 0.25)] = 0
-    plat_c = np.minimum(plat_c, goods * 12 // 100 // 100 * 100)
-    shop_c[is_pos] = plat_c[is_pos] = 0
-    plat_c[stacked] = goods[stacked] * 20 // 100
-    shop_c[stacked] = goods[stacked] * 15 // 100
-    freight = np.where(goods < 9900, rng.choice([600, 800, 1000], n), 0)
-    freight[remote] += 1500
-    freight[abroad] = rng.choice([3000, 4500, 6000, 8000], int(abroad.sum()))
-    freight[is_pos] = 0
-
-    # -- labels that follow from the data
-    pay_hour = ((ev["pay"] + BJ) // HOUR) % 24
-    lab["night_payment"] = paid & (pay_hour >= 2) & (pay_hour < 4)
-    lab["virtual_carrier_phone"] = p_phone[person] // 10**8 >= n_prefix
-    lab["cross_border"] = abroad
-    lab["remote_region"] = remote
-    lab["b2b_address"] = p_b2b[person]
-    lab["customs_incomplete"] = abroad & (rng.random(n) < 0.1)
-    ended = (ev["ship"] >= 0) | (ev["cancel"] >= 0) | (ev["refund"] >= 0)
-    lab["stuck_order"] = paid & ~is_pos & ~ended & (pay_at <= end - 48 * HOUR)
-    lab["duplicate_order"] = _within_30_min(person, created)
-    lab["coupon_stacking"] = _coupon_stacking(person, ev["pay"], goods, shop_c, plat_c, channel)
-
-    note = np.where(rng.random(n) < 0.08, rng.integers(len(people.BUYER_NOTES), size=n), -1)
-    seller_note = np.where(rng.random(n) < 0.03, rng.integers(len(people.SELLER_NOTES), size=n), -1)
-    i16, i32 = np.int16, np.int32  # compact dtypes: the plan of 1 M orders stays ~200 MB
-    return _Plan(
-        start=start, end=end, channels=tuple(channels), skus=skus, shops=shop_map,
-        shop_ids=shop_ids, p_district=p_district.astype(i16), p_abroad=p_abroad.astype(np.int8),
-        p_b2b=p_b2b, p_phone=p_phone, p_name=p_name.astype(i16), p_addr=p_addr.astype(i16),
-        p_ip=p_ip.astype(np.uint32), channel=channel, shop=shop.astype(i16),
-        person=person.astype(i32), ip=ip.astype(np.uint32), created=created, ev=ev,
-        freight=freight.astype(i32), shop_coupon=shop_c.astype(i32),
-        platform_coupon=plat_c.astype(i32), item_start=item_start, item_sku=item_sku.astype(i16),
-        item_qty=item_qty.astype(np.int8), item_price=item_price.astype(i32), labels=lab,
-        note=note.astype(np.int8), seller_note=seller_note.astype(np.int8),
-        late_delay=late_delay.astype(i32), oversold=oversold,
-    )  # fmt: skip
-
-
-def _creation_times(rng: np.random.Generator, n: int, start: int, end: int) -> np.ndarray:
-    """`n` sorted unix times in [start, end - 60) following the Beijing hour-of-day curve."""
-    out: list[np.ndarray] = []
-    have = 0
-    accept = _HOUR_WEIGHT / _HOUR_WEIGHT.max()
-    while have < n:
-        t = rng.integers(start, end - 60, size=max(1024, 2 * (n - have)))
-        keep = t[rng.random(len(t)) < accept[((t + BJ) // HOUR) % 24]]
-        out.append(keep)
-        have += len(keep)
-    return np.sort(np.concatenate(out)[:n]) if out else np.zeros(0, np.int64)
-
-
-def _within_30_min(person: np.ndarray, created: np.ndarray) -> np.ndarray:
-    """Orders of one buyer (same phone and address) created within 30 min of another."""
-    order = np.lexsort((created, person))
-    p, c = person[order], created[order]
-    close = (p[1:] == p[:-1]) & (c[1:] - c[:-1] <= 1800)
-    hit = np.zeros(len(person), bool)
-    hit[order[1:][close]] = True
-    hit[order[:-1][close]] = True
-    return hit
-
-
-def _coupon_stacking(person, pay, goods, shop_c, plat_c, channel) -> np.ndarray:  # noqa: ANN001
-    """Per buyer and Beijing day of payment: coupons > 30 % of goods, or platform coupons on two
-    or more channels; marks that day's orders of the buyer that used a coupon."""
-    df = pd.DataFrame({
-        "person": person, "day": (pay + BJ) // 86400, "goods": goods,
-        "coupons": shop_c + plat_c, "plat_ch": np.where(plat_c > 0, channel, -1),
-    })  # fmt: skip
-    df = df[pay >= 0]
-    g = df.groupby(["person", "day"])
-    ratio = g["coupons"].transform("sum") > 0.30 * g["goods"].transform("sum")
-    chans = df["plat_ch"].where(df["plat_ch"] >= 0)
-    multi = chans.groupby([df["person"], df["day"]]).transform("nunique") >= 2
-    hit = np.zeros(len(person), bool)
-    sel = (ratio | multi) & (df["coupons"] > 0)
-    hit[df.index[sel.to_numpy()]] = True
-    return hit
+def _late_updates(plan: WorldPlan, orders: list[Order]) -> dict[tuple[str, str], LateUpdate]:
+    """The plan's late-shown last events, keyed like the orders they belong to."""
+    out = {}
+    for i in np.flatnonzero(plan.late_delay):
+        o = orders[i]
+        last = o.events[-1]
+        out[(o.channel, o.platform_order_no)] = LateUpdate(
+            last.type, last.at, last.at + timedelta(seconds=int(plan.late_delay[i]))
+        )
+    return out
 
 
 # -- materialising Order objects ---------------------------------------------------------------
@@ -595,32 +189,29 @@ def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(int(ts), UTC)
 
 
+# Each channel's order number from (index i, Beijing creation time t, per-order salt s), in
+# the platform's own shape; unique per (channel, index).
+_ORDER_NUMBERS: dict[str, Callable[[int, datetime, int], str]] = {
+    "taobao": lambda i, t, s: f"2{s % 1_000_000:06d}{i:09d}{s % 1000:03d}",  # tid: 19 digits
+    "jd": lambda i, t, s: f"3{s % 100:02d}{i:09d}",  # orderId: 12 digits
+    "douyin": lambda i, t, s: f"69{s % 100_000:05d}{i:09d}{s % 1000:03d}",  # order_id: 19 digits
+    "pdd": lambda i, t, s: f"{t:%y%m%d}-{s % 1_000_000:06d}{i:09d}",  # order_sn: 180227-3947…
+    "kuaishou": lambda i, t, s: f"24{s % 100_000:05d}{i:09d}",  # oid: 16 digits
+    "youzan": lambda i, t, s: f"E{t:%Y%m%d%H%M%S}{i % 10**6:06d}",  # tid: E + 20 digits
+    "h5mall": lambda i, t, s: f"H5{t:%Y%m%d}{i:08d}",
+    "pos": lambda i, t, s: f"POS{t:%Y%m%d}{i:08d}",
+    "regional_a": lambda i, t, s: f"RA{t:%Y%m%d}{i:08d}",
+    "regional_b": lambda i, t, s: f"RB{i:010d}",
+}
+
+
 def order_number(channel: str, idx: int, created: int, salt: int) -> str:
     """A platform order number in the channel's own shape, unique per (channel, idx)."""
-    day = datetime.fromtimestamp(created + BJ, UTC)
-    r = salt % 1000
-    if channel == "taobao":  # tid: int64, 19 digits
-        return f"2{salt % 1_000_000:06d}{idx:09d}{r:03d}"
-    if channel == "jd":  # orderId: 12 digits
-        return f"3{r % 100:02d}{idx:09d}"
-    if channel == "douyin":  # order_id: 19-digit string
-        return f"69{salt % 100_000:05d}{idx:09d}{r:03d}"
-    if channel == "pdd":  # order_sn: 180227-394702832640993
-        return f"{day:%y%m%d}-{salt % 1_000_000:06d}{idx:09d}"
-    if channel == "kuaishou":  # oid: int64, 16 digits
-        return f"24{salt % 100_000:05d}{idx:09d}"
-    if channel == "youzan":  # tid: E + 20 digits
-        return f"E{day:%Y%m%d%H%M%S}{idx % 10**6:06d}"
-    if channel == "h5mall":
-        return f"H5{day:%Y%m%d}{idx:08d}"
-    if channel == "pos":
-        return f"POS{day:%Y%m%d}{idx:08d}"
-    if channel == "regional_a":
-        return f"RA{day:%Y%m%d}{idx:08d}"
-    return f"RB{idx:010d}"
+    # the shapes print Beijing wall-clock time (a UTC datetime shifted by 8 h)
+    return _ORDER_NUMBERS[channel](idx, datetime.fromtimestamp(created + BJ, UTC), salt)
 
 
-def _materialise(plan: _Plan, chunk_size: int = 20_000) -> Iterator[list[Order]]:
+def _materialise(plan: WorldPlan, chunk_size: int = 20_000) -> Iterator[list[Order]]:
     """Build `Order` objects chunk by chunk (columns turned into Python lists per chunk: numpy
     scalar access per field would dominate the cost)."""
     skus = plan.skus
@@ -632,7 +223,7 @@ def _materialise(plan: _Plan, chunk_size: int = 20_000) -> Iterator[list[Order]]
         "prefixes": people.MOBILE_PREFIXES + people.VIRTUAL_PREFIXES,
         "label_names": list(LABELS),
         "label_matrix": np.stack([plan.labels[k] for k in LABELS], axis=1),
-        "ev_matrix": np.stack([plan.ev[k] for k in _EVENT_ORDER], axis=1),
+        "ev_matrix": np.stack([plan.ev[k] for k in EVENT_ORDER], axis=1),
         # index -1 (no note) picks the trailing None
         "buyer_notes": (*people.BUYER_NOTES, None),
         "seller_notes": (*people.SELLER_NOTES, None),
@@ -644,7 +235,7 @@ def _materialise(plan: _Plan, chunk_size: int = 20_000) -> Iterator[list[Order]]
         yield chunk
 
 
-def _chunk(plan: _Plan, lo: int, hi: int, ctx: dict) -> list[Order]:
+def _chunk(plan: WorldPlan, lo: int, hi: int, ctx: dict) -> list[Order]:
     ds, prefixes, label_names = ctx["ds"], ctx["prefixes"], ctx["label_names"]
     sku_codes, titles, hs_codes = ctx["sku_codes"], ctx["titles"], ctx["hs_codes"]
     label_matrix, ev_matrix, salt = ctx["label_matrix"], ctx["ev_matrix"], ctx["salt"]
@@ -700,7 +291,7 @@ def _chunk(plan: _Plan, lo: int, hi: int, ctx: dict) -> list[Order]:
             coupons.append(_coupon(f"SHOP-{shop_c // 100}OFF", "shop", shop_c))
         events = [
             (ts, k) for k, ts in enumerate(evrow) if ts >= 0
-        ]  # same-second events keep the lifecycle order of _EVENT_ORDER
+        ]  # same-second events keep the lifecycle order of EVENT_ORDER
         events.sort()
         abroad = int(plan.p_abroad[p])
         customs = None
@@ -727,9 +318,7 @@ def _chunk(plan: _Plan, lo: int, hi: int, ctx: dict) -> list[Order]:
                 coupons=coupons,
                 country=geo.ABROAD[abroad].country if abroad >= 0 else "CN",
                 customs=customs,
-                events=[
-                    Event.model_construct(at=_dt(ts), type=_EVENT_ORDER[k]) for ts, k in events
-                ],
+                events=[Event.model_construct(at=_dt(ts), type=EVENT_ORDER[k]) for ts, k in events],
                 buyer_note=buyer_notes[note],
                 seller_note=seller_notes[s_note],
                 labels=labels.get(j, []),
@@ -755,7 +344,7 @@ def _coupon(code: str, issuer: str, cents: int) -> Coupon:
     return Coupon.model_construct(code=code, issuer=issuer, amount=_dec(cents))
 
 
-def _receivers(plan: _Plan, persons: np.ndarray, ds, prefixes) -> list[Receiver]:  # noqa: ANN001
+def _receivers(plan: WorldPlan, persons: np.ndarray, ds, prefixes) -> list[Receiver]:  # noqa: ANN001
     names = plan.p_name[persons].tolist()
     addrs = plan.p_addr[persons].tolist()
     abroad = plan.p_abroad[persons].tolist()
