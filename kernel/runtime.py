@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import psycopg
@@ -65,6 +66,8 @@ def prepare(settings: Settings | None = None) -> PgConn:
             "DAGSTER_HOME": str(dagster_home),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "GX_ANALYTICS_ENABLED": "false",
+            # dagster-dbt and `dagster dev` run the `dbt` / `dagster` of the PATH: this venv's
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             **warehouse.env(),
         }
     )

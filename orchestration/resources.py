@@ -27,6 +27,13 @@ class WarehouseResource(dg.ConfigurableResource):
         with psycopg.connect(self.conn_facts.url(), application_name="orderpulse") as conn:
             yield conn
 
+    def ensure_tables(self) -> None:
+        """Create or migrate the tables OrderPulse's own code owns and dbt reads: every
+        channel's `raw.<channel>_orders` (connectors) and the `ops` decision tables
+        (fulfillment). Idempotent; dbt models read them, never create them."""
+        with self.connect() as conn:
+            ensure_owned_tables(conn)
+
     def dbt_env(self) -> dict[str, str]:
         """Connection env vars that dbt_project/profiles.yml reads."""
         return self.conn_facts.env()
@@ -52,6 +59,16 @@ class ChannelsResource(dg.ConfigurableResource):
             yield client
         finally:
             http.close()
+
+
+def ensure_owned_tables(conn: psycopg.Connection) -> None:
+    """The raw order tables of every channel in config/channels.yaml and the ops tables."""
+    from connectors.channels_config import load_channels
+    from connectors.raw_schema import ensure_raw_tables
+    from fulfillment.ops_schema import ensure_ops_tables
+
+    ensure_raw_tables(conn, list(load_channels().channels))
+    ensure_ops_tables(conn)
 
 
 def dbt_executable() -> str:

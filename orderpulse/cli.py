@@ -52,6 +52,33 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _prepare_everything():
+    """What every command that runs the pipeline needs first: the warehouse (embedded or
+    external) with its schemas, the tables OrderPulse's code owns (raw orders, ops
+    decisions), and a current dbt manifest (dagster-dbt's preparer: `dbt parse`)."""
+    import psycopg
+
+    from orchestration.dbt.project import prepare_manifest
+    from orchestration.resources import ensure_owned_tables
+
+    try:
+        conn = runtime.prepare()
+    except DatabaseError as exc:
+        _fail(str(exc))
+    with psycopg.connect(conn.url()) as db:
+        ensure_owned_tables(db)
+    prepare_manifest()
+    return conn
+
+
+@app.command("prepare")
+def prepare() -> None:
+    """Create the warehouse schemas and owned tables and parse the dbt project (what `demo`
+    and `up` do first; run it before `dbt` by hand on a new warehouse)."""
+    conn = _prepare_everything()
+    console.print(f"warehouse ready: {redact(conn.url())}; dbt manifest current")
+
+
 # -- db ----------------------------------------------------------------------------------------
 @db_app.command("start")
 def db_start() -> None:
@@ -164,10 +191,7 @@ def demo(
     """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
     from orderpulse.demo import run_demo
 
-    try:
-        conn = runtime.prepare()
-    except DatabaseError as exc:
-        _fail(str(exc))
+    conn = _prepare_everything()
     console.print(f"[bold]warehouse[/] {redact(conn.url())}")
     if reset if reset is not None else not get_settings().pg_url:
         reset_warehouse(conn)
@@ -188,7 +212,7 @@ def up(
     """Start the warehouse, the sandbox (live), the webhook receiver and `dagster dev`."""
     from orderpulse.services import start_services
 
-    runtime.prepare()
+    _prepare_everything()
     services = start_services(console, home=get_settings().home_dir, live=live)
     cmd = [
         str(Path(sys.executable).parent / "dagster"),
@@ -231,7 +255,7 @@ def docs(
     port: Annotated[int, typer.Option(help="Port of the docs site")] = 8080,
 ) -> None:
     """Generate the dbt docs (every model and column of the marts) and serve them."""
-    runtime.prepare()
+    _prepare_everything()
     project = runtime.project_root() / "dbt_project"
     dbt = str(Path(sys.executable).parent / "dbt")
     common = ["--project-dir", str(project), "--profiles-dir", str(project)]

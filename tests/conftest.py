@@ -47,3 +47,12 @@ def fresh_db(pg: PgConn) -> Iterator[PgConn]:
     conn = new_database(pg)
     yield conn
     drop_database(pg, conn)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    """A current dbt manifest (dagster-dbt's preparer: `dbt parse`), as every entry point
+    prepares it before loading the Dagster definitions."""
+    from orchestration.dbt.project import prepare_manifest
+
+    return prepare_manifest()

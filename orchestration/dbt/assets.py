@@ -1,8 +1,16 @@
-"""Every dbt model is a Dagster asset and every dbt test an asset check."""
+"""Every dbt model is a Dagster asset and every dbt test an asset check.
+
+The project runs as two `@dbt_assets` ops around the Python steps that sit between dbt layers
+(the cpca address placement and the decisions): `dbt_before_decisions` builds what they read
+(staging, intermediate up to `int_orders`), `dbt_after_decisions` everything downstream of
+the tables they write (`raw.address_geo`, `ops.*`): `int_order_status` and the marts. A Python
+asset never sits between two models of one op, so every planned run splits into steps and the
+graph is acyclic.
+"""
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -13,15 +21,19 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.dbt.project import dbt_project, ensure_manifest
+from orchestration.conventions import OWNERS, keep_current
+from orchestration.dbt.project import dbt_project, load_manifest
 from orchestration.resources import WarehouseResource
 
-OWNERS = ["team:data-engineering"]
+# dbt selection of the models downstream of what the Python steps write; the first op is the
+# rest of the project.
+AFTER_DECISIONS = "source:raw.address_geo+ source:ops+ path:models/marts"
 
 
 class OrderPulseTranslator(DagsterDbtTranslator):
-    """Models keyed `<schema>/<model>` and grouped by layer; sources keep `raw/<table>`, which
-    are exactly the keys of the ingestion assets, so the graph joins up."""
+    """Models keyed `<schema>/<model>` and grouped by layer; sources keep `<schema>/<table>`,
+    which are exactly the keys of the assets that write them (ingest, enrichment, decisions),
+    so the graph joins up."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project):  # type: ignore[override]
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -32,7 +44,7 @@ class OrderPulseTranslator(DagsterDbtTranslator):
                 key=dg.AssetKey([schema, node["name"]]),
                 group_name=schema,
                 owners=OWNERS,
-                automation_condition=dg.AutomationCondition.eager(),
+                automation_condition=keep_current(),
             ).merge_attributes(kinds={"postgres"})
         return spec
 
@@ -42,13 +54,9 @@ TRANSLATOR = OrderPulseTranslator(
 )
 
 
-MANIFEST_PATH = ensure_manifest(dbt_project)
-
-
-def _table_relations(manifest_path) -> dict[dg.AssetKey, str]:
+def table_relations(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, str]:
     """Asset key -> `schema.name` of every model dbt materialises as a table (views are not
     counted: counting one re-runs its whole query)."""
-    manifest = json.loads(manifest_path.read_text())
     out = {}
     for node in manifest["nodes"].values():
         materialized = node.get("config", {}).get("materialized")
@@ -57,23 +65,6 @@ def _table_relations(manifest_path) -> dict[dg.AssetKey, str]:
                 f'"{node["schema"]}"."{node["name"]}"'
             )
     return out
-
-
-TABLES = _table_relations(MANIFEST_PATH)
-
-
-def _with_row_count(event, conn):
-    """Add `dagster/row_count` to a model's materialisation. Counted on the run's own
-    connection by schema and name: the manifest's database name may differ from the target."""
-    key = getattr(event, "asset_key", None)
-    relation = TABLES.get(key) if key is not None else None
-    if relation is None or not isinstance(event, dg.MaterializeResult | dg.Output):
-        return event
-    count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-    meta = {**(event.metadata or {}), "dagster/row_count": dg.MetadataValue.int(count)}
-    if isinstance(event, dg.Output):
-        return event.with_metadata(meta)
-    return event._replace(metadata=meta)
 
 
 class DbtBuildConfig(dg.Config):
@@ -93,39 +84,88 @@ def dbt_args(config: DbtBuildConfig, checks_only: bool = False) -> list[str]:
     return args
 
 
-@dbt_assets(
-    manifest=MANIFEST_PATH,
-    project=dbt_project,
-    dagster_dbt_translator=TRANSLATOR,
-    name="orderpulse_dbt_models",
-)
-def orderpulse_dbt_models(
+def _with_row_count(event, conn, tables: Mapping[dg.AssetKey, str]):
+    """Add `dagster/row_count` to a model's materialisation. Counted on the run's own
+    connection by schema and name: the manifest's database name may differ from the target."""
+    key = getattr(event, "asset_key", None)
+    relation = tables.get(key) if key is not None else None
+    if relation is None or not isinstance(event, dg.MaterializeResult | dg.Output):
+        return event
+    count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+    meta = {**(event.metadata or {}), "dagster/row_count": dg.MetadataValue.int(count)}
+    if isinstance(event, dg.Output):
+        return event.with_metadata(meta)
+    return event._replace(metadata=meta)
+
+
+def _run_dbt(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     warehouse: WarehouseResource,
     config: DbtBuildConfig,
-):
-    """dbt build of the selected models, with their tests as asset checks."""
+    tables: Mapping[dg.AssetKey, str],
+) -> Iterator:
+    # the raw and ops tables belong to their writers: make sure they exist before dbt reads them
+    warehouse.ensure_tables()
     os.environ.update(warehouse.dbt_env())
     with warehouse.connect() as conn:
         conn.autocommit = True
         checks_only = not context.selected_asset_keys
         for event in dbt.cli(dbt_args(config, checks_only), context=context).stream():
-            yield _with_row_count(event, conn)
+            yield _with_row_count(event, conn, tables)
 
 
-# Every dbt data test over every row, nightly: the runs in between test only the rows each
-# build wrote. Checks only, no model is rebuilt.
-dbt_full_tests_job = dg.define_asset_job(
-    name="dbt_full_data_tests",
-    selection=dg.AssetSelection.checks_for_assets(orderpulse_dbt_models),
-    config={"ops": {"orderpulse_dbt_models": {"config": {"test_all_rows": True}}}},
-    description="Every dbt data test over every row (incremental builds test the rows they wrote).",
-)
+def build_dbt_assets() -> list[dg.AssetsDefinition]:
+    """The two dbt ops, from the manifest read once."""
+    manifest = load_manifest()
+    tables = table_relations(manifest)
 
-dbt_full_tests_schedule = dg.ScheduleDefinition(
-    name="dbt_full_data_tests_schedule",
-    job=dbt_full_tests_job,
-    cron_schedule="0 4 * * *",
-    execution_timezone="Asia/Shanghai",
-)
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=TRANSLATOR,
+        name="dbt_before_decisions",
+        exclude=AFTER_DECISIONS,
+    )
+    def dbt_before_decisions(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
+    ):
+        """dbt build of staging and the intermediate models the decisions read."""
+        yield from _run_dbt(context, dbt, warehouse, config, tables)
+
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=TRANSLATOR,
+        name="dbt_after_decisions",
+        select=AFTER_DECISIONS,
+    )
+    def dbt_after_decisions(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
+    ):
+        """dbt build of the models downstream of the decisions: int_order_status, marts."""
+        yield from _run_dbt(context, dbt, warehouse, config, tables)
+
+    return [dbt_before_decisions, dbt_after_decisions]
+
+
+DBT_OPS = ("dbt_before_decisions", "dbt_after_decisions")
+
+
+def build_dbt_full_tests_job(dbt_defs: list[dg.AssetsDefinition]):
+    """Every dbt data test over every row, nightly: the runs in between test only the rows each
+    build wrote. Checks only, no model is rebuilt."""
+    return dg.define_asset_job(
+        name="dbt_full_data_tests",
+        selection=dg.AssetSelection.checks_for_assets(*dbt_defs),
+        config={"ops": {op: {"config": {"test_all_rows": True}} for op in DBT_OPS}},
+        description=(
+            "Every dbt data test over every row (incremental builds test the rows they wrote)."
+        ),
+    )

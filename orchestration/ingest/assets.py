@@ -5,9 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from connectors.channels_config import ChannelConfig, load_channels
+from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE
 from orchestration.resources import ChannelsResource, WarehouseResource
-
-OWNERS = ["team:data-engineering"]
 
 
 class IngestConfig(dg.Config):
@@ -47,7 +46,9 @@ def channel_schedule(channel: str, cron: str | None, what: str) -> dg.ScheduleDe
         name=f"{channel}_orders_schedule",
         target=dg.AssetSelection.assets(orders_asset_key(channel)),
         cron_schedule=cron or "*/10 * * * *",
-        execution_timezone="Asia/Shanghai",
+        execution_timezone=SCHEDULE_TIMEZONE,
+        # live mode is the product: a running daemon keeps every channel current
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"{what} on the cadence set in config/channels.yaml.",
     )
 

@@ -4,6 +4,7 @@ incremental pulls had missed. Zero is the only passing figure."""
 import dagster as dg
 
 from connectors.channels_config import ChannelConfig, load_channels
+from orchestration.conventions import SCHEDULE_TIMEZONE
 from orchestration.ingest.assets import orders_asset_key
 from orchestration.resources import ChannelsResource, WarehouseResource
 
@@ -53,5 +54,6 @@ nightly_reconciliation_schedule = dg.ScheduleDefinition(
     name="nightly_reconciliation_schedule",
     job=nightly_reconciliation_job,
     cron_schedule="30 3 * * *",
-    execution_timezone="Asia/Shanghai",
+    execution_timezone=SCHEDULE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )

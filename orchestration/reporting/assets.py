@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
 SUMMARY_SQL = """
@@ -27,11 +28,11 @@ def read_channel_summary(conn) -> pd.DataFrame:
 @dg.asset(
     key=["reporting", "channel_order_summary"],
     group_name="reporting",
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     kinds={"python", "pandas"},
     deps=[dg.AssetKey(["marts", "fct_orders"])],
     description="Orders, paid orders, goods value and paid amount per channel (marts.fct_orders).",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=keep_current(),
 )
 def channel_order_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as conn:

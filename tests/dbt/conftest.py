@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from kernel.database import PgConn
+from orchestration.resources import ensure_owned_tables
 from sandbox.model import Order
 from sandbox.world import World
 from tests import databases
@@ -35,7 +36,10 @@ def run_dbt(
     conn: PgConn, target_path: Path, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess:
     """`dbt <args>` against `conn`, writing artifacts under `target_path`; fails the test with
-    dbt's output when dbt fails (unless `check` is false)."""
+    dbt's output when dbt fails (unless `check` is false). Like every OrderPulse entry point,
+    it first creates the tables dbt reads but does not own (raw orders, ops decisions)."""
+    with psycopg.connect(conn.url()) as db:
+        ensure_owned_tables(db)
     env = {
         **os.environ,
         **conn.env(),

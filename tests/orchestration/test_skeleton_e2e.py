@@ -25,7 +25,7 @@ MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 def materialised(pg, tmp_path_factory):
     """One full materialisation of the graph into a fresh database, with the truth."""
     from orchestration.dbt.project import dbt_project
-    from orchestration.definitions import build_definitions
+    from orchestration.definitions import defs
     from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
     from sandbox.server import Sandbox
     from tests.databases import drop_database, new_database
@@ -33,7 +33,6 @@ def materialised(pg, tmp_path_factory):
     db = new_database(pg, "e2e_")
 
     home = tmp_path_factory.mktemp("e2e_home")
-    defs = build_definitions()
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     # PDD serves windows ending >= 3 min before its clock: the world ends 10 minutes ago
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -130,13 +129,13 @@ def test_every_order_address_is_placed_or_flagged(materialised) -> None:
 def test_nightly_dbt_job_tests_every_row(materialised) -> None:
     """The `dbt_full_data_tests` job runs every dbt test as an asset check over every row: a
     row that went bad long after its build (so outside any build's test scope) fails it."""
-    from orchestration.dbt.assets import dbt_full_tests_job, orderpulse_dbt_models
+    from orchestration.dbt.definitions import dbt_defs, dbt_full_tests_job
     from orchestration.dbt.project import dbt_project
     from orchestration.resources import WarehouseResource, dbt_executable
 
     db, _, _ = materialised
     defs = dg.Definitions(
-        assets=[orderpulse_dbt_models],
+        assets=dbt_defs,
         jobs=[dbt_full_tests_job],
         resources={
             "warehouse": WarehouseResource(pg_url=db.url()),
@@ -169,7 +168,8 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
             )
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) >= 100  # every dbt data test, no model rebuilt
-    assert not result.asset_materializations_for_node("orderpulse_dbt_models")
+    for op in ("dbt_before_decisions", "dbt_after_decisions"):
+        assert not result.asset_materializations_for_node(op)
     failed = {e.check_name for e in evaluations if not e.passed}
     # the freight is negative, the order no longer adds up, and the monthly reconciliation
     # of the BI marts shows the gap

@@ -3,14 +3,14 @@
 {%- set columns = order_columns() -%}
 
 with
-{% for s in order_sources() %}
+{% for s in order_channels() %}
 {{ s }} as (
     select * from {{ ref('stg_' ~ s ~ '__orders') }}
 ),
 {% endfor %}
 
 unioned as (
-    {% for s in order_sources() -%}
+    {% for s in order_channels() -%}
     select {{ columns | join(', ') }} from {{ s }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -1,14 +1,16 @@
-"""Enrichment between dbt layers: receiver addresses placed with cpca."""
+"""Receiver addresses placed with cpca: between the two dbt ops (reads int_orders, dbt reads
+raw.address_geo after it)."""
 
 import dagster as dg
 
+from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
 
 @dg.asset(
     key=["raw", "address_geo"],
     group_name="enrichment",
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     kinds={"python", "pandas", "postgres"},
     deps=[dg.AssetKey(["intermediate", "int_orders"])],
     description=(
@@ -16,7 +18,7 @@ from orchestration.resources import WarehouseResource
         "district, adcode, coordinates), cached by address hash; unparseable ones flagged "
         "is_parsed = false. Read by dbt as source raw.address_geo."
     ),
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=keep_current(),
 )
 def address_geo(warehouse: WarehouseResource) -> dg.MaterializeResult:
     from fulfillment.address_geo import enrich_addresses

@@ -1,0 +1,10 @@
+"""The fulfillment domain: the Python steps between the two dbt ops. They read intermediate
+models and write `raw.address_geo` and the `ops` decision tables, which the marts read."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.fulfillment.address_geo import address_geo
+
+defs = dg.Definitions(assets=[address_geo])
