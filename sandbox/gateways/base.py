@@ -20,6 +20,7 @@ from starlette.routing import Route
 from sandbox.faults import FaultConfig, FaultInjector
 from sandbox.gateways.common import (
     OrderState,
+    PushBody,
     Sealer,
     now_utc,
     order_state,
@@ -78,6 +79,7 @@ class Gateway:
     and render orders; everything else (store, faults, tokens, clock) is here."""
 
     channel: ClassVar[str]
+    push_types: ClassVar[Mapping[str, str]]  # change kind (common.CHANGE_KINDS) -> message type
     token_field: ClassVar[str] = "access_token"
     seal_prefix: ClassVar[str] = "~"
     seal_suffix: ClassVar[str] = "~"
@@ -129,6 +131,19 @@ class Gateway:
 
     def render(self, state: OrderState) -> dict:
         """The full order as the platform's detail call returns it."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """The platform's push message announcing `state`'s latest change (`kind`, one of
+        `common.CHANGE_KINDS`), signed its way; `sent` is the send time it carries."""
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import numpy as np
 from starlette.requests import Request
@@ -297,6 +297,31 @@ async def request_params(request: Request) -> dict[str, str]:
         body = (await request.body()).decode()
         params.update(parse_qsl(body, keep_blank_values=True))
     return params
+
+
+# -- push messages (each platform module builds its own; sandbox.push sends them) ----------------
+PushBody = tuple[bytes, dict[str, str]]  # (request body, headers) of one signed push message
+# an order's latest change as a push announces it (`sandbox.push.change_kind`); each platform
+# maps every kind to its own message type
+CHANGE_KINDS = ("created", "pay", "ship", "deliver", "cancel", "refund", "after_sale", "modified")
+FORM_HEADERS = {"content-type": "application/x-www-form-urlencoded"}
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def compact_json(obj: object) -> str:
+    """JSON as the platforms send it inside messages: no spaces, Chinese unescaped."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def form_body(fields: Mapping[str, object]) -> bytes:
+    """An urlencoded form body, every character but the unreserved ones escaped."""
+    return "&".join(
+        f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in fields.items()
+    ).encode()
 
 
 def page_slice(idx: np.ndarray, start: int, size: int, *, duplicates: bool) -> list[int]:

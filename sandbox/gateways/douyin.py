@@ -48,6 +48,13 @@ isv.access-token-expired, isv.access-token-no-existed, isv.app-key-invalid,
 isv.parameter-invalid (window over 7 days, size over 100), isv.refresh-token-invalid; 50002
 isv.business-failed (no such order); 60000 isv.rate-limited (rate-limit fault, sub_msg says
 retry after 1 s); 70000 isv.api-offline (unknown method).
+
+Push: JSON array body `[{"tag", "msg_id", "data": "<JSON string>", "timestamp"}]`; headers
+`app-id` (app_key) and `event-sign` = lowercase hex md5(app_key + raw body + app_secret). Tags:
+100 created, 110 paid, 102 shipped, 103 completed, 106 cancelled/closed, 200 after-sale (⚠
+chosen), 105 modified. data: `{p_id, s_ids, shop_id, order_status, order_type, biz,
+create_time, update_time, pay_time}` (unix s). `timestamp` (send time, unix s) is a sandbox
+addition for replay windows.
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 from starlette.requests import Request
@@ -66,7 +74,10 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    JSON_HEADERS,
     OrderState,
+    PushBody,
+    compact_json,
     customs_fields,
     drop_none,
     fen,
@@ -76,6 +87,7 @@ from sandbox.gateways.common import (
     mask_name,
     mask_phone,
     maybe_int,
+    md5_hex,
     parse_bj,
     split_coupons,
     stable_number,
@@ -87,6 +99,11 @@ MAX_WINDOW = timedelta(days=7)
 MAX_PAGE_SIZE = 100
 MAX_SKEW = timedelta(minutes=10)
 MAX_DECRYPT = 50
+# change kind (common.CHANGE_KINDS) -> push message tag
+PUSH_TAGS = {
+    "created": "100", "pay": "110", "ship": "102", "deliver": "103", "cancel": "106",
+    "refund": "106", "after_sale": "200", "modified": "105",
+}  # fmt: skip
 STATUS_DESC = {1: "待支付", 2: "备货中", 3: "已发货", 4: "已取消", 5: "已完成"}
 AFTER_SALE = {"return": (7, 0, 1), "refund": (12, 1, 3), "reject": (27, 2, 3)}
 LIST_FIELDS = frozenset(
@@ -157,6 +174,7 @@ def _invalid(sub_code: str, sub_msg: str) -> DouyinError:
 
 class DouyinGateway(Gateway):
     channel = "douyin"
+    push_types = PUSH_TAGS
     seal_prefix = "#"
     seal_suffix = "#1##"
 
@@ -342,6 +360,41 @@ class DouyinGateway(Gateway):
             "shop_id": 4463798,
             "shop_name": "沙盒小店",
         }
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """One message in a JSON array, signed over the raw body (see the module docstring)."""
+        o = state.order
+        no = o.platform_order_no
+        data = {
+            "p_id": int(no) if no.isdigit() else no,
+            "s_ids": [f"{no}{k}" for k in range(1, len(o.items) + 1)],
+            "shop_id": o.shop_id,
+            "order_status": order_status(state),
+            "order_type": 0,
+            "biz": 2,
+            "create_time": unix_s(o.created_at),
+            "update_time": unix_s(state.modified),
+            "pay_time": unix_s(state.paid_at) or 0,
+        }
+        message = {
+            "tag": PUSH_TAGS[kind],
+            "msg_id": message_id,
+            "data": compact_json(data),
+            "timestamp": unix_s(sent),
+        }
+        body = compact_json([message])
+        sign = md5_hex(credentials["app_key"] + body + credentials["app_secret"])
+        headers = {**JSON_HEADERS, "app-id": credentials["app_key"], "event-sign": sign}
+        return body.encode(), headers
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

@@ -49,6 +49,12 @@ Limited (rate-limit fault), 4/5 missing/unsupported version, 7/8 missing/invalid
 as `apiResult{success: false, numberCode, code, chineseErr, englishErr}`: 10100009 window over
 one month, 10100010 page_size over 100, 10100011 missing/invalid parameter, 10100029 no such
 order.
+
+Push (⚠ JOS pushes through JMQ; the sandbox uses an HTTP form): `msg_id, topic
+(jos_order_create | jos_order_pay | jos_order_ship | jos_order_finish | jos_order_cancel |
+jos_order_afs | jos_order_change), content (JSON {orderId, orderState, venderId, modified}),
+app_key, timestamp ('yyyy-MM-dd HH:mm:ss'), sign` = UPPER(md5(app_secret + sorted key+value +
+app_secret)).
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 from starlette.requests import Request
@@ -67,11 +74,15 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    FORM_HEADERS,
     OrderState,
+    PushBody,
     add_month,
     bj,
+    compact_json,
     customs_fields,
     drop_none,
+    form_body,
     json_response,
     mask_name,
     parse_bj,
@@ -82,6 +93,12 @@ from sandbox.gateways.common import (
 )
 from sandbox.gateways.store import epoch_s, from_epoch_s
 
+# change kind (common.CHANGE_KINDS) -> push topic
+PUSH_TOPICS = {
+    "created": "jos_order_create", "pay": "jos_order_pay", "ship": "jos_order_ship",
+    "deliver": "jos_order_finish", "cancel": "jos_order_cancel", "refund": "jos_order_cancel",
+    "after_sale": "jos_order_afs", "modified": "jos_order_change",
+}  # fmt: skip
 SEARCH = "jingdong.pop.order.enSearch"
 GET = "jingdong.pop.order.enGet"
 DECRYPT = "jingdong.jos.order.oaid.decrypt"
@@ -195,6 +212,7 @@ OK_RESULT = {
 
 class JdGateway(Gateway):
     channel = "jd"
+    push_types = PUSH_TOPICS
     seal_prefix = ""  # JOS TDE ciphertext is bare base64
     seal_suffix = ""
 
@@ -407,6 +425,34 @@ class JdGateway(Gateway):
                 }
             )
         return {"code": "0", "msg": "success", "data": data}
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """A message as a form, signed like a JOS request."""
+        o = state.order
+        content = {
+            "orderId": o.platform_order_no,
+            "orderState": order_state_name(state),
+            "venderId": o.shop_id,
+            "modified": bj(state.modified),
+        }
+        fields = {
+            "msg_id": message_id,
+            "topic": PUSH_TOPICS[kind],
+            "content": compact_json(content),
+            "app_key": credentials["app_key"],
+            "timestamp": bj(sent),
+        }
+        fields["sign"] = jd_sign(fields, credentials["app_secret"])
+        return form_body(fields), dict(FORM_HEADERS)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

@@ -43,6 +43,13 @@ Errors `{"result": <code>, "error_msg", "code": "<code>", "sub_code", "sub_msg"}
 50, bad cursor), 17 invalid appkey, 21 rate limited (API_RATE_LIMITED; retry after 1 s), 24
 signature check failed (SIGN_INVALID), 25 timestamp out of range, 28 access_token expired or
 invalid (ACCESS_TOKEN_EXPIRED / ACCESS_TOKEN_INVALID), 29 unknown method, 40 no such order.
+
+Push (⚠ no public facts; the request signing reused): form `msgId, eventId, event
+(kwaishop_order_create, kwaishop_order_paySuccess, kwaishop_order_delivering,
+kwaishop_order_received, kwaishop_order_closed, kwaishop_aftersales_create,
+kwaishop_order_update), bizId (oid), info (JSON {oid, status, updateTime}), createTime (ms),
+appkey, timestamp (ms), signMethod=MD5, sign` = lowercase md5 of the sorted `k=v` pairs joined
+with `&` plus `&signSecret=<sign_secret>`.
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 from starlette.requests import Request
@@ -62,9 +70,13 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    FORM_HEADERS,
     OrderState,
+    PushBody,
+    compact_json,
     customs_fields,
     fen,
+    form_body,
     json_response,
     line_discounts,
     mask_address,
@@ -77,6 +89,13 @@ from sandbox.gateways.common import (
     unix_ms,
 )
 
+# change kind (common.CHANGE_KINDS) -> push event
+PUSH_EVENTS = {
+    "created": "kwaishop_order_create", "pay": "kwaishop_order_paySuccess",
+    "ship": "kwaishop_order_delivering", "deliver": "kwaishop_order_received",
+    "cancel": "kwaishop_order_closed", "refund": "kwaishop_order_closed",
+    "after_sale": "kwaishop_aftersales_create", "modified": "kwaishop_order_update",
+}  # fmt: skip
 LIST = "open.order.cursor.list"
 DETAIL = "open.order.detail"
 DECRYPT = "open.order.decrypt.batch"
@@ -133,6 +152,7 @@ def _param_error(sub_msg: str) -> KsError:
 
 class KuaishouGateway(Gateway):
     channel = "kuaishou"
+    push_types = PUSH_EVENTS
     seal_prefix = "#K#"
     seal_suffix = "#"
 
@@ -344,6 +364,41 @@ class KuaishouGateway(Gateway):
                 }
             )
         return {"decryptList": out}
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """A message as a form, signed like a request (MD5 with the sign secret)."""
+        o = state.order
+        no = o.platform_order_no
+        info = {
+            "oid": int(no) if no.isdigit() else no,
+            "status": order_status(state),
+            "updateTime": int(state.modified.timestamp()) * 1000,
+        }
+        sent_ms = str(int(sent.timestamp() * 1000))
+        fields = {
+            "msgId": message_id,
+            "eventId": message_id,
+            "event": PUSH_EVENTS[kind],
+            "bizId": no,
+            "info": compact_json(info),
+            "createTime": sent_ms,
+            "appkey": credentials["app_key"],
+            "timestamp": sent_ms,
+            "signMethod": "MD5",
+        }
+        fields["sign"] = kuaishou_sign(
+            {k: str(v) for k, v in fields.items()}, credentials["sign_secret"]
+        )
+        return form_body(fields), dict(FORM_HEADERS)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

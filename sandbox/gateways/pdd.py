@@ -50,6 +50,13 @@ Errors `{"error_response": {"error_code", "error_msg", "sub_code", "sub_msg", "r
 10016 unknown client_id (⚠ chosen), 10019 access_token expired or invalid, 20004 signature
 check failed, 20005 timestamp out of range (⚠ chosen), 20031 unknown type, 70031 calls too
 frequent (rate-limit fault).
+
+Push (PMC message as an HTTP form, ⚠ the real channel is a WebSocket): `id, commandType
+(Common), time, sendTime (ms), type (pdd_trade_TradeCreate, pdd_trade_TradeConfirmed,
+pdd_trade_TradeSellerShip, pdd_trade_TradeSuccess, pdd_trade_TradeClose,
+pdd_refund_RefundCreated, pdd_trade_TradeModified), mallID, content (JSON {tid, mall_id,
+order_status, refund_status, updated_at}), client_id, timestamp (unix s), sign` =
+UPPER(md5(client_secret + sorted key+value + client_secret)) (the PDD request signature).
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -69,19 +77,31 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    FORM_HEADERS,
     OrderState,
+    PushBody,
     bj,
+    compact_json,
     customs_fields,
     drop_none,
+    form_body,
     json_response,
     mask_address,
     mask_name,
     mask_phone,
     split_coupons,
     stable_number,
+    unix_s,
     yuan_num,
 )
 
+# change kind (common.CHANGE_KINDS) -> push message type
+PUSH_TYPES = {
+    "created": "pdd_trade_TradeCreate", "pay": "pdd_trade_TradeConfirmed",
+    "ship": "pdd_trade_TradeSellerShip", "deliver": "pdd_trade_TradeSuccess",
+    "cancel": "pdd_trade_TradeClose", "refund": "pdd_trade_TradeClose",
+    "after_sale": "pdd_refund_RefundCreated", "modified": "pdd_trade_TradeModified",
+}  # fmt: skip
 INCREMENT = "pdd.order.number.list.increment.get"
 INFORMATION = "pdd.order.information.get"
 DECRYPT = "pdd.open.decrypt.batch"
@@ -139,6 +159,7 @@ def _param_error(sub_msg: str) -> PddError:
 
 class PddGateway(Gateway):
     channel = "pdd"
+    push_types = PUSH_TYPES
     seal_prefix = "~AgAAAA"
     seal_suffix = "~0~"
 
@@ -309,6 +330,41 @@ class PddGateway(Gateway):
                 "scope": [INCREMENT, INFORMATION, DECRYPT],
             }
         }
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """A PMC message as a form, signed like a PDD request."""
+        o = state.order
+        order_status, _, refund_status, _ = statuses(state)
+        content = {
+            "tid": o.platform_order_no,
+            "mall_id": o.shop_id,
+            "order_status": order_status,
+            "refund_status": refund_status,
+            "updated_at": bj(state.modified),
+        }
+        sent_ms = int(sent.timestamp() * 1000)
+        fields: dict[str, object] = {
+            "id": message_id,
+            "commandType": "Common",
+            "time": sent_ms,
+            "sendTime": sent_ms,
+            "type": PUSH_TYPES[kind],
+            "mallID": o.shop_id,
+            "content": compact_json(content),
+            "client_id": credentials["client_id"],
+            "timestamp": unix_s(sent),
+        }
+        fields["sign"] = pdd_sign(fields, credentials["client_secret"])
+        return form_body(fields), dict(FORM_HEADERS)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

@@ -58,6 +58,13 @@ not json, 24 missing sign, 25 Invalid Signature, 26 missing session, 27 Invalid 
 (sub_code invalid-sessionkey; also an expired session), 28/29 missing/invalid app_key,
 30/31 missing/invalid timestamp, 32/33 missing/invalid version, 40 missing required argument,
 41 invalid argument (page_size over 100, unparsable times, query_list over 20).
+
+Push (TMC message as an HTTP form, ⚠ the real channel is a WebSocket): fields `id, topic,
+content (JSON string {tid, oid, status, payment, seller_nick, type}), user_id, user_nick,
+pub_time, pub_app_key, timestamp ('yyyy-MM-dd HH:mm:ss' GMT+8), sign_method=md5, sign` with
+sign = UPPER(md5(app_secret + sorted key+value of every other field + app_secret)) (the TOP
+request signature). Topics taobao_trade_TradeCreate, TradeBuyerPay, TradeSellerShip,
+TradeSuccess, TradeClose, TradePartlyRefund, TradeChanged.
 """
 
 from __future__ import annotations
@@ -67,7 +74,8 @@ import hmac
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import numpy as np
 from starlette.requests import Request
@@ -76,11 +84,15 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    FORM_HEADERS,
     OrderState,
+    PushBody,
     bj,
+    compact_json,
     customs_fields,
     drop_none,
     fen,
+    form_body,
     json_response,
     line_discounts,
     mask_address,
@@ -95,6 +107,12 @@ from sandbox.gateways.common import (
 )
 from sandbox.gateways.store import epoch_s
 
+# change kind (common.CHANGE_KINDS) -> push topic (after "taobao_trade_")
+PUSH_TOPICS = {
+    "created": "TradeCreate", "pay": "TradeBuyerPay", "ship": "TradeSellerShip",
+    "deliver": "TradeSuccess", "cancel": "TradeClose", "refund": "TradeClose",
+    "after_sale": "TradePartlyRefund", "modified": "TradeChanged",
+}  # fmt: skip
 LIST_METHOD = "taobao.trades.sold.increment.get"
 DETAIL_METHOD = "taobao.trade.fullinfo.get"
 DECRYPT_METHOD = "taobao.top.oaid.decrypt"
@@ -214,6 +232,7 @@ class TopError(Exception):
 
 class TaobaoGateway(Gateway):
     channel = "taobao"
+    push_types = PUSH_TOPICS
     token_field = "session"
 
     @classmethod
@@ -438,6 +457,41 @@ class TaobaoGateway(Gateway):
             "token_type": "Bearer",
         }
         return {"top_auth_token_refresh_response": {"token_result": json.dumps(result)}}
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """A TMC message as a form, signed like a TOP request (md5)."""
+        o = state.order
+        no = o.platform_order_no
+        content = {
+            "tid": int(no) if no.isdigit() else no,
+            "oid": int(no) if no.isdigit() else no,
+            "status": trade_status(state),
+            "payment": yuan(o.paid_amount),
+            "seller_nick": o.shop_id,
+            "type": "fixed",
+        }
+        fields = {
+            "id": message_id,
+            "topic": f"taobao_trade_{PUSH_TOPICS[kind]}",
+            "content": compact_json(content),
+            "user_id": str(stable_number(o.shop_id, 9)),
+            "user_nick": o.shop_id,
+            "pub_time": bj(state.modified),
+            "pub_app_key": credentials["app_key"],
+            "timestamp": bj(sent),
+            "sign_method": "md5",
+        }
+        fields["sign"] = top_sign(fields, credentials["app_secret"], "md5")
+        return form_body(fields), dict(FORM_HEADERS)
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

@@ -41,6 +41,13 @@ limited (retry after 1 s); business errors `{"success": false, "code", "message"
 null}`: 10001 invalid parameter (window over 31 days, page_size over 100), 10002 no such
 trade, 10004 unknown API; `/auth/token` errors: 10001 bad client or grant type, 10003 bad
 refresh_token.
+
+Push: JSON body `{client_id, id, kdt_id, kdt_name, mode, msg, sign, status, test, type,
+version, timestamp}`, `msg` = urlencoded JSON `{tid, status, update_time}`, `sign` =
+md5(client_id + msg + client_secret); headers `Event-Sign` = md5(client_id + raw body +
+client_secret), `Event-Type`, `Client-Id`. Types: trade_TradeCreate, trade_TradePaid,
+trade_TradeSellerShip, trade_TradeSuccess, trade_TradeClose, trade_TradeBuyerRefund (⚠),
+trade_TradeMemoModified (modified). `timestamp` (unix s) is a sandbox addition.
 """
 
 from __future__ import annotations
@@ -48,7 +55,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import numpy as np
 from starlette.requests import Request
@@ -57,15 +66,20 @@ from starlette.routing import Route
 
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.common import (
+    JSON_HEADERS,
     OrderState,
+    PushBody,
     bj,
+    compact_json,
     customs_fields,
     json_response,
     line_discounts,
     mask_name,
+    md5_hex,
     parse_bj,
     split_coupons,
     stable_number,
+    unix_s,
     yuan,
 )
 from sandbox.gateways.store import epoch_s
@@ -77,6 +91,12 @@ APIS = (SOLD_GET, TRADE_GET, DECRYPT)
 MAX_WINDOW = timedelta(days=31)
 MAX_PAGE_SIZE = 100
 MAX_DECRYPT = 100
+# change kind (common.CHANGE_KINDS) -> push message type
+PUSH_TYPES = {
+    "created": "trade_TradeCreate", "pay": "trade_TradePaid", "ship": "trade_TradeSellerShip",
+    "deliver": "trade_TradeSuccess", "cancel": "trade_TradeClose", "refund": "trade_TradeClose",
+    "after_sale": "trade_TradeBuyerRefund", "modified": "trade_TradeMemoModified",
+}  # fmt: skip
 STATUS_STR = {
     "WAIT_BUYER_PAY": "待付款",
     "WAIT_SELLER_SEND_GOODS": "待发货",
@@ -118,6 +138,7 @@ class YouzanError(Exception):
 
 class YouzanGateway(Gateway):
     channel = "youzan"
+    push_types = PUSH_TYPES
     seal_prefix = "$$"
     seal_suffix = "$"
 
@@ -256,6 +277,48 @@ class YouzanGateway(Gateway):
             plain = self.sealer.open(str(source))
             out[str(source)] = plain if plain is not None else str(source)
         return out
+
+    # -- push (sent by sandbox.push) -----------------------------------------------------------
+    @classmethod
+    def build_push(
+        cls,
+        state: OrderState,
+        kind: str,
+        message_id: str,
+        credentials: Mapping[str, str],
+        sent: datetime,
+    ) -> PushBody:
+        """The message JSON (its `msg` signed) with the raw body signed again in a header."""
+        o = state.order
+        status = trade_status(state)
+        msg = quote(
+            compact_json(
+                {"tid": o.platform_order_no, "status": status, "update_time": bj(state.modified)}
+            )
+        )
+        client_id, secret = credentials["client_id"], credentials["client_secret"]
+        message = {
+            "client_id": client_id,
+            "id": message_id,
+            "kdt_id": o.shop_id,
+            "kdt_name": o.shop_id,
+            "mode": 1,
+            "msg": msg,
+            "sign": md5_hex(client_id + msg + secret),
+            "status": status,
+            "test": False,
+            "type": PUSH_TYPES[kind],
+            "version": int(sent.timestamp() * 1000),
+            "timestamp": unix_s(sent),
+        }
+        body = compact_json(message)
+        headers = {
+            **JSON_HEADERS,
+            "Event-Sign": md5_hex(client_id + body + secret),
+            "Event-Type": PUSH_TYPES[kind],
+            "Client-Id": client_id,
+        }
+        return body.encode(), headers
 
     # -- rendering -----------------------------------------------------------------------------
     def render(self, state: OrderState) -> dict:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sandbox.gateways import GATEWAYS
-from sandbox.gateways.common import order_state
+from sandbox.gateways.common import CHANGE_KINDS, order_state
 from sandbox.gateways.samples import sample_orders
 from sandbox.gateways.store import version_times
 from sandbox.push import Pusher, build_message
@@ -165,3 +165,8 @@ def test_every_message_is_byte_identical_to_the_recorded_digest() -> None:
                     repr((r.message_id, r.kind, r.content, sorted(r.headers.items()))).encode()
                 )
     assert h.hexdigest() == PUSH_DIGEST
+
+
+@pytest.mark.parametrize("channel", list(GATEWAYS))
+def test_each_gateway_names_a_message_type_for_every_change_kind(channel: str) -> None:
+    assert set(GATEWAYS[channel].push_types) == set(CHANGE_KINDS)
