@@ -7,6 +7,7 @@ generator (`sandbox.world`) makes the realistic worlds; this only has to be vari
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,21 +42,22 @@ LIFECYCLES = (
 )
 
 
+# Each marketplace's order number from (n, creation time t) in the platform's usual shape;
+# the other channels use `<CHANNEL><n, 10 digits>`.
+_ORDER_NUMBERS: dict[str, Callable[[int, datetime], str]] = {
+    "taobao": lambda n, t: str(300000000000000000 + n * 7919),  # 18 digits
+    "jd": lambda n, t: str(300000000000 + n * 13),  # 12 digits
+    "douyin": lambda n, t: str(6920000000000000000 + n * 31),  # 19-digit string id
+    "pdd": lambda n, t: f"{t:%y%m%d}-{400000000000000 + n * 17}",
+    "kuaishou": lambda n, t: str(2400000000000000 + n * 11),  # 16 digits
+    "youzan": lambda n, t: f"E{t:%Y%m%d%H%M%S}{n:09d}",
+}
+
+
 def order_number(channel: str, n: int, created: datetime) -> str:
     """An order number in the platform's usual shape (unique per `n`)."""
-    if channel == "taobao":
-        return str(300000000000000000 + n * 7919)  # 18 digits
-    if channel == "jd":
-        return str(300000000000 + n * 13)  # 12 digits
-    if channel == "douyin":
-        return str(6920000000000000000 + n * 31)  # 19-digit string id
-    if channel == "pdd":
-        return f"{created:%y%m%d}-{400000000000000 + n * 17}"
-    if channel == "kuaishou":
-        return str(2400000000000000 + n * 11)  # 16 digits
-    if channel == "youzan":
-        return f"E{created:%Y%m%d%H%M%S}{n:09d}"
-    return f"{channel.upper()}{n:010d}"
+    shape = _ORDER_NUMBERS.get(channel)
+    return shape(n, created) if shape else f"{channel.upper()}{n:010d}"
 
 
 def sample_orders(
