@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from sandbox.model import CHANNELS
+from sandbox.channels import CHANNELS
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,9 @@ CARRIERS = {
     "EMS": "中国邮政EMS",
 }
 
-# Shops per channel: (shop_id, name). Ids follow each platform's own shape.
-_SHOPS = {
+# Shops per channel of config/channels.yaml: (shop_id, name). Ids follow each platform's own
+# shape.
+SHOPS = {
     "taobao": [("62318840", "橙意天猫旗舰店"), ("57102936", "橙意生活淘宝店")],
     "jd": [("10238411", "橙意京东自营旗舰店")],
     "douyin": [("48830127", "橙意抖音官方旗舰店")],
@@ -100,7 +101,11 @@ _SHOPS = {
 
 
 def shops() -> dict[str, list[Shop]]:
-    return {ch: [Shop(sid, ch, name) for sid, name in _SHOPS[ch]] for ch in CHANNELS}
+    """The merchant's shops on every channel, in the sandbox's channel order."""
+    missing = [ch for ch in CHANNELS if not SHOPS.get(ch)]
+    if missing:  # a channel added to config/channels.yaml needs its sandbox shops
+        raise KeyError(f"no sandbox shops for {missing}: add them to SHOPS in sandbox/catalog.py")
+    return {ch: [Shop(sid, ch, name) for sid, name in SHOPS[ch]] for ch in CHANNELS}
 
 
 # category: (code, products, price range yuan, weight range kg, hs_code)

@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sandbox.channels import SFTP_CHANNELS
 from sandbox.model import Event, Order
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-EXPORT_CHANNELS = ("regional_a", "regional_b")
+EXPORT_CHANNELS = SFTP_CHANNELS  # the channels config/channels.yaml reads over SFTP
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class ExportFormat:
     time_format: str
     amount_style: str  # "thousands" | "yuan_sign" | "plain"
     statuses: dict[str, str]  # unified status -> the platform's word
+    # codec (as Python spells it) on even and on odd days (by date ordinal)
+    encodings: tuple[str, str] = ("utf-8-sig", "utf-8-sig")
     file_prefix: str = "order_"
 
 
@@ -91,6 +94,7 @@ _REGIONAL_A = ExportFormat(
         "after_sale": "售后中",
         "closed": "交易关闭",
     },
+    encodings=("utf-8", "utf-8-sig"),
 )
 
 _REGIONAL_B = ExportFormat(
@@ -128,6 +132,7 @@ _REGIONAL_B = ExportFormat(
         "after_sale": "退款/售后",
         "closed": "已取消",
     },
+    encodings=("gbk", "gbk"),
 )
 
 # The offline-store import template (config/templates/pos_orders.csv has the same header).
@@ -181,12 +186,10 @@ def file_name(day: date, channel: str = "regional_a") -> str:
 
 
 def default_encoding(channel: str, day: date) -> str:
-    """The encoding the platform uses on `day` (codec name as Python spells it)."""
-    if channel == "regional_a":
-        return "utf-8" if day.toordinal() % 2 == 0 else "utf-8-sig"
-    if channel == "regional_b":
-        return "gbk"
-    return "utf-8-sig"  # the POS template: Excel opens BOM-marked UTF-8 correctly
+    """The encoding the platform uses on `day` (codec name as Python spells it); the POS
+    template and unknown channels: UTF-8 with BOM, which Excel opens correctly."""
+    fmt = FORMATS.get(channel)
+    return fmt.encodings[day.toordinal() % 2] if fmt else "utf-8-sig"
 
 
 # -- which orders go into which day ------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""config/channels.yaml is the one channel registry: every channel list and per-channel table
+of the sandbox covers exactly its channels (a failure names what is missing or extra), and the
+sandbox reads the YAML itself instead of importing `connectors`."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox import catalog, channels, exports, world, world_plan
+from sandbox.gateways import GATEWAYS
+from sandbox.model import CHANNELS, MARKETPLACES, Order
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = yaml.safe_load((ROOT / "config" / "channels.yaml").read_text(encoding="utf-8"))
+KINDS = {name: entry["kind"] for name, entry in REGISTRY["channels"].items()}
+ALL = set(KINDS)
+
+
+def of_kind(*kinds: str) -> set[str]:
+    return {name for name, kind in KINDS.items() if kind in kinds}
+
+
+def differs(what: str, have: set[str], want: set[str]) -> str:
+    return (
+        f"{what}: missing {sorted(want - have)}, not in config/channels.yaml {sorted(have - want)}"
+    )
+
+
+COVERAGE = {
+    "sandbox.channels.CHANNELS": (lambda: set(channels.CHANNELS), ALL),
+    "sandbox.model.CHANNELS": (lambda: set(CHANNELS), ALL),
+    "Order.channel (allowed values)": (
+        lambda: set(Order.model_fields["channel"].annotation.__args__),
+        ALL,
+    ),
+    "sandbox.model.MARKETPLACES": (lambda: set(MARKETPLACES), of_kind("marketplace")),
+    "gateways registry (sandbox.gateways.GATEWAYS)": (
+        lambda: set(GATEWAYS),
+        of_kind("marketplace"),
+    ),
+    "world weights (sandbox.world_plan.CHANNEL_SHARE)": (
+        lambda: set(world_plan.CHANNEL_SHARE),
+        ALL,
+    ),
+    "shops (sandbox.catalog.SHOPS)": (lambda: set(catalog.SHOPS), ALL),
+    "world shops (catalog.shops())": (lambda: set(catalog.shops()), ALL),
+    "SFTP exports (sandbox.exports.EXPORT_CHANNELS)": (
+        lambda: set(exports.EXPORT_CHANNELS),
+        of_kind("sftp"),
+    ),
+    "export file formats (sandbox.exports.FORMATS)": (
+        lambda: set(exports.FORMATS),
+        of_kind("sftp", "file_drop"),
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(COVERAGE))
+def test_sandbox_channel_lists_cover_exactly_the_registry(what: str) -> None:
+    have, want = COVERAGE[what]
+    got = have()
+    assert got == want, differs(what, got, want)
+
+
+def test_kinds_and_subsets_agree_with_the_registry() -> None:
+    assert channels.KINDS == KINDS
+    extra = set(world_plan.CROSS_BORDER_CHANNELS) - ALL
+    assert not extra, f"CROSS_BORDER_CHANNELS names unknown channels {sorted(extra)}"
+    wrong = {c: cls.channel for c, cls in GATEWAYS.items() if cls.channel != c}
+    assert not wrong, f"gateways registered under another channel's name: {wrong}"
+
+
+def test_every_channel_has_an_order_number_shape() -> None:
+    missing = []
+    for channel in sorted(ALL):
+        try:
+            world.order_number(channel, 1, int(datetime(2026, 11, 20, tzinfo=UTC).timestamp()), 7)
+        except KeyError:
+            missing.append(channel)
+    assert not missing, f"no order-number shape in sandbox/world.py for {missing}"
+
+
+def test_the_sandbox_order_of_channels_is_stable() -> None:
+    # the world generator draws by index into CHANNELS: the same registry, the same order
+    assert channels.CHANNELS == (
+        "taobao", "jd", "douyin", "pdd", "kuaishou", "youzan",
+        "h5mall", "pos", "regional_a", "regional_b",
+    )  # fmt: skip
+    reversed_registry = dict(reversed(list(KINDS.items())))
+    assert channels.ordered(reversed_registry)[:6] == tuple(
+        reversed([c for c in KINDS if KINDS[c] == "marketplace"])
+    )
+    assert channels.ordered(KINDS) == channels.CHANNELS
+
+
+def test_a_bad_registry_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "channels.yaml"
+    path.write_text("channels:\n  amazon: {kind: carrier_pigeon}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"channels\.amazon\.kind is 'carrier_pigeon'"):
+        channels.load_kinds(path)
+    path.write_text("defaults: {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no `channels:`"):
+        channels.load_kinds(path)
+
+
+def test_sandbox_never_imports_connectors_dagster_or_the_cli() -> None:
+    # its own implementation of each protocol (checked against the connectors' one), a plain
+    # library (no Dagster), and nothing imports the CLI; `kernel` is allowed
+    banned = ("connectors", "orchestration", "orderpulse", "dagster")
+    offenders = []
+    for path in sorted((ROOT / "sandbox").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in banned
+            ]
+    assert not offenders, offenders
