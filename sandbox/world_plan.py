@@ -48,6 +48,8 @@ CHANNEL_SHARE = {
     "h5mall": 0.07, "pos": 0.05, "regional_a": 0.05, "regional_b": 0.05,
 }  # fmt: skip
 CROSS_BORDER_CHANNELS = ("taobao", "jd", "douyin", "youzan", "h5mall")
+# a few SKUs are a little cheaper on some channels: (share of SKUs, price factor)
+CHEAPER_SKUS = {"pdd": (0.04, 0.97), "douyin": (0.02, 0.985)}
 # Beijing hour-of-day weights of order creation (evening peak, quiet nights)
 _HOUR_WEIGHT = np.array([2.0, 1.2, 0.7, 0.5, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.2, 4.5,
                          4.8, 4.3, 4.2, 4.4, 4.5, 4.6, 4.8, 5.5, 6.5, 7.5, 7.0, 4.0])  # fmt: skip
@@ -259,10 +261,10 @@ def plan_world(
     item_qty = rng.choice(3, n_lines, p=[0.82, 0.13, 0.05]) + 1
     list_cents = np.array([int(s.price * 100) for s in skus], dtype=np.int64)
     factor = np.ones((len(channels), len(skus)))
-    for ci, c in enumerate(channels):  # a few SKUs are a little cheaper on pdd / douyin
-        if c in ("pdd", "douyin"):
-            cheap = rng.random(len(skus)) < (0.04 if c == "pdd" else 0.02)
-            factor[ci, cheap] = 0.97 if c == "pdd" else 0.985
+    for ci, c in enumerate(channels):
+        if c in CHEAPER_SKUS:
+            share, price_factor = CHEAPER_SKUS[c]
+            factor[ci, rng.random(len(skus)) < share] = price_factor
     item_price = list_cents[item_sku] * factor[channel[item_order], item_sku]
     item_price = np.rint(item_price).astype(np.int64)
     goods = np.add.reduceat(item_qty * item_price, item_start[:-1]) if n else np.zeros(0, np.int64)
