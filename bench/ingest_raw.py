@@ -34,9 +34,10 @@ from pathlib import Path
 import psycopg
 
 import connectors.ingest as ingest_module
+from connectors.channels_config import marketplaces
 from connectors.credentials import load_credentials
 from connectors.http import RetryPolicy, make_http_client
-from connectors.marketplace import MARKETPLACES, build_client
+from connectors.marketplace import build_client
 from connectors.raw_loader import load_orders
 from connectors.raw_schema import ensure_raw_tables
 from kernel.database import PgConn, ensure_database, psql_path
@@ -125,7 +126,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--channels", default=",".join(MARKETPLACES))
+    parser.add_argument("--channels", default=",".join(marketplaces()))
     parser.add_argument("--batch-rows", type=int, default=ingest_module.BATCH_ROWS)
     parser.add_argument("--workers", type=int, default=8, help="parallel detail/decrypt calls")
     parser.add_argument("--home", type=Path, default=None, help="scratch ORDERPULSE_HOME")

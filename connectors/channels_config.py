@@ -1,7 +1,12 @@
-"""`config/channels.yaml`: which channels exist, how and how often they are ingested."""
+"""`config/channels.yaml`: which channels exist, how and how often they are ingested.
+
+It is the one channel registry: every channel list in `connectors/` (the marketplaces, their
+credential fields, the webhook routes) derives from it. `load_channels()` parses it once per
+process; `load_channels(path)` reads another file (tests)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +32,8 @@ AMOUNT_FIELDS = (
     "freight", "shop_discount", "platform_discount", "discount_amount", "paid_amount", "price",
 )  # fmt: skip
 _SQL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# a credential field becomes part of an env var name (ORDERPULSE_<CHANNEL>_<FIELD>)
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
 def sql_identifier(value: str, *, dotted: bool = False) -> str:
@@ -197,10 +204,29 @@ class ChannelConfig(BaseModel):
     db_bridge: DbBridgeSettings | None = None
     file_drop: FileDropSettings | None = None
     file_format: FileFormat | None = None
+    credentials: list[str] | None = Field(
+        None,
+        description="marketplace: the credential fields its API needs (base_url first); each "
+        "from env ORDERPULSE_<CHANNEL>_<FIELD>, else the sandbox's sandbox.json",
+    )
 
     @property
     def extra(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @field_validator("credentials")
+    @classmethod
+    def _credential_fields(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = [f for f in value if not _FIELD_NAME.match(f)]
+        if bad:
+            raise ValueError(f"{bad} are not field names (lower-case letters, digits, _)")
+        if len(set(value)) != len(value):
+            raise ValueError("a credential field is listed twice")
+        if "base_url" not in value:
+            raise ValueError("base_url (where the platform's API is) must be listed")
+        return value
 
     @model_validator(mode="after")
     def _settings_for_kind(self) -> ChannelConfig:
@@ -214,6 +240,13 @@ class ChannelConfig(BaseModel):
                 raise ValueError("kind file_drop needs file_format (the column map of its files)")
         if self.kind == "db_bridge" and self.db_bridge is None:
             raise ValueError("kind db_bridge needs db_bridge (view, updated_at_column, key_column)")
+        if self.kind == "marketplace" and not self.credentials:
+            raise ValueError(
+                "kind marketplace needs credentials (the fields its API needs, e.g. "
+                "[base_url, app_key, app_secret, access_token])"
+            )
+        if self.kind != "marketplace" and self.credentials is not None:
+            raise ValueError(f"credentials is for kind marketplace only (this is {self.kind})")
         return self
 
 
@@ -241,9 +274,42 @@ class ChannelsFile(BaseModel):
             )
         return cfg
 
-    def of_kind(self, kind: str) -> dict[str, ChannelConfig]:
-        return {k: v for k, v in self.channels.items() if v.kind == kind and v.enabled}
+    def of_kind(self, kind: str, *, include_disabled: bool = False) -> dict[str, ChannelConfig]:
+        return {
+            k: v
+            for k, v in self.channels.items()
+            if v.kind == kind and (v.enabled or include_disabled)
+        }
+
+    def marketplace(self, channel: str) -> ChannelConfig:
+        """A configured marketplace (enabled or not), or a ValueError naming the known ones."""
+        cfg = self.channels.get(channel)
+        if cfg is None or cfg.kind != "marketplace":
+            known = self.of_kind("marketplace", include_disabled=True)
+            raise ValueError(
+                f"{channel!r} is not a marketplace in config/channels.yaml (one of "
+                f"{', '.join(known) or 'none configured'})"
+            )
+        return cfg
+
+
+CHANNELS_FILE = CONFIG_DIR / "channels.yaml"
 
 
 def load_channels(path: Path | str | None = None) -> ChannelsFile:
-    return load_yaml_model(path or CONFIG_DIR / "channels.yaml", ChannelsFile)
+    """The channel registry. Without `path`, config/channels.yaml parsed once per process (a
+    shared instance: do not mutate it, `model_copy` instead); with `path`, that file, read now."""
+    if path is None:
+        return _registry()
+    return load_yaml_model(path, ChannelsFile)
+
+
+@functools.cache
+def _registry() -> ChannelsFile:
+    # importing the definitions asks for the registry ~8 times; parse and validate it once
+    return load_yaml_model(CHANNELS_FILE, ChannelsFile)
+
+
+def marketplaces() -> tuple[str, ...]:
+    """The enabled marketplaces of config/channels.yaml, in file order."""
+    return tuple(load_channels().of_kind("marketplace"))

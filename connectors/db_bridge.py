@@ -13,7 +13,8 @@ URL (PostgreSQL, MySQL, SQL Server, SQLite), incrementally by an updated-at colu
   `json_columns` parsed from JSON text, plus the normalised keys of `columns`/`item_columns`
   added next to the originals. Timestamps without an offset are read in `timezone`.
 - A row with no key or no usable updated-at value goes to raw.rejected_rows instead.
-- URL: env var ORDERPULSE_<SOURCE>_DB_URL, else the sandbox's sandbox.json `erp` entry.
+- URL: env var ORDERPULSE_<SOURCE>_DB_URL, else the sandbox's sandbox.json `erp` entry
+  (`connectors.credentials.lookup_credentials`; `CredentialsError` when neither is set).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,6 +35,7 @@ import psycopg
 import sqlalchemy as sa
 
 from connectors.channels_config import ChannelsFile, DbBridgeSettings, load_channels
+from connectors.credentials import lookup_credentials, reveal
 from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables
 from kernel.settings import get_settings
@@ -71,19 +72,18 @@ def resolve_url(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> str:
-    """The source database URL: ORDERPULSE_<SOURCE>_DB_URL, else sandbox.json's `erp.url`."""
-    env = os.environ if environ is None else environ
-    name = f"ORDERPULSE_{source.upper()}_DB_URL"
-    if env.get(name):
-        return env[name]
-    sandbox_file = sandbox_file or get_settings().sandbox_file
-    if sandbox_file.exists():
-        entry = json.loads(sandbox_file.read_text(encoding="utf-8")).get("erp") or {}
-        if entry.get("url"):
-            return entry["url"]
-    raise DbBridgeError(
-        f"{source}: no database URL: set {name} (a read-only SQLAlchemy URL) or start the sandbox"
+    """The source database URL: ORDERPULSE_<SOURCE>_DB_URL, else sandbox.json's `erp.url`
+    (`CredentialsError` when neither is set)."""
+    found = lookup_credentials(
+        source,
+        ("db_url",),
+        sandbox_file=sandbox_file or get_settings().sandbox_file,
+        sandbox_entry=("erp",),
+        secret=("db_url",),  # the URL may carry a password
+        sandbox_keys={"db_url": ("url",)},
+        environ=environ,
     )
+    return reveal(found["db_url"])
 
 
 def _json_safe(value: Any, tz: ZoneInfo) -> Any:

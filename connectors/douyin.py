@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -33,6 +34,7 @@ from connectors.http import (
     raise_for_transport,
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, from_unix, register
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 DECRYPT_BATCH = 50
 
@@ -189,3 +191,30 @@ def _error(answer: dict[str, Any]) -> PlatformError:
 
 def _hint(answer: dict[str, Any]) -> float | None:
     return hint_seconds(answer.get("sub_msg"), answer.get("msg"))
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_douyin(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """Header `event-sign` = md5(app_key + raw body + app_secret); body `[{tag, msg_id, data}]`."""
+    app_key = push_verify.secret(creds, "app_key")
+    app_secret = push_verify.secret(creds, "app_secret")
+    expected = push_verify.md5_hex((app_key + body.decode() + app_secret).encode())
+    if not push_verify.same(headers.get("event-sign"), expected):
+        raise Rejected(401, "event-sign does not match")
+    items = push_verify.json_body(body)
+    if not isinstance(items, list):
+        raise Rejected(401, "body is not a JSON array")
+    messages = []
+    for item in items:
+        if str(item.get("tag")) == "0":  # verification ping: answer, store nothing
+            continue
+        data = item.get("data")
+        data = json.loads(data) if isinstance(data, str) else data or {}
+        nos = push_verify.order_nos(data.get("p_id")) or push_verify.order_nos(data.get("order_id"))
+        sent = push_verify.as_time(
+            item.get("timestamp") or data.get("update_time") or data.get("pay_time")
+        )
+        messages.append(Message(str(item.get("msg_id")), str(item.get("tag")), nos, sent, item))
+    return Verified(messages, {"code": 0, "msg": "success"})

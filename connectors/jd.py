@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -44,6 +45,7 @@ from connectors.marketplace import (
     parse_beijing,
     register,
 )
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 OPTIONAL_FIELDS = (
     "orderId,venderId,orderType,payType,orderState,orderStateRemark,orderTotalPrice,"
@@ -219,3 +221,18 @@ def _business_error(result: dict[str, Any]) -> PlatformError:
 
 def _hint(err: dict[str, Any]) -> float | None:
     return hint_seconds(err.get("en_desc"), err.get("zh_desc"))
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_jd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """JOS message as a form, signed like a JOS request."""
+    fields = push_verify.form(body)
+    expected = sign(fields, push_verify.secret(creds, "app_secret"))
+    if not push_verify.same(fields.get("sign"), expected):
+        raise Rejected(401, "sign does not match")
+    content = push_verify.form_json(fields, "content")
+    sent = push_verify.as_time(fields.get("timestamp"))
+    nos = push_verify.order_nos(content.get("orderId"))
+    return Verified([Message(fields.get("msg_id", ""), fields.get("topic"), nos, sent, fields)])

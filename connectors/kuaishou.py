@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -36,6 +37,7 @@ from connectors.http import (
     raise_for_transport,
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, from_unix, register
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 DECRYPT_BATCH = 100
 NOMORE = "nomore"
@@ -176,3 +178,23 @@ def _error(answer: dict[str, Any]) -> PlatformError:
     if code.startswith("5") or "unavailable" in message.lower():
         return ServerError(code, message)
     return PlatformError(code, message)
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_kuaishou(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """Message as a form, signed like a Kuaishou request (k=v&...&signSecret=)."""
+    fields = push_verify.form(body)
+    method = fields.get("signMethod") or "MD5"
+    try:
+        expected = sign(fields, push_verify.secret(creds, "sign_secret"), method)
+    except ValueError:
+        raise Rejected(401, f"unsupported signMethod {method!r}") from None
+    if fields.get("sign") is None or not hmac.compare_digest(fields["sign"], expected):
+        raise Rejected(401, "sign does not match")
+    sent = push_verify.as_time(fields.get("timestamp"))
+    nos = push_verify.order_nos(fields.get("bizId")) or push_verify.order_nos(
+        push_verify.form_json(fields, "info").get("oid")
+    )
+    return Verified([Message(fields.get("msgId", ""), fields.get("event"), nos, sent, fields)])

@@ -21,11 +21,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
+from connectors.channels_config import load_channels
 from connectors.credentials import reveal
 from connectors.http import Http, TokenExpired, Window, register_secret, window_text
 from connectors.raw_loader import RawOrder
 
-MARKETPLACES = ("taobao", "jd", "douyin", "pdd", "kuaishou", "youzan")
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST in China since 1991
 DECRYPTED = "_decrypted"
 log = logging.getLogger(__name__)
@@ -242,9 +242,9 @@ def register(cls: type[BaseClient]) -> type[BaseClient]:
 def build_client(
     channel: str, creds: Mapping[str, Any], http: Http, page_size: int | None = None
 ) -> MarketplaceClient:
-    """The signed client of `channel` on the run's shared `http`."""
-    if channel not in MARKETPLACES:
-        raise ValueError(f"{channel!r} is not a marketplace (one of {', '.join(MARKETPLACES)})")
+    """The signed client of `channel` (a marketplace of config/channels.yaml, whose module is
+    `connectors.<channel>`) on the run's shared `http`."""
+    load_channels().marketplace(channel)  # ValueError naming the configured marketplaces
     if channel not in _REGISTRY:
         importlib.import_module(f"connectors.{channel}")
     return _REGISTRY[channel](creds, http, page_size)

@@ -1,18 +1,19 @@
-"""The merchant's own systems (WMS, carriers, CS desk, storefront behaviour log, SKU catalogue)
-pulled from their ops HTTP API into `raw`.
+"""The merchant systems (the merchant's own WMS, carriers, CS desk, storefront behaviour log and
+SKU catalogue) pulled from their HTTP API into `raw`.
 
-Endpoint and token: env `ORDERPULSE_OPS_BASE_URL` / `ORDERPULSE_OPS_TOKEN`, else the `"ops":
-{"base_url", "token"}` entry of `<ORDERPULSE_HOME>/sandbox.json` (`ops_endpoint()`). The token
-goes in `Authorization: Bearer …` and is never logged, raised or stored.
+Endpoint and token: env `ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL` /
+`ORDERPULSE_MERCHANT_SYSTEMS_TOKEN`, else the `"merchant_systems": {"base_url", "token"}` entry
+of `<ORDERPULSE_HOME>/sandbox.json` (`merchant_systems_endpoint()`). The token goes in
+`Authorization: Bearer …` and is never logged, raised or stored.
 
-`ingest_ops(conn, base_url, token, run_id=None)` reads every source page by page (`limit`,
-`next_cursor`), the time-ordered ones incrementally from their cursor in `raw.ingest_cursors`
-(source `ops.<table>`; re-read from `cursor - LOOKBACK`, rows at the boundary come again and
+`ingest_merchant_systems(conn, base_url, token, run_id=None)` reads every source page by page
+(`limit`, `next_cursor`), the time-ordered ones incrementally from their cursor in
+`raw.ingest_cursors` (source `merchant_systems.<table>`; re-read from `cursor - LOOKBACK`, rows at the boundary come again and
 the upsert absorbs them). Pages stream through psycopg `COPY` into a temp table, then one
 `INSERT … ON CONFLICT DO UPDATE` applies them only where the content changed and the source
 time did not go back; the cursor moves in the same transaction, one transaction per batch of
 pages. Re-running is a no-op. A record without its key or time field goes to
-`raw.rejected_rows` (source `ops.<table>`) instead of stopping the load.
+`raw.rejected_rows` (source `merchant_systems.<table>`) instead of stopping the load.
 
 Tables (all: the key column(s), `source_modified_at timestamptz`, `payload jsonb`,
 `content_hash text`, `loaded_at timestamptz`, `run_id text`; primary key = the key columns):
@@ -46,6 +47,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from connectors.credentials import CredentialsError, lookup_credentials, reveal
 from connectors.http import (
     Http,
     PlatformError,
@@ -62,10 +64,12 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 BATCH_ROWS = 20_000  # rows per transaction (COPY + merge + cursor)
 LOOKBACK = timedelta(minutes=10)
+# raw.ingest_cursors / raw.rejected_rows source of a table; was `ops.` (migrated on ensure)
+CURSOR_PREFIX = "merchant_systems."
 
 
 @dataclass(frozen=True)
-class OpsSource:
+class MerchantSource:
     table: str  # raw.<table>
     path: str
     keys: tuple[str, ...]
@@ -74,50 +78,55 @@ class OpsSource:
 
     @property
     def cursor_name(self) -> str:
-        return f"ops.{self.table}"
+        return f"{CURSOR_PREFIX}{self.table}"
 
 
 SOURCES = (
-    OpsSource("warehouses", "/wms/warehouses", ("warehouse_id",), None, False),
-    OpsSource("skus", "/catalog/skus", ("sku",), None, False),
-    OpsSource("wms_stock", "/wms/stock", ("warehouse_id", "sku"), "last_sync_at", False),
-    OpsSource("wms_events", "/wms/events", ("event_id",), "at", True),
-    OpsSource("stock_movements", "/wms/movements", ("movement_id",), "at", True),
-    OpsSource("carrier_shipments", "/carriers/shipments", ("tracking_no",), "updated_at", True),
-    OpsSource("carrier_tracks", "/carriers/tracks", ("event_id",), "at", True),
-    OpsSource("cs_tickets", "/cs/tickets", ("ticket_id",), "updated_at", True),
-    OpsSource("behaviour_events", "/behaviour/events", ("event_id",), "at", True),
+    MerchantSource("warehouses", "/wms/warehouses", ("warehouse_id",), None, False),
+    MerchantSource("skus", "/catalog/skus", ("sku",), None, False),
+    MerchantSource("wms_stock", "/wms/stock", ("warehouse_id", "sku"), "last_sync_at", False),
+    MerchantSource("wms_events", "/wms/events", ("event_id",), "at", True),
+    MerchantSource("stock_movements", "/wms/movements", ("movement_id",), "at", True),
+    MerchantSource(
+        "carrier_shipments", "/carriers/shipments", ("tracking_no",), "updated_at", True
+    ),
+    MerchantSource("carrier_tracks", "/carriers/tracks", ("event_id",), "at", True),
+    MerchantSource("cs_tickets", "/cs/tickets", ("ticket_id",), "updated_at", True),
+    MerchantSource("behaviour_events", "/behaviour/events", ("event_id",), "at", True),
 )
 
 
-class OpsConfigError(ValueError):
-    """The ops endpoint is not configured; the message says where to set it."""
-
-
-def ops_endpoint(
+def merchant_systems_endpoint(
     sandbox_file: Path | None = None, *, environ: Mapping[str, str] | None = None
 ) -> tuple[str, SecretStr]:
-    """(base_url, token) from ORDERPULSE_OPS_BASE_URL / ORDERPULSE_OPS_TOKEN, else sandbox.json."""
-    environ = os.environ if environ is None else environ
-    entry: dict[str, Any] = {}
-    if sandbox_file is not None and sandbox_file.is_file():
-        try:
-            entry = json.loads(sandbox_file.read_text("utf-8")).get("ops") or {}
-        except (ValueError, AttributeError) as exc:
-            raise OpsConfigError(f"{sandbox_file}: not a JSON object with an 'ops' key") from exc
-    base_url = environ.get("ORDERPULSE_OPS_BASE_URL") or entry.get("base_url")
-    token = environ.get("ORDERPULSE_OPS_TOKEN") or entry.get("token")
-    if not base_url or not token:
-        where = f" or the 'ops' entry of {sandbox_file}" if sandbox_file else ""
-        raise OpsConfigError(
-            f"ops API not configured: set ORDERPULSE_OPS_BASE_URL and ORDERPULSE_OPS_TOKEN{where}"
-            " (run `orderpulse sandbox serve` for the local sandbox)"
+    """(base_url, token) from ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL / _TOKEN, else the
+    sandbox.json `merchant_systems` entry (`CredentialsError` naming the env vars otherwise)."""
+    try:
+        found = lookup_credentials(
+            "merchant_systems",
+            ("base_url", "token"),
+            secret=("token",),
+            sandbox_file=sandbox_file,
+            sandbox_entry=("merchant_systems",),
+            environ=environ,
         )
-    return base_url.rstrip("/"), SecretStr(token)
+    except CredentialsError as err:
+        legacy = [n for n in _RENAMED_ENV if n in (os.environ if environ is None else environ)]
+        if not legacy:
+            raise
+        raise CredentialsError(
+            f"{err} ({', '.join(legacy)}: renamed to ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL "
+            "and ORDERPULSE_MERCHANT_SYSTEMS_TOKEN)"
+        ) from None
+    return reveal(found["base_url"]).rstrip("/"), SecretStr(reveal(found["token"]))
+
+
+# names before the merchant's systems got their own name (ops is the decision schema)
+_RENAMED_ENV = ("ORDERPULSE_OPS_BASE_URL", "ORDERPULSE_OPS_TOKEN")
 
 
 # -- DDL ------------------------------------------------------------------------------------
-def _ddl(source: OpsSource) -> str:
+def _ddl(source: MerchantSource) -> str:
     keys = ",\n    ".join(f"{k} text not null" for k in source.keys)
     return f"""
 create table if not exists raw.{source.table} (
@@ -134,13 +143,26 @@ create index if not exists {source.table}_modified on raw.{source.table} (source
 """
 
 
-def ensure_ops_tables(conn: psycopg.Connection) -> None:
-    """Create the ops raw tables and the bookkeeping tables (idempotent)."""
+# cursors and rejects recorded under the old `ops.<table>` names keep counting (idempotent)
+_RENAME_OLD_PREFIX = (
+    """update raw.ingest_cursors c set source = %(new)s || substr(c.source, 5)
+    where c.source = any(%(old)s) and not exists
+        (select 1 from raw.ingest_cursors n where n.source = %(new)s || substr(c.source, 5))""",
+    "update raw.rejected_rows set source = %(new)s || substr(source, 5)"
+    " where source = any(%(old)s)",
+)
+
+
+def ensure_merchant_systems_tables(conn: psycopg.Connection) -> None:
+    """Create the merchant systems' raw tables and the bookkeeping tables (idempotent)."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.raw_schema'))")
         conn.execute(BOOKKEEPING_DDL.format())
         for source in SOURCES:
             conn.execute(_ddl(source))
+        old = [f"ops.{s.table}" for s in SOURCES]
+        for statement in _RENAME_OLD_PREFIX:
+            conn.execute(statement, {"new": CURSOR_PREFIX, "old": old})
 
 
 # -- reading the API ----------------------------------------------------------------------
@@ -151,7 +173,7 @@ class _Page(BaseModel):
 
 
 def _pages(
-    http: Http, base_url: str, token: SecretStr, source: OpsSource, since: datetime | None
+    http: Http, base_url: str, token: SecretStr, source: MerchantSource, since: datetime | None
 ) -> Iterator[list[dict[str, Any]]]:
     params: dict[str, str] = {"limit": str(PAGE_SIZE)}
     if since is not None:
@@ -173,7 +195,9 @@ def _pages(
             raise ServerError("bad-response", f"not a page: {exc.errors()[0]['msg']}") from None
 
     while True:
-        page = http.call(lambda q=dict(params): get(q), channel="ops", what=f"GET {source.path}")
+        page = http.call(
+            lambda q=dict(params): get(q), channel="merchant_systems", what=f"GET {source.path}"
+        )
         yield page.items
         if not page.next_cursor:
             return
@@ -190,13 +214,13 @@ on conflict (source) do update
 """
 
 
-def _merge_sql(source: OpsSource) -> str:
+def _merge_sql(source: MerchantSource) -> str:
     keys = ", ".join(source.keys)
     return f"""
 with latest as (
     select distinct on ({keys})
         {keys}, source_modified_at, payload, md5(payload::text) as content_hash
-    from _ops_stage_{source.table}
+    from _merchant_stage_{source.table}
     order by {keys}, source_modified_at desc
 ),
 upserted as (
@@ -226,7 +250,7 @@ class SourceStats:
     rejected: int = 0
 
 
-def _row(source: OpsSource, record: dict[str, Any], loaded: datetime) -> tuple | str:
+def _row(source: MerchantSource, record: dict[str, Any], loaded: datetime) -> tuple | str:
     """The staged row of a record, or the reason it is rejected."""
     keys = []
     for k in source.keys:
@@ -248,7 +272,7 @@ def _row(source: OpsSource, record: dict[str, Any], loaded: datetime) -> tuple |
 
 def _flush(
     conn: psycopg.Connection,
-    source: OpsSource,
+    source: MerchantSource,
     rows: list[tuple],
     rejects: list[tuple[str, str]],
     run_id: str | None,
@@ -256,7 +280,7 @@ def _flush(
 ) -> None:
     """COPY `rows` into the stage, merge them, record rejects and move the cursor: one
     transaction."""
-    stage = f"_ops_stage_{source.table}"
+    stage = f"_merchant_stage_{source.table}"
     cols = ", ".join(source.keys)
     with conn.transaction(), conn.cursor() as cur:
         key_ddl = ", ".join(f"{k} text" for k in source.keys)
@@ -296,7 +320,7 @@ def ingest_source(
     http: Http,
     base_url: str,
     token: SecretStr,
-    source: OpsSource,
+    source: MerchantSource,
     run_id: str | None = None,
 ) -> SourceStats:
     """Pull one source into `raw.<source.table>` (incrementally where it is time-ordered)."""
@@ -324,13 +348,13 @@ def ingest_source(
         _flush(conn, source, rows, rejects, run_id, stats)
         stats.rejected += len(rejects)
     log.info(
-        "ops %s: %d received, %d new, %d changed, %d rejected",
+        "merchant systems %s: %d received, %d new, %d changed, %d rejected",
         source.table, stats.received, stats.inserted, stats.updated, stats.rejected,
     )  # fmt: skip
     return stats
 
 
-def ingest_ops(
+def ingest_merchant_systems(
     conn: psycopg.Connection,
     base_url: str,
     token: str | SecretStr,
@@ -338,10 +362,11 @@ def ingest_ops(
     *,
     http: Http | None = None,
 ) -> dict[str, int]:
-    """Pull every ops source; returns rows received per raw table (e.g. {"wms_events": 812})."""
+    """Pull every merchant-systems source; returns rows received per raw table
+    (e.g. {"wms_events": 812})."""
     secret = token if isinstance(token, SecretStr) else SecretStr(token)
     register_secret(secret.get_secret_value())
-    ensure_ops_tables(conn)
+    ensure_merchant_systems_tables(conn)
     own = http is None
     http = http or make_http_client()
     try:

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -33,6 +34,7 @@ from connectors.http import (
     raise_for_transport,
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, parse_beijing, register
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 DECRYPT_BATCH = 100
 # receiver_address is the street part; `address` repeats province, city and district first
@@ -177,3 +179,18 @@ def _error(err: dict[str, Any]) -> PlatformError:
     if code in ("52102", "52103"):
         return ServerError(code, message)
     return PlatformError(code, message)
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_pdd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """PMC message as a form, signed like a PDD request."""
+    fields = push_verify.form(body)
+    expected = sign(fields, push_verify.secret(creds, "client_secret"))
+    if not push_verify.same(fields.get("sign"), expected):
+        raise Rejected(401, "sign does not match")
+    content = push_verify.form_json(fields, "content")
+    sent = push_verify.as_time(fields.get("timestamp"))
+    nos = push_verify.order_nos(content.get("tid"))
+    return Verified([Message(fields.get("id", ""), fields.get("type"), nos, sent, fields)])

@@ -2,11 +2,12 @@
 
 - Host keys are checked against a known-hosts file with paramiko's RejectPolicy: an unknown or
   changed host key refuses the connection (`HostKeyRejected`), never auto-accepted.
-- Credentials: env vars `ORDERPULSE_<SOURCE>_SFTP_HOST`, `_PORT` (22), `_USERNAME`, `_PASSWORD`
-  and/or `_KEY_PATH` (+ `_KEY_PASSPHRASE`), `_KNOWN_HOSTS` (default ~/.ssh/known_hosts),
-  `_DIRECTORY`; when `_HOST` is unset, the `sftp` entry of the sandbox's sandbox.json
-  (`host`, `port`, `username`, `private_key_path`, `known_hosts_path`, optional `password`,
-  `directories: {source: path}`).
+- Credentials (`connectors.credentials.lookup_credentials`): env vars
+  `ORDERPULSE_<SOURCE>_SFTP_HOST`, `_PORT` (22), `_USERNAME`, `_PASSWORD` and/or `_KEY_PATH`
+  (+ `_KEY_PASSPHRASE`), `_KNOWN_HOSTS` (default ~/.ssh/known_hosts), `_DIRECTORY`; when
+  `_HOST` is unset, the `sftp` entry of the sandbox's sandbox.json (`host`, `port`,
+  `username`, `private_key_path`, `known_hosts_path`, optional `password`,
+  `directories: {source: path}`). Missing credentials raise `CredentialsError`.
 - What was loaded is kept in raw.loaded_files by (source, path) with size, mtime and a SHA-256 of
   the content. A file whose size and mtime match is not downloaded again; a file whose content
   hash matches (re-sent as is) loads nothing; new or changed content is loaded. A corrected file
@@ -22,8 +23,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import posixpath
 import re
 import stat
@@ -39,6 +38,7 @@ from pydantic import SecretStr
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from connectors.channels_config import ChannelConfig, ChannelsFile, load_channels
+from connectors.credentials import CredentialsError, lookup_credentials, reveal
 from connectors.csv_orders import (
     FileLoadReport,
     load_file_bytes,
@@ -92,41 +92,48 @@ def resolve_credentials(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> SftpCredentials:
-    """Credentials of `source` from env vars, else from the sandbox's sandbox.json."""
-    env = os.environ if environ is None else environ
+    """Credentials of `source` from env vars (all of them once `_SFTP_HOST` is set), else from
+    the sandbox's sandbox.json `sftp` entry; `CredentialsError` names what to set."""
     prefix = env_prefix(source)
-    if env.get(prefix + "HOST"):
-        if not env.get(prefix + "USERNAME"):
-            raise SftpError(f"{source}: {prefix}HOST is set but {prefix}USERNAME is not")
-        if not (env.get(prefix + "PASSWORD") or env.get(prefix + "KEY_PATH")):
-            raise SftpError(f"{source}: set {prefix}KEY_PATH or {prefix}PASSWORD to log in")
-        secret = env.get(prefix + "PASSWORD")
-        passphrase = env.get(prefix + "KEY_PASSPHRASE")
-        return SftpCredentials(
-            host=env[prefix + "HOST"],
-            port=int(env.get(prefix + "PORT") or 22),
-            username=env[prefix + "USERNAME"],
-            known_hosts_path=Path(
-                env.get(prefix + "KNOWN_HOSTS") or Path.home() / ".ssh" / "known_hosts"
-            ).expanduser(),
-            private_key_path=Path(env[prefix + "KEY_PATH"]).expanduser()
-            if env.get(prefix + "KEY_PATH")
-            else None,
-            password=SecretStr(secret) if secret else None,
-            key_passphrase=SecretStr(passphrase) if passphrase else None,
-            directory=env.get(prefix + "DIRECTORY") or None,
-        )
-    sandbox_file = sandbox_file or get_settings().sandbox_file
-    entry = None
-    if sandbox_file.exists():
-        entry = json.loads(sandbox_file.read_text(encoding="utf-8")).get("sftp")
-    if not entry:
-        raise SftpError(
-            f"{source}: no SFTP credentials: set {prefix}HOST, {prefix}USERNAME, "
-            f"{prefix}KEY_PATH or {prefix}PASSWORD and {prefix}KNOWN_HOSTS, or start the "
-            f"sandbox (`orderpulse sandbox serve`), which writes {sandbox_file}"
-        )
-    return credentials_from_info(entry, source)
+    found = lookup_credentials(
+        source,
+        ("host", "username"),
+        optional=(
+            "port",
+            "password",
+            "key_path",
+            "key_passphrase",
+            "known_hosts",
+            "directory",
+        ),  # fmt: skip
+        secret=("password", "key_passphrase"),
+        sandbox_file=sandbox_file or get_settings().sandbox_file,
+        sandbox_entry=("sftp",),
+        sandbox_keys={
+            "key_path": ("private_key_path",),
+            "known_hosts": ("known_hosts_path",),
+            "directory": ("directories", source),
+        },
+        env_prefix=prefix,
+        env_decides="host",  # a real server never mixes with the sandbox's values
+        defaults={"port": "22", "known_hosts": str(Path.home() / ".ssh" / "known_hosts")},
+        environ=environ,
+    )
+    if "password" not in found and "key_path" not in found:
+        raise CredentialsError(f"{source}: set {prefix}KEY_PATH or {prefix}PASSWORD to log in")
+    key_path, password, passphrase = (
+        found.get("key_path"), found.get("password"), found.get("key_passphrase"),
+    )  # fmt: skip
+    return SftpCredentials(
+        host=reveal(found["host"]),
+        port=int(reveal(found["port"])),
+        username=reveal(found["username"]),
+        known_hosts_path=Path(reveal(found["known_hosts"])).expanduser(),
+        private_key_path=Path(reveal(key_path)).expanduser() if key_path else None,
+        password=password if isinstance(password, SecretStr) else None,
+        key_passphrase=passphrase if isinstance(passphrase, SecretStr) else None,
+        directory=reveal(found["directory"]) if found.get("directory") else None,
+    )
 
 
 def credentials_from_info(info: Mapping, source: str) -> SftpCredentials:

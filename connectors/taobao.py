@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -41,6 +42,7 @@ from connectors.marketplace import (
     parse_beijing,
     register,
 )
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 LIST_FIELDS = "tid,tid_str,modified"
 FULL_FIELDS = (
@@ -190,3 +192,22 @@ def _error(err: dict[str, Any]) -> PlatformError:
     if sub_code.startswith("isp.") or code == "10":  # platform-side, not the request's fault
         return ServerError(code, message)
     return PlatformError(code, message)
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_taobao(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """TMC message as a form, signed like a TOP request (md5 over sorted key+value)."""
+    fields = push_verify.form(body)
+    method = fields.get("sign_method") or "md5"
+    try:
+        expected = sign(fields, push_verify.secret(creds, "app_secret"), method)
+    except ValueError:
+        raise Rejected(401, f"unsupported sign_method {method!r}") from None
+    if not push_verify.same(fields.get("sign"), expected):
+        raise Rejected(401, "sign does not match")
+    content = push_verify.form_json(fields, "content")
+    sent = push_verify.as_time(fields.get("timestamp"))
+    nos = push_verify.order_nos(content.get("tid"))
+    return Verified([Message(fields.get("id", ""), fields.get("topic"), nos, sent, fields)])

@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
+from connectors import push_verify
 from connectors.http import (
     PlatformError,
     RateLimited,
@@ -34,6 +37,7 @@ from connectors.marketplace import (
     parse_beijing,
     register,
 )
+from connectors.push_verify import Credentials, Message, Rejected, Verified
 
 VERSIONS = {
     "youzan.trades.sold.get": "4.0.4",
@@ -155,3 +159,31 @@ def _error(err: dict[str, Any]) -> PlatformError:
     if code.startswith("5"):
         return ServerError(code, message)
     return PlatformError(code, message)
+
+
+# -- push messages ------------------------------------------------------------------------------
+
+
+def verify_youzan(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Verified:
+    """Header `Event-Sign` = md5(client_id + raw body + client_secret); the body's own legacy
+    `sign` = md5(client_id + msg + client_secret) must match too."""
+    client_id = push_verify.secret(creds, "client_id")
+    client_secret = push_verify.secret(creds, "client_secret")
+    expected = push_verify.md5_hex((client_id + body.decode() + client_secret).encode())
+    if not push_verify.same(headers.get("event-sign"), expected):
+        raise Rejected(401, "Event-Sign does not match")
+    message = push_verify.json_body(body)
+    raw_msg = message.get("msg") or ""
+    legacy = push_verify.md5_hex((client_id + raw_msg + client_secret).encode())
+    if not push_verify.same(message.get("sign"), legacy):
+        raise Rejected(401, "message sign does not match")
+    try:
+        msg = json.loads(unquote(raw_msg)) if raw_msg else {}
+    except ValueError:
+        raise Rejected(401, "msg is not urlencoded JSON") from None
+    sent = push_verify.as_time(message.get("timestamp"))
+    nos = push_verify.order_nos(msg.get("tid"))
+    return Verified(
+        [Message(str(message.get("id")), message.get("type"), nos, sent, message)],
+        {"code": 0, "msg": "success"},
+    )

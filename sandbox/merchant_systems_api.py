@@ -60,7 +60,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.ops_records import record_dict
+from sandbox.merchant_systems_records import record_dict
 from sandbox.world import World
 
 MAX_LIMIT = 1000
@@ -175,11 +175,12 @@ def page(
     return {"items": items, "next_cursor": cursor, "has_more": has_more}
 
 
-def build_ops_app(world: World, token: str) -> FastAPI:
-    """The ops API over `world`, guarded by `token`. `set_world(app, world)` swaps the data."""
+def build_merchant_systems_app(world: World, token: str) -> FastAPI:
+    """The merchant systems' API over `world`, guarded by `token`. `set_world(app, world)` swaps
+    the data."""
     if not token:
-        raise ValueError("the ops API needs a non-empty token")
-    app = FastAPI(title="OrderPulse sandbox: merchant ops systems", docs_url=None, redoc_url=None)
+        raise ValueError("the merchant systems' API needs a non-empty token")
+    app = FastAPI(title="OrderPulse sandbox: merchant systems", docs_url=None, redoc_url=None)
     set_world(app, world)
     expected = f"Bearer {token}".encode()
 
@@ -197,7 +198,7 @@ def build_ops_app(world: World, token: str) -> FastAPI:
 
     def _list(name: str, request: Request, keep: Callable | None = None) -> JSONResponse:
         try:
-            body = page(request.app.state.ops_index[name], dict(request.query_params), keep)
+            body = page(request.app.state.records_index[name], dict(request.query_params), keep)
         except BadRequest as exc:
             return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
         return JSONResponse(body)
@@ -255,7 +256,7 @@ def build_ops_app(world: World, token: str) -> FastAPI:
 
 def set_world(app: FastAPI, world: World) -> None:
     """Serve `world` from now on (e.g. after a scenario merge or a live tick)."""
-    app.state.ops_index = _index(world)
+    app.state.records_index = _index(world)
 
 
 @dataclass
@@ -285,5 +286,5 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Running
             break
         thread.join(timeout=0.01)
     if not server.started:
-        raise RuntimeError(f"ops API did not start on {host}:{sock.getsockname()[1]}")
+        raise RuntimeError(f"merchant systems API did not start on {host}:{sock.getsockname()[1]}")
     return RunningServer(server, thread, f"http://{host}:{sock.getsockname()[1]}")

@@ -1,10 +1,10 @@
 """The merchant's own systems' records, derived from the orders: WMS (stock levels, stock
 movements, pick/pack/ship events), carrier tracking, the CS desk and the storefront behaviour log.
 
-`build_ops_records(world)` fills the World's record lists from `world.orders` (and rebuilds them
-after a scenario merge). Everything is deterministic (per-order RNGs seeded from the world seed
-and the order key) and nothing is later than `world.end`. Records are sorted by time and their
-ids follow that order, so `(time, id)` is a stable paging key.
+`build_merchant_systems_records(world)` fills the World's record lists from `world.orders`
+(and rebuilds them after a scenario merge). Everything is deterministic (per-order RNGs seeded
+from the world seed and the order key) and nothing is later than `world.end`. Records are
+sorted by time and their ids follow that order, so `(time, id)` is a stable paging key.
 
 What the anomaly labels mean here: `pickup_failure` -> a `pickup_failed` carrier event before
 the successful retry; `delivery_timeout` -> `promised_at` passes before delivery; `oversold_sku`
@@ -145,7 +145,7 @@ _PICKUP_FAIL = ("揽收失败：快递员未按约定时间上门", "揽收失�
 _OPERATORS = ("张师傅", "李工", "王组长", "陈师傅", "刘师傅", "赵主管")
 
 
-def build_ops_records(world: World) -> None:
+def build_merchant_systems_records(world: World) -> None:
     """Fill the world's merchant-side records from its orders."""
     end = world.end
     orders = [o for o in world.orders if o.channel != "pos"]  # POS sells from store stock

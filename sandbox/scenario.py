@@ -92,7 +92,7 @@ def merge_scenario(world: World, orders: list[Order], add: bool) -> World:
     them (`add=True`; a scenario order replaces a generated one with the same key). SKUs the
     catalogue lacks are added to it and stocked in every warehouse; the merchant-side records
     are rebuilt for the resulting orders."""
-    from sandbox.ops_records import build_ops_records
+    from sandbox.merchant_systems_records import build_merchant_systems_records
 
     keys = {(o.channel, o.platform_order_no) for o in orders}
     kept = [o for o in world.orders if (o.channel, o.platform_order_no) not in keys] if add else []
@@ -133,5 +133,5 @@ def merge_scenario(world: World, orders: list[Order], add: bool) -> World:
         oversold_skus=[s for s in world.oversold_skus if s in used],
     )
     with paused_gc():
-        build_ops_records(new)
+        build_merchant_systems_records(new)
     return new

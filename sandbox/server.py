@@ -1,4 +1,4 @@
-"""The sandbox process: the world, the six marketplace gateways, the merchant ops API, the SFTP
+"""The sandbox process: the world, the marketplace gateways, the merchant systems API, the SFTP
 drop, the ERP database and the POS drop folder, with `sandbox.json` telling clients where they are.
 
 `Sandbox(home, ...)` (a context manager) generates the world (`sandbox.world`), merges a
@@ -17,7 +17,7 @@ sandbox.json:
                                "access_token", "refresh_token"},
                   "youzan": {"base_url", "client_id", "client_secret", "access_token",
                              "refresh_token"}},
-     "ops": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
+     "merchant_systems": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
      "webhook_url": ...,
      "generated": {"seed", "orders", "days", "end", "live"}}
 """
@@ -140,7 +140,7 @@ class Sandbox:
         self._sftp: Any = None
         self._erp: dict = {}
         self._pos: dict = {}
-        self._ops_token = ""
+        self._merchant_systems_token = ""
         self._truth_rows: list[dict] = []
         self._templates: list[Order] = []
         self.large = orders > LARGE_WORLD
@@ -161,7 +161,7 @@ class Sandbox:
         try:
             self._build_world()
             self._start_gateways()
-            self._start_ops()
+            self._start_merchant_systems()
             self._start_sftp()
             self._drop_pos()
             self._publish_erp()
@@ -244,7 +244,7 @@ class Sandbox:
                 log.warning("scenario %s: %s", self.scenario, error)
         if self.large and (self.scenario is None or self.add):
             # a million orders: catalogue and warehouses only here, orders streamed to the
-            # gateways (`_start_gateways`); SFTP, ERP and the ops records stay empty
+            # gateways (`_start_gateways`); SFTP, ERP and the merchant systems' records stay empty
             self.world = generate_world(self.seed, 0, self.days, self.end)
             self._scenario_orders = scenario_orders
             return
@@ -313,11 +313,12 @@ class Sandbox:
         for channel, gateway in self.gateways.items():
             self._apps[channel] = serve_app(gateway.app, channel)
 
-    def _start_ops(self) -> None:
-        from sandbox.ops_api import build_ops_app
+    def _start_merchant_systems(self) -> None:
+        from sandbox.merchant_systems_api import build_merchant_systems_app
 
-        self._ops_token = secrets.token_urlsafe(24)
-        self._apps["ops"] = serve_app(build_ops_app(self.world, self._ops_token), "ops")
+        self._merchant_systems_token = secrets.token_urlsafe(24)
+        app = build_merchant_systems_app(self.world, self._merchant_systems_token)
+        self._apps["merchant_systems"] = serve_app(app, "merchant_systems")
 
     def _start_sftp(self) -> None:
         # hook: the SFTP drop of the regional platforms (sandbox/sftp_server.py)
@@ -362,7 +363,10 @@ class Sandbox:
         }
         document = {
             "channels": channels,
-            "ops": {"base_url": self._apps["ops"].base_url, "token": self._ops_token},
+            "merchant_systems": {
+                "base_url": self._apps["merchant_systems"].base_url,
+                "token": self._merchant_systems_token,
+            },
             "sftp": self._sftp.info() if self._sftp is not None else {},
             "erp": self._erp,
             "pos": self._pos,
@@ -485,7 +489,7 @@ def run_sandbox_cli(
     endpoints = sandbox.endpoints
     for channel, entry in endpoints["channels"].items():
         print(f"{channel:<9} {entry['base_url']}")
-    print(f"{'ops':<9} {endpoints['ops']['base_url']}")
+    print(f"merchant systems {endpoints['merchant_systems']['base_url']}")
     if endpoints.get("sftp"):
         print(f"{'sftp':<9} sftp://{endpoints['sftp']['host']}:{endpoints['sftp']['port']}")
     published = len(sandbox.truth()["orders"])

@@ -3,8 +3,8 @@
 `generate_world(seed, orders, days, end)` returns a `World`: orders on all channels, shops,
 the SKU catalogue, warehouses with stock, and the merchant-side records derived from the
 orders (WMS events, stock movements, carrier tracking, CS tickets, behaviour log; see
-`sandbox.ops_records`). Same arguments, same world. `end` is the world's "now": every
-timestamp is <= end, the gateways serve the past.
+`sandbox.merchant_systems_records`). Same arguments, same world. `end` is the world's "now":
+every timestamp is <= end, the gateways serve the past.
 
 Two steps: `sandbox.world_plan` draws every order attribute column-wise with numpy (the only
 randomness), then this module materialises the plan into `Order` objects with
@@ -69,13 +69,13 @@ class World:
     shops: dict[str, list[Shop]]
     skus: list[Sku]
     warehouses: list[Warehouse]
-    stock: list = field(default_factory=list)  # list[ops_records.StockLevel]
-    stock_movements: list = field(default_factory=list)  # list[ops_records.StockMovement]
-    wms_events: list = field(default_factory=list)  # list[ops_records.WmsEvent]
-    shipments: list = field(default_factory=list)  # list[ops_records.Shipment]
-    tracking_events: list = field(default_factory=list)  # list[ops_records.TrackingEvent]
-    cs_tickets: list = field(default_factory=list)  # list[ops_records.CsTicket]
-    behaviour_log: list = field(default_factory=list)  # list[ops_records.BehaviourEvent]
+    stock: list = field(default_factory=list)  # list[StockLevel]
+    stock_movements: list = field(default_factory=list)  # list[StockMovement]
+    wms_events: list = field(default_factory=list)  # list[WmsEvent]
+    shipments: list = field(default_factory=list)  # list[Shipment]
+    tracking_events: list = field(default_factory=list)  # list[TrackingEvent]
+    cs_tickets: list = field(default_factory=list)  # list[CsTicket]
+    behaviour_log: list = field(default_factory=list)  # list[BehaviourEvent]
     late_updates: dict[tuple[str, str], LateUpdate] = field(default_factory=dict)
     oversold_skus: list[str] = field(default_factory=list)
     extra_skus: list[str] = field(default_factory=list)  # added by a scenario: stocked everywhere
@@ -124,13 +124,13 @@ def generate_world(
     channels: tuple[str, ...] = CHANNELS,
 ) -> World:
     """A whole deterministic world (orders + merchant-side records), everything <= `end`."""
-    from sandbox.ops_records import build_ops_records  # the records derive from the orders
+    from sandbox.merchant_systems_records import build_merchant_systems_records  # from the orders
 
     plan = plan_world(seed, orders, days, end or default_end(), channels)
     order_list = [o for chunk in _materialise(plan) for o in chunk]
     with paused_gc():
         world = _assemble(seed, plan, order_list)
-        build_ops_records(world)
+        build_merchant_systems_records(world)
     return world
 
 

@@ -100,19 +100,17 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
 
 def _load_pushed(context, conn, client, channel: str, config: IngestConfig):
     """A push-triggered run: fetch the named orders and load them (no cursor move)."""
-    from connectors.raw_loader import load_orders
-    from connectors.webhook import fetch_orders, mark_processed
+    from connectors.push_load import load_pushed_orders
 
-    orders = fetch_orders(client, config.order_nos)
-    stats = load_orders(conn, channel, orders, run_id=context.run.run_id)
-    if config.webhook_event_ids:
-        mark_processed(conn, config.webhook_event_ids)
-        conn.commit()
+    report = load_pushed_orders(
+        conn, client, channel, config.order_nos, config.webhook_event_ids,
+        run_id=context.run.run_id,
+    )  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "trigger": "push",
             "order_nos": dg.MetadataValue.int(len(config.order_nos)),
-            **stats.as_dict(),
+            **report.stats.as_dict(),
         }
     )
 

@@ -47,7 +47,7 @@ def build_push_sensor(channel: str, job) -> dg.SensorDefinition:
         warehouse: WarehouseResource,
         channels: ChannelsResource,
     ):
-        from connectors.webhook import pending_events
+        from connectors.push_load import pending_events
 
         in_flight = context.instance.get_run_records(
             dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1
@@ -91,23 +91,19 @@ def build_push_sensor(channel: str, job) -> dg.SensorDefinition:
 def _load_in_sensor(context, warehouse, channels, channel, order_nos, ids) -> dg.SensorResult:
     """Fetch and load the pushed orders right here, then record the materialisation so the
     downstream automation reacts as it would to a run."""
-    from connectors.raw_loader import load_orders
-    from connectors.raw_schema import ensure_raw_tables
-    from connectors.webhook import fetch_orders, mark_processed
+    from connectors.push_load import load_pushed_orders
 
     cfg = load_channels().channels[channel]
     with channels.open_client(channel, cfg) as client, warehouse.connect() as conn:
-        ensure_raw_tables(conn, [channel])
-        orders = fetch_orders(client, order_nos)
-        stats = load_orders(conn, channel, orders, run_id=f"sensor:{channel}_push_sensor")
-        mark_processed(conn, ids)
-        conn.commit()
+        report = load_pushed_orders(
+            conn, client, channel, order_nos, ids, run_id=f"sensor:{channel}_push_sensor"
+        )
     return dg.SensorResult(
         asset_events=[
             dg.AssetMaterialization(
                 asset_key=orders_asset_key(channel),
                 description=f"{len(order_nos)} pushed orders loaded by {channel}_push_sensor",
-                metadata={"trigger": "push", "webhook_events": len(ids), **stats.as_dict()},
+                metadata={"trigger": "push", "webhook_events": len(ids), **report.stats.as_dict()},
             )
         ]
     )

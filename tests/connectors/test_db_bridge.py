@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.channels_config import DbBridgeSettings, load_channels
+from connectors.credentials import CredentialsError
 from connectors.db_bridge import DbBridgeError, pull, resolve_url
 from connectors.raw_loader import read_cursor
 from sandbox.erp import publish_erp
@@ -178,6 +179,6 @@ def test_unreachable_source_and_missing_url_errors_hide_the_password(fresh_db, t
     with psycopg.connect(fresh_db.url()) as conn, pytest.raises(DbBridgeError) as err:
         pull(conn, "h5mall", url, cfg)
     assert "TopSecret99" not in str(err.value) and "reader:***@" in str(err.value)
-    with pytest.raises(DbBridgeError, match="ORDERPULSE_H5MALL_DB_URL"):
+    with pytest.raises(CredentialsError, match="ORDERPULSE_H5MALL_DB_URL"):
         resolve_url("h5mall", tmp_path / "none.json", environ={})
     assert resolve_url("h5mall", environ={"ORDERPULSE_H5MALL_DB_URL": url}) == url

@@ -1,4 +1,5 @@
-"""The ops connector against the sandbox's real ops API over HTTP, into a real PostgreSQL."""
+"""The merchant systems connector against the sandbox's merchant systems API over HTTP, into a
+real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,20 +10,21 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from connectors.credentials import CredentialsError
 from connectors.http import IngestError, make_http_client
-from connectors.ops_sources import (
+from connectors.merchant_systems import (
     LOOKBACK,
     SOURCES,
-    OpsConfigError,
-    ingest_ops,
+    ensure_merchant_systems_tables,
+    ingest_merchant_systems,
     ingest_source,
-    ops_endpoint,
+    merchant_systems_endpoint,
 )
-from sandbox.ops_api import build_ops_app, serve_in_thread, set_world
+from sandbox.merchant_systems_api import build_merchant_systems_app, serve_in_thread, set_world
 from sandbox.world import generate_world
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-TOKEN = "ops-secret-token-93ab"
+TOKEN = "merchant-secret-token-93ab"
 # raw table -> World attribute holding the same records
 WORLD_ATTR = {
     "warehouses": "warehouses", "skus": "skus", "wms_stock": "stock",
@@ -38,8 +40,8 @@ def world():
 
 
 @pytest.fixture()
-def ops(world):
-    app = build_ops_app(world, TOKEN)
+def api(world):
+    app = build_merchant_systems_app(world, TOKEN)
     server = serve_in_thread(app)
     yield app, server.base_url
     server.stop()
@@ -55,9 +57,9 @@ def _count(conn, table: str) -> int:
     return conn.execute(f"select count(*) from raw.{table}").fetchone()[0]
 
 
-def test_full_load_then_rerun_is_a_no_op(conn, ops, world) -> None:
-    _, base_url = ops
-    received = ingest_ops(conn, base_url, TOKEN, run_id="run-1")
+def test_full_load_then_rerun_is_a_no_op(conn, api, world) -> None:
+    _, base_url = api
+    received = ingest_merchant_systems(conn, base_url, TOKEN, run_id="run-1")
     for table, attr in WORLD_ATTR.items():
         expected = len(getattr(world, attr))
         assert received[table] == expected, table
@@ -71,7 +73,7 @@ def test_full_load_then_rerun_is_a_no_op(conn, ops, world) -> None:
     )
     assert modified == datetime.fromisoformat(payload["at"])
     cursor = conn.execute(
-        "select cursor_value from raw.ingest_cursors where source = 'ops.cs_tickets'"
+        "select cursor_value from raw.ingest_cursors where source = 'merchant_systems.cs_tickets'"
     ).fetchone()[0]
     assert cursor == max(t.updated_at for t in world.cs_tickets)
     stock = conn.execute(
@@ -94,8 +96,8 @@ def _secret():
     return SecretStr(TOKEN)
 
 
-def test_incremental_reads_only_from_the_cursor(conn, ops, world) -> None:
-    app, base_url = ops
+def test_incremental_reads_only_from_the_cursor(conn, api, world) -> None:
+    app, base_url = api
     cut = world.behaviour_log[len(world.behaviour_log) // 2].at
     early = dataclasses.replace(
         world,
@@ -103,10 +105,10 @@ def test_incremental_reads_only_from_the_cursor(conn, ops, world) -> None:
         wms_events=[e for e in world.wms_events if e.at <= cut],
     )
     set_world(app, early)
-    first = ingest_ops(conn, base_url, TOKEN)
+    first = ingest_merchant_systems(conn, base_url, TOKEN)
     assert first["behaviour_events"] == len(early.behaviour_log) < len(world.behaviour_log)
     set_world(app, world)
-    second = ingest_ops(conn, base_url, TOKEN)
+    second = ingest_merchant_systems(conn, base_url, TOKEN)
     reread_from = cut - LOOKBACK
     assert second["behaviour_events"] == sum(1 for b in world.behaviour_log if b.at >= reread_from)
     assert second["behaviour_events"] < len(world.behaviour_log)
@@ -114,9 +116,9 @@ def test_incremental_reads_only_from_the_cursor(conn, ops, world) -> None:
     assert _count(conn, "wms_events") == len(world.wms_events)
 
 
-def test_changed_record_is_updated_and_bad_record_rejected(conn, ops, world) -> None:
-    app, base_url = ops
-    ingest_ops(conn, base_url, TOKEN)
+def test_changed_record_is_updated_and_bad_record_rejected(conn, api, world) -> None:
+    app, base_url = api
+    ingest_merchant_systems(conn, base_url, TOKEN)
     ticket = world.cs_tickets[0]
     # an old ticket is resolved now (its updated_at moves), and a broken record shows up
     resolved = dataclasses.replace(ticket, status="resolved", updated_at=world.end)
@@ -131,25 +133,46 @@ def test_changed_record_is_updated_and_bad_record_rejected(conn, ops, world) -> 
     ).fetchone()[0]
     assert payload["status"] == "resolved"
     reason, source = conn.execute("select reason, source from raw.rejected_rows").fetchone()
-    assert source == "ops.cs_tickets" and "ticket_id" in reason
+    assert source == "merchant_systems.cs_tickets" and "ticket_id" in reason
 
 
-def test_wrong_token_fails_clearly_without_leaking(conn, ops) -> None:
-    _, base_url = ops
+def test_wrong_token_fails_clearly_without_leaking(conn, api) -> None:
+    _, base_url = api
     with pytest.raises(IngestError) as err:
-        ingest_ops(conn, base_url, "not-the-token-xyz")
+        ingest_merchant_systems(conn, base_url, "not-the-token-xyz")
     assert "401" in str(err.value)
     assert "not-the-token-xyz" not in str(err.value) and TOKEN not in str(err.value)
 
 
 def test_endpoint_from_env_or_sandbox_json(tmp_path) -> None:
     sandbox = tmp_path / "sandbox.json"
-    sandbox.write_text(json.dumps({"ops": {"base_url": "http://127.0.0.1:9/", "token": "t0k3n"}}))
-    url, token = ops_endpoint(sandbox, environ={})
+    entry = {"base_url": "http://127.0.0.1:9/", "token": "t0k3n"}
+    sandbox.write_text(json.dumps({"merchant_systems": entry}))
+    url, token = merchant_systems_endpoint(sandbox, environ={})
     assert url == "http://127.0.0.1:9" and token.get_secret_value() == "t0k3n"
     assert "t0k3n" not in repr(token)
-    env = {"ORDERPULSE_OPS_BASE_URL": "http://h:1", "ORDERPULSE_OPS_TOKEN": "envtok"}
-    url, token = ops_endpoint(sandbox, environ=env)
+    env = {
+        "ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL": "http://h:1",
+        "ORDERPULSE_MERCHANT_SYSTEMS_TOKEN": "envtok",
+    }
+    url, token = merchant_systems_endpoint(sandbox, environ=env)
     assert (url, token.get_secret_value()) == ("http://h:1", "envtok")
-    with pytest.raises(OpsConfigError, match="ORDERPULSE_OPS_TOKEN"):
-        ops_endpoint(tmp_path / "missing.json", environ={})
+    with pytest.raises(CredentialsError, match="ORDERPULSE_MERCHANT_SYSTEMS_TOKEN"):
+        merchant_systems_endpoint(tmp_path / "missing.json", environ={})
+    # the names from before the rename are pointed at, not silently ignored
+    old = {"ORDERPULSE_OPS_BASE_URL": "http://h:1", "ORDERPULSE_OPS_TOKEN": "envtok"}
+    with pytest.raises(CredentialsError, match="renamed to ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL"):
+        merchant_systems_endpoint(tmp_path / "missing.json", environ=old)
+
+
+def test_cursors_under_the_old_ops_names_are_migrated(conn) -> None:
+    ensure_merchant_systems_tables(conn)
+    conn.execute(
+        "insert into raw.ingest_cursors (source, cursor_value) values ('ops.cs_tickets', now())"
+    )
+    conn.execute("insert into raw.rejected_rows (source, reason) values ('ops.skus', 'x')")
+    ensure_merchant_systems_tables(conn)
+    ensure_merchant_systems_tables(conn)  # idempotent
+    cursors = [r[0] for r in conn.execute("select source from raw.ingest_cursors")]
+    rejects = [r[0] for r in conn.execute("select source from raw.rejected_rows")]
+    assert (cursors, rejects) == (["merchant_systems.cs_tickets"], ["merchant_systems.skus"])

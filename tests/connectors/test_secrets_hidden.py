@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from connectors.credentials import SECRET_FIELDS
+from connectors.credentials import secret_fields
 from connectors.http import IngestError, RetryPolicy, make_http_client
 from connectors.ingest import ingest_channel
 from connectors.marketplace import build_client
@@ -27,7 +27,7 @@ def test_failing_run_leaks_no_secret(channel, fresh_db, sandbox_env_factory, cap
     env = sandbox_env_factory()
     creds = env.credentials(channel)
     real = {k: v.get_secret_value() for k, v in creds.items() if isinstance(v, SecretStr)}
-    assert set(real) <= SECRET_FIELDS and real
+    assert set(real) <= secret_fields() and real
     # a wrong signing secret where the platform signs; where it does not (Youzan), a wrong
     # access token (sent in the URL, which httpx logs) and a wrong refresh token
     broken = dict(creds)

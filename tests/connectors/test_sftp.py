@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from connectors.channels_config import load_channels
+from connectors.credentials import CredentialsError
 from connectors.sftp import (
     HostKeyRejected,
     SftpError,
@@ -215,12 +216,22 @@ def test_password_credentials_from_env_and_missing_credentials(server, fresh_db,
         with pytest.raises(SftpError, match="login as orderpulse refused") as err:
             sync_source(conn, "regional_a", creds=wrong)
         assert "nope" not in str(err.value)
-    with pytest.raises(SftpError, match="ORDERPULSE_REGIONAL_B_SFTP_HOST"):
+    with pytest.raises(CredentialsError, match="ORDERPULSE_REGIONAL_B_SFTP_HOST"):
         resolve_credentials("regional_b", tmp_path / "missing.json", environ={})
     sandbox_json = tmp_path / "sandbox.json"
     sandbox_json.write_text(json.dumps({"sftp": info}))
     from_sandbox = resolve_credentials("regional_b", sandbox_json, environ={})
     assert (from_sandbox.port, from_sandbox.directory) == (info["port"], "/regional_b")
+    # a server named by env never mixes with the sandbox's values (port, directory)
+    real = {
+        "ORDERPULSE_REGIONAL_B_SFTP_HOST": "sftp.example",
+        "ORDERPULSE_REGIONAL_B_SFTP_USERNAME": "u",
+    }
+    with pytest.raises(CredentialsError, match="ORDERPULSE_REGIONAL_B_SFTP_PASSWORD"):
+        resolve_credentials("regional_b", sandbox_json, environ=real)
+    real["ORDERPULSE_REGIONAL_B_SFTP_PASSWORD"] = "pw"
+    creds = resolve_credentials("regional_b", sandbox_json, environ=real)
+    assert (creds.host, creds.port, creds.directory) == ("sftp.example", 22, None)
 
 
 def test_the_sandbox_world_loads_to_its_truth(tmp_path, fresh_db) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from connectors.http import make_http_client
 from connectors.marketplace import build_client
-from connectors.raw_loader import load_orders
+from connectors.push_load import fetch_orders, load_pushed_orders, mark_processed, pending_events
 from connectors.raw_schema import ensure_raw_tables
-from connectors.webhook import create_webhook_app, fetch_orders, mark_processed, pending_events
+from connectors.webhook_app import create_webhook_app
 from sandbox.model import MARKETPLACES
 from sandbox.push import build_message, latest_state
 
@@ -99,14 +99,15 @@ def test_pushed_orders_are_fetched_loaded_and_marked(receiver) -> None:  # noqa:
     assert sorted(no for e in events for no in e.order_nos) == sorted(pushed)
     assert pending_events(conn, channel="jd") == []
 
+    nos, ids = [no for e in events for no in e.order_nos], [e.id for e in events]
     with make_http_client(timeout=5) as http:
         client = build_client(channel, env.credentials(channel), http)
-        orders = fetch_orders(client, [no for e in events for no in e.order_nos])
-    stats = load_orders(conn, channel, orders, run_id="push")
-    assert stats.inserted == 3
+        orders = fetch_orders(client, nos)
+        report = load_pushed_orders(conn, client, channel, nos, ids, run_id="push")
+        again = load_pushed_orders(conn, client, channel, nos, ids, run_id="push")
     assert {o.platform_order_no for o in orders} == set(pushed)
     assert all(o.payload["_decrypted"]["name"] for o in orders)
-
-    assert mark_processed(conn, [e.id for e in events]) == 3
+    assert (report.stats.inserted, report.order_nos, report.webhook_events) == (3, 3, 3)
+    assert (again.stats.inserted, again.stats.unchanged) == (0, 3)  # a re-delivery is a no-op
     assert pending_events(conn) == []
-    assert mark_processed(conn, [e.id for e in events]) == 0
+    assert mark_processed(conn, ids) == 0

@@ -16,14 +16,14 @@ import psycopg
 
 from connectors.channels_config import load_channels
 from connectors.csv_orders import parse_orders
-from connectors.ops_sources import ensure_ops_tables
+from connectors.merchant_systems import ensure_merchant_systems_tables
 from connectors.raw_loader import RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables
 from sandbox.exports import days_by_channel, render_csv
 from sandbox.gateways.base import Gateway
 from sandbox.gateways.samples import sample_orders
+from sandbox.merchant_systems_records import record_dict
 from sandbox.model import CHANNELS, MARKETPLACES, Order
-from sandbox.ops_records import record_dict
 from sandbox.world import World, generate_world
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -168,9 +168,9 @@ def _record(value: object) -> dict:
 
 
 def load_ops_records(conn: psycopg.Connection, world: World) -> None:
-    """The merchant systems' records of `world` in the raw tables connectors/ops_sources.py
+    """The merchant systems' records of `world` in the raw tables connectors/merchant_systems.py
     creates (same DDL, payload = the record with ISO 8601 times)."""
-    ensure_ops_tables(conn)
+    ensure_merchant_systems_tables(conn)
     with conn.transaction():
         for table, (attr, keys, time_field) in OPS_TABLES.items():
             rows = [_record(r) for r in getattr(world, attr)]

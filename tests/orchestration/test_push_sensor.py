@@ -18,7 +18,7 @@ from orderpulse.services import _serve_in_thread
 @pytest.mark.parametrize("channel", ["douyin", "youzan"])
 def test_pushed_order_lands_in_raw_via_the_sensor(fresh_db, tmp_path: Path, channel) -> None:
     from connectors.credentials import load_credentials
-    from connectors.webhook import create_webhook_app
+    from connectors.webhook_app import create_webhook_app
     from sandbox.push import Pusher
     from sandbox.server import Sandbox
 

@@ -1,4 +1,4 @@
-"""The merchant ops API over real HTTP (uvicorn on a loopback port the OS picks)."""
+"""The merchant systems' API over real HTTP (uvicorn on a loopback port the OS picks)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sandbox.ops_api import build_ops_app, serve_in_thread
+from sandbox.merchant_systems_api import build_merchant_systems_app, serve_in_thread
 from sandbox.world import generate_world
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-TOKEN = "ops-test-token-7f3a"
+TOKEN = "merchant-test-token-7f3a"
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def world():
 
 @pytest.fixture(scope="module")
 def api(world):
-    server = serve_in_thread(build_ops_app(world, TOKEN))
+    server = serve_in_thread(build_merchant_systems_app(world, TOKEN))
     with httpx.Client(
         base_url=server.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
     ) as client:

@@ -84,7 +84,7 @@ def test_sandbox_json_is_private_and_has_the_contract_shape(sandbox: Sandbox) ->
     for channel, keys in CONTRACT.items():
         assert keys <= set(document["channels"][channel]), channel
         assert document["channels"][channel]["base_url"].startswith("http://127.0.0.1:")
-    assert set(document["ops"]) == {"base_url", "token"}
+    assert set(document["merchant_systems"]) == {"base_url", "token"}
     assert document["generated"]["seed"] == 3 and document["generated"]["orders"] == 600
     assert {"sftp", "erp"} <= set(document)
     assert document == sandbox.endpoints
@@ -140,11 +140,11 @@ def test_gateways_serve_exactly_the_truths_orders(sandbox: Sandbox) -> None:
     )
 
 
-def test_ops_api_answers_with_the_token_from_sandbox_json(sandbox: Sandbox) -> None:
-    ops = sandbox.endpoints["ops"]
-    assert httpx.get(f"{ops['base_url']}/wms/warehouses", timeout=10).status_code == 401
+def test_merchant_systems_api_answers_with_the_token_from_sandbox_json(sandbox: Sandbox) -> None:
+    api = sandbox.endpoints["merchant_systems"]
+    assert httpx.get(f"{api['base_url']}/wms/warehouses", timeout=10).status_code == 401
     answer = httpx.get(
-        f"{ops['base_url']}/wms/warehouses", headers={"authorization": f"Bearer {ops['token']}"}
+        f"{api['base_url']}/wms/warehouses", headers={"authorization": f"Bearer {api['token']}"}
     )
     assert answer.status_code == 200 and answer.json()["items"]
 
