@@ -40,11 +40,12 @@ def start_services(console: Console, *, home: Path, live: bool) -> Services:
     services = Services()
     webhook_url = None
     try:
+        from connectors.channels_config import marketplaces
         from connectors.credentials import load_credentials
-        from connectors.webhook import create_webhook_app
+        from connectors.webhook_app import create_webhook_app
 
         sandbox_file = home / "sandbox.json"
-        channels = ("taobao", "jd", "douyin", "pdd", "kuaishou", "youzan")
+        channels = marketplaces()  # config/channels.yaml
         # the receiver starts first so the sandbox knows where to push
         app = create_webhook_app(
             os.environ["ORDERPULSE_WAREHOUSE_URL"],
