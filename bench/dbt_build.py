@@ -164,13 +164,13 @@ def load_sample(db: PgConn, orders: int, days: int, seed: int) -> datetime:
     with every order's buyer id in bench.sample_buyers; returns the world's end (its "now")."""
     sys.path.insert(0, str(REPO))  # tests/dbt holds the renderings the dbt tests load
     from sandbox.world import generate_world
-    from tests.dbt.sample_raw import END, load_ops_records, load_sample_orders
+    from tests.dbt.sample_raw import END, load_merchant_systems_records, load_sample_orders
 
     world = generate_world(seed=seed, orders=orders, days=days, end=END)
     with psycopg.connect(db.url()) as conn:
         ensure_raw_tables(conn, CHANNELS)  # every channel's table, even one the sample lacks
         load_sample_orders(conn, world.orders)
-        load_ops_records(conn, world)
+        load_merchant_systems_records(conn, world)
         conn.execute(
             "create table bench.sample_buyers (channel text, platform_order_no text, "
             "buyer_id text, primary key (channel, platform_order_no))"

@@ -1,7 +1,7 @@
 """Push: the gateways' change messages, signed each platform's way, POSTed to a webhook.
 
 `Pusher(webhook_url, credentials)` posts to `<webhook_url>/<channel>` (the receiver in
-`connectors/webhook.py` serves `POST /webhooks/<channel>`, so pass `http://host:port/webhooks`).
+`connectors/webhook_app.py` serves `POST /webhooks/<channel>`, so pass `http://host:port/webhooks`).
 `credentials` is the `channels` part of sandbox.json. One message per order change; the message
 id is stable per change (`<order no>-<change second>-<kind>`: a retried delivery carries the same
 id, a new change a new one) and every message carries its send time. The change kind is the

@@ -19,7 +19,7 @@ from sandbox.world import World
 from tests import databases
 from tests.dbt.sample_raw import (
     available_channels,
-    load_ops_records,
+    load_merchant_systems_records,
     load_sample_orders,
     orders_for,
     small_world,
@@ -108,7 +108,7 @@ def built_warehouse(
     conn = new_database(pg)
     with psycopg.connect(conn.url()) as db:
         load_sample_orders(db, sample_orders_all)
-        load_ops_records(db, world)
+        load_merchant_systems_records(db, world)
     run_dbt(conn, built_dbt_path, "build")
     yield conn
     drop_database(pg, conn)

@@ -149,7 +149,7 @@ def load_sample_orders(conn: psycopg.Connection, orders: list[Order]) -> None:
 
 
 # raw table -> (World attribute, key fields, time field or None for the load time)
-OPS_TABLES = {
+MERCHANT_SYSTEMS_TABLES = {
     "warehouses": ("warehouses", ("warehouse_id",), None),
     "skus": ("skus", ("sku",), None),
     "wms_stock": ("stock", ("warehouse_id", "sku"), "last_sync_at"),
@@ -167,12 +167,12 @@ def _record(value: object) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
-def load_ops_records(conn: psycopg.Connection, world: World) -> None:
+def load_merchant_systems_records(conn: psycopg.Connection, world: World) -> None:
     """The merchant systems' records of `world` in the raw tables connectors/merchant_systems.py
     creates (same DDL, payload = the record with ISO 8601 times)."""
     ensure_merchant_systems_tables(conn)
     with conn.transaction():
-        for table, (attr, keys, time_field) in OPS_TABLES.items():
+        for table, (attr, keys, time_field) in MERCHANT_SYSTEMS_TABLES.items():
             rows = [_record(r) for r in getattr(world, attr)]
             with conn.cursor().copy(
                 f"copy raw.{table} ({', '.join(keys)}, source_modified_at, payload, "
