@@ -567,23 +567,31 @@ def _run_chain(world: _World, idx: np.ndarray, st: _State) -> None:
             nat_best = np.argmax(_rank(score, national, low), axis=1)
             fires = affected & national.any(axis=1)
             dropped[fires] = nearest[fires]
-            yielded[fires] = _bits(national & low & (score > score[rows, nat_best][:, None]))[fires]
+            yielded[fires] |= _bits(national & low & (score > score[rows, nat_best][:, None]))[
+                fires
+            ]
             decide(fires, name, SHIP, nat_best)
         elif name == "front_hot_skus":
-            cand = preferred & world.front & (dist <= th.front_radius_km)
-            fires = open_ & world.all_hot[take] & cand.any(axis=1)
-            decide(fires, name, SHIP, _nearest(cand, dist))
+            within = world.front & (dist <= th.front_radius_km)
+            cand = preferred & within
+            hot = open_ & world.all_hot[take]
+            fires = hot & cand.any(axis=1)
+            choice = _nearest(cand, dist)
+            # yields are recorded on every order that met one, whether a later rule decides
+            closer = np.where(fires[:, None], dist < dist[rows, choice][:, None], True)
+            yielded[hot] |= _bits(eligible & low & within & closer)[hot]
+            decide(fires, name, SHIP, choice)
         elif name == "near_stock":
             near = dist <= th.near_km
             cand = preferred & near
             fires = open_ & cand.any(axis=1)
             choice = _nearest(cand, dist)
-            passed = eligible & low & near & (dist < dist[rows, choice][:, None])
-            yielded[fires] = _bits(passed)[fires]
+            closer = np.where(fires[:, None], dist < dist[rows, choice][:, None], True)
+            yielded[open_] |= _bits(eligible & low & near & closer)[open_]
             decide(fires, name, SHIP, choice)
         elif name == "remote_region":
             fires = open_ & world.remote[take] & has_best
-            yielded[fires] = _bits(eligible & low & (score > score[rows, best][:, None]))[fires]
+            yielded[fires] |= _bits(eligible & low & (score > score[rows, best][:, None]))[fires]
             decide(fires, name, SHIP, best)
         elif name == "freight_share":
             fires = open_ & (world.share[take] > th.freight_share)
@@ -595,7 +603,7 @@ def _run_chain(world: _World, idx: np.ndarray, st: _State) -> None:
             second = np.argmax(rank2, axis=1)
             has_second = np.isfinite(rank[rows, second])
             runner[fires & has_second] = second[fires & has_second]
-            yielded[fires] = _bits(eligible & low & (score > score[rows, best][:, None]))[fires]
+            yielded[fires] |= _bits(eligible & low & (score > score[rows, best][:, None]))[fires]
             decide(fires, name, SHIP, best)
             # no single warehouse holds it: can every line be held by some warehouse?
             rest = np.flatnonzero(open_ & world.has_lines[take])
