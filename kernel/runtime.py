@@ -29,6 +29,12 @@ run_coordinator:
 sensors:
   use_threads: true
   num_workers: 4
+# a run whose process died (Ctrl-C during a run, a crash) is marked failed instead of holding
+# a concurrency slot as "started" for ever
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  poll_interval_seconds: 30
 telemetry:
   enabled: false
 """

@@ -33,6 +33,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 shared = dg.Definitions(
     jobs=[all_assets_job],
+    # One process per run, steps in sequence: a step process pays seconds to import Dagster
+    # and load these definitions (a minute per step seen on a busy 2-core host), which
+    # dominates the small runs that live mode makes.
+    executor=dg.in_process_executor,
     sensors=[automation_sensor],
     resources={
         "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),

@@ -208,26 +208,44 @@ def demo(
 def up(
     port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
     live: Annotated[bool, typer.Option(help="Sandbox keeps producing orders")] = True,
+    orders: OrdersOpt = 10_000,
+    days: DaysOpt = 3,
+    seed: SeedOpt = 7,
+    initial_run: Annotated[
+        bool,
+        typer.Option(
+            "--initial-run/--no-initial-run",
+            help="Queue one run of the whole graph at start, so every asset is current "
+            "without waiting for the first schedule tick.",
+        ),
+    ] = True,
 ) -> None:
-    """Start the warehouse, the sandbox (live), the webhook receiver and `dagster dev`."""
+    """Start the warehouse, the sandbox, the webhook receiver and `dagster dev` (webserver and
+    daemon: schedules, sensors and declarative automation keep everything current)."""
     from orderpulse.services import start_services
 
     _prepare_everything()
-    services = start_services(console, home=get_settings().home_dir, live=live)
-    cmd = [
-        str(Path(sys.executable).parent / "dagster"),
-        "dev",
-        "-w",
-        str(runtime.project_root() / "workspace.yaml"),
-        "-p",
-        str(port),
-        "-h",
-        "127.0.0.1",
-    ]
+    services = start_services(
+        console, home=get_settings().home_dir, live=live, seed=seed, orders=orders, days=days
+    )
+    bin_dir = Path(sys.executable).parent
+    workspace = str(runtime.project_root() / "workspace.yaml")
+    cmd = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port), "-h", "127.0.0.1"]
     console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl-C stops everything)")
     # its own process group: on the way out the webserver, daemon and code server all go
     proc = subprocess.Popen(cmd, cwd=runtime.project_root(), start_new_session=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if initial_run:
+        launch = [str(bin_dir / "dagster"), "job", "launch", "-w", workspace,
+                  "-j", "orderpulse_full_run"]  # fmt: skip
+        # queued: the daemon of `dagster dev` starts it as soon as it is up
+        result = subprocess.run(
+            launch, cwd=runtime.project_root(), capture_output=True, text=True, check=False
+        )
+        if result.returncode == 0:
+            console.print("queued one run of the whole graph (orderpulse_full_run)")
+        else:
+            err.print(f"[yellow]could not queue the initial run:[/] {result.stderr[-500:]}")
     try:
         proc.wait()
     except KeyboardInterrupt:

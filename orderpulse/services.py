@@ -7,6 +7,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -36,7 +37,15 @@ def _serve_in_thread(app, port: int = 0):
     return server, sock.getsockname()[1]
 
 
-def start_services(console: Console, *, home: Path, live: bool) -> Services:
+def start_services(
+    console: Console,
+    *,
+    home: Path,
+    live: bool,
+    seed: int = 7,
+    orders: int = 10_000,
+    days: int = 3,
+) -> Services:
     services = Services()
     webhook_url = None
     try:
@@ -60,7 +69,12 @@ def start_services(console: Console, *, home: Path, live: bool) -> Services:
 
     from sandbox.server import Sandbox
 
-    sandbox = Sandbox(home, webhook_url=webhook_url, live=live).start()
+    # the world ends a few minutes ago: PDD serves only windows ending >= 3 min before its clock
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    sandbox = Sandbox(
+        home, seed=seed, orders=orders, days=days, end=end, webhook_url=webhook_url,
+        live=live, erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"),
+    ).start()  # fmt: skip
     services.stoppers.append(sandbox.stop)
     endpoints = json.loads((home / "sandbox.json").read_text()).get("channels", {})
     console.print(f"sandbox: {len(endpoints)} marketplace gateways on loopback (live={live})")
