@@ -6,5 +6,6 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.fulfillment.address_geo import address_geo
+from orchestration.fulfillment.routing import routing_decisions
 
-defs = dg.Definitions(assets=[address_geo])
+defs = dg.Definitions(assets=[address_geo, routing_decisions])

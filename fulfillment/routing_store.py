@@ -1,0 +1,288 @@
+"""Routing against the warehouse: read the decision inputs, run `routing.route`, write
+`ops.routing_decisions` and the circuit breaker's alert rows.
+
+Reads only what sits upstream of `ops` (intermediate.int_orders_awaiting_allocation, the order
+lines, the merchant systems' staging models, raw.address_geo) plus the ops tables routing
+itself owns, so the asset graph stays one-way. Set-based: one query per input, one COPY of the
+decisions into a temp table, one delete + insert.
+
+Idempotent: each decision stores `input_hash` (the order's content hash, its placed address and
+the rule set's fingerprint). An order whose hash is unchanged keeps its decision; a changed
+order, or any order after a rule change, is decided again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+import psycopg
+
+from fulfillment.ops_schema import ensure_ops_tables
+from fulfillment.promise import lane_hours_for
+from fulfillment.routing import route
+from fulfillment.routing_rules import RoutingRules, resolve_hot_skus
+
+_CANDIDATES = """
+select o.channel, o.platform_order_no, o.province, o.city, o.district, o.goods_value::float8
+           as goods_value, o.freight::float8 as freight, o.paid_at, g.latitude, g.longitude,
+       md5(concat_ws('|', o.content_hash, g.address_hash, %(fingerprint)s::text)) as input_hash
+from intermediate.int_orders_awaiting_allocation o
+left join raw.address_geo g using (channel, platform_order_no)
+left join ops.routing_decisions d
+    on d.channel = o.channel and d.platform_order_no = o.platform_order_no and d.part = 0
+where d.input_hash is distinct from
+      md5(concat_ws('|', o.content_hash, g.address_hash, %(fingerprint)s::text))
+"""
+
+_LINES = """
+select i.channel, i.platform_order_no, i.sku, i.qty
+from intermediate.int_order_items_unioned i
+join _routing_orders o using (channel, platform_order_no)
+where i.sku is not null and i.qty > 0
+"""
+
+# the WMS's latest row per warehouse and SKU, less what OrderPulse has locked since
+_STOCK = """
+with latest as (
+    select distinct on (warehouse_id, sku) warehouse_id, sku, available, safety_stock,
+           last_sync_at
+    from staging.stg_merchant_systems__wms_stock
+    where warehouse_id is not null and sku is not null
+    order by warehouse_id, sku, last_sync_at desc nulls last
+),
+locked as (
+    select warehouse_id, sku, sum(qty) as qty
+    from ops.inventory_locks
+    where state = 'locked'
+    group by warehouse_id, sku
+)
+select latest.warehouse_id, latest.sku,
+       greatest(coalesce(latest.available, 0) - coalesce(locked.qty, 0), 0) as available,
+       latest.safety_stock as safety_threshold
+from latest
+left join locked using (warehouse_id, sku)
+"""
+
+# last stock sync per warehouse, and how many of its latest shipments failed in a row
+_HEALTH = """
+with sync as (
+    select warehouse_id, max(last_sync_at) as last_stock_sync_at
+    from staging.stg_merchant_systems__wms_stock
+    where warehouse_id is not null
+    group by warehouse_id
+),
+shipments as (
+    select warehouse_id, last_track_status,
+           row_number() over (partition by warehouse_id order by shipped_at desc nulls last,
+                                                                 tracking_no desc) as recent
+    from staging.stg_merchant_systems__carrier_shipments
+    where warehouse_id is not null
+),
+streak as (
+    select warehouse_id,
+           coalesce(min(recent) filter (where last_track_status is distinct from
+                                        'pickup_failed'), count(*) + 1) - 1 as failures
+    from shipments
+    group by warehouse_id
+)
+select sync.warehouse_id, sync.last_stock_sync_at,
+       coalesce(streak.failures, 0) as consecutive_shipping_failures
+from sync
+left join streak using (warehouse_id)
+"""
+
+# delivered shipments: the lanes' historical fulfillment times (promise p80)
+_HISTORY = """
+select s.warehouse_id, o.province, s.carrier, o.paid_at, s.delivered_at
+from staging.stg_merchant_systems__carrier_shipments s
+join intermediate.int_orders o using (channel, platform_order_no)
+where s.delivered_at is not null and o.paid_at is not null
+    and s.delivered_at > %(since)s
+"""
+
+_LINE_HISTORY = """
+select i.sku, i.qty, o.paid_at
+from intermediate.int_order_items_unioned i
+join intermediate.int_orders o using (channel, platform_order_no)
+where o.paid_at > %(since)s and i.sku is not null
+"""
+
+# orders already allocated today per warehouse (the capacity they use), other than these
+_CAPACITY_USED = """
+select warehouse_id, count(*) as used
+from ops.routing_decisions d
+where decision in ('ship', 'split') and part = 0
+    and decided_at >= date_trunc('day', now() at time zone 'Asia/Shanghai')
+                      at time zone 'Asia/Shanghai'
+    and not exists (select 1 from _routing_orders o
+                    where o.channel = d.channel and o.platform_order_no = d.platform_order_no)
+group by warehouse_id
+"""
+
+_WRITE = """
+delete from ops.routing_decisions d
+using _routing_decisions n
+where d.channel = n.channel and d.platform_order_no = n.platform_order_no;
+insert into ops.routing_decisions
+    (channel, platform_order_no, part, decision, warehouse_id, carrier, rule, score, inputs,
+     decided_at, promised_delivery_at, promise_days, config_version, input_hash)
+select channel, platform_order_no, 0, decision, warehouse_id, carrier, rule, score,
+       inputs::jsonb, decided_at, promised_delivery_at, promise_days, config_version,
+       input_hash
+from _routing_decisions;
+"""
+
+_STAGE_COLUMNS = (
+    "channel",
+    "platform_order_no",
+    "decision",
+    "warehouse_id",
+    "carrier",
+    "rule",
+    "score",
+    "inputs",
+    "decided_at",
+    "promised_delivery_at",
+    "promise_days",
+    "config_version",
+    "input_hash",
+)
+
+
+@dataclass
+class RoutingRunReport:
+    candidates: int = 0
+    decided: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+    by_decision: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    examples: pd.DataFrame | None = None
+
+
+def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        cur.execute(sql, params or {})
+        columns = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _num(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _json(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def decide_routing(
+    conn: psycopg.Connection, rules: RoutingRules, now: datetime
+) -> RoutingRunReport:
+    """Decide every order awaiting allocation whose inputs changed since its last decision;
+    write the decisions and the circuit breaker's alerts in one transaction."""
+    ensure_ops_tables(conn)
+    report = RoutingRunReport()
+    with conn.transaction():
+        # one routing run at a time: two would count the same capacity twice
+        conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
+        orders = _frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
+        report.candidates = len(orders)
+        if orders.empty:
+            return report
+        _num(orders, "goods_value", "freight", "latitude", "longitude")
+        conn.execute(
+            "create temp table _routing_orders (channel text, platform_order_no text, "
+            "primary key (channel, platform_order_no)) on commit drop"
+        )
+        with conn.cursor() as cur, cur.copy("copy _routing_orders from stdin") as copy:
+            for row in orders[["channel", "platform_order_no"]].itertuples(index=False):
+                copy.write_row(row)
+        lines = _num(_frame(conn, _LINES), "qty")
+        stock = _num(_frame(conn, _STOCK), "available", "safety_threshold")
+        health = _num(_frame(conn, _HEALTH), "consecutive_shipping_failures")
+        since = now - timedelta(days=max(rules.hot_skus.window_days, rules.promise.history_days))
+        history = _frame(conn, _HISTORY, {"since": since})
+        used = _frame(conn, _CAPACITY_USED)
+        hot = None
+        if rules.hot_skus.listed is None:
+            hot = resolve_hot_skus(
+                rules, _num(_frame(conn, _LINE_HISTORY, {"since": since}), "qty"), now
+            )
+        lanes = lane_hours_for(history, rules, now) if len(history) else None
+        result = route(
+            orders,
+            lines,
+            stock,
+            health,
+            rules,
+            now,
+            capacity_used=dict(zip(used["warehouse_id"], used["used"].astype(int), strict=True)),
+            hot_skus=hot,
+            lanes=lanes,
+        )
+        decisions = result.decisions.merge(
+            orders[["channel", "platform_order_no", "input_hash"]],
+            on=["channel", "platform_order_no"],
+        )
+        _write(conn, decisions)
+        report.alerts = _write_alerts(conn, result.alerts, now)
+    report.decided = len(decisions)
+    counts = decisions[["rule", "decision"]].astype(str)
+    report.by_rule = {k: int(v) for k, v in counts["rule"].value_counts().sort_index().items()}
+    report.by_decision = {
+        k: int(v) for k, v in counts["decision"].value_counts().sort_index().items()
+    }
+    report.examples = (
+        decisions.groupby("rule", sort=True)
+        .head(2)[["channel", "platform_order_no", "decision", "warehouse_id", "carrier", "rule"]]
+        .reset_index(drop=True)
+    )
+    return report
+
+
+def _write(conn: psycopg.Connection, decisions: pd.DataFrame) -> None:
+    conn.execute(
+        "create temp table _routing_decisions (channel text, platform_order_no text, "
+        "decision text, warehouse_id text, carrier text, rule text, score float8, inputs text, "
+        "decided_at timestamptz, promised_delivery_at timestamptz, promise_days float8, "
+        "config_version text, input_hash text) on commit drop"
+    )
+    frame = decisions.reindex(columns=list(_STAGE_COLUMNS)).astype(object)
+    frame["inputs"] = frame["inputs"].map(_json)
+    frame = frame.where(pd.notna(frame), None)
+    with conn.cursor() as cur:
+        with cur.copy(f"copy _routing_decisions ({', '.join(_STAGE_COLUMNS)}) from stdin") as copy:
+            for row in frame.itertuples(index=False):
+                copy.write_row(row)
+        cur.execute(_WRITE)
+
+
+def _write_alerts(conn: psycopg.Connection, alerts: pd.DataFrame, now: datetime) -> int:
+    """One `ops.alerts` row per tripped warehouse and cause per day (the dedup key)."""
+    if alerts is None or alerts.empty:
+        return 0
+    written = 0
+    day = now.strftime("%Y-%m-%d")
+    for row in alerts.itertuples(index=False):
+        key = f"routing_circuit_breaker:{row.warehouse_id}:{row.reason}:{day}"
+        cur = conn.execute(
+            "insert into ops.alerts (rule, severity, subject, facts, recipients, created_at, "
+            "delivery, dedup_key) "
+            "select 'routing_circuit_breaker', 'warning', %s, %s::jsonb, '{}', %s, 'pending', %s "
+            "where not exists (select 1 from ops.alerts where dedup_key = %s)",
+            [
+                f"Warehouse {row.warehouse_id} dropped out of routing: {row.reason}",
+                _json(row.facts),
+                now,
+                key,
+                key,
+            ],
+        )
+        written += cur.rowcount
+    return written

@@ -1,0 +1,61 @@
+"""`ops/routing_decisions`: where each paid order ships from (智能分单), between the two dbt ops."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.conventions import OWNERS, keep_current
+from orchestration.resources import WarehouseResource
+
+ROUTING_INPUTS = [
+    dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
+    dg.AssetKey(["intermediate", "int_order_items_unioned"]),
+    dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),
+    dg.AssetKey(["staging", "stg_merchant_systems__carrier_shipments"]),
+    dg.AssetKey(["raw", "address_geo"]),
+]
+
+
+class RoutingConfig(dg.Config):
+    """Which rule file decides (default config/routing.yaml)."""
+
+    rules_path: str | None = None
+
+
+@dg.asset(
+    key=["ops", "routing_decisions"],
+    group_name="fulfillment",
+    owners=OWNERS,
+    kinds={"python", "pandas", "postgres"},
+    deps=ROUTING_INPUTS,
+    description=(
+        "One decision per paid order awaiting allocation: ship (warehouse, carrier), split or "
+        "manual_review, with the deciding rule, its score and evidence (inputs), the delivery "
+        "promise and the rule file's version. Rules: config/routing.yaml. Orders whose inputs "
+        "did not change keep their decision."
+    ),
+    automation_condition=keep_current(),
+)
+def routing_decisions(warehouse: WarehouseResource, config: RoutingConfig) -> dg.MaterializeResult:
+    from fulfillment.routing_rules import load_routing_rules
+    from fulfillment.routing_store import decide_routing
+
+    rules = load_routing_rules(config.rules_path)
+    with warehouse.connect() as conn:
+        report = decide_routing(conn, rules, datetime.now(UTC))
+        total, by_rule = conn.execute(
+            "select coalesce(sum(n), 0), coalesce(jsonb_object_agg(rule, n), '{}') from ("
+            "select rule, count(*) n from ops.routing_decisions group by rule) r"
+        ).fetchone()
+    metadata = {
+        "dagster/row_count": dg.MetadataValue.int(int(total)),
+        "decided_this_run": dg.MetadataValue.int(report.decided),
+        "decided_by_rule_this_run": dg.MetadataValue.json(report.by_rule),
+        "decisions_this_run": dg.MetadataValue.json(report.by_decision),
+        "all_decisions_by_rule": dg.MetadataValue.json(by_rule),
+        "circuit_breaker_alerts": dg.MetadataValue.int(report.alerts),
+        "config_version": rules.version,
+    }
+    if report.examples is not None and len(report.examples):
+        metadata["examples"] = dg.MetadataValue.md(report.examples.to_markdown(index=False))
+    return dg.MaterializeResult(metadata=metadata)
