@@ -155,21 +155,27 @@ def _codes(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _decision_order(orders: pd.DataFrame, lines: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The decision order (a permutation of the orders: paid_at, channel, platform_order_no)
     and, per line, the position of its order in that order (-1: not in this batch)."""
+    n = len(orders)
     paid = _utc_ns(orders["paid_at"])
     ch, no = _strings(orders["channel"]), _strings(orders["platform_order_no"])
+    okey = pc.binary_join_element_wise(ch, no, _SEP)
+    # one hash pass over order and line keys: codes follow first appearance, so the orders
+    # are unique exactly when their codes are 0..n-1, and a line's code is its order's row
+    codes, _ = pd.factorize(pa.concat_arrays([okey, _key(lines)]).to_pandas())
+    if not np.array_equal(codes[:n], np.arange(n)):
+        dup = okey.take(np.flatnonzero(codes[:n] != np.arange(n))[:3]).to_pylist()
+        raise ValueError(
+            "route(): orders has duplicate (channel, platform_order_no): "
+            f"{[d.replace(chr(31), '/') for d in dup]}; pass one row per order"
+        )
     table = pa.table({"p": paid, "c": ch, "n": no})
     keys = [("p", "ascending"), ("c", "ascending"), ("n", "ascending")]
     perm = pc.sort_indices(table, sort_keys=keys).to_numpy()
-    okey = pc.binary_join_element_wise(ch, no, _SEP).take(perm)
-    if pc.count_distinct(okey).as_py() != len(okey):
-        counts = pc.value_counts(okey)
-        dup = [v["values"].replace("\x1f", "/") for v in counts.to_pylist() if v["counts"] > 1]
-        raise ValueError(
-            f"route(): orders has duplicate (channel, platform_order_no): {dup[:3]}; "
-            "pass one row per order"
-        )
-    li = pc.index_in(_key(lines), value_set=okey).fill_null(-1).to_numpy()
-    return perm, li.astype(np.int64)
+    position = np.empty(n, dtype=np.int64)
+    position[perm] = np.arange(n)
+    lc = codes[n:]
+    line_order = np.where(lc < n, position[np.minimum(lc, max(n - 1, 0))], -1)
+    return perm, line_order.astype(np.int64)
 
 
 def _utc_ns(values: pd.Series) -> np.ndarray:
@@ -340,28 +346,32 @@ def _build_world(
         good = ok & ~np.isnan(s)
         safety[sw[good], ss[good]] = s[good]
 
-    line_avail = avail[:, l_sku].T  # L × W
-    line_safety = safety[:, l_sku].T
+    # what depends on (warehouse, SKU) only is computed on the small W × S matrices, then
+    # gathered per line (L × W, contiguous)
+    low_ws = avail < th.low_stock_share * safety
+    cover = sc.stock_full_cover * safety
+    inv_cover = np.divide(1.0, cover, out=np.full_like(cover, np.inf), where=cover > 0)
+    line_avail = avail.T[l_sku]
     line_ok = line_avail >= l_qty[:, None]
-    line_low = line_avail < th.low_stock_share * line_safety
-    cover = sc.stock_full_cover * line_safety
-    with np.errstate(divide="ignore", invalid="ignore"):
-        line_suff = np.where(cover > 0, (line_avail - l_qty[:, None]) / cover, 1.0)
-    line_suff = np.clip(line_suff, 0.0, 1.0)
+    line_low = low_ws.T[l_sku]
+    line_suff = line_avail - l_qty[:, None]
+    line_suff *= inv_cover.T[l_sku]  # no safety stock: any stock left is full cover
+    np.clip(line_suff, 0.0, 1.0, out=line_suff)
+    line_suff[np.isnan(line_suff)] = 1.0  # 0 left × inf
 
+    # per order = reduce over its run of lines (lines are sorted by order)
     holds = np.zeros((n, n_w), dtype=bool)
     low = np.zeros((n, n_w), dtype=bool)
     suff = np.zeros((n, n_w))
+    all_hot = np.zeros(n, dtype=bool)
     hl = np.flatnonzero(has_lines)
-    for w in range(n_w):
-        missing = np.bincount(l_order, weights=~line_ok[:, w], minlength=n)
-        holds[:, w] = has_lines & (missing == 0)
-        low[:, w] = np.bincount(l_order, weights=line_low[:, w], minlength=n) > 0
-        if len(hl):
-            suff[hl, w] = np.minimum.reduceat(line_suff[:, w], l_start[hl])
-    hot_line = np.isin(np.asarray(skus, dtype=object), list(hot))[l_sku] if len(skus) else []
-    not_hot = np.bincount(l_order, weights=~np.asarray(hot_line, dtype=bool), minlength=n)
-    all_hot = has_lines & (not_hot == 0)
+    if len(hl):
+        starts = l_start[hl]
+        holds[hl] = np.logical_and.reduceat(line_ok, starts, axis=0)
+        low[hl] = np.logical_or.reduceat(line_low, starts, axis=0)
+        suff[hl] = np.minimum.reduceat(line_suff, starts, axis=0)
+        hot_sku = np.isin(np.asarray(skus, dtype=object), list(hot))
+        all_hot[hl] = np.logical_and.reduceat(hot_sku[l_sku], starts)
 
     # -- geography -------------------------------------------------------------------------
     lat, lon = col("latitude"), col("longitude")
@@ -376,22 +386,32 @@ def _build_world(
     remote = remote_p[prov_codes] if len(provinces) else np.zeros(n, dtype=bool)
     ch_codes, channels = _codes(_strings(orders["channel"]))
     ch_codes = ch_codes[perm]
-    carrier = np.full((n, n_w), -1, dtype=np.int16)
+    # the choice depends only on (province, channel, warehouse): decide it once per distinct
+    # (province, channel) pair, then gather
+    n_p, n_c = max(len(provinces), 1), max(len(channels), 1)
+    pair_p = np.repeat(np.arange(n_p), n_c)
+    pair_c = np.tile(np.arange(n_c), n_p)
+    table = np.full((n_p * n_c, n_w), -1, dtype=np.int16)
     priority = sorted(range(len(car_ids)), key=lambda i: (-rules.carriers[i].on_time_rate, i))
     for ci in reversed(priority):  # the highest priority is written last and wins
         cr = rules.carriers[ci]
         if cr.covers == "all":
             cov_p = np.ones(len(provinces), dtype=bool)
         else:
-            cov_p = np.isin(np.asarray(provinces, dtype=object), cr.covers)
+            cov_p = np.isin(provinces, cr.covers)
         if cr.excludes_remote:
             cov_p &= ~remote_p
-        cov = (cov_p & (provinces != ""))[prov_codes]  # a blank province: not covered
+        cov_p &= provinces != ""  # a blank province: not covered
+        cov_c = np.ones(len(channels), dtype=bool)
         if cr.channels is not None:
-            cov &= np.isin(np.asarray(channels, dtype=object), cr.channels)[ch_codes]
+            cov_c = np.isin(channels, cr.channels)
+        if not len(provinces) or not len(channels):
+            continue
+        cov = cov_p[pair_p] & cov_c[pair_c]
         for w, wid in enumerate(wh_ids):
             if cr.warehouses == "all" or wid in cr.warehouses:
-                carrier[cov, w] = ci
+                table[cov, w] = ci
+    carrier = table[prov_codes * n_c + ch_codes]
     on_time = np.append(np.array([c.on_time_rate for c in rules.carriers]), 0.0)[carrier]
 
     # -- score (units in config/routing.yaml) ----------------------------------------------
@@ -514,7 +534,12 @@ def _nearest(candidates: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
 
 def _bits(mask: np.ndarray) -> np.ndarray:
-    return (mask.astype(np.int64) << np.arange(mask.shape[1], dtype=np.int64)).sum(axis=1)
+    """Rows of a boolean N × W matrix as bit masks (bit w = warehouse w)."""
+    packed = np.packbits(mask, axis=1, bitorder="little")  # N × ceil(W / 8) bytes
+    out = packed[:, 0].astype(np.int64)
+    for b in range(1, packed.shape[1]):
+        out |= packed[:, b].astype(np.int64) << (8 * b)
+    return out
 
 
 def _run_chain(world: _World, idx: np.ndarray, st: _State) -> None:
@@ -648,43 +673,76 @@ def _run_chain(world: _World, idx: np.ndarray, st: _State) -> None:
     st.carrier[g] = np.where(wh >= 0, carrier[rows, np.maximum(wh, 0)], -1)
 
 
-def _overflow(world: _World, st: _State) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(orders, warehouses, why) past a warehouse's remaining capacity (why = _CAPACITY) or
-    available stock (_STOCK), in the decision order; empty arrays when everything fits."""
-    n_w = len(world.wh_ids)
+def _block_overflow(world: _World, st: _State) -> np.ndarray:
+    """Find where the decisions overrun a warehouse's remaining capacity or stock, block those
+    warehouses in `st.blocked` from that point of the decision order on, and return the orders
+    to decide again (those assigned past the point); empty when everything fits.
+
+    Blocking also the later orders that do not use the warehouse yet keeps them from moving
+    into it next round, so the rounds converge in about one per full warehouse. It is
+    conservative: capacity freed later by an earlier order leaving stays unused."""
+    n_w, n = len(world.wh_ids), world.n
     assigned = st.line_wh >= 0
-    uses = np.zeros((world.n, n_w), dtype=bool)
+    uses = np.zeros((n, n_w), dtype=bool)
     ship = st.decision == SHIP
     uses[np.flatnonzero(ship), st.wh[ship]] = True
     split_lines = assigned & (st.decision[world.l_order] == SPLIT)
     uses[world.l_order[split_lines], st.line_wh[split_lines]] = True
-    cum = np.cumsum(uses, axis=0, dtype=np.int64)
-    if world.day is not None:  # capacity per paid day: restart the count at each day
-        start = np.flatnonzero(np.r_[True, world.day[1:] != world.day[:-1]])
-        before = np.vstack([np.zeros((1, n_w), np.int64), cum[:-1]])[start]
-        seg = np.repeat(np.arange(len(start)), np.diff(np.r_[start, world.n]))
-        cum = cum - before[seg]
-    over = uses & (cum > world.remaining)
-    o_cap, w_cap = np.nonzero(over)
+    redo = np.zeros(n, dtype=bool)
+    # capacity: the running count of a warehouse's shipments only grows, so "full" is a
+    # suffix of the decision order (of each paid day): from the order after the one that
+    # takes the last slot (from the start when no slot is left)
+    if world.day is None:
+        segments = [(0, n)]
+    else:
+        cuts = np.flatnonzero(world.day[1:] != world.day[:-1]) + 1
+        segments = list(zip(np.r_[0, cuts].tolist(), np.r_[cuts, n].tolist(), strict=True))
+    for w in range(n_w):
+        left = int(world.remaining[w])
+        for lo, hi in segments:  # one segment, or one per paid day of a replay
+            used = np.cumsum(uses[lo:hi, w], dtype=np.int64)
+            if len(used) == 0 or used[-1] < left:
+                continue
+            start = lo + (int(np.searchsorted(used, left, side="left")) + 1 if left > 0 else 0)
+            st.blocked[start:hi, w] |= _CAPACITY
+            redo[start:hi] |= uses[start:hi, w]
 
     # stock: cumulative quantity per (warehouse, SKU) in decision order
-    lw = st.line_wh[assigned].astype(np.int64)
     n_s = world.avail.shape[1]
+    lw = st.line_wh[assigned].astype(np.int64)
     key = lw * n_s + world.l_sku[assigned]
     qty = world.l_qty[assigned]
     # a stable sort of small integer keys is a radix sort in numpy: O(lines), not O(n log n)
     small = np.int16 if n_w * n_s < 2**15 else np.int64
     order = np.argsort(key.astype(small), kind="stable")
     ks, qs = key[order], qty[order]
-    cq = np.cumsum(qs)
-    first = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]]) if len(ks) else np.zeros(0, int)
-    grp = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(ks)]))
-    within = cq - (cq[first] - qs[first])[grp] if len(ks) else cq
-    over_line = within > world.avail.ravel()[ks] + 1e-9
-    o_stock = world.l_order[assigned][order][over_line]
-    w_stock = (ks // n_s)[over_line]
-    why = np.r_[np.full(len(o_cap), _CAPACITY), np.full(len(o_stock), _STOCK)].astype(np.uint8)
-    return np.r_[o_cap, o_stock].astype(np.int64), np.r_[w_cap, w_stock].astype(np.int64), why
+    pos = world.l_order[assigned][order]
+    if len(ks):
+        cq = np.cumsum(qs)
+        first = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+        grp = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(ks)]))
+        within = cq - (cq[first] - qs[first])[grp]
+        cap = world.avail.ravel()[ks]
+        # per (warehouse, SKU): the first order past the stock, the first that empties it
+        cut_over = np.full(n_w * n_s, n, dtype=np.int64)
+        cut_zero = np.full(n_w * n_s, n, dtype=np.int64)
+        over = within > cap + 1e-9
+        np.minimum.at(cut_over, ks[over], pos[over])
+        empty = within >= cap - 1e-9
+        np.minimum.at(cut_zero, ks[empty], pos[empty])
+        exhausted = (cut_zero < n).reshape(n_w, n_s)
+        if exhausted.any():
+            # only lines of a SKU that some warehouse ran out of can be affected
+            lines = np.flatnonzero(exhausted.any(axis=0)[world.l_sku])
+            sku, line_o, line_w = world.l_sku[lines], world.l_order[lines], st.line_wh[lines]
+            for w in np.flatnonzero(exhausted.any(axis=1)):
+                mine = line_w == w
+                hit = np.where(
+                    mine, line_o >= cut_over[w * n_s + sku], line_o > cut_zero[w * n_s + sku]
+                )
+                st.blocked[line_o[hit], w] |= _STOCK
+                redo[line_o[hit & mine]] = True
+    return np.flatnonzero(redo)
 
 
 def _fallback_reasons(world: _World, st: _State, idx: np.ndarray) -> np.ndarray:
@@ -950,11 +1008,9 @@ def route(
     rounds = 0
     for rounds in range(1, 2 * n_w + 3):  # noqa: B007 - reported in the result
         _run_chain(world, todo, st)
-        o_over, w_over, why = _overflow(world, st)
-        if not len(o_over):
+        todo = _block_overflow(world, st)
+        if not len(todo):
             break
-        np.bitwise_or.at(st.blocked, (o_over, w_over), why)
-        todo = np.unique(o_over)
     else:
         # still overflowing after every round: those orders go to the fallback
         st.decision[todo] = -1

@@ -493,3 +493,19 @@ def test_explain_false_gives_the_same_decisions_without_inputs() -> None:
     cols = [c for c in DECISION_COLUMNS if c != "inputs"]
     pd.testing.assert_frame_equal(full.decisions[cols], bare.decisions[cols])
     assert bare.decisions["inputs"].isna().all()
+
+
+def test_unknown_coordinates_or_province_and_an_empty_batch() -> None:
+    o, lines = frames(order("nocoord", "上海", {"A": 1}), order("noprov", "北京", {"B": 1}))
+    o = o.astype({"latitude": object, "province": object})
+    o.loc[0, ["latitude", "longitude"]] = np.nan
+    o.loc[1, "province"] = None
+    res = route(o, lines, stock(), health(), make_rules(), NOW)
+    r = row(res, "nocoord")
+    # no distance: the distance rules skip it, the score still places it
+    assert (r["decision"], r["rule"]) == ("ship", "weighted_score")
+    assert np.isnan(r["distance_km"]) and r["inputs"]["distance_km"] is None
+    r = row(res, "noprov")  # no carrier SLA can be checked without a province
+    assert (r["rule"], r["inputs"]["reason"]) == ("fallback", "no_carrier")
+    empty = route(o.iloc[:0], lines.iloc[:0], stock(), health(), make_rules(), NOW)
+    assert empty.decisions.empty and list(empty.decisions.columns) == list(DECISION_COLUMNS)
