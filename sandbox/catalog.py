@@ -12,6 +12,7 @@ from decimal import Decimal
 import numpy as np
 
 from sandbox.channels import CHANNELS
+from sandbox.gateways import per_channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,28 +84,25 @@ CARRIERS = {
 }
 
 # Shops per channel of config/channels.yaml: (shop_id, name). Ids follow each platform's own
-# shape.
-SHOPS = {
-    "taobao": [("62318840", "橙意天猫旗舰店"), ("57102936", "橙意生活淘宝店")],
-    "jd": [("10238411", "橙意京东自营旗舰店")],
-    "douyin": [("48830127", "橙意抖音官方旗舰店")],
-    "pdd": [("830012745", "橙意拼多多品牌店")],
-    "kuaishou": [("2210458831", "橙意快手小店")],
-    "youzan": [("44120395", "橙意有赞微商城")],
-    "h5mall": [("H5-MAIN", "橙意官方商城")],
-    "pos": [
+# shape. A marketplace's shops are its gateway's `shops`, the other channels' are here.
+SHOPS: dict[str, tuple[tuple[str, str], ...]] = per_channel("shops", {
+    "h5mall": (("H5-MAIN", "橙意官方商城"),),
+    "pos": (
         ("POS-SH01", "上海南京路门店"), ("POS-HZ01", "杭州湖滨门店"), ("POS-GZ01", "广州天河门店"),
-    ],
-    "regional_a": [("RA-3301", "浙里购区域店")],
-    "regional_b": [("RB-4401", "粤享购区域店")],
-}  # fmt: skip
+    ),
+    "regional_a": (("RA-3301", "浙里购区域店"),),
+    "regional_b": (("RB-4401", "粤享购区域店"),),
+})  # fmt: skip
 
 
 def shops() -> dict[str, list[Shop]]:
     """The merchant's shops on every channel, in the sandbox's channel order."""
     missing = [ch for ch in CHANNELS if not SHOPS.get(ch)]
     if missing:  # a channel added to config/channels.yaml needs its sandbox shops
-        raise KeyError(f"no sandbox shops for {missing}: add them to SHOPS in sandbox/catalog.py")
+        raise KeyError(
+            f"no sandbox shops for {missing}: a marketplace's go on its gateway class "
+            "(`shops`), the other channels' in SHOPS of sandbox/catalog.py"
+        )
     return {ch: [Shop(sid, ch, name) for sid, name in SHOPS[ch]] for ch in CHANNELS}
 
 

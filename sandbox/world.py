@@ -32,6 +32,7 @@ import numpy as np
 
 from sandbox import geo, people
 from sandbox.catalog import WAREHOUSES, Shop, Sku, Warehouse
+from sandbox.gateways import per_channel
 from sandbox.model import CHANNELS, Coupon, Customs, Event, Item, Order, Receiver
 from sandbox.world_plan import (
     BJ,
@@ -190,19 +191,17 @@ def _dt(ts: int) -> datetime:
 
 
 # Each channel's order number from (index i, Beijing creation time t, per-order salt s), in
-# the platform's own shape; unique per (channel, index).
-_ORDER_NUMBERS: dict[str, Callable[[int, datetime, int], str]] = {
-    "taobao": lambda i, t, s: f"2{s % 1_000_000:06d}{i:09d}{s % 1000:03d}",  # tid: 19 digits
-    "jd": lambda i, t, s: f"3{s % 100:02d}{i:09d}",  # orderId: 12 digits
-    "douyin": lambda i, t, s: f"69{s % 100_000:05d}{i:09d}{s % 1000:03d}",  # order_id: 19 digits
-    "pdd": lambda i, t, s: f"{t:%y%m%d}-{s % 1_000_000:06d}{i:09d}",  # order_sn: 180227-3947…
-    "kuaishou": lambda i, t, s: f"24{s % 100_000:05d}{i:09d}",  # oid: 16 digits
-    "youzan": lambda i, t, s: f"E{t:%Y%m%d%H%M%S}{i % 10**6:06d}",  # tid: E + 20 digits
-    "h5mall": lambda i, t, s: f"H5{t:%Y%m%d}{i:08d}",
-    "pos": lambda i, t, s: f"POS{t:%Y%m%d}{i:08d}",
-    "regional_a": lambda i, t, s: f"RA{t:%Y%m%d}{i:08d}",
-    "regional_b": lambda i, t, s: f"RB{i:010d}",
-}
+# the platform's own shape; unique per (channel, index). A marketplace's shape is its
+# gateway's `order_number`, the other channels' are here.
+_ORDER_NUMBERS: dict[str, Callable[[int, datetime, int], str]] = per_channel(
+    "order_number",
+    {
+        "h5mall": lambda i, t, s: f"H5{t:%Y%m%d}{i:08d}",
+        "pos": lambda i, t, s: f"POS{t:%Y%m%d}{i:08d}",
+        "regional_a": lambda i, t, s: f"RA{t:%Y%m%d}{i:08d}",
+        "regional_b": lambda i, t, s: f"RB{i:010d}",
+    },
+)
 
 
 def order_number(channel: str, idx: int, created: int, salt: int) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 from sandbox import geo, people
 from sandbox.catalog import Shop, Sku, assign_warehouses, catalogue, popularity, shops
 from sandbox.channels import CHANNELS, MARKETPLACES
+from sandbox.gateways import per_channel
 
 LABELS = (
     "ip_burst", "night_payment", "virtual_carrier_phone", "coupon_stacking", "duplicate_order",
@@ -42,11 +43,11 @@ LABELS = (
     "b2b_address", "pickup_failure", "delivery_timeout", "cart_churn", "customs_incomplete",
 )  # fmt: skip
 
-# share of orders per channel: the marketplaces carry most of the business
-CHANNEL_SHARE = {
-    "taobao": 0.22, "jd": 0.15, "douyin": 0.16, "pdd": 0.13, "kuaishou": 0.07, "youzan": 0.05,
-    "h5mall": 0.07, "pos": 0.05, "regional_a": 0.05, "regional_b": 0.05,
-}  # fmt: skip
+# share of orders per channel: the marketplaces carry most of the business; a marketplace's
+# share is its gateway's `share`, the other channels' are here
+CHANNEL_SHARE = per_channel(
+    "share", {"h5mall": 0.07, "pos": 0.05, "regional_a": 0.05, "regional_b": 0.05}
+)
 CROSS_BORDER_CHANNELS = ("taobao", "jd", "douyin", "youzan", "h5mall")
 # a few SKUs are a little cheaper on some channels: (share of SKUs, price factor)
 CHEAPER_SKUS = {"pdd": (0.04, 0.97), "douyin": (0.02, 0.985)}

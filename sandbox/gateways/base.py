@@ -74,11 +74,28 @@ class TokenBook:
             return access, refresh
 
 
+# what the world generator knows of a marketplace, declared on its gateway class (see Gateway)
+WORLD_FACTS = ("share", "shops", "order_number")
+
+
 class Gateway:
     """One marketplace on loopback. Subclasses set `channel`, `token_field`, build `routes()`
-    and render orders; everything else (store, faults, tokens, clock) is here."""
+    and render orders; everything else (store, faults, tokens, clock) is here.
+
+    A subclass also states the world's facts about its marketplace (`WORLD_FACTS`; changing
+    one changes every seeded world):
+    `share`: the channel's weight among a generated world's orders (`sandbox.world_plan`);
+    `shops`: the merchant's shops there, `(shop_id, name)` in the platform's id shape
+    (`sandbox.catalog`);
+    `order_number(i, t, s)`: a staticmethod giving the world's order number from the order's
+    index `i` within the world, its Beijing creation time `t` (a UTC datetime shifted by 8 h)
+    and a per-order salt `s`, in the platform's own shape and unique per `i`
+    (`sandbox.world`)."""
 
     channel: ClassVar[str]
+    share: ClassVar[float]
+    shops: ClassVar[tuple[tuple[str, str], ...]]
+    order_number: ClassVar[Callable[[int, datetime, int], str]]
     push_types: ClassVar[Mapping[str, str]]  # change kind (common.CHANGE_KINDS) -> message type
     token_field: ClassVar[str] = "access_token"
     seal_prefix: ClassVar[str] = "~"

@@ -1,17 +1,20 @@
 """config/channels.yaml is the one channel registry: every channel list and per-channel table
 of the sandbox covers exactly its channels (a failure names what is missing or extra), and the
-sandbox reads the YAML itself instead of importing `connectors`."""
+sandbox reads the YAML itself instead of importing `connectors`. A marketplace's sandbox facts
+live on its gateway class, which is discovered, not registered: adding one is one module."""
 
 from __future__ import annotations
 
 import ast
+import pkgutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sandbox import catalog, channels, exports, world, world_plan
+from sandbox import catalog, channels, exports, gateways, world, world_plan
 from sandbox.gateways import GATEWAYS
 from sandbox.model import CHANNELS, MARKETPLACES, Order
 
@@ -83,7 +86,70 @@ def test_every_channel_has_an_order_number_shape() -> None:
             world.order_number(channel, 1, int(datetime(2026, 11, 20, tzinfo=UTC).timestamp()), 7)
         except KeyError:
             missing.append(channel)
-    assert not missing, f"no order-number shape in sandbox/world.py for {missing}"
+    assert not missing, (
+        f"no order-number shape for {missing}: a marketplace's is its gateway's "
+        "`order_number`, the other channels' are in sandbox/world.py"
+    )
+
+
+def test_gateways_are_discovered_from_their_modules() -> None:
+    # every module of sandbox/gateways but the support modules is one marketplace's gateway
+    modules = {m.name for m in pkgutil.iter_modules(gateways.__path__)}
+    platform_modules = modules - gateways.SUPPORT_MODULES
+    assert {cls.__module__.rpartition(".")[2] for cls in GATEWAYS.values()} == platform_modules
+    assert tuple(GATEWAYS) == MARKETPLACES  # the sandbox's order, which the servers follow
+    with pytest.raises(ValueError, match=r"no sandbox gateway for the marketplaces \['amazon'\]"):
+        gateways.discover(marketplaces=(*MARKETPLACES, "amazon"))
+    with pytest.raises(ValueError, match="channel 'youzan' is not a marketplace"):
+        gateways.discover(marketplaces=tuple(c for c in MARKETPLACES if c != "youzan"))
+
+
+AMAZON = """
+from sandbox.gateways.base import Gateway
+
+
+class AmazonGateway(Gateway):
+    channel = "amazon"
+    share = 0.02
+    shops = (("A1B2C3", "Orange Amazon store"),)
+
+    @staticmethod
+    def order_number(i, t, s):
+        return f"114-{s % 10**7:07d}-{i:07d}"
+"""
+
+
+def _forget(package: str) -> None:
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def test_a_new_marketplace_is_one_gateway_module(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "more_gateways"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "amazon.py").write_text(AMAZON, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        found = gateways.discover("more_gateways", ("amazon",))
+        assert list(found) == ["amazon"]
+        assert found["amazon"].order_number(3, datetime(2026, 11, 20), 42) == "114-0000042-0000003"
+        _forget("more_gateways")
+        (pkg / "amazon.py").write_text(AMAZON.split("    share")[0], encoding="utf-8")
+        with pytest.raises(ValueError, match=r"lacks the world's facts \['share', 'shops'"):
+            gateways.discover("more_gateways", ("amazon",))
+    finally:
+        _forget("more_gateways")
+
+
+def test_a_marketplace_fact_lives_only_on_its_gateway() -> None:
+    for channel, cls in GATEWAYS.items():
+        assert world_plan.CHANNEL_SHARE[channel] == cls.share > 0
+        assert catalog.SHOPS[channel] == cls.shops and cls.shops
+        numbers = {cls.order_number(i, datetime(2026, 11, 20), 123456789) for i in range(50)}
+        assert len(numbers) == 50, f"{channel}: order numbers not unique per index"
+    with pytest.raises(ValueError, match=r"share of \['taobao'\] belongs on their gateway"):
+        gateways.per_channel("share", {"taobao": 0.3, "pos": 0.05})
 
 
 def test_the_sandbox_order_of_channels_is_stable() -> None:
