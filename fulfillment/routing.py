@@ -24,11 +24,16 @@ the order; the yielded ones are in `inputs["yielded"]`). A warehouse "holds" an 
 available stock covers every line. Orders no rule decides go to `fallback` (rule "fallback").
 
 Capacity and stock within the batch: orders are decided in a fixed order (paid_at, channel,
-platform_order_no). A cumulative count per warehouse (and a cumulative quantity per warehouse
-and SKU) after each round finds the orders past a warehouse's remaining daily capacity (or past
-its available stock); those orders lose that warehouse and are decided again, at most
-2 × warehouses + 2 rounds; what still overflows then goes to the fallback (reason "capacity").
-Same inputs + same rules -> same output, whatever the row order of the inputs.
+platform_order_no). After each round a cumulative count per warehouse (and a cumulative
+quantity per warehouse and SKU) finds where a warehouse's remaining daily capacity (or a SKU's
+available stock there) runs out; the warehouse is closed to every later order (for that SKU)
+and the orders past that point are decided again, at most 2 × warehouses + 2 rounds (about one
+per warehouse that fills up); what still overflows goes to the fallback (reason "capacity" or
+"stock_exhausted"). Earlier orders always win: a later order never takes a slot or a unit an
+earlier one needed. Same inputs + same rules -> same output, whatever the row order.
+
+String keys (channel, order number, SKU, province) are hashed and sorted with Arrow (pandas'
+own string backend), the rest is numpy.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ passes on; the circuit breaker, capacity, stock, split vs review, fallback, dete
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +54,7 @@ def test_output_has_the_contract_columns_one_row_per_order() -> None:
     assert (d["config_version"] == "test-1").all()
     assert (d["decided_at"] == pd.Timestamp(NOW)).all()
     assert all(isinstance(x, dict) for x in d["inputs"])
+    json.dumps(list(d["inputs"]), allow_nan=False)  # ready for a jsonb column
 
 
 def test_haversine_matches_a_known_distance() -> None:
