@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.gateways import GATEWAYS
-from sandbox.gateways.fixtures import fixture_order, render_fixture
+from sandbox.gateways.fixtures import CREDENTIALS, fixture_order, render_fixture
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 
@@ -26,3 +26,14 @@ def test_fixture_carries_the_order_number_and_no_clear_receiver(channel: str) ->
     order = fixture_order(channel)
     assert order.platform_order_no in text
     assert order.receiver.name not in text and order.receiver.phone not in text
+
+
+@pytest.mark.parametrize("channel", list(GATEWAYS))
+def test_a_marketplace_without_fixed_credentials_still_renders(
+    channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a new marketplace needs no CREDENTIALS entry: `fixture-<field>` credentials, stable
+    monkeypatch.delitem(CREDENTIALS, channel)
+    first = render_fixture(channel)
+    assert first == render_fixture(channel)
+    assert fixture_order(channel).platform_order_no in json.dumps(first, ensure_ascii=False)
