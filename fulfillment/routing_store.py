@@ -191,6 +191,8 @@ def decide_routing(
     with conn.transaction():
         # one routing run at a time: two would count the same capacity twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
+        # `on commit drop` waits for the caller's commit when it holds a transaction
+        conn.execute("drop table if exists _routing_orders, _routing_decisions")
         orders = _frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
         report.candidates = len(orders)
         if orders.empty:

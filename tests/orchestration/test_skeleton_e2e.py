@@ -178,3 +178,132 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
         "amounts_reconcile_fct_orders_",
         "accepted_values_fct_platform_reconciliation_monthly_reconciliation_gap__False__0",
     }
+
+
+# -- routing after the full graph ------------------------------------------------------------
+def test_every_order_awaiting_allocation_has_exactly_one_decision(materialised) -> None:
+    db, _, _ = materialised
+    with psycopg.connect(db.url()) as conn:
+        awaiting = conn.execute(
+            "select count(*) from intermediate.int_orders_awaiting_allocation"
+        ).fetchone()[0]
+        undecided, duplicated = conn.execute(
+            "select count(*) filter (where d.n is null), count(*) filter (where d.n > 1) "
+            "from intermediate.int_orders_awaiting_allocation o left join ("
+            "  select channel, platform_order_no, count(*) n from ops.routing_decisions "
+            "  group by 1, 2) d using (channel, platform_order_no)"
+        ).fetchone()
+        allocated = conn.execute(
+            "select count(*) from marts.fct_orders f join ops.routing_decisions d "
+            "using (channel, platform_order_no) where d.decision in ('ship', 'split') "
+            "and f.unified_status = 'allocated'"
+        ).fetchone()[0]
+    assert awaiting > 0
+    assert (undecided, duplicated) == (0, 0)
+    # a decision moves the order on in the unified status machine
+    assert allocated > 0
+
+
+def test_routing_ships_only_from_stock_and_reviews_costly_freight(materialised) -> None:
+    db, _, _ = materialised
+    with psycopg.connect(db.url()) as conn:
+        # every shipped line's SKU has available stock in the chosen warehouse (WMS rows)
+        short = conn.execute(
+            "with stock as (select distinct on (warehouse_id, sku) warehouse_id, sku, available "
+            "  from staging.stg_merchant_systems__wms_stock "
+            "  order by warehouse_id, sku, last_sync_at desc) "
+            "select count(*) from ops.routing_decisions d "
+            "join intermediate.int_order_items_unioned i using (channel, platform_order_no) "
+            "left join stock s on s.warehouse_id = d.warehouse_id and s.sku = i.sku "
+            "where d.decision = 'ship' and coalesce(s.available, 0) < i.qty"
+        ).fetchone()[0]
+        # every order with freight above 15 % of the goods value goes to a person
+        costly_shipped = conn.execute(
+            "select count(*) from ops.routing_decisions d "
+            "join intermediate.int_orders_awaiting_allocation o using (channel, platform_order_no)"
+            " where o.freight > 0.15 * o.goods_value and d.decision <> 'manual_review'"
+        ).fetchone()[0]
+        rules = dict(conn.execute("select rule, count(*) from ops.routing_decisions group by 1"))
+    assert short == 0
+    assert costly_shipped == 0
+    assert sum(rules.values()) > 0
+
+
+def test_routing_again_changes_nothing_and_a_rule_change_decides_again(materialised) -> None:
+    from datetime import UTC, datetime
+
+    from fulfillment.routing_rules import load_routing_rules
+    from fulfillment.routing_store import decide_routing
+
+    db, _, _ = materialised
+    rules = load_routing_rules()
+    with psycopg.connect(db.url()) as conn:
+        before = conn.execute(
+            "select channel, platform_order_no, decision, warehouse_id, rule "
+            "from ops.routing_decisions order by 1, 2"
+        ).fetchall()
+        again = decide_routing(conn, rules, datetime.now(UTC))
+        assert again.candidates == 0
+        changed = rules.model_copy(update={"version": "test-changed"})
+        changed = changed.model_copy(
+            update={"thresholds": rules.thresholds.model_copy(update={"near_km": 1.0})}
+        )
+        redo = decide_routing(conn, changed, datetime.now(UTC))
+        assert redo.decided == len(before)
+        versions = {r[0] for r in conn.execute("select config_version from ops.routing_decisions")}
+        assert versions == {"test-changed"}
+        assert "near_stock" not in redo.by_rule or redo.by_rule["near_stock"] == 0
+        # back to the file's rules: the same decisions as the asset made
+        decide_routing(conn, rules, datetime.now(UTC))
+        after = conn.execute(
+            "select channel, platform_order_no, decision, warehouse_id, rule "
+            "from ops.routing_decisions order by 1, 2"
+        ).fetchall()
+    assert after == before
+
+
+NEAR_HOLDER_MISSED = """
+with wh as (
+    select warehouse_id, latitude, longitude from staging.stg_merchant_systems__warehouses
+),
+stock as (
+    select distinct on (warehouse_id, sku) warehouse_id, sku, available
+    from staging.stg_merchant_systems__wms_stock
+    order by warehouse_id, sku, last_sync_at desc
+),
+later as (
+    select channel, platform_order_no, inputs from ops.routing_decisions
+    where rule in ('remote_region', 'weighted_score', 'split_policy')
+),
+holders as (
+    select l.channel, l.platform_order_no, w.warehouse_id, w.latitude, w.longitude
+    from later l
+    cross join wh w
+    where not exists (
+        select 1 from intermediate.int_order_items_unioned i
+        left join stock s on s.warehouse_id = w.warehouse_id and s.sku = i.sku
+        where i.channel = l.channel and i.platform_order_no = l.platform_order_no
+            and coalesce(s.available, 0) < i.qty)
+      and not coalesce(l.inputs -> 'dropped', '[]') ? w.warehouse_id
+      and not coalesce(l.inputs -> 'yielded', '[]') ? w.warehouse_id
+      and not coalesce(l.inputs -> 'blocked', '[]') ? w.warehouse_id
+)
+select count(*)
+from holders h
+join raw.address_geo g using (channel, platform_order_no)
+where 2 * 6371 * asin(sqrt(
+    power(sin(radians(g.latitude - h.latitude) / 2), 2)
+    + cos(radians(h.latitude)) * cos(radians(g.latitude))
+      * power(sin(radians(g.longitude - h.longitude) / 2), 2))) <= 200
+"""
+
+
+def test_an_order_near_a_stock_holding_warehouse_ships_from_one(materialised) -> None:
+    """No order decided after near_stock (remote region, weighted score, split) had an
+    eligible warehouse holding its whole order within 200 km."""
+    db, _, _ = materialised
+    with psycopg.connect(db.url()) as conn:
+        by_rule = dict(conn.execute("select rule, count(*) from ops.routing_decisions group by 1"))
+        missed = conn.execute(NEAR_HOLDER_MISSED).fetchone()[0]
+    assert sum(by_rule.values()) > 0, by_rule
+    assert missed == 0
