@@ -24,6 +24,7 @@ from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.promise import lane_hours_for
 from fulfillment.routing import route
 from fulfillment.routing_rules import RoutingRules, resolve_hot_skus
+from fulfillment.routing_simulation import SimulationReport, simulate
 
 _CANDIDATES = """
 select o.channel, o.platform_order_no, o.province, o.city, o.district, o.goods_value::float8
@@ -181,6 +182,60 @@ def _json(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+@dataclass
+class RoutingInputs:
+    """Everything `routing.route` needs, read from the warehouse for one set of orders."""
+
+    orders: pd.DataFrame
+    lines: pd.DataFrame
+    stock: pd.DataFrame
+    health: pd.DataFrame
+    capacity_used: dict[str, int]
+    hot_skus: frozenset[str] | None
+    lanes: object | None
+
+    def route_kwargs(self) -> dict:
+        return {
+            "capacity_used": self.capacity_used,
+            "hot_skus": self.hot_skus,
+            "lanes": self.lanes,
+        }
+
+
+def _load_inputs(
+    conn: psycopg.Connection, rules: RoutingRules, now: datetime, orders: pd.DataFrame
+) -> RoutingInputs:
+    """Lines, stock, warehouse health, lanes, hot SKUs and used capacity for `orders` (inside
+    the caller's transaction: the order keys go to a temp table)."""
+    _num(orders, "goods_value", "freight", "latitude", "longitude")
+    # `on commit drop` waits for the caller's commit when it holds a transaction
+    conn.execute("drop table if exists _routing_orders, _routing_decisions")
+    conn.execute(
+        "create temp table _routing_orders (channel text, platform_order_no text, "
+        "primary key (channel, platform_order_no)) on commit drop"
+    )
+    with conn.cursor() as cur, cur.copy("copy _routing_orders from stdin") as copy:
+        for row in orders[["channel", "platform_order_no"]].itertuples(index=False):
+            copy.write_row(row)
+    since = now - timedelta(days=max(rules.hot_skus.window_days, rules.promise.history_days))
+    history = _frame(conn, _HISTORY, {"since": since})
+    used = _frame(conn, _CAPACITY_USED)
+    hot = None
+    if rules.hot_skus.listed is None:
+        hot = resolve_hot_skus(
+            rules, _num(_frame(conn, _LINE_HISTORY, {"since": since}), "qty"), now
+        )
+    return RoutingInputs(
+        orders=orders,
+        lines=_num(_frame(conn, _LINES), "qty"),
+        stock=_num(_frame(conn, _STOCK), "available", "safety_threshold"),
+        health=_num(_frame(conn, _HEALTH), "consecutive_shipping_failures"),
+        capacity_used=dict(zip(used["warehouse_id"], used["used"].astype(int), strict=True)),
+        hot_skus=hot,
+        lanes=lane_hours_for(history, rules, now) if len(history) else None,
+    )
+
+
 def decide_routing(
     conn: psycopg.Connection, rules: RoutingRules, now: datetime
 ) -> RoutingRunReport:
@@ -191,43 +246,15 @@ def decide_routing(
     with conn.transaction():
         # one routing run at a time: two would count the same capacity twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
-        # `on commit drop` waits for the caller's commit when it holds a transaction
-        conn.execute("drop table if exists _routing_orders, _routing_decisions")
         orders = _frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
         report.candidates = len(orders)
         if orders.empty:
             return report
-        _num(orders, "goods_value", "freight", "latitude", "longitude")
-        conn.execute(
-            "create temp table _routing_orders (channel text, platform_order_no text, "
-            "primary key (channel, platform_order_no)) on commit drop"
-        )
-        with conn.cursor() as cur, cur.copy("copy _routing_orders from stdin") as copy:
-            for row in orders[["channel", "platform_order_no"]].itertuples(index=False):
-                copy.write_row(row)
-        lines = _num(_frame(conn, _LINES), "qty")
-        stock = _num(_frame(conn, _STOCK), "available", "safety_threshold")
-        health = _num(_frame(conn, _HEALTH), "consecutive_shipping_failures")
-        since = now - timedelta(days=max(rules.hot_skus.window_days, rules.promise.history_days))
-        history = _frame(conn, _HISTORY, {"since": since})
-        used = _frame(conn, _CAPACITY_USED)
-        hot = None
-        if rules.hot_skus.listed is None:
-            hot = resolve_hot_skus(
-                rules, _num(_frame(conn, _LINE_HISTORY, {"since": since}), "qty"), now
-            )
-        lanes = lane_hours_for(history, rules, now) if len(history) else None
+        inputs = _load_inputs(conn, rules, now, orders)
         result = route(
-            orders,
-            lines,
-            stock,
-            health,
-            rules,
-            now,
-            capacity_used=dict(zip(used["warehouse_id"], used["used"].astype(int), strict=True)),
-            hot_skus=hot,
-            lanes=lanes,
-        )
+            inputs.orders, inputs.lines, inputs.stock, inputs.health, rules, now,
+            **inputs.route_kwargs(),
+        )  # fmt: skip
         decisions = result.decisions.merge(
             orders[["channel", "platform_order_no", "input_hash"]],
             on=["channel", "platform_order_no"],
@@ -241,11 +268,40 @@ def decide_routing(
         k: int(v) for k, v in counts["decision"].value_counts().sort_index().items()
     }
     report.examples = (
-        decisions.groupby("rule", sort=True)
+        decisions.groupby("rule", sort=True, observed=True)
         .head(2)[["channel", "platform_order_no", "decision", "warehouse_id", "carrier", "rule"]]
         .reset_index(drop=True)
     )
     return report
+
+
+_REPLAY = """
+select o.channel, o.platform_order_no, o.province, o.city, o.district,
+       o.goods_value::float8 as goods_value, o.freight::float8 as freight, o.paid_at,
+       g.latitude, g.longitude
+from intermediate.int_orders o
+left join raw.address_geo g using (channel, platform_order_no)
+where o.paid_at > %(since)s and o.paid_at <= %(now)s
+"""
+
+
+def simulate_rules(
+    conn: psycopg.Connection,
+    current: RoutingRules,
+    proposed: RoutingRules,
+    now: datetime,
+    days: int = 7,
+) -> SimulationReport:
+    """Replay the orders paid in the last `days` through both rule sets; writes nothing (the
+    transaction is rolled back)."""
+    with conn.transaction(force_rollback=True):
+        orders = _frame(conn, _REPLAY, {"since": now - timedelta(days=days), "now": now})
+        inputs = _load_inputs(conn, current, now, orders)
+        # the hot SKUs of the current rules (a listed set in the proposal still wins)
+        return simulate(
+            inputs.orders, inputs.lines, inputs.stock, inputs.health, current, proposed, now,
+            hot_skus=inputs.hot_skus, lanes=inputs.lanes, capacity_per_paid_day=True,
+        )  # fmt: skip
 
 
 def _write(conn: psycopg.Connection, decisions: pd.DataFrame) -> None:

@@ -126,6 +126,31 @@ def print_summary(console: Console, conn: psycopg.Connection, truth: dict | None
     return total
 
 
+DECISIONS_SQL = """
+select rule, decision, count(*) as orders, count(distinct warehouse_id) as warehouses
+from ops.routing_decisions
+group by rule, decision
+order by count(*) desc, rule
+"""
+
+
+def print_decisions(console: Console, conn: psycopg.Connection) -> None:
+    """Routing decisions per deciding rule, and the circuit breaker's alerts."""
+    rows = conn.execute(DECISIONS_SQL).fetchall()
+    alerts = conn.execute(
+        "select count(*) from ops.alerts where rule = 'routing_circuit_breaker'"
+    ).fetchone()[0]
+    table = Table(title="ops.routing_decisions per rule (config/routing.yaml)")
+    for name in ("rule", "decision", "orders", "warehouses"):
+        table.add_column(name, justify="left" if name in ("rule", "decision") else "right")
+    for rule, decision, orders, warehouses in rows:
+        table.add_row(rule, decision, f"{orders:,}", f"{warehouses:,}")
+    table.add_section()
+    table.add_row("total", "", f"{sum(r[2] for r in rows):,}", "")
+    console.print(table)
+    console.print(f"circuit-breaker alerts (warehouse dropped out of routing): {alerts}")
+
+
 def _backfill_config(orders) -> dict:
     """Pull every marketplace far enough back to cover the oldest published order (a scenario
     may hold orders older than the channels' default first-run look-back)."""
@@ -188,6 +213,7 @@ def run_demo(
     try:
         with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
             total = print_summary(console, conn, truth)
+            print_decisions(console, conn)
     except psycopg.errors.UndefinedTable:
         console.print("[red]marts.fct_orders does not exist: the dbt step did not build it[/]")
         total = 0

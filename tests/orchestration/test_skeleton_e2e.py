@@ -307,3 +307,34 @@ def test_an_order_near_a_stock_holding_warehouse_ships_from_one(materialised) ->
         missed = conn.execute(NEAR_HOLDER_MISSED).fetchone()[0]
     assert sum(by_rule.values()) > 0, by_rule
     assert missed == 0
+
+
+def test_simulating_a_rule_change_reports_the_diff_and_writes_nothing(materialised) -> None:
+    from datetime import UTC, datetime
+
+    from fulfillment.routing_rules import load_routing_rules
+    from fulfillment.routing_store import simulate_rules
+
+    db, _, _ = materialised
+    current = load_routing_rules()
+    # no warehouse counts as near: every near_stock decision must move to another rule
+    proposed = current.model_copy(
+        update={
+            "version": "proposal",
+            "thresholds": current.thresholds.model_copy(update={"near_km": 0.001}),
+        }
+    )
+    with psycopg.connect(db.url()) as conn:
+        before = conn.execute("select count(*), max(decided_at) from ops.routing_decisions")
+        before = before.fetchone()
+        same = simulate_rules(conn, current, current, datetime.now(UTC), days=30)
+        report = simulate_rules(conn, current, proposed, datetime.now(UTC), days=30)
+        after = conn.execute("select count(*), max(decided_at) from ops.routing_decisions")
+        after = after.fetchone()
+    assert same.orders > 0 and same.changed == 0
+    near_before = int((report.current.decisions["rule"].astype(str) == "near_stock").sum())
+    assert near_before > 0
+    assert report.changed >= near_before
+    moved = report.by_rule[report.by_rule["rule_from"].astype(str) == "near_stock"]
+    assert int(moved["orders"].sum()) == near_before
+    assert before == after
