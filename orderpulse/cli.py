@@ -72,7 +72,20 @@ def _prepare_everything():
     with psycopg.connect(conn.url()) as db:
         ensure_owned_tables(db)
     prepare_manifest()
+    _limit_pools()
     return conn
+
+
+def _limit_pools() -> None:
+    """Dagster concurrency pools OrderPulse relies on, unless an operator set them already."""
+    import dagster as dg
+
+    from orchestration.dbt.assets import DBT_POOL
+
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        if DBT_POOL not in storage.get_concurrency_keys():
+            storage.set_concurrency_slots(DBT_POOL, 1)
 
 
 @app.command("prepare")

@@ -28,6 +28,10 @@ from orchestration.resources import WarehouseResource
 # dbt selection of the models downstream of what the Python steps write; the first op is the
 # rest of the project.
 AFTER_DECISIONS = "source:raw.address_geo+ source:ops+ path:models/marts"
+# One dbt build at a time (limit 1, set by `orderpulse up`/`prepare`): two concurrent runs would
+# interleave their incremental builds (a child model built from a parent's newer rows than
+# the parent mart it is tested against).
+DBT_POOL = "dbt"
 
 
 class OrderPulseTranslator(DagsterDbtTranslator):
@@ -126,6 +130,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         dagster_dbt_translator=TRANSLATOR,
         name="dbt_before_decisions",
         exclude=AFTER_DECISIONS,
+        pool=DBT_POOL,
     )
     def dbt_before_decisions(
         context: dg.AssetExecutionContext,
@@ -142,6 +147,7 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
         dagster_dbt_translator=TRANSLATOR,
         name="dbt_after_decisions",
         select=AFTER_DECISIONS,
+        pool=DBT_POOL,
     )
     def dbt_after_decisions(
         context: dg.AssetExecutionContext,
