@@ -16,7 +16,7 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import SecretStr
@@ -25,8 +25,8 @@ from connectors.channels_config import load_channels
 from connectors.credentials import reveal
 from connectors.http import Http, TokenExpired, Window, register_secret, window_text
 from connectors.raw_loader import RawOrder
+from kernel.timezones import BEIJING
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST in China since 1991
 DECRYPTED = "_decrypted"
 log = logging.getLogger(__name__)
 

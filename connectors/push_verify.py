@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from pydantic import SecretStr
 
 from connectors.channels_config import load_channels
-from connectors.marketplace import BEIJING
+from kernel.timezones import BEIJING
 
 Credentials = Mapping[str, Any]
 
