@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from connectors.http import IngestError
 from connectors.marketplace import MarketplaceClient
 from connectors.raw_loader import LoadStats, RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables
@@ -37,6 +38,7 @@ class PushLoadReport:
     order_nos: int
     webhook_events: int
     stats: LoadStats
+    refused: int = 0  # named orders the platform refuses for good (quarantined, not retried)
 
 
 def pending_events(
@@ -71,6 +73,37 @@ def fetch_orders(client: MarketplaceClient, order_nos: Sequence[str]) -> list[Ra
     return client.fetch_orders(order_nos) if order_nos else []
 
 
+def _fetch_each(
+    client: MarketplaceClient, order_nos: Sequence[str]
+) -> tuple[list[RawOrder], list[tuple[str, str]]]:
+    """One by one after a batch failed: the orders that load, and (order no, reason) of those
+    the platform refuses for good (a non-retryable answer on the first attempt, e.g. an order
+    that does not exist). A transient failure that outlived its retries is raised: the events
+    stay pending for the next attempt."""
+    orders: list[RawOrder] = []
+    refused: list[tuple[str, str]] = []
+    for no in dict.fromkeys(order_nos):  # only after a batch failed: a few orders
+        try:
+            orders.extend(client.fetch_orders([no]))
+        except IngestError as exc:
+            if exc.attempts > 1:
+                raise
+            refused.append((no, str(exc)))
+    return orders, refused
+
+
+def _quarantine(
+    conn: psycopg.Connection, channel: str, refused: list[tuple[str, str]], run_id: str | None
+) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into raw.rejected_rows (source, raw_text, reason, run_id) "
+            "values (%s, %s, %s, %s)",
+            [(channel, no, f"pushed order refused by the platform: {why}", run_id)
+             for no, why in refused],
+        )  # fmt: skip
+
+
 def load_pushed_orders(
     conn: psycopg.Connection,
     client: MarketplaceClient,
@@ -83,7 +116,15 @@ def load_pushed_orders(
     """Fetch and upsert the orders push messages named, then mark those events processed
     (only after the orders are in: a failure leaves them pending for the next attempt)."""
     ensure_raw_tables(conn, [channel])
-    stats = load_orders(conn, channel, fetch_orders(client, order_nos), run_id=run_id)
+    refused: list[tuple[str, str]] = []
+    try:
+        fetched = fetch_orders(client, order_nos)
+    except IngestError:
+        # one bad order must not hold back the others for ever: retry them one by one
+        fetched, refused = _fetch_each(client, order_nos)
+    stats = load_orders(conn, channel, fetched, run_id=run_id)
+    if refused:
+        _quarantine(conn, channel, refused, run_id)
     mark_processed(conn, event_ids)
     conn.commit()
-    return PushLoadReport(channel, len(order_nos), len(event_ids), stats)
+    return PushLoadReport(channel, len(order_nos), len(event_ids), stats, len(refused))

@@ -111,3 +111,24 @@ def test_pushed_orders_are_fetched_loaded_and_marked(receiver) -> None:  # noqa:
     assert (again.stats.inserted, again.stats.unchanged) == (0, 3)  # a re-delivery is a no-op
     assert pending_events(conn) == []
     assert mark_processed(conn, ids) == 0
+
+
+@pytest.mark.parametrize("channel", ["douyin", "taobao"])
+def test_a_pushed_order_the_platform_does_not_know_fails_alone(receiver, channel) -> None:  # noqa: ANN001
+    """A push naming an order the platform refuses (it does not exist there) is quarantined
+    in raw.rejected_rows with the platform's reason; the other orders of the batch load and
+    the events are done, so the next push run is not blocked by it for ever."""
+    env, _, conn = receiver
+    good = sorted(env.orders(channel))[:2]
+    ghost = "9" * len(good[0])
+    with make_http_client(timeout=5) as http:
+        client = build_client(channel, env.credentials(channel), http)
+        report = load_pushed_orders(conn, client, channel, [good[0], ghost, good[1]], [])
+    assert (report.stats.inserted, report.refused) == (2, 1)
+    loaded = {r[0] for r in conn.execute(f"select platform_order_no from raw.{channel}_orders")}
+    assert set(good) <= loaded and ghost not in loaded
+    reason = conn.execute(
+        "select reason from raw.rejected_rows where source = %s and raw_text = %s",
+        [channel, ghost],
+    ).fetchone()
+    assert reason and "refused by the platform" in reason[0]
