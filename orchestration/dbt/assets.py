@@ -119,46 +119,39 @@ def _run_dbt(
             yield _with_row_count(event, conn, tables)
 
 
+def _dbt_op(
+    manifest: Mapping[str, Any], tables: Mapping[dg.AssetKey, str], name: str, **selection: str
+) -> dg.AssetsDefinition:
+    """One `@dbt_assets` op over the models `selection` (select= or exclude=) picks."""
+
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=TRANSLATOR,
+        name=name,
+        pool=DBT_POOL,
+        **selection,
+    )
+    def _op(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtBuildConfig,
+    ):
+        yield from _run_dbt(context, dbt, warehouse, config, tables)
+
+    return _op
+
+
 def build_dbt_assets() -> list[dg.AssetsDefinition]:
-    """The two dbt ops, from the manifest read once."""
+    """The two dbt ops, from the manifest read once: staging and the intermediate models the
+    decisions read, then the models downstream of the decisions (int_order_status, marts)."""
     manifest = load_manifest()
     tables = table_relations(manifest)
-
-    @dbt_assets(
-        manifest=manifest,
-        project=dbt_project,
-        dagster_dbt_translator=TRANSLATOR,
-        name="dbt_before_decisions",
-        exclude=AFTER_DECISIONS,
-        pool=DBT_POOL,
-    )
-    def dbt_before_decisions(
-        context: dg.AssetExecutionContext,
-        dbt: DbtCliResource,
-        warehouse: WarehouseResource,
-        config: DbtBuildConfig,
-    ):
-        """dbt build of staging and the intermediate models the decisions read."""
-        yield from _run_dbt(context, dbt, warehouse, config, tables)
-
-    @dbt_assets(
-        manifest=manifest,
-        project=dbt_project,
-        dagster_dbt_translator=TRANSLATOR,
-        name="dbt_after_decisions",
-        select=AFTER_DECISIONS,
-        pool=DBT_POOL,
-    )
-    def dbt_after_decisions(
-        context: dg.AssetExecutionContext,
-        dbt: DbtCliResource,
-        warehouse: WarehouseResource,
-        config: DbtBuildConfig,
-    ):
-        """dbt build of the models downstream of the decisions: int_order_status, marts."""
-        yield from _run_dbt(context, dbt, warehouse, config, tables)
-
-    return [dbt_before_decisions, dbt_after_decisions]
+    return [
+        _dbt_op(manifest, tables, "dbt_before_decisions", exclude=AFTER_DECISIONS),
+        _dbt_op(manifest, tables, "dbt_after_decisions", select=AFTER_DECISIONS),
+    ]
 
 
 DBT_OPS = ("dbt_before_decisions", "dbt_after_decisions")
