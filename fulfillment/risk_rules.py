@@ -122,8 +122,19 @@ class Behaviour(_Model):
     orders_per_ip_hour: int = Field(default=5, gt=0)
     cart_events_per_minute: int = Field(default=20, gt=0)
     night: Night
+    cart_lookback_minutes: float = Field(default=60, gt=0)
     shared_buyers: int = Field(default=3, ge=2)
+    identifier_max_buyers: int = Field(default=20, ge=2)
     window_hours: float = Field(default=48, gt=0)
+
+    @model_validator(mode="after")
+    def _shared(self) -> Behaviour:
+        if self.identifier_max_buyers < self.shared_buyers:
+            raise ValueError(
+                f"identifier_max_buyers {self.identifier_max_buyers} is below shared_buyers "
+                f"{self.shared_buyers}: no shared_* signal could fire; raise it (e.g. 20)"
+            )
+        return self
 
 
 class Coupons(_Model):
