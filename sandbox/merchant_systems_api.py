@@ -16,6 +16,8 @@ gets `401 {"error": "unauthorized", ...}` (the token is never echoed).
 | `GET /cs/tickets` | CS tickets (updated_at, ticket_id) | `updated_at` |
 | `GET /behaviour/events` | behaviour log (at, event_id) | `at` |
 
+| `POST /wms/allocations` | OrderPulse's routing decisions in; see below | – |
+
 Query parameters of the list endpoints: `limit` (1..1000, default 500), `cursor` (the
 `next_cursor` of the previous page, opaque), and for the time-ordered ones `since` (inclusive)
 and `until` (exclusive), ISO 8601 with an offset (`2026-11-20T10:00:00+08:00`). A response is
@@ -41,6 +43,20 @@ Record fields (all times ISO 8601 with offset, amounts decimal strings):
   status (open|pending|resolved), priority (low|normal|high)
 - behaviour: event_id, at, buyer_id, ip, device, action
   (view|cart_add|cart_remove|submit_order|pay), channel, sku, platform_order_no
+
+Allocations (`sandbox.allocations`): `POST /wms/allocations` with
+`{"allocations": [{"channel", "platform_order_no", "warehouse_id", "carrier", "decided_at",
+"promised_delivery_at"}]}` (at most 1000 per request; times ISO 8601 with an offset,
+promised_delivery_at may be null) answers `200 {"accepted": n, "rejected": [{"platform_order_no",
+"reason"}], "replaced": n, "unchanged": n}`. Reasons: `unknown_order`, `unknown_warehouse`,
+`unknown_carrier`, `already_shipped`, `superseded_in_batch` (a later entry of the same batch
+for the same order wins), `invalid: <field>: <message>`. Re-sending an allocation changes
+nothing (it counts as accepted and unchanged); a changed warehouse or carrier before the order
+ships replaces it. The sandbox then plays each accepted order's future (`sandbox.outcomes`) on
+its clock: its WMS events (allocate, pick, pack, ship), its carrier shipment and tracks
+(created, pickup_failed, picked_up, in_transit, delivered) appear in the list endpoints above
+once their time has come (a shipment shows its latest state). A body that is not
+`{"allocations": [...]}` gets 400.
 """
 
 from __future__ import annotations
@@ -60,6 +76,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.allocations import MAX_BATCH, AllocationBook
 from sandbox.merchant_systems_records import record_dict
 from sandbox.world import World
 
@@ -79,6 +96,11 @@ class _Resource:
     keys: list[tuple]
     timed: bool
     to_dict: Callable[[Any], dict]
+
+
+PLAYED = {"wms_events": ("at", "event_id"), "shipments": ("updated_at", "tracking_no"),
+          "tracks": ("at", "event_id")}  # fmt: skip
+_WORLD_ATTR = {"wms_events": "wms_events", "shipments": "shipments", "tracks": "tracking_events"}
 
 
 def _timed(records: list, time_attr: str, id_attr: str) -> _Resource:
@@ -175,12 +197,23 @@ def page(
     return {"items": items, "next_cursor": cursor, "has_more": has_more}
 
 
-def build_merchant_systems_app(world: World, token: str) -> FastAPI:
+def build_merchant_systems_app(
+    world: World,
+    token: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+) -> FastAPI:
     """The merchant systems' API over `world`, guarded by `token`. `set_world(app, world)` swaps
-    the data."""
+    the data. Allocations (`app.state.allocations`, an `AllocationBook`) play their futures on
+    `clock` (default: the wall clock), compressed by `time_scale`, with `seed` (default the
+    world's)."""
     if not token:
         raise ValueError("the merchant systems' API needs a non-empty token")
     app = FastAPI(title="OrderPulse sandbox: merchant systems", docs_url=None, redoc_url=None)
+    app.state.allocations = AllocationBook(world, seed=seed, clock=clock, time_scale=time_scale)
+    app.state.index_lock = threading.Lock()
     set_world(app, world)
     expected = f"Bearer {token}".encode()
 
@@ -197,8 +230,18 @@ def build_merchant_systems_app(world: World, token: str) -> FastAPI:
         return await call_next(request)
 
     def _list(name: str, request: Request, keep: Callable | None = None) -> JSONResponse:
+        state = request.app.state
+        if name in PLAYED:
+            _refresh_played(request.app)
+            spans = state.played_spans
+            now = state.allocations.clock().timestamp()
+
+            def keep(r: Any) -> bool:  # noqa: F811 - played records show once they happen
+                span = spans.get(id(r))
+                return span is None or span[0] <= now < span[1]
+
         try:
-            body = page(request.app.state.records_index[name], dict(request.query_params), keep)
+            body = page(state.records_index[name], dict(request.query_params), keep)
         except BadRequest as exc:
             return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
         return JSONResponse(body)
@@ -206,6 +249,26 @@ def build_merchant_systems_app(world: World, token: str) -> FastAPI:
     @app.get("/health")
     def health() -> dict:
         return {"ok": True}
+
+    @app.post("/wms/allocations")
+    async def allocations(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        items = body.get("allocations") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            return JSONResponse(
+                {"error": "bad_request", "message": 'the body must be {"allocations": [...]}'},
+                status_code=400,
+            )
+        if len(items) > MAX_BATCH:
+            return JSONResponse(
+                {"error": "bad_request",
+                 "message": f"{len(items)} allocations; send at most {MAX_BATCH} per request"},
+                status_code=400,
+            )  # fmt: skip
+        return JSONResponse(request.app.state.allocations.submit(items))
 
     @app.get("/wms/warehouses")
     def warehouses(request: Request) -> JSONResponse:
@@ -255,8 +318,34 @@ def build_merchant_systems_app(world: World, token: str) -> FastAPI:
 
 
 def set_world(app: FastAPI, world: World) -> None:
-    """Serve `world` from now on (e.g. after a scenario merge or a live tick)."""
-    app.state.records_index = _index(world)
+    """Serve `world` from now on (e.g. after a scenario merge or a live tick); the allocations
+    already played stay."""
+    book: AllocationBook = app.state.allocations
+    book.observe(world)
+    with app.state.index_lock:
+        app.state.world = world
+        app.state.records_index = _index(world)
+        app.state.played_version = None
+    _refresh_played(app)
+
+
+def _refresh_played(app: FastAPI) -> None:
+    """Merge the played allocations' records into the time-ordered resources they touch (when
+    the book changed since the last merge)."""
+    book: AllocationBook = app.state.allocations
+    with app.state.index_lock:
+        if app.state.played_version == book.version:
+            return
+        played = book.records()
+        spans: dict[int, tuple[float, float]] = {}
+        for name, (time_attr, id_attr) in PLAYED.items():
+            rows = played[name]
+            spans.update({id(r): (since, until) for r, since, until in rows})
+            world_rows = getattr(app.state.world, _WORLD_ATTR[name])
+            merged = world_rows + [r for r, _, _ in rows] if rows else world_rows
+            app.state.records_index[name] = _timed(merged, time_attr, id_attr)
+        app.state.played_spans = spans
+        app.state.played_version = book.version
 
 
 @dataclass

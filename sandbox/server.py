@@ -70,6 +70,7 @@ class RunningApp:
     server: uvicorn.Server
     thread: threading.Thread
     port: int
+    app: Any = None
 
     @property
     def base_url(self) -> str:
@@ -99,7 +100,7 @@ def serve_app(app: Any, name: str = "app") -> RunningApp:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"sandbox {name} did not start on 127.0.0.1")
         time.sleep(0.01)
-    return RunningApp(name, server, thread, sock.getsockname()[1])
+    return RunningApp(name, server, thread, sock.getsockname()[1], app)
 
 
 class Sandbox:
@@ -223,7 +224,13 @@ class Sandbox:
         """Every published order in the design's contract form (`orderpulse sandbox truth`)."""
         with self._lock:
             rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
-        return {"orders": rows}
+        truth: dict = {"orders": rows}
+        app = self._apps.get("merchant_systems")
+        state = getattr(getattr(app, "app", None), "state", None)
+        deliveries = state.allocations.deliveries() if state is not None else []
+        if deliveries:  # allocations OrderPulse sent and the sandbox played
+            truth["deliveries"] = deliveries
+        return truth
 
     def set_faults(self, channel: str, config: FaultConfig) -> None:
         """Switch `channel`'s gateway faults (takes effect on its next request)."""
@@ -317,7 +324,10 @@ class Sandbox:
         from sandbox.merchant_systems_api import build_merchant_systems_app
 
         self._merchant_systems_token = secrets.token_urlsafe(24)
-        app = build_merchant_systems_app(self.world, self._merchant_systems_token)
+        # allocations play their futures on the live clock (a model hour is a live minute)
+        app = build_merchant_systems_app(
+            self.world, self._merchant_systems_token, time_scale=LIVE_TIME_SCALE, seed=self.seed
+        )
         self._apps["merchant_systems"] = serve_app(app, "merchant_systems")
 
     def _start_sftp(self) -> None:
@@ -445,6 +455,9 @@ class Sandbox:
         orders = list(orders)
         for channel, gateway in self.gateways.items():
             gateway.add_orders([o for o in orders if o.channel == channel])
+        merchant = self._apps.get("merchant_systems")
+        if merchant is not None and merchant.app is not None:  # the WMS may allocate them
+            merchant.app.state.allocations.add_orders(orders)
         with self._lock:
             self._truth_rows.extend(o.truth() for o in orders)
         if not self.large:  # a million-row truth is rewritten once, at stop
