@@ -80,8 +80,39 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             qty               integer,
             state             text
         )""",
-        ("locked_at timestamptz", "released_at timestamptz", "release_reason text"),
+        (
+            "locked_at timestamptz",
+            "released_at timestamptz",
+            "release_reason text",
+            "basis text",
+            "paid_at timestamptz",
+            "updated_at timestamptz",
+        ),
         ("channel", "platform_order_no", "sku", "warehouse_id"),
+    ),
+    "pause_sale": (
+        """
+        create table if not exists ops.pause_sale (
+            sku               text not null,
+            reason            text,
+            since             timestamptz
+        )""",
+        ("sellable integer", "threshold integer", "updated_at timestamptz"),
+        ("sku",),
+    ),
+    "stock_reconciliation": (
+        """
+        create table if not exists ops.stock_reconciliation (
+            sku               text not null,
+            warehouse_id      text not null,
+            platform          text not null,
+            wms_qty           integer,
+            platform_qty      integer,
+            diff              integer,
+            checked_at        timestamptz
+        )""",
+        (),
+        ("sku", "warehouse_id", "platform"),
     ),
     "alerts": (
         """
@@ -111,10 +142,24 @@ def ensure_ops_tables(conn: psycopg.Connection) -> None:
         # CREATE ... IF NOT EXISTS races on the catalog: serialise first runs
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.ops_schema'))")
         conn.execute("create schema if not exists ops")
+        # touch only what is missing: ALTER TABLE and CREATE INDEX lock the table even when
+        # there is nothing to do, and a decision run holding it would deadlock with them
+        columns = set(
+            conn.execute(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = 'ops'"
+            ).fetchall()
+        )
+        indexes = {
+            r[0] for r in conn.execute("select indexname from pg_indexes where schemaname = 'ops'")
+        }
         for table, (create, extra, key) in OPS_TABLES.items():
             conn.execute(create)
             for column in extra:
-                conn.execute(f"alter table ops.{table} add column if not exists {column}")
-            conn.execute(
-                f"create unique index if not exists {table}_key on ops.{table} ({', '.join(key)})"
-            )
+                if (table, column.split()[0]) not in columns:
+                    conn.execute(f"alter table ops.{table} add column if not exists {column}")
+            if f"{table}_key" not in indexes:
+                conn.execute(
+                    f"create unique index if not exists {table}_key "
+                    f"on ops.{table} ({', '.join(key)})"
+                )

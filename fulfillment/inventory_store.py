@@ -1,0 +1,342 @@
+"""Inventory locks and the pause-sale list against the warehouse: read the open order lines,
+the WMS stock and the current locks, run `inventory_locks.plan_locks`, write
+`ops.inventory_locks`; then `ops.pause_sale` from the stock left after the locks.
+
+Reads intermediate.int_orders, int_order_items_unioned, int_order_fulfillment_status and
+int_order_fulfillment_events (the WMS's warehouse of an order), staging's WMS stock, and the
+ops tables of the earlier decisions (routing's warehouse, the review queue's holds).
+
+An order is open (holds stock) when it is paid, not cancelled, not refunded, not shipped (by
+the platform or the warehouse/carrier events), and not held by a review that expired without a
+release (`ops.review_queue.hold_until` < now, no decision) or that intercepted it. A lock of an
+order that stopped being open is released with the reason (cancelled, shipped, refunded,
+hold_expired, intercepted; `line_removed` when the order is open but no longer has the line).
+
+Set-based: one query per input, COPY of the plan into a temp table, one upsert + one release
+statement, all in one transaction under an advisory lock: two concurrent runs take turns, the
+second sees the first's locks, so no unit is ever locked twice. A re-run with the same inputs
+changes nothing (rows are only touched when their quantity, state or warehouse changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import psycopg
+
+from fulfillment.inventory_locks import (
+    ACTIVE_STATES,
+    LOCKED,
+    OVERSOLD,
+    PLAN_COLUMNS,
+    RELEASED,
+    pause_sale_list,
+    plan_locks,
+    plan_releases,
+)
+from fulfillment.inventory_rules import InventoryRules
+from fulfillment.ops_schema import ensure_ops_tables
+
+# statuses past the warehouse door: the units left, the lock is done
+SHIPPED_STATUSES = ["awaiting_pickup", "pickup_failed", "in_transit", "delivered"]
+# review decisions that let a held order go on / that stop it
+RELEASE_DECISIONS = ["release", "released", "approve", "approved", "pass"]
+INTERCEPT_DECISIONS = ["intercept", "intercepted", "reject", "rejected", "cancel"]
+
+# every paid order that is open, or that some active lock still names
+_ORDERS = """
+insert into _inv_orders (channel, platform_order_no, paid_at, release_reason)
+with candidates as (
+    select o.channel, o.platform_order_no, o.paid_at,
+           coalesce(o.has_cancel, false) as cancelled,
+           coalesce(o.has_refund, false) as refunded,
+           coalesce(o.has_ship, false)
+               or coalesce(f.fulfillment_status = any(%(shipped)s), false) as shipped,
+           r.hold_until, lower(r.decision) as decision
+    from intermediate.int_orders o
+    left join intermediate.int_order_fulfillment_status f using (channel, platform_order_no)
+    left join ops.review_queue r using (channel, platform_order_no)
+    where o.paid_at is not null and o.paid_at <= %(now)s
+        and not (o.channel = any(%(exclude)s))
+        and (
+            (not coalesce(o.has_cancel, false) and not coalesce(o.has_refund, false)
+             and not coalesce(o.has_ship, false)
+             and not coalesce(f.fulfillment_status = any(%(shipped)s), false))
+            or exists (select 1 from ops.inventory_locks l
+                       where l.channel = o.channel and l.platform_order_no = o.platform_order_no
+                           and l.state in ('locked', 'oversold'))
+        )
+)
+select channel, platform_order_no, paid_at,
+       case
+           when cancelled then 'cancelled'
+           when shipped then 'shipped'
+           when refunded then 'refunded'
+           when decision = any(%(intercept)s) then 'intercepted'
+           when hold_until < %(now)s and (decision is null or decision = '') then 'hold_expired'
+       end as release_reason
+from candidates
+"""
+
+_LINES = """
+with open_orders as (
+    select channel, platform_order_no, paid_at from _inv_orders where release_reason is null
+),
+wms as (
+    select distinct on (e.channel, e.platform_order_no)
+           e.channel, e.platform_order_no, e.warehouse_id
+    from intermediate.int_order_fulfillment_events e
+    join open_orders using (channel, platform_order_no)
+    where e.origin = 'wms' and e.warehouse_id is not null
+    order by e.channel, e.platform_order_no, e.event_at desc
+),
+decided as (
+    select d.channel, d.platform_order_no, d.decision, d.warehouse_id, d.inputs
+    from ops.routing_decisions d
+    join open_orders using (channel, platform_order_no)
+    where d.part = 0
+),
+parts as (
+    select d.channel, d.platform_order_no, s.sku, p ->> 'warehouse_id' as warehouse_id
+    from decided d
+    cross join lateral jsonb_array_elements(
+        case when jsonb_typeof(d.inputs -> 'parts') = 'array' then d.inputs -> 'parts'
+             else '[]'::jsonb end) p
+    cross join lateral jsonb_array_elements_text(
+        case when jsonb_typeof(p -> 'skus') = 'array' then p -> 'skus'
+             else '[]'::jsonb end) s(sku)
+    where d.decision = 'split'
+)
+select i.channel, i.platform_order_no, i.sku, i.qty, o.paid_at,
+       wms.warehouse_id as wms_warehouse,
+       coalesce(parts.warehouse_id,
+                case when decided.decision = 'ship' then decided.warehouse_id end)
+           as routed_warehouse
+from intermediate.int_order_items_unioned i
+join open_orders o using (channel, platform_order_no)
+left join wms using (channel, platform_order_no)
+left join decided using (channel, platform_order_no)
+left join (select distinct on (channel, platform_order_no, sku) * from parts) parts
+    using (channel, platform_order_no, sku)
+where i.sku is not null and i.qty > 0
+"""
+
+# the WMS's latest row per warehouse and SKU
+_STOCK = """
+select distinct on (warehouse_id, sku) warehouse_id, sku, on_hand
+from staging.stg_merchant_systems__wms_stock
+where warehouse_id is not null and sku is not null
+order by warehouse_id, sku, last_sync_at desc nulls last
+"""
+
+_EXISTING = """
+select channel, platform_order_no, sku, warehouse_id, qty, state
+from ops.inventory_locks
+where state in ('locked', 'oversold')
+"""
+
+# a lock whose line now locks at another warehouse moves (the plan's row replaces it)
+_MOVE = """
+delete from ops.inventory_locks l
+using _inv_plan p
+where l.channel = p.channel and l.platform_order_no = p.platform_order_no and l.sku = p.sku
+    and l.warehouse_id <> p.warehouse_id
+"""
+
+_UPSERT = """
+insert into ops.inventory_locks as l
+    (channel, platform_order_no, sku, warehouse_id, qty, state, basis, paid_at, locked_at,
+     updated_at)
+select channel, platform_order_no, sku, warehouse_id, qty, state, basis, paid_at,
+       case when state = 'locked' then %(now)s::timestamptz end, %(now)s::timestamptz
+from _inv_plan
+on conflict (channel, platform_order_no, sku, warehouse_id) do update set
+    qty = excluded.qty,
+    state = excluded.state,
+    basis = excluded.basis,
+    paid_at = excluded.paid_at,
+    locked_at = case when excluded.state = 'locked' and l.state is distinct from 'locked'
+                     then excluded.updated_at
+                     when excluded.state = 'locked' then l.locked_at end,
+    released_at = null,
+    release_reason = null,
+    updated_at = excluded.updated_at
+where (l.qty, l.state, l.basis, l.paid_at)
+    is distinct from (excluded.qty, excluded.state, excluded.basis, excluded.paid_at)
+"""
+
+_RELEASE = """
+update ops.inventory_locks l
+set state = 'released', released_at = %(now)s, release_reason = r.release_reason,
+    updated_at = %(now)s
+from _inv_release r
+where l.channel = r.channel and l.platform_order_no = r.platform_order_no and l.sku = r.sku
+    and l.warehouse_id = r.warehouse_id and l.state in ('locked', 'oversold')
+"""
+
+# restocked SKUs come off the list (the table is the current list)
+_PAUSE_LIFT = """
+delete from ops.pause_sale p
+where not exists (select 1 from _pause n where n.sku = p.sku)
+"""
+
+_PAUSE_WRITE = """
+insert into ops.pause_sale as p (sku, reason, since, sellable, threshold, updated_at)
+select sku, reason, %(now)s::timestamptz, sellable, threshold, %(now)s::timestamptz from _pause
+on conflict (sku) do update set
+    reason = excluded.reason, sellable = excluded.sellable, threshold = excluded.threshold,
+    updated_at = excluded.updated_at
+where (p.reason, p.sellable, p.threshold)
+    is distinct from (excluded.reason, excluded.sellable, excluded.threshold)
+"""
+
+LOCK_ADVISORY = "orderpulse.inventory_locks"
+
+
+@dataclass
+class LockRunReport:
+    open_lines: int = 0
+    locked: int = 0
+    oversold: int = 0
+    oversold_orders: int = 0
+    written: int = 0
+    released: dict[str, int] = field(default_factory=dict)
+    by_basis: dict[str, int] = field(default_factory=dict)
+    examples: pd.DataFrame | None = None
+
+
+@dataclass
+class PauseRunReport:
+    paused: int = 0
+    added: list[str] = field(default_factory=list)
+    lifted: list[str] = field(default_factory=list)
+    examples: pd.DataFrame | None = None
+
+
+def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        cur.execute(sql, params or {})
+        columns = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _copy(conn: psycopg.Connection, table: str, ddl: str, frame: pd.DataFrame) -> None:
+    conn.execute(f"drop table if exists {table}")
+    conn.execute(f"create temp table {table} ({ddl}) on commit drop")
+    columns = [c.split()[0] for c in ddl.split(",")]
+    data = frame.reindex(columns=columns).astype(object)
+    data = data.where(pd.notna(data), None)
+    with conn.cursor() as cur, cur.copy(f"copy {table} ({', '.join(columns)}) from stdin") as cp:
+        for row in data.itertuples(index=False):
+            cp.write_row(row)
+
+
+def sync_inventory_locks(
+    conn: psycopg.Connection, rules: InventoryRules, now: datetime
+) -> LockRunReport:
+    """Lock every open order line, flag the oversold, release what closed: one transaction."""
+    ensure_ops_tables(conn)
+    report = LockRunReport()
+    with conn.transaction():
+        # one lock run at a time: two would hand out the same units twice
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [LOCK_ADVISORY])
+        conn.execute("drop table if exists _inv_orders")
+        conn.execute(
+            "create temp table _inv_orders (channel text, platform_order_no text, "
+            "paid_at timestamptz, release_reason text) on commit drop"
+        )
+        conn.execute(
+            _ORDERS,
+            {
+                "now": now,
+                "exclude": list(rules.locks.exclude_channels),
+                "shipped": SHIPPED_STATUSES,
+                "intercept": INTERCEPT_DECISIONS,
+            },
+        )
+        lines = _frame(conn, _LINES)
+        stock = _frame(conn, _STOCK)
+        existing = _frame(conn, _EXISTING)
+        reasons = _frame(conn, "select * from _inv_orders where release_reason is not null")
+        plan = plan_locks(lines, stock, existing)
+        releases = plan_releases(existing, plan, reasons)
+        _copy(
+            conn,
+            "_inv_plan",
+            "channel text, platform_order_no text, sku text, warehouse_id text, qty integer, "
+            "state text, basis text, paid_at timestamptz",
+            plan,
+        )
+        _copy(
+            conn,
+            "_inv_release",
+            "channel text, platform_order_no text, sku text, warehouse_id text, "
+            "release_reason text",
+            releases,
+        )
+        with conn.cursor() as cur:
+            cur.execute(_MOVE)
+            cur.execute(_UPSERT, {"now": now})
+            report.written = max(cur.rowcount, 0)
+            cur.execute(_RELEASE, {"now": now})
+    report.open_lines = len(plan)
+    states = plan["state"].value_counts()
+    report.locked = int(states.get(LOCKED, 0))
+    report.oversold = int(states.get(OVERSOLD, 0))
+    report.oversold_orders = int(
+        plan.loc[plan["state"] == OVERSOLD, ["channel", "platform_order_no"]]
+        .drop_duplicates()
+        .shape[0]
+    )
+    report.by_basis = {k: int(v) for k, v in plan["basis"].value_counts().sort_index().items()}
+    report.released = {
+        k: int(v) for k, v in releases["release_reason"].value_counts().sort_index().items()
+    }
+    if len(plan):
+        report.examples = (
+            plan.sort_values("state", ascending=False)
+            .groupby("state", sort=False)
+            .head(3)[list(PLAN_COLUMNS[:6])]
+            .reset_index(drop=True)
+        )
+    return report
+
+
+def sync_pause_sale(
+    conn: psycopg.Connection, rules: InventoryRules, now: datetime
+) -> PauseRunReport:
+    """Put every SKU under its threshold on `ops.pause_sale`; take restocked SKUs off."""
+    ensure_ops_tables(conn)
+    report = PauseRunReport()
+    with conn.transaction():
+        # reads the locks: wait for a lock run in progress
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [LOCK_ADVISORY])
+        stock = _frame(conn, _STOCK)
+        locks = _frame(conn, _EXISTING)
+        locks["qty"] = pd.to_numeric(locks["qty"])
+        before = set(_frame(conn, "select sku from ops.pause_sale")["sku"])
+        paused = pause_sale_list(
+            stock, locks, rules.pause_sale.default_threshold, rules.pause_sale.sku_thresholds
+        )
+        _copy(conn, "_pause", "sku text, reason text, sellable integer, threshold integer", paused)
+        conn.execute(_PAUSE_LIFT)
+        conn.execute(_PAUSE_WRITE, {"now": now})
+    now_paused = set(paused["sku"])
+    report.paused = len(now_paused)
+    report.added = sorted(now_paused - before)
+    report.lifted = sorted(before - now_paused)
+    if len(paused):
+        report.examples = paused.head(5).reset_index(drop=True)
+    return report
+
+
+__all__ = [
+    "ACTIVE_STATES",
+    "RELEASED",
+    "LockRunReport",
+    "PauseRunReport",
+    "sync_inventory_locks",
+    "sync_pause_sale",
+]
