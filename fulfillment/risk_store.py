@@ -1,0 +1,269 @@
+"""Risk against the warehouse: read the assessment inputs, run `risk.assess`, write
+`ops.risk_assessments` and, for the orders to hold, `ops.review_queue`.
+
+Reads only what sits upstream of `ops`: the orders awaiting allocation
+(`intermediate.int_orders_awaiting_allocation`, the paid orders not taken up by a warehouse yet)
+with their fields from `intermediate.int_orders`, the orders around them (same buyer, IP or
+receiver phone within `behaviour.window_hours`), the buyers' earlier order counts and the
+storefront behaviour log (`staging.stg_merchant_systems__behaviour_events`). Set-based: the
+order keys go to a temp table by COPY, one query per input, the assessments back by COPY, one
+upsert per table, all in one transaction under an advisory lock.
+
+Idempotent: each assessment stores `input_hash` (the order's content hash, the rule set's
+fingerprint and the signals with their evidence). A re-run writes nothing; a changed order, new
+evidence around it (a sixth order from its IP) or a rule change assesses it again. A held order
+enters the review queue once (hold_until = now + `review.hold_hours`, decision null); a
+re-assessment updates the score of an undecided entry and never touches a reviewer's decision
+(release / intercept), its hold or its time. An order whose new score passes stays queued until
+a person decides: the queue only grows by rules, people empty it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+import psycopg
+
+from fulfillment.ops_schema import ensure_ops_tables
+from fulfillment.risk import assess, summarise
+from fulfillment.risk_rules import RiskRules
+
+_ORDER_COLUMNS = """
+o.channel, o.platform_order_no, o.buyer_id, o.buyer_ip, o.receiver_name, o.receiver_phone,
+o.receiver_address, o.province, o.country, o.goods_value::float8 as goods_value,
+o.discount_amount::float8 as discount_amount, o.platform_discount::float8 as platform_discount,
+o.shop_discount::float8 as shop_discount, o.currency, o.hs_code,
+o.declared_value::float8 as declared_value, o.created_at, o.paid_at
+"""
+
+_CANDIDATES = f"""
+select {_ORDER_COLUMNS}, o.content_hash
+from intermediate.int_orders_awaiting_allocation a
+join intermediate.int_orders o using (channel, platform_order_no)
+"""
+
+# the buyer's orders before this one, over the whole history (a first order has none)
+_PRIOR = """
+select r.channel, r.platform_order_no, count(h.platform_order_no) as prior_orders
+from _risk_orders r
+left join intermediate.int_orders h
+    on h.buyer_id = r.buyer_id and h.created_at < r.created_at
+group by r.channel, r.platform_order_no
+"""
+
+# the orders around the candidates that a window or a share can count
+_CONTEXT = f"""
+select {_ORDER_COLUMNS}
+from intermediate.int_orders o
+where o.created_at between %(since)s and %(until)s
+    and (o.buyer_id in (select buyer_id from _risk_orders)
+         or o.buyer_ip in (select buyer_ip from _risk_orders)
+         or o.receiver_phone in (select receiver_phone from _risk_orders))
+"""
+
+# the candidates' cart events (bursts), and who else used their devices and IPs; an identifier
+# shared by more buyers than `limit` is no identifier and is left out here already
+_CART = """
+select e.buyer_id, e.action, e.ip, e.device, e.event_at
+from staging.stg_merchant_systems__behaviour_events e
+where e.event_at between %(since)s and %(until)s
+    and e.action in ('cart_add', 'cart_remove')
+    and e.buyer_id in (select buyer_id from _risk_orders)
+"""
+
+_IDENTIFIERS = """
+with mine as (
+    select distinct e.{column} as ident
+    from staging.stg_merchant_systems__behaviour_events e
+    where e.event_at between %(since)s and %(until)s
+        and e.{column} is not null
+        and e.buyer_id in (select buyer_id from _risk_orders)
+),
+shared as (
+    select e.{column} as ident, e.buyer_id
+    from staging.stg_merchant_systems__behaviour_events e
+    join mine on mine.ident = e.{column}
+    where e.event_at between %(since)s and %(until)s and e.buyer_id is not null
+    group by 1, 2
+),
+sizes as (
+    select ident from shared group by ident having count(*) <= %(limit)s
+)
+select s.ident, s.buyer_id from shared s join sizes using (ident)
+"""
+
+_WRITE_ASSESSMENTS = """
+insert into ops.risk_assessments
+    (channel, platform_order_no, score, signals, assessed_at, config_version, input_hash)
+select channel, platform_order_no, score, signals::jsonb, %(now)s, config_version, input_hash
+from _risk_assessed
+on conflict (channel, platform_order_no) do update
+    set score = excluded.score, signals = excluded.signals,
+        assessed_at = excluded.assessed_at, config_version = excluded.config_version,
+        input_hash = excluded.input_hash
+    where ops.risk_assessments.input_hash is distinct from excluded.input_hash
+returning channel, platform_order_no
+"""
+
+# a reviewer's decision, the hold and the queueing time are never overwritten
+_WRITE_QUEUE = """
+insert into ops.review_queue (channel, platform_order_no, score, hold_until, decision, queued_at)
+select a.channel, a.platform_order_no, a.score, %(hold_until)s, null, %(now)s
+from _risk_assessed a
+join _risk_changed c using (channel, platform_order_no)
+where a.decision = 'review'
+on conflict (channel, platform_order_no) do update
+    set score = excluded.score
+    where ops.review_queue.decision is null
+        and ops.review_queue.score is distinct from excluded.score
+returning (xmax = 0) as inserted
+"""
+
+_STAGE_COLUMNS = (
+    "channel",
+    "platform_order_no",
+    "score",
+    "signals",
+    "decision",
+    "config_version",
+    "input_hash",
+)
+
+
+@dataclass
+class RiskRunReport:
+    candidates: int = 0
+    assessed: int = 0
+    queued: int = 0
+    requeued: int = 0
+    by_decision: dict[str, int] = field(default_factory=dict)
+    by_signal: dict[str, int] = field(default_factory=dict)
+    examples: pd.DataFrame | None = None
+
+
+def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        cur.execute(sql, params or {})
+        columns = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _hash(content_hash: object, fingerprint: str, signals: dict) -> str:
+    payload = json.dumps(signals, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.md5(f"{content_hash}|{fingerprint}|{payload}".encode()).hexdigest()
+
+
+def load_inputs(
+    conn: psycopg.Connection, rules: RiskRules, orders: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The context orders and the behaviour events for `orders` (inside the caller's
+    transaction: the order keys go to the temp table `_risk_orders`); adds `prior_orders`."""
+    conn.execute("drop table if exists _risk_orders, _risk_assessed, _risk_changed")
+    conn.execute(
+        "create temp table _risk_orders (channel text, platform_order_no text, buyer_id text, "
+        "buyer_ip text, receiver_phone text, created_at timestamptz, "
+        "primary key (channel, platform_order_no)) on commit drop"
+    )
+    columns = ["channel", "platform_order_no", "buyer_id", "buyer_ip", "receiver_phone"]
+    keys = orders[[*columns, "created_at"]].astype(object)
+    keys = keys.where(pd.notna(keys), None)
+    with conn.cursor() as cur, cur.copy(f"copy _risk_orders ({', '.join(keys)}) from stdin") as cp:
+        for row in keys.itertuples(index=False):
+            cp.write_row(row)
+    conn.execute("analyze _risk_orders")
+    prior = _frame(conn, _PRIOR)
+    orders = orders.merge(prior, on=["channel", "platform_order_no"], how="left")
+    orders["prior_orders"] = pd.to_numeric(orders["prior_orders"]).fillna(0).astype(int)
+
+    window = timedelta(hours=rules.behaviour.window_hours)
+    created = pd.to_datetime(orders["created_at"], utc=True)
+    since = (created.min() if created.notna().any() else pd.Timestamp.now(tz="UTC")) - window
+    until = (created.max() if created.notna().any() else pd.Timestamp.now(tz="UTC")) + window
+    params = {"since": since, "until": until, "limit": rules.behaviour.identifier_max_buyers}
+    context = _frame(conn, _CONTEXT, params)
+    cart = _frame(conn, _CART, params)
+    devices = _frame(conn, _IDENTIFIERS.format(column="device"), params)
+    ips = _frame(conn, _IDENTIFIERS.format(column="ip"), params)
+    events = pd.concat(
+        [
+            cart,
+            devices.rename(columns={"ident": "device"}).assign(action="identity"),
+            ips.rename(columns={"ident": "ip"}).assign(action="identity"),
+        ],
+        ignore_index=True,
+    )
+    return orders, context, events
+
+
+def decide_risk(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> RiskRunReport:
+    """Assess every order awaiting allocation; write the assessments whose inputs or evidence
+    changed, and queue the newly held ones, in one transaction."""
+    ensure_ops_tables(conn)
+    report = RiskRunReport()
+    with conn.transaction():
+        # one risk run at a time: two would queue the same order twice
+        conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.risk'))")
+        orders = _frame(conn, _CANDIDATES)
+        report.candidates = len(orders)
+        if orders.empty:
+            return report
+        orders, context, events = load_inputs(conn, rules, orders)
+        result = assess(orders, rules, context=context, events=events)
+        content = orders.set_index(["channel", "platform_order_no"])["content_hash"]
+        fingerprint = rules.fingerprint()
+        result["input_hash"] = [
+            _hash(content.get((c, n)), fingerprint, s)
+            for c, n, s in zip(
+                result["channel"], result["platform_order_no"], result["signals"], strict=True
+            )
+        ]
+        result["config_version"] = rules.version
+        changed, inserted, updated = _write(conn, result, rules, now)
+    report.assessed = len(changed)
+    report.queued, report.requeued = inserted, updated
+    written = result.merge(changed, on=["channel", "platform_order_no"])
+    report.by_decision = {
+        k: int(v) for k, v in written["decision"].value_counts().sort_index().items()
+    }
+    report.by_signal = dict(summarise(written)) if len(written) else {}
+    if len(written):
+        top = written.sort_values(
+            ["score", "channel", "platform_order_no"], ascending=[False, True, True]
+        )
+        top = top.head(5).assign(signals=lambda f: f["signals"].map(lambda s: ", ".join(s)))
+        report.examples = top[["channel", "platform_order_no", "score", "decision", "signals"]]
+    return report
+
+
+def _write(
+    conn: psycopg.Connection, result: pd.DataFrame, rules: RiskRules, now: datetime
+) -> tuple[pd.DataFrame, int, int]:
+    conn.execute(
+        "create temp table _risk_assessed (channel text, platform_order_no text, score float8, "
+        "signals text, decision text, config_version text, input_hash text, "
+        "primary key (channel, platform_order_no)) on commit drop"
+    )
+    frame = result.reindex(columns=list(_STAGE_COLUMNS)).astype(object)
+    frame["signals"] = frame["signals"].map(
+        lambda s: json.dumps(s, ensure_ascii=False, sort_keys=False, default=str)
+    )
+    with conn.cursor() as cur:
+        with cur.copy(f"copy _risk_assessed ({', '.join(_STAGE_COLUMNS)}) from stdin") as copy:
+            for row in frame.itertuples(index=False):
+                copy.write_row(row)
+        cur.execute(_WRITE_ASSESSMENTS, {"now": now})
+        changed = pd.DataFrame(cur.fetchall(), columns=["channel", "platform_order_no"])
+        cur.execute(
+            "create temp table _risk_changed (channel text, platform_order_no text) on commit drop"
+        )
+        with cur.copy("copy _risk_changed from stdin") as copy:
+            for row in changed.itertuples(index=False):
+                copy.write_row(row)
+        hold_until = now + timedelta(hours=rules.review.hold_hours)
+        cur.execute(_WRITE_QUEUE, {"now": now, "hold_until": hold_until})
+        flags = [r[0] for r in cur.fetchall()]
+    return changed, sum(flags), len(flags) - sum(flags)
