@@ -1,0 +1,91 @@
+"""Merge candidates: same phone + address within the window, across channels; exclusions
+(cash on delivery, pre-sale, refunded, cancelled, held); the warehouse step is idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+
+from fulfillment.inventory_rules import InventoryRules
+from fulfillment.merges import find_merge_candidates, write_merge_candidates
+from fulfillment.ops_schema import ensure_ops_tables
+from kernel.database import PgConn
+from tests.fulfillment.test_inventory_store import TABLES
+
+T0 = datetime(2026, 12, 4, 8, tzinfo=UTC)
+
+
+def order(no: str, minutes: float, channel: str = "tmall", phone: str = "138 0000 1111",
+          address: str = "上海市 徐汇区 漕溪北路 1 号", **flags: bool) -> dict:  # fmt: skip
+    return {
+        "channel": channel,
+        "platform_order_no": no,
+        "receiver_phone": phone,
+        "receiver_address": address,
+        "created_at": T0 + timedelta(minutes=minutes),
+        **flags,
+    }
+
+
+def groups(frame: pd.DataFrame) -> list[set[str]]:
+    return sorted((set(g["platform_order_no"]) for _, g in frame.groupby("group_id")), key=sorted)
+
+
+def test_same_household_within_30_minutes_across_channels() -> None:
+    found = find_merge_candidates(
+        pd.DataFrame(
+            [
+                order("a", 0, "tmall"),
+                order("b", 20, "jd", phone="13800001111", address="上海市徐汇区漕溪北路1号"),
+                order("c", 95, "douyin"),  # 75 min after b: a new chain, alone
+                order("d", 5, phone="13900002222"),  # another phone
+                order("e", 6, address="北京市朝阳区"),  # another address
+            ]
+        )
+    )
+    assert groups(found) == [{"a", "b"}]
+    assert "2 orders within 20.0 min (jd,tmall)" in found["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("flag", ["is_cod", "is_presale", "is_refunded", "is_cancelled", "is_held"])
+def test_excluded_orders_never_merge(flag: str) -> None:
+    frame = pd.DataFrame([order("a", 0), order("b", 10, **{flag: True})])
+    assert find_merge_candidates(frame).empty
+    three = pd.DataFrame([order("a", 0), order("b", 10, **{flag: True}), order("c", 12)])
+    assert groups(find_merge_candidates(three)) == [{"a", "c"}]
+
+
+def test_missing_phone_or_address_never_merges() -> None:
+    frame = pd.DataFrame([order("a", 0, phone=None), order("b", 1, phone=None)])
+    assert find_merge_candidates(frame).empty
+
+
+def test_warehouse_step_writes_and_is_idempotent(fresh_db: PgConn) -> None:
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        c.execute(TABLES)
+        ensure_ops_tables(c)
+        for no, ch, m, refund in [("1", "tmall", 0, False), ("2", "jd", 10, False),
+                                  ("3", "pdd", 12, True)]:  # fmt: skip
+            c.execute(
+                "insert into intermediate.int_orders (channel, platform_order_no, created_at, "
+                "has_cancel, has_refund, receiver_phone, receiver_address) "
+                "values (%s, %s, %s, false, %s, '13800001111', '上海市徐汇区1号')",
+                [ch, no, T0 + timedelta(minutes=m), refund],
+            )
+        report = write_merge_candidates(c, InventoryRules(), T0 + timedelta(hours=1))
+        assert (report.groups, report.cross_channel_groups, report.orders) == (1, 1, 2)
+        before = c.execute("select * from ops.merge_candidates order by 2, 3").fetchall()
+        assert [r[1:3] for r in before] == [("jd", "2"), ("tmall", "1")]
+        again = write_merge_candidates(c, InventoryRules(), T0 + timedelta(hours=2))
+        assert again.written == 0 and again.removed == 0
+        assert c.execute("select * from ops.merge_candidates order by 2, 3").fetchall() == before
+        # a cancelled order leaves its group, and the group dissolves
+        c.execute(
+            "update intermediate.int_orders set has_cancel = true where platform_order_no = '2'"
+        )
+        gone = write_merge_candidates(c, InventoryRules(), T0 + timedelta(hours=3))
+        assert gone.removed == 2
+        assert c.execute("select count(*) from ops.merge_candidates").fetchone()[0] == 0
