@@ -6,6 +6,18 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.fulfillment.address_geo import address_geo
+from orchestration.fulfillment.inventory import inventory_locks, pause_sale
+from orchestration.fulfillment.merges import merge_candidates
+from orchestration.fulfillment.risk import risk_assessments
 from orchestration.fulfillment.routing import routing_decisions
 
-defs = dg.Definitions(assets=[address_geo, routing_decisions])
+defs = dg.Definitions(
+    assets=[
+        address_geo,
+        routing_decisions,
+        risk_assessments,
+        inventory_locks,
+        pause_sale,
+        merge_candidates,
+    ]
+)

@@ -1,0 +1,70 @@
+"""`ops/risk_assessments`: risk interception (风控) of every paid order awaiting allocation,
+between the two dbt ops; the held orders go to `ops.review_queue`."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.conventions import OWNERS, keep_current
+from orchestration.resources import WarehouseResource
+
+RISK_INPUTS = [
+    dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
+    dg.AssetKey(["intermediate", "int_orders"]),
+    dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"]),
+]
+
+
+class RiskConfig(dg.Config):
+    """Which rule file decides (default config/risk.yaml)."""
+
+    rules_path: str | None = None
+
+
+@dg.asset(
+    key=["ops", "risk_assessments"],
+    group_name="fulfillment",
+    owners=OWNERS,
+    kinds={"python", "pandas", "postgres"},
+    deps=RISK_INPUTS,
+    description=(
+        "One risk assessment per paid order awaiting allocation: a score 0-100 and the signals "
+        "that fired with their evidence (validation, behaviour, coupon abuse, cross-border "
+        "customs). Orders above the review threshold, or without customs data, are queued in "
+        "ops.review_queue with a 72 h hold; a reviewer's decision is never overwritten. Rules: "
+        "config/risk.yaml. Orders whose inputs and evidence did not change keep their assessment."
+    ),
+    automation_condition=keep_current(),
+)
+def risk_assessments(warehouse: WarehouseResource, config: RiskConfig) -> dg.MaterializeResult:
+    from fulfillment.risk_rules import load_risk_rules
+    from fulfillment.risk_store import decide_risk
+
+    rules = load_risk_rules(config.rules_path)
+    with warehouse.connect() as conn:
+        report = decide_risk(conn, rules, datetime.now(UTC))
+        total, held = conn.execute(
+            "select count(*), count(*) filter (where score > %s) from ops.risk_assessments",
+            [rules.review.threshold],
+        ).fetchone()
+        pending, released, intercepted = conn.execute(
+            "select count(*) filter (where decision is null), "
+            "count(*) filter (where decision = 'release'), "
+            "count(*) filter (where decision = 'intercept') from ops.review_queue"
+        ).fetchone()
+    metadata = {
+        "dagster/row_count": dg.MetadataValue.int(int(total)),
+        "candidates": dg.MetadataValue.int(report.candidates),
+        "assessed_this_run": dg.MetadataValue.int(report.assessed),
+        "queued_this_run": dg.MetadataValue.int(report.queued),
+        "decisions_this_run": dg.MetadataValue.json(report.by_decision),
+        "signals_this_run": dg.MetadataValue.json(report.by_signal),
+        "above_threshold": dg.MetadataValue.int(int(held)),
+        "review_queue": dg.MetadataValue.json(
+            {"pending": int(pending), "released": int(released), "intercepted": int(intercepted)}
+        ),
+        "config_version": rules.version,
+    }
+    if report.examples is not None and len(report.examples):
+        metadata["examples"] = dg.MetadataValue.md(report.examples.to_markdown(index=False))
+    return dg.MaterializeResult(metadata=metadata)
