@@ -33,6 +33,8 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             "promise_days numeric",
             "config_version text",
             "input_hash text",
+            "wms_sent_at timestamptz",
+            "wms_status text",
         ),
         ("channel", "platform_order_no", "part"),
     ),

@@ -45,25 +45,36 @@ join _routing_orders o using (channel, platform_order_no)
 where i.sku is not null and i.qty > 0
 """
 
-# the WMS's latest row per warehouse and SKU, less what OrderPulse has locked since
+# Unlocked stock per warehouse and SKU. Once OrderPulse's lock step has run, its locks are
+# the reservations: on hand less the locks other orders hold (the WMS reserves the same paid
+# orders, so subtracting both would count them twice). Before that, the WMS's `available`.
 _STOCK = """
 with latest as (
-    select distinct on (warehouse_id, sku) warehouse_id, sku, available, safety_stock,
-           last_sync_at
+    select distinct on (warehouse_id, sku) warehouse_id, sku, on_hand, available,
+           safety_stock, last_sync_at
     from staging.stg_merchant_systems__wms_stock
     where warehouse_id is not null and sku is not null
     order by warehouse_id, sku, last_sync_at desc nulls last
 ),
 locked as (
-    select warehouse_id, sku, sum(qty) as qty
-    from ops.inventory_locks
-    where state = 'locked'
-    group by warehouse_id, sku
+    select l.warehouse_id, l.sku, sum(l.qty) as qty
+    from ops.inventory_locks l
+    where l.state = 'locked'
+        and not exists (select 1 from _routing_orders o
+                        where o.channel = l.channel and o.platform_order_no = l.platform_order_no)
+    group by l.warehouse_id, l.sku
+),
+basis as (
+    select exists (select 1 from ops.inventory_locks) as locks_in_use
 )
 select latest.warehouse_id, latest.sku,
-       greatest(coalesce(latest.available, 0) - coalesce(locked.qty, 0), 0) as available,
+       case when basis.locks_in_use
+            then greatest(coalesce(latest.on_hand, 0) - coalesce(locked.qty, 0), 0)
+            else greatest(coalesce(latest.available, 0), 0)
+       end as available,
        latest.safety_stock as safety_threshold
 from latest
+cross join basis
 left join locked using (warehouse_id, sku)
 """
 
@@ -344,3 +355,36 @@ def _write_alerts(conn: psycopg.Connection, alerts: pd.DataFrame, now: datetime)
         )
         written += cur.rowcount
     return written
+
+
+_UNSENT = """
+select channel, platform_order_no, warehouse_id, carrier, decided_at, promised_delivery_at
+from ops.routing_decisions
+where decision in ('ship', 'split') and part = 0 and wms_sent_at is null
+    and warehouse_id is not null
+order by decided_at, channel, platform_order_no
+"""
+
+
+def unsent_allocations(conn: psycopg.Connection) -> list[dict]:
+    """Ship and split decisions the merchant's WMS has not been told about yet (a decision
+    made again is sent again: the WMS replaces an allocation before pickup)."""
+    return _frame(conn, _UNSENT).to_dict("records")
+
+
+def mark_sent(
+    conn: psycopg.Connection, sent: list[dict], rejected: dict[str, str], at: datetime
+) -> None:
+    """Record what the WMS answered: `accepted`, or `rejected: <reason>` per order number."""
+    rows = [
+        (at, f"rejected: {rejected[a['platform_order_no']]}"
+         if a["platform_order_no"] in rejected else "accepted",
+         a["channel"], a["platform_order_no"])
+        for a in sent
+    ]  # fmt: skip
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "update ops.routing_decisions set wms_sent_at = %s, wms_status = %s "
+            "where channel = %s and platform_order_no = %s and part = 0",
+            rows,
+        )

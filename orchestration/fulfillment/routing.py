@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from orchestration.conventions import OWNERS, keep_current
-from orchestration.resources import WarehouseResource
+from orchestration.resources import ChannelsResource, WarehouseResource
 
 ROUTING_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
@@ -32,17 +32,23 @@ class RoutingConfig(dg.Config):
         "One decision per paid order awaiting allocation: ship (warehouse, carrier), split or "
         "manual_review, with the deciding rule, its score and evidence (inputs), the delivery "
         "promise and the rule file's version. Rules: config/routing.yaml. Orders whose inputs "
-        "did not change keep their decision."
+        "did not change keep their decision. New allocations are sent to the merchant's WMS."
     ),
     automation_condition=keep_current(),
 )
-def routing_decisions(warehouse: WarehouseResource, config: RoutingConfig) -> dg.MaterializeResult:
+def routing_decisions(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    channels: ChannelsResource,
+    config: RoutingConfig,
+) -> dg.MaterializeResult:
     from fulfillment.routing_rules import load_routing_rules
     from fulfillment.routing_store import decide_routing
 
     rules = load_routing_rules(config.rules_path)
     with warehouse.connect() as conn:
         report = decide_routing(conn, rules, datetime.now(UTC))
+        wms = _send_to_wms(context, conn, channels)
         total, by_rule = conn.execute(
             "select coalesce(sum(n), 0), coalesce(jsonb_object_agg(rule, n), '{}') from ("
             "select rule, count(*) n from ops.routing_decisions group by rule) r"
@@ -55,7 +61,29 @@ def routing_decisions(warehouse: WarehouseResource, config: RoutingConfig) -> dg
         "all_decisions_by_rule": dg.MetadataValue.json(by_rule),
         "circuit_breaker_alerts": dg.MetadataValue.int(report.alerts),
         "config_version": rules.version,
+        "sent_to_wms": dg.MetadataValue.json(wms),
     }
     if report.examples is not None and len(report.examples):
         metadata["examples"] = dg.MetadataValue.md(report.examples.to_markdown(index=False))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _send_to_wms(context: dg.AssetExecutionContext, conn, channels: ChannelsResource) -> dict:
+    """Tell the merchant's WMS about the allocations it has not heard of; what it refuses is
+    recorded on the decision (`wms_status`), never retried blindly."""
+    from connectors.credentials import CredentialsError
+    from connectors.merchant_systems import merchant_systems_endpoint, send_allocations
+    from fulfillment.routing_store import mark_sent, unsent_allocations
+
+    allocations = unsent_allocations(conn)
+    if not allocations:
+        return {"sent": 0}
+    try:
+        base_url, token = merchant_systems_endpoint(channels.sandbox_file)
+    except CredentialsError as exc:
+        context.log.warning(f"allocations not sent to the WMS: {exc}")
+        return {"sent": 0, "not_configured": str(exc)}
+    answer = send_allocations(base_url, token, allocations)
+    rejected = {r["platform_order_no"]: r["reason"] for r in answer.rejected or []}
+    mark_sent(conn, allocations, rejected, datetime.now(UTC))
+    return answer.as_dict()
