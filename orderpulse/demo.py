@@ -134,6 +134,19 @@ order by count(*) desc, rule
 """
 
 
+OTHER_DECISIONS_SQL = """
+select
+    (select count(*) from ops.inventory_locks where state = 'locked'),
+    (select count(*) from ops.inventory_locks where state = 'oversold'),
+    (select count(*) from ops.inventory_locks where state = 'released'),
+    (select count(*) from ops.merge_candidates),
+    (select count(distinct group_id) from ops.merge_candidates),
+    (select count(*) from ops.pause_sale),
+    (select count(*) from ops.risk_assessments),
+    (select count(*) from ops.review_queue where decision is null)
+"""
+
+
 def print_decisions(console: Console, conn: psycopg.Connection) -> None:
     """Routing decisions per deciding rule, and the circuit breaker's alerts."""
     rows = conn.execute(DECISIONS_SQL).fetchall()
@@ -149,6 +162,11 @@ def print_decisions(console: Console, conn: psycopg.Connection) -> None:
     table.add_row("total", "", f"{sum(r[2] for r in rows):,}", "")
     console.print(table)
     console.print(f"circuit-breaker alerts (warehouse dropped out of routing): {alerts}")
+    facts = conn.execute(OTHER_DECISIONS_SQL).fetchone()
+    console.print(
+        "stock locks: {} locked, {} oversold, {} released; merge candidates: {} orders in {} "
+        "groups; pause-sale SKUs: {}; risk: {} assessed, {} held for review".format(*facts)
+    )
 
 
 def _backfill_config(orders) -> dict:
