@@ -124,7 +124,8 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     out["phone"] = normalise_phone(out["receiver_phone"])
     # the Beijing day of the payment (of the creation while unpaid)
     at = out["paid_at"].fillna(out["created_at"])
-    out["day"] = at.dt.tz_convert(BUSINESS_TIMEZONE).dt.date
+    local = at.dt.tz_convert(BUSINESS_TIMEZONE).dt.tz_localize(None)
+    out["day"] = (local - pd.Timestamp(0)) // pd.Timedelta(days=1)  # days since 1970-01-01
     return out
 
 
@@ -223,10 +224,11 @@ def _validation(
         bad_value = pd.Series(False, index=orders.index)
     mask = missing.any(axis=1) | bad_phone | bad_value
     names = np.array(missing.columns)
+    missing_rows = missing.to_numpy(dtype=bool)
     evidence = []
     for i in np.flatnonzero(mask.to_numpy()):
         item: dict[str, Any] = {}
-        gone = names[missing.iloc[i].to_numpy()].tolist()
+        gone = names[missing_rows[i]].tolist()
         if gone:
             item["missing"] = gone
         malformed = []
@@ -446,7 +448,7 @@ def _coupons(
         mask,
         [
             {
-                "day": str(d),
+                "day": _day(d),
                 "share": round(float(s), 4),
                 "discounts": _num(x),
                 "goods_value": _num(g),
@@ -457,17 +459,23 @@ def _coupons(
     )
 
     coupon = known.loc[known["platform_discount"].fillna(0) > 0]
-    channels = coupon.groupby(["buyer_id", "day"], sort=False)["channel"].agg(
-        lambda s: sorted(set(s))
-    )
-    listed = pd.Series(channels.reindex(index).to_numpy(), index=orders.index)
-    n = listed.map(lambda v: len(v) if isinstance(v, list) else 0)
+    pairs = coupon[["buyer_id", "day", "channel"]].drop_duplicates()
+    count = pairs.groupby(["buyer_id", "day"], sort=False).size()
+    n = pd.Series(count.reindex(index).fillna(0).to_numpy(dtype=np.int64), index=orders.index)
     has_own = orders["platform_discount"].fillna(0) > 0
     mask = (n >= c.stacked_channels) & has_own & orders["buyer_id"].notna()
+    # the channel lists, for the few stacked buyer-days only
+    stacked = count[count >= c.stacked_channels].index
+    names = (
+        pairs.set_index(["buyer_id", "day"]).loc[stacked].sort_values("channel")
+        .groupby(level=[0, 1])["channel"].agg(list)
+        if len(stacked) else pd.Series(dtype=object)
+    )  # fmt: skip
+    listed = pd.Series(names.reindex(index).to_numpy(), index=orders.index)
     fired["coupon_stacking"] = (
         mask,
         [
-            {"day": str(d), "channels": ch}
+            {"day": _day(d), "channels": ch}
             for d, ch in zip(orders.loc[mask, "day"], listed[mask], strict=True)
         ],
     )
@@ -485,10 +493,11 @@ def _cross_border(orders: pd.DataFrame, rules: RiskRules) -> dict[str, tuple[pd.
     bad_value = orders["declared_value"].notna() & (orders["declared_value"] <= 0)
     mask = abroad & (missing.any(axis=1) | bad_hs | bad_value)
     names = np.array(missing.columns)
+    missing_rows = missing.to_numpy(dtype=bool)
     evidence = []
     for i in np.flatnonzero(mask.to_numpy()):
         item: dict[str, Any] = {"country": orders["country"].iat[i]}
-        gone = names[missing.iloc[i].to_numpy()].tolist()
+        gone = names[missing_rows[i]].tolist()
         if gone:
             item["missing"] = gone
         invalid = [
@@ -510,6 +519,10 @@ def _iso(value: object) -> str | None:
         return None
     stamp = pd.Timestamp(value)
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).isoformat()
+
+
+def _day(number: object) -> str:
+    return (pd.Timestamp(0) + pd.Timedelta(days=int(number))).strftime("%Y-%m-%d")
 
 
 def _num(value: object) -> float | None:
