@@ -427,3 +427,24 @@ def test_window_counts_and_phone_normalisation() -> None:
     phones = normalise_phone(pd.Series(["+86 170-1234-5678", "008613812345678", None]))
     assert phones.tolist()[:2] == ["17012345678", "13812345678"]
     assert pd.isna(phones.tolist()[2])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 500)), min_size=1, max_size=40
+    ),
+    st.integers(1, 120),
+)
+def test_window_counts_match_a_brute_force(rows: list[tuple[str, int]], width: int) -> None:
+    groups = pd.Series([g for g, _ in rows])
+    times = pd.Series(pd.to_datetime([T0 + timedelta(seconds=s) for _, s in rows], utc=True))
+    got = _window_counts(groups, times, width)
+    for i, (g, t) in enumerate(rows):
+        same = [s for h, s in rows if h == g]
+        # windows [start, start + width) that hold t start at the group's rows in (t - width, t]
+        best = max(sum(1 for s in same if u <= s < u + width) for u in same if t - width < u <= t)
+        assert got["count"][i] == best
+        start = int((got["start"][i] - pd.Timestamp(T0)).total_seconds())
+        assert start in same and start <= t < start + width
+        assert sum(1 for s in same if start <= s < start + width) == best
