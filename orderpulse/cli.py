@@ -192,9 +192,10 @@ def load_file(
 def _rule_loaders() -> dict[str, object]:
     """Each kind of rule file (config/<kind>.yaml) and the loader that validates it."""
     from connectors.channels_config import load_channels
+    from fulfillment.risk_rules import load_risk_rules
     from fulfillment.routing_rules import load_routing_rules
 
-    return {"channels": load_channels, "routing": load_routing_rules}
+    return {"channels": load_channels, "routing": load_routing_rules, "risk": load_risk_rules}
 
 
 @rules_app.command("check")
@@ -203,7 +204,7 @@ def rules_check(
         list[Path] | None,
         typer.Argument(
             help="Files to check (default: every rule file under config/); the "
-            "kind comes from the name: channels*.yaml, routing*.yaml"
+            "kind comes from the name: channels*.yaml, routing*.yaml, risk*.yaml"
         ),
     ] = None,
 ) -> None:

@@ -25,6 +25,18 @@ def test_the_shipped_rule_files_are_valid() -> None:
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout and "routing.yaml" in result.stdout
     assert "channels.yaml" in result.stdout
+    assert "risk.yaml" in result.stdout
+
+
+def test_a_broken_risk_file_is_refused_naming_file_key_and_fix(tmp_path: Path) -> None:
+    text = (CONFIG / "risk.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "risk_proposal.yaml"
+    broken.write_text(text.replace("subsidy_share: 0.30", "subsidy_share: 30"), "utf-8")
+    result = _rules("check", str(broken))
+    assert result.returncode == 1
+    message = " ".join(result.stderr.split())
+    assert str(broken) in message
+    assert "coupons.subsidy_share" in message and "0.30 for 30 %" in message
 
 
 def test_a_broken_routing_file_is_refused_naming_file_key_and_fix(tmp_path: Path) -> None:
