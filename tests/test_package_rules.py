@@ -41,3 +41,17 @@ def test_the_checker_sees_a_broken_rule(tmp_path: Path) -> None:
     result = _lint(config)
     assert result.returncode != 0
     assert "orchestration without dagster BROKEN" in result.stdout
+
+
+def test_no_test_folder_shadows_a_package() -> None:
+    """A test folder with an `__init__.py` is imported under its own name (pytest's importlib
+    mode): `tests/dbt/` became `dbt` and hid dbt-core from dagster-dbt in the same process."""
+    import importlib
+
+    import fulfillment
+
+    spec = importlib.util.find_spec("dbt.version")
+    assert spec is not None and "site-packages" in (spec.origin or ""), spec
+    assert Path(fulfillment.__file__).parent == ROOT / "fulfillment"
+    shadowing = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*/__init__.py"))
+    assert shadowing == [], f"remove {shadowing}: test folders are not packages here"
