@@ -36,6 +36,12 @@ left join ops.routing_decisions d
     on d.channel = o.channel and d.platform_order_no = o.platform_order_no and d.part = 0
 where d.input_hash is distinct from
       md5(concat_ws('|', o.content_hash, g.address_hash, %(fingerprint)s::text))
+    -- held for review (no release yet) or intercepted: a person decides first
+    and not exists (
+        select 1 from ops.review_queue q
+        where q.channel = o.channel and q.platform_order_no = o.platform_order_no
+            and coalesce(lower(q.decision), '') not in
+                ('release', 'released', 'approve', 'approved', 'pass'))
 """
 
 _LINES = """

@@ -13,6 +13,8 @@ ROUTING_INPUTS = [
     dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),
     dg.AssetKey(["staging", "stg_merchant_systems__carrier_shipments"]),
     dg.AssetKey(["raw", "address_geo"]),
+    # orders held for review are not routed until a reviewer releases them
+    dg.AssetKey(["ops", "risk_assessments"]),
 ]
 
 
