@@ -26,6 +26,7 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
+from fulfillment.frames import copy_frame, read_frame
 from fulfillment.inventory_locks import (
     ACTIVE_STATES,
     LOCKED,
@@ -215,24 +216,6 @@ class PauseRunReport:
     examples: pd.DataFrame | None = None
 
 
-def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute(sql, params or {})
-        columns = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=columns)
-
-
-def _copy(conn: psycopg.Connection, table: str, ddl: str, frame: pd.DataFrame) -> None:
-    conn.execute(f"drop table if exists {table}")
-    conn.execute(f"create temp table {table} ({ddl}) on commit drop")
-    columns = [c.split()[0] for c in ddl.split(",")]
-    data = frame.reindex(columns=columns).astype(object)
-    data = data.where(pd.notna(data), None)
-    with conn.cursor() as cur, cur.copy(f"copy {table} ({', '.join(columns)}) from stdin") as cp:
-        for row in data.itertuples(index=False):
-            cp.write_row(row)
-
-
 def sync_inventory_locks(
     conn: psycopg.Connection, rules: InventoryRules, now: datetime
 ) -> LockRunReport:
@@ -256,20 +239,20 @@ def sync_inventory_locks(
                 "intercept": INTERCEPT_DECISIONS,
             },
         )
-        lines = _frame(conn, _LINES)
-        stock = _frame(conn, _STOCK)
-        existing = _frame(conn, _EXISTING)
-        reasons = _frame(conn, "select * from _inv_orders where release_reason is not null")
+        lines = read_frame(conn, _LINES)
+        stock = read_frame(conn, _STOCK)
+        existing = read_frame(conn, _EXISTING)
+        reasons = read_frame(conn, "select * from _inv_orders where release_reason is not null")
         plan = plan_locks(lines, stock, existing)
         releases = plan_releases(existing, plan, reasons)
-        _copy(
+        copy_frame(
             conn,
             "_inv_plan",
             "channel text, platform_order_no text, sku text, warehouse_id text, qty integer, "
             "state text, basis text, paid_at timestamptz",
             plan,
         )
-        _copy(
+        copy_frame(
             conn,
             "_inv_release",
             "channel text, platform_order_no text, sku text, warehouse_id text, "
@@ -313,14 +296,16 @@ def sync_pause_sale(
     with conn.transaction():
         # reads the locks: wait for a lock run in progress
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [LOCK_ADVISORY])
-        stock = _frame(conn, _STOCK)
-        locks = _frame(conn, _EXISTING)
+        stock = read_frame(conn, _STOCK)
+        locks = read_frame(conn, _EXISTING)
         locks["qty"] = pd.to_numeric(locks["qty"])
-        before = set(_frame(conn, "select sku from ops.pause_sale")["sku"])
+        before = set(read_frame(conn, "select sku from ops.pause_sale")["sku"])
         paused = pause_sale_list(
             stock, locks, rules.pause_sale.default_threshold, rules.pause_sale.sku_thresholds
         )
-        _copy(conn, "_pause", "sku text, reason text, sellable integer, threshold integer", paused)
+        copy_frame(
+            conn, "_pause", "sku text, reason text, sellable integer, threshold integer", paused
+        )
         conn.execute(_PAUSE_LIFT)
         conn.execute(_PAUSE_WRITE, {"now": now})
     now_paused = set(paused["sku"])

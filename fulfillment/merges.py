@@ -27,8 +27,9 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
+from fulfillment.frames import copy_frame, read_frame
 from fulfillment.inventory_rules import InventoryRules
-from fulfillment.inventory_store import INTERCEPT_DECISIONS, _copy, _frame
+from fulfillment.inventory_store import INTERCEPT_DECISIONS
 from fulfillment.ops_schema import ensure_ops_tables
 
 CANDIDATE_COLUMNS = ("group_id", "channel", "platform_order_no", "reason")
@@ -128,9 +129,9 @@ def write_merge_candidates(
     report = MergeRunReport()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.merge_candidates'))")
-        orders = _frame(conn, _ORDERS, {"now": now, "intercept": INTERCEPT_DECISIONS})
+        orders = read_frame(conn, _ORDERS, {"now": now, "intercept": INTERCEPT_DECISIONS})
         found = find_merge_candidates(orders, rules.merge.window_minutes)
-        _copy(
+        copy_frame(
             conn,
             "_merge",
             "group_id text, channel text, platform_order_no text, reason text",

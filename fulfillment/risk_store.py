@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
+from fulfillment.frames import read_frame
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.risk import assess, summarise
 from fulfillment.risk_rules import RiskRules
@@ -145,13 +146,6 @@ class RiskRunReport:
     examples: pd.DataFrame | None = None
 
 
-def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute(sql, params or {})
-        columns = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=columns)
-
-
 def _hash(content_hash: object, fingerprint: str, signals: dict) -> str:
     payload = json.dumps(signals, ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.md5(f"{content_hash}|{fingerprint}|{payload}".encode()).hexdigest()
@@ -175,7 +169,7 @@ def load_inputs(
         for row in keys.itertuples(index=False):
             cp.write_row(row)
     conn.execute("analyze _risk_orders")
-    prior = _frame(conn, _PRIOR)
+    prior = read_frame(conn, _PRIOR)
     orders = orders.merge(prior, on=["channel", "platform_order_no"], how="left")
     orders["prior_orders"] = pd.to_numeric(orders["prior_orders"]).fillna(0).astype(int)
 
@@ -184,10 +178,10 @@ def load_inputs(
     since = (created.min() if created.notna().any() else pd.Timestamp.now(tz="UTC")) - window
     until = (created.max() if created.notna().any() else pd.Timestamp.now(tz="UTC")) + window
     params = {"since": since, "until": until, "limit": rules.behaviour.identifier_max_buyers}
-    context = _frame(conn, _CONTEXT, params)
-    cart = _frame(conn, _CART, params)
-    devices = _frame(conn, _IDENTIFIERS.format(column="device"), params)
-    ips = _frame(conn, _IDENTIFIERS.format(column="ip"), params)
+    context = read_frame(conn, _CONTEXT, params)
+    cart = read_frame(conn, _CART, params)
+    devices = read_frame(conn, _IDENTIFIERS.format(column="device"), params)
+    ips = read_frame(conn, _IDENTIFIERS.format(column="ip"), params)
     events = pd.concat(
         [
             cart,
@@ -207,7 +201,7 @@ def decide_risk(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> Ri
     with conn.transaction():
         # one risk run at a time: two would queue the same order twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.risk'))")
-        orders = _frame(conn, _CANDIDATES)
+        orders = read_frame(conn, _CANDIDATES)
         report.candidates = len(orders)
         if orders.empty:
             return report

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
+from fulfillment.frames import read_frame
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.promise import lane_hours_for
 from fulfillment.routing import route
@@ -180,13 +181,6 @@ class RoutingRunReport:
     examples: pd.DataFrame | None = None
 
 
-def _frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    with conn.cursor() as cur:
-        cur.execute(sql, params or {})
-        columns = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=columns)
-
-
 def _num(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     for column in columns:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -235,18 +229,18 @@ def _load_inputs(
         for row in orders[["channel", "platform_order_no"]].itertuples(index=False):
             copy.write_row(row)
     since = now - timedelta(days=max(rules.hot_skus.window_days, rules.promise.history_days))
-    history = _frame(conn, _HISTORY, {"since": since})
-    used = _frame(conn, _CAPACITY_USED)
+    history = read_frame(conn, _HISTORY, {"since": since})
+    used = read_frame(conn, _CAPACITY_USED)
     hot = None
     if rules.hot_skus.listed is None:
         hot = resolve_hot_skus(
-            rules, _num(_frame(conn, _LINE_HISTORY, {"since": since}), "qty"), now
+            rules, _num(read_frame(conn, _LINE_HISTORY, {"since": since}), "qty"), now
         )
     return RoutingInputs(
         orders=orders,
-        lines=_num(_frame(conn, _LINES), "qty"),
-        stock=_num(_frame(conn, _STOCK), "available", "safety_threshold"),
-        health=_num(_frame(conn, _HEALTH), "consecutive_shipping_failures"),
+        lines=_num(read_frame(conn, _LINES), "qty"),
+        stock=_num(read_frame(conn, _STOCK), "available", "safety_threshold"),
+        health=_num(read_frame(conn, _HEALTH), "consecutive_shipping_failures"),
         capacity_used=dict(zip(used["warehouse_id"], used["used"].astype(int), strict=True)),
         hot_skus=hot,
         lanes=lane_hours_for(history, rules, now) if len(history) else None,
@@ -263,7 +257,7 @@ def decide_routing(
     with conn.transaction():
         # one routing run at a time: two would count the same capacity twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
-        orders = _frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
+        orders = read_frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
         report.candidates = len(orders)
         if orders.empty:
             return report
@@ -312,7 +306,7 @@ def simulate_rules(
     """Replay the orders paid in the last `days` through both rule sets; writes nothing (the
     transaction is rolled back)."""
     with conn.transaction(force_rollback=True):
-        orders = _frame(conn, _REPLAY, {"since": now - timedelta(days=days), "now": now})
+        orders = read_frame(conn, _REPLAY, {"since": now - timedelta(days=days), "now": now})
         inputs = _load_inputs(conn, current, now, orders)
         # the hot SKUs of the current rules (a listed set in the proposal still wins)
         return simulate(
@@ -375,7 +369,7 @@ order by decided_at, channel, platform_order_no
 def unsent_allocations(conn: psycopg.Connection) -> list[dict]:
     """Ship and split decisions the merchant's WMS has not been told about yet (a decision
     made again is sent again: the WMS replaces an allocation before pickup)."""
-    return _frame(conn, _UNSENT).to_dict("records")
+    return read_frame(conn, _UNSENT).to_dict("records")
 
 
 def mark_sent(
