@@ -12,12 +12,14 @@
 }}
 
 {# One row per order line. Incremental by order: every line of a changed order is replaced
-   (delete+insert on the order key), so a line the platform removed disappears too. #}
+   (delete+insert on the order key), so a line the platform removed disappears too. Only lines
+   whose order is in int_orders: the item view reads raw live, and an order loaded after
+   int_orders was built gets its lines on the next build (raw_xid_since_upstream). #}
 
 with items as (
     select * from {{ ref('int_order_items_unioned') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where raw_xid >= {{ raw_xid_since_upstream(ref('int_orders')) }}
     {% endif %}
 ),
 
@@ -47,7 +49,7 @@ shares as (
             partition by items.channel, items.platform_order_no, items.sku order by items.line_no
         ) = 1 as is_first_sku_line
     from items
-    left join orders using (channel, platform_order_no)
+    inner join orders using (channel, platform_order_no)
 ),
 
 allocated as (
