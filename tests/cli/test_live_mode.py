@@ -140,7 +140,7 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
 
         # 2. orders keep arriving and changing: a second snapshot catches up too, and some
         # orders seen earlier have moved on in the unified status machine
-        time.sleep(30)
+        time.sleep(10)
         later = _truth(home)
         assert len(later) > len(snapshot)
         deadline = time.monotonic() + CATCH_UP_SECONDS
