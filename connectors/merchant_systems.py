@@ -42,8 +42,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
 import psycopg
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -94,6 +95,24 @@ SOURCES = (
     MerchantSource("cs_tickets", "/cs/tickets", ("ticket_id",), "updated_at", True),
     MerchantSource("behaviour_events", "/behaviour/events", ("event_id",), "at", True),
 )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parsed(response: httpx.Response, model: type[M], what: str) -> M:
+    """The merchant systems' JSON answer as `model`: transport errors and 5xx raise retryable,
+    another status a platform error, a body that is not `what` a server error."""
+    raise_for_transport(response)
+    body = json_body(response)
+    if response.status_code != 200:
+        raise PlatformError(
+            f"http-{response.status_code}", str(body.get("message") or body.get("error"))
+        )
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ServerError("bad-response", f"not {what}: {exc.errors()[0]['msg']}") from None
 
 
 def merchant_systems_endpoint(
@@ -183,16 +202,7 @@ def _pages(
 
     def get(query: dict[str, str]) -> _Page:
         response = http.client.get(url, params=query, headers=headers)
-        raise_for_transport(response)
-        body = json_body(response)
-        if response.status_code != 200:
-            raise PlatformError(
-                f"http-{response.status_code}", str(body.get("message") or body.get("error"))
-            )
-        try:
-            return _Page.model_validate(body)
-        except ValidationError as exc:
-            raise ServerError("bad-response", f"not a page: {exc.errors()[0]['msg']}") from None
+        return _parsed(response, _Page, "a page")
 
     while True:
         page = http.call(
@@ -455,16 +465,7 @@ def send_allocations(
 
     def post(body: dict[str, Any]) -> _AllocationAnswer:
         response = http.client.post(url, json=body, headers=headers)
-        raise_for_transport(response)
-        answer = json_body(response)
-        if response.status_code != 200:
-            raise PlatformError(
-                f"http-{response.status_code}", str(answer.get("message") or answer.get("error"))
-            )
-        try:
-            return _AllocationAnswer.model_validate(answer)
-        except ValidationError as exc:
-            raise ServerError("bad-response", f"not an answer: {exc.errors()[0]['msg']}") from None
+        return _parsed(response, _AllocationAnswer, "an answer")
 
     try:
         for lo in range(0, len(allocations), max(batch_size, 1)):

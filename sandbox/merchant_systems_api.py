@@ -290,29 +290,22 @@ def build_merchant_systems_app(
 
         return _list("stock", request, keep)
 
-    @app.get("/wms/events")
-    def wms_events(request: Request) -> JSONResponse:
-        return _list("wms_events", request)
+    def lister(kind: str):  # noqa: ANN202 - a FastAPI endpoint
+        def endpoint(request: Request) -> JSONResponse:
+            return _list(kind, request)
 
-    @app.get("/wms/movements")
-    def movements(request: Request) -> JSONResponse:
-        return _list("movements", request)
+        return endpoint
 
-    @app.get("/carriers/shipments")
-    def shipments(request: Request) -> JSONResponse:
-        return _list("shipments", request)
-
-    @app.get("/carriers/tracks")
-    def tracks(request: Request) -> JSONResponse:
-        return _list("tracks", request)
-
-    @app.get("/cs/tickets")
-    def tickets(request: Request) -> JSONResponse:
-        return _list("tickets", request)
-
-    @app.get("/behaviour/events")
-    def behaviour(request: Request) -> JSONResponse:
-        return _list("behaviour", request)
+    # the plain record lists: one GET each, paged and filtered alike by `_list`
+    for path, kind in (
+        ("/wms/events", "wms_events"),
+        ("/wms/movements", "movements"),
+        ("/carriers/shipments", "shipments"),
+        ("/carriers/tracks", "tracks"),
+        ("/cs/tickets", "tickets"),
+        ("/behaviour/events", "behaviour"),
+    ):
+        app.add_api_route(path, lister(kind), methods=["GET"], name=kind)
 
     return app
 
