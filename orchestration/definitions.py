@@ -14,6 +14,7 @@ from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
 from orchestration.fulfillment import definitions as fulfillment_domain
 from orchestration.ingest import definitions as ingest_domain
+from orchestration.quality import definitions as quality_domain
 from orchestration.reporting import definitions as reporting_domain
 from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
 
@@ -54,5 +55,6 @@ defs = dg.Definitions.merge(
     dbt_domain.defs,
     fulfillment_domain.defs,
     reporting_domain.defs,
+    quality_domain.defs,
     shared,
 )
