@@ -116,6 +116,20 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         (),
         ("sku", "warehouse_id", "platform"),
     ),
+    # orders stuck past the red line (quality/stuck_orders.py): one row per order while it
+    # stays stuck, with the reason code derived from its data; gone once it moves on
+    "stuck_orders": (
+        """
+        create table if not exists ops.stuck_orders (
+            channel           text not null,
+            platform_order_no text not null,
+            status            text,
+            since             timestamptz,
+            reason_code       text
+        )""",
+        ("flagged_at timestamptz", "hours_stuck numeric", "reason_detail text"),
+        ("channel", "platform_order_no"),
+    ),
     "alerts": (
         """
         create table if not exists ops.alerts (
@@ -128,7 +142,18 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             sent_at           timestamptz,
             delivery          text
         )""",
-        ("id bigserial", "dedup_key text"),
+        (
+            "id bigserial",
+            "dedup_key text",
+            # quality/alerts.py: what the email shows and how its delivery went
+            "chart jsonb",
+            "detail jsonb",
+            "attachments jsonb",
+            "attempts integer not null default 0",
+            "last_error text",
+            "robot_delivery text",
+            "robot_sent_at timestamptz",
+        ),
         ("id",),
     ),
 }
