@@ -15,6 +15,7 @@ pushed orders + the raw load), i.e. the floor a run cannot beat.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=120, help="how long the live sandbox runs")
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
     console = Console()
 
@@ -128,6 +130,17 @@ def main() -> int:
         )
     console.print(table)
     console.print(f"messages still pending at the end: {pending}")
+    if args.out:
+        figures = {"seconds": args.seconds, "pending_at_end": pending}
+        for name, values in (("dagster", latencies), ("reference", direct or [])):
+            if values:
+                figures[name] = {
+                    "messages": len(values),
+                    "p50_s": statistics.median(values),
+                    "p90_s": _percentile(values, 0.9),
+                    "max_s": max(values),
+                }
+        args.out.write_text(json.dumps(figures, indent=2))
     return 0
 
 
