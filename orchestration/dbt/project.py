@@ -41,8 +41,14 @@ def prepare_manifest() -> Path:
 
     A stale manifest makes runs fail with KeyError on nodes it lacks, so every entry point
     that runs dbt assets outside `dagster dev` calls this first."""
+    from filelock import FileLock
+
     put_venv_on_path()
-    dbt_project.preparer.prepare(dbt_project)
+    target = Path(dbt_project.manifest_path).parent
+    target.mkdir(parents=True, exist_ok=True)
+    # two processes parsing into one target folder would tear each other's manifest
+    with FileLock(target / ".prepare.lock"):
+        dbt_project.preparer.prepare(dbt_project)
     load_manifest.cache_clear()
     return Path(dbt_project.manifest_path)
 
