@@ -5,6 +5,10 @@ Rows stream through psycopg 3 `COPY` into a temp table, then one set-based
 source's modified time is newer (a late, older update never overwrites a newer one) or, at the
 same modified time, the content changed. Re-running a load is a no-op. The cursor of the source
 advances in the same transaction as the rows it covers.
+
+Before the merge, the edge rules (`connectors.validation`) move every staged row that breaks
+one (an amount the warehouse cannot hold, a negative price, a 1900 or 2099 time, oversize text)
+to `raw.rejected_rows` with its reasons: a bad row fails alone, the rest of the batch loads.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import orjson
 import psycopg
 
 from connectors.raw_schema import orders_table
+from connectors.validation import LIMITS, reject_invalid_staged, reject_rows
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -39,12 +44,14 @@ class LoadStats:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    rejected: int = 0  # orders that broke an edge rule (in raw.rejected_rows)
 
     def __iadd__(self, other: LoadStats) -> LoadStats:
         self.received += other.received
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.rejected += other.rejected
         return self
 
     def as_dict(self) -> dict[str, int]:
@@ -53,6 +60,7 @@ class LoadStats:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "rejected": self.rejected,
         }
 
 
@@ -113,11 +121,16 @@ def load_orders(
     *,
     run_id: str | None = None,
     cursor: CursorUpdate | None = None,
+    now: datetime | None = None,
+    file: str | None = None,
 ) -> LoadStats:
-    """Upsert `orders` into `raw.<channel>_orders` (and move `cursor`) in one transaction."""
+    """Upsert `orders` into `raw.<channel>_orders` (and move `cursor`) in one transaction.
+    Orders breaking an edge rule (judged against `now`, the wall clock by default) go to
+    `raw.rejected_rows` (with `file`, when they came from one) instead."""
     table = orders_table(channel)
     stats = LoadStats()
     latest = _latest_versions(orders, stats)
+    refused: list[tuple[str, str, str]] = []
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGE)
         cur.execute("truncate _raw_stage")
@@ -127,14 +140,22 @@ def load_orders(
         ) as copy:
             for order in latest:
                 text = canonical_json(order.payload)
+                if len(text) > LIMITS.max_payload:
+                    why = f"payload has {len(text)} characters (at most {LIMITS.max_payload})"
+                    refused.append((order.platform_order_no, text[:2000], why))
+                    continue
                 copy.write_row(
                     (order.platform_order_no, order.modified_at, text, content_hash(text))
                 )
         if latest:
+            stats.rejected = len(refused) + reject_invalid_staged(
+                cur, channel, now=now, run_id=run_id, file=file
+            )
+            reject_rows(cur, channel, refused, run_id=run_id, file=file)
             cur.execute(_MERGE.format(table=table), {"channel": channel, "run_id": run_id})
             inserted, updated = cur.fetchone()
             stats.inserted, stats.updated = inserted, updated
-            stats.unchanged = len(latest) - inserted - updated
+            stats.unchanged = len(latest) - stats.rejected - inserted - updated
         if cursor is not None:
             cur.execute(
                 _CURSOR,
@@ -145,7 +166,12 @@ def load_orders(
 
 def canonical_json(payload: dict[str, Any]) -> str:
     """The payload as compact JSON with sorted keys: equal payloads give equal text (and hash)."""
-    return orjson.dumps(payload, option=_JSON_OPTIONS, default=str).decode()
+    try:
+        return orjson.dumps(payload, option=_JSON_OPTIONS, default=str).decode()
+    except orjson.JSONEncodeError:
+        # an integer beyond 64 bits: stdlib JSON keeps it, so the edge rules can name it
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str,
+                          ensure_ascii=False)  # fmt: skip
 
 
 def content_hash(text: str) -> str:
