@@ -1,0 +1,242 @@
+"""Run a Great Expectations suite of `gx/expectations/` on a warehouse table, in PostgreSQL.
+
+`validator_for(pg_url)` gives one ephemeral GX context per warehouse URL and process, with a
+SQL datasource on the warehouse: every expectation becomes a query that PostgreSQL answers
+(counts, min/max, the first failing rows), no table is pulled into Python. `validate(target,
+parameters, run_id=...)` checks the rows a run wrote (raw rows by their `run_id`, dbt
+incremental rows by `_written_xid` since the model's latest build) or every row when the
+target's scope is `all` or no run is named, and returns a `SuiteResult`: passed, each
+expectation's observed values and a few failing rows by their keys (phone-like digits
+masked; the checked columns never include names or addresses).
+
+Nothing is written to the repository or the working directory: the context lives in memory and
+reads the suites' JSON. Great Expectations is imported on first use only (seconds of import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from quality.expectations.targets import CheckTarget
+
+GX_DIR = Path(__file__).resolve().parent / "gx"
+SUITES_DIR = GX_DIR / "expectations"
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_PHONE = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.json"))
+
+
+@cache
+def suite_json(name: str) -> dict[str, Any]:
+    """A suite as stored (plain JSON; no GX import)."""
+    return json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def mask(value: Any) -> Any:
+    """A sample value fit for metadata: mobile numbers as `138****5678`, times as ISO text."""
+    if isinstance(value, str):
+        return _PHONE.sub(r"\1****\2", value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    return value
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str  # type(column)
+    success: bool
+    why: str
+    observed: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    relation: str
+    scope: str  # "run <id>", "rows written since xid N", "all rows"
+    success: bool
+    rows_checked: int | None
+    seconds: float
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def summary(self) -> str:
+        where = f"{self.suite} on {self.relation} ({self.scope})"
+        if self.success:
+            return f"{where}: all {len(self.outcomes)} passed"
+        names = ", ".join(o.expectation for o in self.failed)
+        return f"{where}: {len(self.failed)} failed: {names}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return mask(asdict(self))
+
+
+def _describe(config: Any) -> str:
+    kwargs = config.kwargs
+    column = kwargs.get("column") or ",".join(kwargs.get("column_list") or [])
+    return f"{config.type}({column})" if column else config.type
+
+
+_OBSERVED = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
+             "missing_count")  # fmt: skip
+
+
+def _outcome(result: Any, samples: int) -> ExpectationOutcome:
+    res = result.result or {}
+    exc = result.exception_info or {}
+    error = exc.get("exception_message") if exc.get("raised_exception") else None
+    return ExpectationOutcome(
+        expectation=_describe(result.expectation_config),
+        success=bool(result.success),
+        why=(result.expectation_config.meta or {}).get("why", ""),
+        observed={k: mask(res[k]) for k in _OBSERVED if k in res},
+        samples=mask(list(res.get("partial_unexpected_index_list") or [])[:samples])
+        if not result.success
+        else [],
+        error=error,
+    )
+
+
+class Validator:
+    """One in-memory GX context with a SQL datasource on the warehouse."""
+
+    def __init__(self, pg_url: str) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        config = DataContextConfig(
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        )
+        self._context = gx.get_context(mode="ephemeral", project_config=config)
+        # SQLAlchemy maps a bare postgresql:// to psycopg 3 already; say it for older versions
+        url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", pg_url)
+        self._source = self._context.data_sources.add_sql("warehouse", connection_string=url)
+        self._suites: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def _suite(self, name: str) -> Any:
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        if name not in self._suites:
+            body = suite_json(name)
+            self._suites[name] = ExpectationSuite(
+                name=body["name"], expectations=body["expectations"], meta=body.get("meta")
+            )
+        return self._suites[name]
+
+    def build_start_xid(self, relation: str) -> int | None:
+        """`_written_xid` of the latest dbt build of `relation` (None: never registered)."""
+        import sqlalchemy as sa
+
+        schema, name = relation.split(".")
+        query = sa.text(
+            "select built_xid from intermediate.model_builds "
+            "where model like :pattern order by built_at desc limit 1"
+        )
+        with self._source.get_engine().connect() as conn:
+            found = conn.execute(query, {"pattern": f'%"{schema}"."{name}"'}).first()
+        return None if found is None else int(found[0])
+
+    def validate(
+        self,
+        target: CheckTarget,
+        parameters: Mapping[str, Any],
+        *,
+        run_id: str | None = None,
+        sample_rows: int = 5,
+    ) -> SuiteResult:
+        """Validate `target`'s suite on the rows `run_id` wrote (every row without one)."""
+        started = time.perf_counter()
+        query, scope = self._scoped(target, run_id)
+        result_format: dict[str, Any] = {
+            "result_format": "SUMMARY",
+            "partial_unexpected_count": max(sample_rows, 1),
+            "return_unexpected_index_query": False,
+        }
+        if target.keys:
+            result_format["unexpected_index_column_names"] = list(target.keys)
+        with self._lock:
+            self._seq += 1
+            asset_name = f"{target.suite}_{self._seq}"
+        asset = self._source.add_query_asset(asset_name, query=query)
+        try:
+            batch = asset.add_batch_definition_whole_table("rows").get_batch()
+            run = batch.validate(
+                self._suite(target.suite),
+                expectation_parameters=dict(parameters),
+                result_format=result_format,
+            )
+        finally:
+            self._source.delete_asset(asset_name)
+        outcomes = [_outcome(r, sample_rows) for r in run.results]
+        counts = [o.observed.get("element_count") for o in outcomes]
+        return SuiteResult(
+            suite=target.suite,
+            relation=target.relation,
+            scope=scope,
+            success=bool(run.success),
+            rows_checked=next((c for c in counts if c is not None), None),
+            seconds=round(time.perf_counter() - started, 3),
+            outcomes=outcomes,
+        )
+
+    def _scoped(self, target: CheckTarget, run_id: str | None) -> tuple[str, str]:
+        if run_id is None or target.scope == "all":
+            return target.select, "all rows"
+        if target.scope == "run_id":
+            if not _RUN_ID.match(run_id):
+                raise ValueError(f"run id {run_id!r} is not a Dagster run id")
+            return f"{target.select} where t.run_id = '{run_id}'", f"rows of run {run_id}"
+        since = self.build_start_xid(target.relation)
+        if since is None:
+            return target.select, "all rows"
+        return (
+            f"{target.select} where t._written_xid >= {since}",
+            f"rows written since xid {since}",
+        )
+
+
+_validators: dict[str, Validator] = {}
+_validators_lock = threading.Lock()
+
+
+def validator_for(pg_url: str) -> Validator:
+    """The process's validator for this warehouse (GX import and context set up once)."""
+    with _validators_lock:
+        if pg_url not in _validators:
+            _validators[pg_url] = Validator(pg_url)
+        return _validators[pg_url]
