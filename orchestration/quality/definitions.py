@@ -5,4 +5,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions()
+from orchestration.quality.expectation_checks import expectation_checks
+
+defs = dg.Definitions(asset_checks=expectation_checks())

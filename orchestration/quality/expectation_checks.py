@@ -1,0 +1,173 @@
+"""The Great Expectations suites of `quality/expectations/` as Dagster asset checks.
+
+One check per suite and asset, named `gx_<suite>`:
+- `raw/<channel>_orders`: `gx_raw_orders` (ERROR, blocking: keys, channel, times of the rows
+  the run loaded; bad rows here reach routing and risk) and `gx_raw_orders_volume` (WARN:
+  row-count change since the last check, freshness within the channel's quiet time);
+- `raw/<merchant table>`: `gx_raw_<table>` (WARN: keys, times, payload enums);
+- `intermediate/int_orders_awaiting_allocation`: ERROR, blocking: the routing decision's input;
+- `marts/fct_orders`, `marts/order_holographic`, `marts/fct_order_items` (items -> orders):
+  WARN.
+A check validates the rows its asset's latest materialisation wrote when that was in this run
+(raw rows by run id, dbt incremental rows by `_written_xid`), every row otherwise (a checks-only
+run). Failing expectations, observed values and masked sample rows go in the metadata. Great
+Expectations is imported inside the check, never when the definitions load.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from connectors.channels_config import load_channels
+from connectors.merchant_systems import SOURCES
+from orchestration.ingest.assets import orders_asset_key
+from orchestration.resources import WarehouseResource
+from quality.expectations import targets
+from quality.expectations.runner import suite_json
+from quality.expectations.targets import CheckTarget
+
+CHECK_PREFIX = "gx_"
+# models whose bad rows would mislead a decision (routing, risk): their checks block
+AWAITING_ALLOCATION = dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"])
+MART_KEYS = {relation: dg.AssetKey(relation.split(".")) for relation in targets.MART_TARGETS}
+BLOCKING_MARTS = {AWAITING_ALLOCATION}
+
+
+def check_name(target: CheckTarget) -> str:
+    return f"{CHECK_PREFIX}{target.suite}"
+
+
+def _previous_row_count(context: dg.AssetCheckExecutionContext) -> int | None:
+    """`row_count` of this check's latest completed evaluation in an earlier run."""
+    check_key = context.check_specs[0].key
+    history = context.instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=5
+    )
+    for record in history:
+        if record.run_id == context.run.run_id or record.event is None:
+            continue
+        evaluation = record.event.dagster_event.event_specific_data  # AssetCheckEvaluation
+        value = getattr(evaluation, "metadata", {}).get("row_count")
+        if value is not None:
+            return int(value.value)
+    return None
+
+
+def _run_scope(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> str | None:
+    """This run's id when this run materialised the asset (check the rows it wrote)."""
+    latest = context.instance.get_latest_materialization_event(asset_key)
+    if latest is not None and latest.run_id == context.run.run_id:
+        return context.run.run_id
+    return None
+
+
+def _metadata(result: Any) -> dict[str, Any]:
+    rows = [
+        f"| {'✅' if o.success else '❌'} | `{o.expectation}` | {o.why} | "
+        f"{', '.join(f'{k}={v}' for k, v in o.observed.items())} |"
+        for o in result.outcomes
+    ]
+    table = "| ok | expectation | why | observed |\n|---|---|---|---|\n" + "\n".join(rows)
+    meta: dict[str, Any] = {
+        "suite": result.suite,
+        "relation": result.relation,
+        "scope": result.scope,
+        "expectations": dg.MetadataValue.int(len(result.outcomes)),
+        "failed": dg.MetadataValue.int(len(result.failed)),
+        "seconds": dg.MetadataValue.float(result.seconds),
+        "results": dg.MetadataValue.md(table),
+        "failed_expectations": dg.MetadataValue.json(
+            [
+                {
+                    "expectation": o.expectation,
+                    "why": o.why,
+                    "observed": o.observed,
+                    "samples": o.samples,
+                    **({"error": o.error} if o.error else {}),
+                }
+                for o in result.failed
+            ]
+        ),
+    }
+    if result.rows_checked is not None:
+        meta["rows_checked"] = dg.MetadataValue.int(int(result.rows_checked))
+    for o in result.outcomes:
+        if o.expectation == "expect_table_row_count_to_be_between":
+            meta["row_count"] = dg.MetadataValue.int(int(o.observed["observed_value"]))
+    return meta
+
+
+def run_expectation_check(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    asset_key: dg.AssetKey,
+    target: CheckTarget,
+    severity: dg.AssetCheckSeverity,
+) -> dg.AssetCheckResult:
+    from quality.expectations.rules import load_data_check_rules, parameters
+    from quality.expectations.runner import validator_for
+
+    rules = load_data_check_rules()
+    previous = _previous_row_count(context) if target.suite == "raw_orders_volume" else None
+    params = parameters(
+        rules, datetime.now(UTC), channel=target.channel, previous_row_count=previous
+    )
+    validator = validator_for(warehouse.conn_facts.url())
+    result = validator.validate(
+        target, params, run_id=_run_scope(context, asset_key), sample_rows=rules.sample_rows
+    )
+    context.log.info(result.summary())
+    meta = _metadata(result)
+    if previous is not None:
+        meta["previous_row_count"] = dg.MetadataValue.int(previous)
+    return dg.AssetCheckResult(
+        passed=result.success,
+        severity=severity,
+        metadata=meta,
+        description=result.summary(),
+    )
+
+
+def expectation_check(
+    asset_key: dg.AssetKey, target: CheckTarget, *, blocking: bool
+) -> dg.AssetChecksDefinition:
+    """`gx_<suite>` on `asset_key`: ERROR and blocking, or WARN."""
+    severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+    notes = suite_json(target.suite).get("notes", "")
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=check_name(target),
+        blocking=blocking,
+        description=f"Great Expectations suite `{target.suite}` on {target.relation}: {notes}",
+        metadata={"suite": target.suite, "severity": severity.value},
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        return run_expectation_check(context, warehouse, asset_key, target, severity)
+
+    return _check
+
+
+def expectation_checks() -> list[dg.AssetChecksDefinition]:
+    """Every suite on its asset (channels from config/channels.yaml, the merchant tables
+    from the connectors' list)."""
+    checks = []
+    for channel in load_channels().channels:
+        key = orders_asset_key(channel)
+        checks.append(expectation_check(key, targets.raw_orders(channel), blocking=True))
+        checks.append(expectation_check(key, targets.raw_orders_volume(channel), blocking=False))
+    for source in SOURCES:
+        checks.append(
+            expectation_check(
+                dg.AssetKey(["raw", source.table]),
+                targets.merchant_table(source.table),
+                blocking=False,
+            )
+        )
+    for relation, target in targets.MART_TARGETS.items():
+        key = MART_KEYS[relation]
+        checks.append(expectation_check(key, target, blocking=key in BLOCKING_MARTS))
+    return checks
