@@ -200,21 +200,22 @@ def verify_douyin(headers: Mapping[str, str], body: bytes, creds: Credentials) -
     """Header `event-sign` = md5(app_key + raw body + app_secret); body `[{tag, msg_id, data}]`."""
     app_key = push_verify.secret(creds, "app_key")
     app_secret = push_verify.secret(creds, "app_secret")
-    expected = push_verify.md5_hex((app_key + body.decode() + app_secret).encode())
+    expected = push_verify.md5_hex(app_key.encode() + body + app_secret.encode())
     if not push_verify.same(headers.get("event-sign"), expected):
         raise Rejected(401, "event-sign does not match")
     items = push_verify.json_body(body)
-    if not isinstance(items, list):
-        raise Rejected(401, "body is not a JSON array")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise Rejected(400, "body is not a JSON array of messages")
     messages = []
     for item in items:
         if str(item.get("tag")) == "0":  # verification ping: answer, store nothing
             continue
-        data = item.get("data")
-        data = json.loads(data) if isinstance(data, str) else data or {}
+        data = push_verify.json_object(item.get("data") or {}, "data")
         nos = push_verify.order_nos(data.get("p_id")) or push_verify.order_nos(data.get("order_id"))
         sent = push_verify.as_time(
             item.get("timestamp") or data.get("update_time") or data.get("pay_time")
         )
-        messages.append(Message(str(item.get("msg_id")), str(item.get("tag")), nos, sent, item))
+        message_id = push_verify.optional_text(item.get("msg_id"))
+        tag = push_verify.optional_text(item.get("tag"))
+        messages.append(Message(message_id, tag, nos, sent, item))
     return Verified(messages, {"code": 0, "msg": "success"})

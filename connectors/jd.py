@@ -235,4 +235,5 @@ def verify_jd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> Ve
     content = push_verify.form_json(fields, "content")
     sent = push_verify.as_time(fields.get("timestamp"))
     nos = push_verify.order_nos(content.get("orderId"))
-    return Verified([Message(fields.get("msg_id", ""), fields.get("topic"), nos, sent, fields)])
+    message_id = push_verify.optional_text(fields.get("msg_id"))
+    return Verified([Message(message_id, fields.get("topic"), nos, sent, fields)])

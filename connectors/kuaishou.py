@@ -197,4 +197,5 @@ def verify_kuaishou(headers: Mapping[str, str], body: bytes, creds: Credentials)
     nos = push_verify.order_nos(fields.get("bizId")) or push_verify.order_nos(
         push_verify.form_json(fields, "info").get("oid")
     )
-    return Verified([Message(fields.get("msgId", ""), fields.get("event"), nos, sent, fields)])
+    message_id = push_verify.optional_text(fields.get("msgId"))
+    return Verified([Message(message_id, fields.get("event"), nos, sent, fields)])

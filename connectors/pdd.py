@@ -193,4 +193,5 @@ def verify_pdd(headers: Mapping[str, str], body: bytes, creds: Credentials) -> V
     content = push_verify.form_json(fields, "content")
     sent = push_verify.as_time(fields.get("timestamp"))
     nos = push_verify.order_nos(content.get("tid"))
-    return Verified([Message(fields.get("id", ""), fields.get("type"), nos, sent, fields)])
+    message_id = push_verify.optional_text(fields.get("id"))
+    return Verified([Message(message_id, fields.get("type"), nos, sent, fields)])

@@ -210,4 +210,5 @@ def verify_taobao(headers: Mapping[str, str], body: bytes, creds: Credentials) -
     content = push_verify.form_json(fields, "content")
     sent = push_verify.as_time(fields.get("timestamp"))
     nos = push_verify.order_nos(content.get("tid"))
-    return Verified([Message(fields.get("id", ""), fields.get("topic"), nos, sent, fields)])
+    message_id = push_verify.optional_text(fields.get("id"))
+    return Verified([Message(message_id, fields.get("topic"), nos, sent, fields)])
