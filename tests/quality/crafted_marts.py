@@ -63,13 +63,14 @@ def create(conn: psycopg.Connection, *tables: str) -> None:
 
 
 def insert(conn: psycopg.Connection, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    columns = list(rows[0])
+    """Insert dict rows; a column a row leaves out takes the table's default."""
+    by_columns: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(row), []).append(row)
     with conn.cursor() as cur:
-        cur.executemany(
-            f"insert into {table} ({', '.join(columns)}) "
-            f"values ({', '.join(['%s'] * len(columns))})",
-            [[row[c] for c in columns] for row in rows],
-        )
+        for columns, group in by_columns.items():
+            cur.executemany(
+                f"insert into {table} ({', '.join(columns)}) "
+                f"values ({', '.join(['%s'] * len(columns))})",
+                [[row[c] for c in columns] for row in group],
+            )
