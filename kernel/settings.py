@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +16,18 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".orderpulse"), description="All local state lives here.")
     pg_url: str | None = Field(default=None, description="External PostgreSQL; unset = embedded.")
+
+    # Alert e-mail (quality/mailer.py); no host = the message is written to `outbox/` instead.
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset = outbox files.")
+    smtp_port: int = Field(default=587, description="465 = SMTP over TLS, else plain/STARTTLS.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS before login.")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="OrderPulse <orderpulse@localhost>", description="From.")
+    smtp_timeout_seconds: float = 10.0
+    # Urgent alerts also go to a DingTalk-style group robot (signed webhook).
+    robot_webhook_url: str | None = None
+    robot_secret: SecretStr | None = None
 
     @cached_property
     def home_dir(self) -> Path:

@@ -24,7 +24,7 @@ from fulfillment.ops_schema import ensure_ops_tables
 from quality.alert_rules import AlertConfig, load_alert_config
 
 if TYPE_CHECKING:
-    from quality.mailer import DeliveryReport, Mailer
+    from quality.mailer import Mailer
 
 
 @dataclass(frozen=True)
@@ -165,14 +165,154 @@ def raise_alerts(
     return [r[0] for r in rows]
 
 
+@dataclass
+class DeliveryReport:
+    """What one `deliver_pending` call did."""
+
+    sent: int = 0  # over SMTP
+    outbox: int = 0  # written as .eml (no SMTP configured)
+    failed: int = 0  # kept for the next call
+    robot_sent: int = 0
+    robot_failed: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def delivered(self) -> int:
+        return self.sent + self.outbox
+
+
+# Rows locked for this call only: a sensor tick and a CLI call never mail the same alert twice.
+_PENDING = """
+select id, rule, severity, subject, coalesce(facts, '{}'::jsonb), coalesce(recipients, '{}'),
+       created_at, dedup_key, chart, detail, attachments,
+       coalesce(delivery, 'pending') in ('pending', 'failed') as needs_email,
+       coalesce(robot_delivery, '') in ('pending', 'failed') as needs_robot
+from ops.alerts
+where coalesce(delivery, 'pending') in ('pending', 'failed')
+    or robot_delivery in ('pending', 'failed')
+order by id
+limit %(limit)s
+for update skip locked
+"""
+
+_RECORD = """
+update ops.alerts a
+set delivery = coalesce(r.delivery, a.delivery),
+    sent_at = coalesce(r.sent_at, a.sent_at),
+    attempts = a.attempts + r.attempts,
+    last_error = r.last_error,
+    robot_delivery = coalesce(r.robot_delivery, a.robot_delivery),
+    robot_sent_at = coalesce(r.robot_sent_at, a.robot_sent_at)
+from jsonb_to_recordset(%(outcomes)s::jsonb) as r(
+    id bigint, delivery text, sent_at timestamptz, attempts int, last_error text,
+    robot_delivery text, robot_sent_at timestamptz)
+where a.id = r.id
+"""
+
+
 def deliver_pending(
     conn: psycopg.Connection,
     config: AlertConfig | None = None,
     mailer: Mailer | None = None,
     now: datetime | None = None,
+    limit: int = 200,
 ) -> DeliveryReport:
     """Send every alert whose delivery is pending or failed (one email per alert to its
-    owner's recipients; urgent ones also to the group robot) and record how it went."""
-    from quality.delivery import deliver
+    owner's recipients; urgent ones also to the group robot) and record `delivery`
+    ('sent' | 'outbox' | 'failed'), `sent_at`, the attempts and the last error."""
+    from quality.mailer import DeliveryFailed, Mailer, StoredAlert, build_message
 
-    return deliver(conn, config or load_alert_config(), mailer, utc_now(now))
+    config = config or load_alert_config()
+    mailer = mailer or Mailer()
+    now = utc_now(now)
+    report = DeliveryReport()
+    ensure_ops_tables(conn)
+    with conn.transaction():
+        rows = conn.execute(_PENDING, {"limit": limit}).fetchall()
+        outcomes = []
+        smtp_down: str | None = None
+        robot = _robot_target(mailer)
+        for row in rows:
+            (id_, rule, severity, subject, facts, recipients, created_at, dedup_key,
+             chart, detail, attachments, needs_email, needs_robot) = row  # fmt: skip
+            out: dict[str, Any] = {"id": id_, "attempts": 0}
+            errors = []
+            if needs_email:
+                alert = StoredAlert(
+                    id_, rule, severity, subject, facts,
+                    list(recipients) or _owner_recipients(config, rule),
+                    created_at, dedup_key, chart, detail, attachments,
+                )  # fmt: skip
+                try:
+                    if not alert.recipients:
+                        raise DeliveryFailed(f"rule {rule!r} has no recipients in alerts.yaml", 0)
+                    if smtp_down:
+                        raise DeliveryFailed(f"not tried: {smtp_down}", 0)
+                    msg = build_message(alert, mailer.sender)
+                    stamp = created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+                    result = mailer.send(msg, f"{stamp}-{id_:06d}-{rule}")
+                    out.update(delivery=result.delivery, sent_at=now, attempts=result.attempts)
+                    report.sent += result.delivery == "sent"
+                    report.outbox += result.delivery == "outbox"
+                except DeliveryFailed as err:
+                    # the server being down fails the rest fast instead of retrying each
+                    smtp_down = smtp_down or (str(err) if err.server_down else None)
+                    out.update(delivery="failed", attempts=err.attempts)
+                    errors.append(str(err))
+                    report.failed += 1
+                except Exception as err:  # a message that cannot be built must not block others
+                    out.update(delivery="failed", attempts=1)
+                    errors.append(f"{type(err).__name__}: {err}"[:500])
+                    report.failed += 1
+            if needs_robot:
+                robot_error = _post_robot(robot, severity, subject, facts, now)
+                if robot_error is None:
+                    out.update(robot_delivery="sent", robot_sent_at=now)
+                    report.robot_sent += 1
+                elif robot is None:
+                    out.update(robot_delivery="not_configured")
+                else:
+                    out.update(robot_delivery="failed")
+                    errors.append(robot_error)
+                    report.robot_failed += 1
+            out["last_error"] = "; ".join(errors) or None
+            report.errors += errors
+            outcomes.append(out)
+        if outcomes:
+            conn.execute(_RECORD, {"outcomes": _dumps(outcomes)})
+    return report
+
+
+def _owner_recipients(config: AlertConfig, rule: str) -> list[str]:
+    # rows written straight into ops.alerts by other code (routing's circuit breaker) carry
+    # no recipients: the rule's owner gets them
+    return config.recipients_of(rule) if rule in config.rules else []
+
+
+def _robot_target(mailer: Mailer) -> tuple[str, str] | None:
+    """(webhook URL, secret) from the env, else the sandbox's robot in sandbox.json."""
+    s = mailer.settings
+    if s.robot_webhook_url:
+        return s.robot_webhook_url, s.robot_secret.get_secret_value() if s.robot_secret else ""
+    try:
+        robot = json.loads(s.sandbox_file.read_text(encoding="utf-8")).get("robot") or {}
+    except (OSError, ValueError):
+        return None
+    return (robot["webhook_url"], robot.get("secret", "")) if robot.get("webhook_url") else None
+
+
+def _post_robot(
+    robot: tuple[str, str] | None, severity: str, subject: str, facts: dict, now: datetime
+) -> str | None:
+    """None when posted (or nowhere to post); else the error text."""
+    if robot is None:
+        return "no robot webhook configured"
+    from quality.robot import RobotError, post_markdown
+
+    lines = [f"#### [{severity}] {subject}", ""]
+    lines += [f"- {k}: {v}" for k, v in list(facts.items())[:12]]
+    try:
+        post_markdown(robot[0], robot[1], subject, "\n".join(lines), now)
+    except RobotError as err:
+        return str(err)
+    return None
