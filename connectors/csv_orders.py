@@ -12,7 +12,10 @@ Reading:
   read in `file_format.timezone`. Validation is column-wise over the whole file (pandas).
 
 Rejects: a row with the wrong number of fields, a blank required field, an unparsable amount,
-quantity or time goes to `raw.rejected_rows` with its line number, raw text and reason. An order
+quantity or time, a value outside the edge rules (`connectors.validation`: a negative or absurd
+amount, a time before 2000 or in the future, oversize text), or a row of an order whose rows
+disagree on an order-level amount (two rows of one receipt, different paid amounts) goes to
+`raw.rejected_rows` with its line number, raw text and every problem it has. An order
 is never loaded partially: the other rows of an order with a rejected row are rejected too
 ("order X has a rejected row (line N)"). A file that cannot be read at all (bytes, missing
 required columns, a broken XLSX) fails as a whole with `FileUnreadable`.
@@ -33,9 +36,9 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -51,6 +54,13 @@ from connectors.channels_config import (
 )
 from connectors.raw_loader import LoadStats, RawOrder, load_orders
 from connectors.raw_schema import ensure_raw_tables, orders_table
+from connectors.validation import (
+    amount_problems,
+    as_floats,
+    qty_problems,
+    text_problems,
+    time_problems,
+)
 
 _AMOUNT_NOISE = r"[¥￥,，\s]|元$"
 _AMOUNT = r"[+-]?\d+(?:\.\d+)?"
@@ -215,12 +225,16 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+# what openpyxl raises for a damaged workbook (bad zip, missing parts, broken XML)
+_BROKEN_XLSX = (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, SyntaxError)
+
+
 def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Record]]:
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+    except _BROKEN_XLSX as err:
         raise FileUnreadable(f"not a readable XLSX workbook: {err}") from err
     try:
         if sheet is not None and sheet not in book.sheetnames:
@@ -228,7 +242,7 @@ def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Reco
         ws = book[sheet] if sheet else book.worksheets[0]
         header: list[str] | None = None
         records: list[_Record] = []
-        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        for row_no, row in enumerate(_sheet_rows(ws), start=1):
             fields = [_cell(v) for v in row]
             while fields and not fields[-1].strip():
                 fields.pop()  # openpyxl pads rows to the sheet's widest row
@@ -247,6 +261,14 @@ def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Reco
     if header is None:
         raise FileUnreadable("empty sheet: no header row")
     return header, records
+
+
+def _sheet_rows(ws) -> Iterator[tuple]:  # noqa: ANN001 - an openpyxl read-only sheet
+    """The sheet's rows; broken sheet XML makes the file unreadable, not a crash."""
+    try:
+        yield from ws.iter_rows(values_only=True)
+    except _BROKEN_XLSX as err:
+        raise FileUnreadable(f"not a readable XLSX sheet: {err}") from err
 
 
 def _is_xlsx(name: str, data: bytes) -> bool:
@@ -325,7 +347,31 @@ def _iso(local: pd.Series) -> pd.Series:
 
 
 def _reason(current: pd.Series, bad: pd.Series, message: pd.Series | str) -> pd.Series:
-    return current.where(current.notna() | ~bad, message)
+    """`current` with `message` appended where `bad`: a row's reason names all its problems."""
+    if isinstance(message, str):
+        message = pd.Series(message, index=current.index, dtype="string")
+    add = message.astype("string").where(bad.fillna(False).astype(bool))
+    return (current + "; " + add).fillna(current).fillna(add)
+
+
+def _add_problems(current: pd.Series, problems: pd.Series) -> pd.Series:
+    return _reason(current, problems.notna(), problems)
+
+
+def _conflicts(order_no: pd.Series, value: pd.Series, label: str) -> pd.Series:
+    """Problems of rows whose order's rows disagree on an order-level value (blanks aside)."""
+    orders = order_no.where(order_no != "")
+    given = value.where(value != "")
+    conflict = (given.groupby(orders).transform("nunique") > 1).fillna(False).astype(bool)
+    out = pd.Series(None, index=value.index, dtype="object")
+    if conflict.any():  # only the few conflicting orders list their values
+        listed = (
+            given[conflict]
+            .groupby(orders[conflict])
+            .transform(lambda s: ", ".join(dict.fromkeys(s.dropna())))
+        )
+        out[conflict] = "rows of order " + orders[conflict] + f" disagree on {label}: " + listed
+    return out
 
 
 def parse_orders(
@@ -334,8 +380,11 @@ def parse_orders(
     fmt: FileFormat,
     *,
     fallback_modified_at: datetime,
+    now: datetime | None = None,
 ) -> ParsedFile:
-    """Parse one order file into grouped orders and rejected rows (nothing is written)."""
+    """Parse one order file into grouped orders and rejected rows (nothing is written);
+    times after `now` (the wall clock by default) plus a small skew are rejected."""
+    now = now or datetime.now(UTC)
     encoding, header, records = read_records(data, name, fmt)
     width = len(header)
     rejects: list[Rejection] = []
@@ -359,7 +408,7 @@ def parse_orders(
 
     present = {k: h for h, k in fmt.columns.items() if h in header}
     norm: dict[str, pd.Series] = {}
-    reason = pd.Series(None, index=df.index, dtype="object")
+    reason = pd.Series(None, index=df.index, dtype="string")
 
     for key in fmt.required:
         h = present.get(key)
@@ -370,18 +419,35 @@ def parse_orders(
         if key in AMOUNT_FIELDS:
             norm[key], bad = parse_amounts(col)
             reason = _reason(reason, bad, f"unparsable amount in {h}: '" + col + "'")
+            reason = _add_problems(reason, amount_problems(norm[key], f"{h} ({key})"))
         elif key in DATE_FIELDS:
             norm[key], bad = parse_times(col, fmt.date_formats, fmt.timezone)
             reason = _reason(reason, bad, f"unparsable date in {h}: '" + col + "'")
+            reason = _add_problems(reason, time_problems(norm[key], f"{h} ({key})", now))
         elif key == "qty":
             ok = col.str.fullmatch(r"\+?\d+(?:\.0+)?") & (pd.to_numeric(col, errors="coerce") > 0)
             bad = ~ok.fillna(False).astype(bool) & (col != "")
             norm[key] = col
+            qty = col.where(~bad, "")
             reason = _reason(reason, bad, f"unparsable quantity in {h}: '" + col + "'")
+            reason = _add_problems(reason, qty_problems(col.where(~bad, ""), f"{h} ({key})"))
         else:
             norm[key] = col
+    for h in df.columns:  # every cell, mapped or not, is text of bounded size
+        reason = _add_problems(reason, text_problems(df[h], h))
 
     order_no = df[present["platform_order_no"]] if len(df) else pd.Series(dtype="str")
+    if "qty" in norm and "price" in norm:  # the line's value must fit too
+        line = as_floats(qty) * as_floats(norm["price"])
+        shown = line.round(2).astype(str).where(line.notna(), "")
+        label = f"{present['qty']} x {present['price']}"
+        reason = _add_problems(reason, amount_problems(shown, label))
+    for key in AMOUNT_FIELDS:
+        if key in norm and key not in ITEM_FIELDS:
+            reason = _add_problems(
+                reason, _conflicts(order_no, norm[key], f"{present[key]} ({key})")
+            )
+
     bad_rows = reason.notna()
     for no, line in zip(order_no[bad_rows], line_nos[bad_rows], strict=True):
         if no:
@@ -517,6 +583,7 @@ def store_file(
     content_hash: str,
     run_id: str | None = None,
     replace_missing: bool = False,
+    now: datetime | None = None,
 ) -> FileLoadReport:
     """Write one parsed file in one transaction: its rejects replace the previous version's,
     its orders upsert through the raw loader, and with `replace_missing` the orders that came
@@ -532,7 +599,9 @@ def store_file(
         with conn.cursor() as cur, cur.copy(_REJECT_COPY) as copy:
             for r in parsed.rejects:
                 copy.write_row((source, path, r.line_no, r.raw_text, r.reason, run_id))
-        report.orders = load_orders(conn, channel, parsed.orders, run_id=run_id)
+        report.orders = load_orders(conn, channel, parsed.orders, run_id=run_id, file=path, now=now)
+        if report.orders.rejected:  # orders the edge rules refused after parsing
+            report.rows_rejected += report.orders.rejected
         if replace_missing:
             gone = conn.execute(
                 f"delete from {orders_table(channel)} where channel = %s "
@@ -560,19 +629,22 @@ def load_file_bytes(
     channel: str | None = None,
     run_id: str | None = None,
     replace_missing: bool = False,
+    now: datetime | None = None,
 ) -> FileLoadReport:
-    """Parse and store one file. A file that cannot be read returns a `failed` report (and
-    writes nothing) so that the caller's other files still load."""
+    """Parse and store one file (times judged against `now`, the wall clock by default). A
+    file that cannot be read returns a `failed` report (and writes nothing) so that the
+    caller's other files still load."""
     channel = channel or source
     name = Path(path).name
     try:
-        parsed = parse_orders(data, name, fmt, fallback_modified_at=mtime)
+        parsed = parse_orders(data, name, fmt, fallback_modified_at=mtime, now=now)
     except FileUnreadable as err:
         return FileLoadReport(source, path, "failed", error=str(err))
     ensure_raw_tables(conn, [channel])
     return store_file(
         conn, parsed, source=source, channel=channel, path=path, name=name, size=len(data),
         mtime=mtime, content_hash=content_hash, run_id=run_id, replace_missing=replace_missing,
+        now=now,
     )  # fmt: skip
 
 

@@ -45,19 +45,23 @@ def test_orderpulse_load_file_command_prints_the_report(fresh_db, tmp_path) -> N
         "ORDERPULSE_PG_URL": fresh_db.url(),
         "ORDERPULSE_HOME": str(tmp_path / "home"),
         "NO_COLOR": "1",
+        "COLUMNS": "300",  # one reason per line
     }
     cli = Path(sys.executable).parent / "orderpulse"
     bad = tmp_path / "pos_bad.csv"
     header, row = TEMPLATE.read_text(encoding="utf-8-sig").splitlines()
+    absurd = row.replace("POS-TEMPLATE-0001", "P4").replace("29.95", "1" + "0" * 40)
     bad.write_text("\n".join([header, row.replace("POS-TEMPLATE-0001", "P2"),
-                              row.replace("29.95", "abc")]), encoding="gbk")  # fmt: skip
+                              row.replace("29.95", "abc"), absurd]), encoding="gbk")  # fmt: skip
     done = subprocess.run(
         [str(cli), "load-file", str(bad), "--source", "pos"],
         env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "rows loaded:   1" in done.stdout and "rows rejected: 1" in done.stdout
+    assert "rows loaded:   1" in done.stdout and "rows rejected: 2" in done.stdout
     assert "line 3: unparsable amount in 单价: 'abc'" in done.stdout
+    # an absurd amount is a rejected row with its reason, not a traceback
+    assert "line 4: 单价 (price) '1" + "0" * 40 + ".00' is out of range" in done.stdout
 
     unknown = subprocess.run(
         [str(cli), "load-file", str(bad), "--source", "nosuch"],
