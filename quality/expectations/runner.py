@@ -107,6 +107,13 @@ _OBSERVED = ("observed_value", "element_count", "unexpected_count", "unexpected_
              "missing_count")  # fmt: skip
 
 
+def _samples(res: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
+    """Failing rows by their keys and checked value; compound-key expectations give the key
+    values themselves."""
+    rows = res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list") or []
+    return [mask(r if isinstance(r, Mapping) else {"value": r}) for r in rows[:n]]
+
+
 def _outcome(result: Any, samples: int) -> ExpectationOutcome:
     res = result.result or {}
     exc = result.exception_info or {}
@@ -116,9 +123,7 @@ def _outcome(result: Any, samples: int) -> ExpectationOutcome:
         success=bool(result.success),
         why=(result.expectation_config.meta or {}).get("why", ""),
         observed={k: mask(res[k]) for k in _OBSERVED if k in res},
-        samples=mask(list(res.get("partial_unexpected_index_list") or [])[:samples])
-        if not result.success
-        else [],
+        samples=_samples(res, samples) if not result.success else [],
         error=error,
     )
 
