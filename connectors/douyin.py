@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,13 +34,15 @@ from connectors.http import (
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, from_unix, register
 from connectors.push_verify import Credentials, Message, Rejected, Verified
+from connectors.sign_json import sdk_json
 
 DECRYPT_BATCH = 50
 
 
 def param_json(params: Mapping[str, Any]) -> str:
-    """Douyin's canonical business JSON: keys sorted, compact, no HTML escaping."""
-    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Douyin's canonical business JSON as the official Go SDK writes it: keys sorted at every
+    level, compact, no HTML escaping, Chinese unescaped, floats as Go writes them (2.0 -> `2`)."""
+    return sdk_json(dict(params), sort_keys=True, go_style=True)
 
 
 def sign(

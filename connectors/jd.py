@@ -2,7 +2,9 @@
 
 - Signing: business parameters packed into one JSON string `360buy_param_json`; every non-empty
   parameter sent except `sign` (`method, app_key, access_token, timestamp, v` and that string),
-  sorted by key and concatenated `k+v`, signed `UPPER(md5(secret+s+secret))`. `format` and
+  sorted by key and concatenated `k+v`, signed `UPPER(md5(secret+s+secret))`. An empty value is
+  skipped, not signed as its bare key (channels.md §2: the SDKs sign non-empty parameters; the
+  sandbox does the same, so a push with an empty field verifies). `format` and
   `sign_method` are not sent (JD's own example omits them).
 - Pull: `jingdong.pop.order.enSearch` on modified time (dateType 0), window <= 1 month, page size
   <= 100, page numbers against `orderTotal`. The list is partial; `jingdong.pop.order.enGet`
@@ -58,8 +60,9 @@ DECRYPT_BATCH = 20
 
 
 def sign(params: Mapping[str, str], secret: str) -> str:
-    """JOS request signature over every parameter sent except `sign`."""
-    text = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign")
+    """JOS request signature over every non-empty parameter except `sign` (JOS's SDKs skip
+    empty values; whitespace is signed as sent)."""
+    text = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign" and params[k] != "")
     return hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
 
 

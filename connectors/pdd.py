@@ -2,7 +2,9 @@
 
 - Signing: every parameter except `sign` (nulls dropped), sorted by key, concatenated `k+v`,
   `UPPER(md5(secret+s+secret))`; booleans sign as `true`/`false`, lists and objects as their JSON.
-  `access_token` is signed.
+  `access_token` is signed. Numbers and nested JSON are written as PDD's SDKs write them
+  (`JSON.stringify`: 2.0 -> `2`, Chinese unescaped). A null is never sent (the C# SDK drops
+  it); the Node SDK's `"null"` is a string it sends and signs, so it verifies as any string.
 - Pull: `pdd.order.number.list.increment.get` on `updated_at` (unix seconds), window <= 30 min,
   ending >= 3 min behind the platform's clock, page size <= 100, paged backwards; its orders are
   complete. `pdd.order.information.get` fetches one order.
@@ -16,7 +18,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from connectors.http import (
 )
 from connectors.marketplace import BaseClient, ceil_second, floor_second, parse_beijing, register
 from connectors.push_verify import Credentials, Message, Rejected, Verified
+from connectors.sign_json import sdk_json
 
 DECRYPT_BATCH = 100
 # receiver_address is the street part; `address` repeats province, city and district first
@@ -46,10 +48,10 @@ CIPHER_FIELDS = (
 
 
 def sign_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """A parameter's signed text as PDD's SDKs write it: booleans true/false, numbers and
+    nested values the JavaScript way (2.0 -> `2`), keys in the order sent."""
+    if isinstance(value, bool | int | float | dict | list):
+        return sdk_json(value)
     return str(value)
 
 

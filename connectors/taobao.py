@@ -2,7 +2,9 @@
 
 - Signing: every parameter except `sign`, sorted by key, concatenated `k+v`; md5 wraps the
   string in the app secret (`UPPER(md5(secret+s+secret))`), hmac is `UPPER(HMAC-MD5(secret, s))`
-  and hmac-sha256 the same with SHA-256.
+  and hmac-sha256 the same with SHA-256. Blank values (empty or whitespace-only, by Java's
+  `Character.isWhitespace`: U+3000 is blank, U+00A0 is not) are neither signed nor sent, as
+  the official Java SDK does (`StringUtils.areNotEmpty` in `signTopRequest`, `TaobaoHashMap`).
 - Pull: `taobao.trades.sold.increment.get` filters on modified time, window <= 1 day, page size
   <= 100, paged backwards from the last page (TOP's advice). Its trades are partial, so each one
   is completed with `taobao.trade.fullinfo.get`.
@@ -56,9 +58,20 @@ FULL_FIELDS = (
 DECRYPT_BATCH = 20
 
 
+# Python's isspace() minus the characters Java's Character.isWhitespace does not count
+_NOT_JAVA_WHITESPACE = frozenset("\u00a0\u2007\u202f\u0085")
+
+
+def blank(value: str) -> bool:
+    """Empty or whitespace-only the way the TOP Java SDK's `StringUtils.isEmpty` sees it."""
+    return all(c.isspace() and c not in _NOT_JAVA_WHITESPACE for c in value)
+
+
 def sign(params: Mapping[str, str], secret: str, method: str = "md5") -> str:
-    """TOP request signature over every non-empty parameter except `sign`."""
-    text = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign" and params[k] != "")
+    """TOP request signature over every non-blank parameter except `sign`."""
+    text = "".join(
+        f"{k}{params[k]}" for k in sorted(params) if k != "sign" and not blank(params[k])
+    )
     if method == "md5":
         return hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
     digest = hashlib.md5 if method == "hmac" else hashlib.sha256
@@ -94,6 +107,7 @@ class TaobaoClient(BaseClient):
             "sign_method": self.sign_method,
             **{k: _text(v) for k, v in params.items() if v is not None},
         }
+        form = {k: v for k, v in form.items() if not blank(v)}  # the Java SDK sends none
         if api != "taobao.top.auth.token.refresh":
             form["session"] = self.token
         form["sign"] = sign(form, self.secret("app_secret"), self.sign_method)

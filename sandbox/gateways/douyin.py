@@ -4,7 +4,8 @@ Request: query string `app_key, method, access_token, timestamp (unix seconds, o
 'yyyy-MM-dd HH:mm:ss' Beijing; at most 10 min off ⚠ chosen), v=2, sign_method (hmac-sha256 |
 md5, default md5), sign`; body: the `param_json` JSON object (may be empty: `{}`).
 
-Signing: pj = the body re-serialised with keys sorted, compact, no ASCII/HTML escaping;
+Signing: pj = the body re-serialised as the official Go SDK writes it: keys sorted, compact, no
+ASCII/HTML escaping, U+2028/U+2029 escaped, floats Go's way (2.0 -> `2`, 1e-7 -> `1e-7`);
 p = secret + "app_key"+app_key + "method"+method + "param_json"+pj + "timestamp"+timestamp +
 "v"+"2" + secret; sign = lowercase hex HMAC-SHA256(key=secret, p) or md5(p). `access_token`
 is not signed.
@@ -93,6 +94,7 @@ from sandbox.gateways.common import (
     stable_number,
     unix_s,
 )
+from sandbox.gateways.sdk_json import sdk_json
 
 METHODS = ("order.searchList", "order.orderDetail", "order.batchDecrypt", "token.refresh")
 MAX_WINDOW = timedelta(days=7)
@@ -128,7 +130,7 @@ LIST_FIELDS = frozenset(
 
 
 def canonical_param_json(params: object) -> str:
-    return json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sdk_json(params, sort=True, go=True)
 
 
 def douyin_sign(

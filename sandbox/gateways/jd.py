@@ -5,7 +5,9 @@ Request: `method, app_key, access_token, timestamp ('yyyy-MM-dd HH:mm:ss', optio
 one JSON string), `sign`; `format`/`sign_method` may be sent.
 
 Signing: every non-empty parameter except `sign`, sorted by key, joined key+value:
-UPPER(hex(md5(secret + s + secret))). `360buy_param_json` is signed exactly as sent.
+UPPER(hex(md5(secret + s + secret))). `360buy_param_json` is signed exactly as sent. An empty
+value is skipped (the JOS SDKs sign non-empty parameters only; channels.md §2), never signed
+as its bare key; a whitespace value is signed as sent. Pushes follow the same rule.
 
 Methods (business parameters inside 360buy_param_json):
 - `jingdong.pop.order.enSearch(start_date, end_date, optional_fields (required, comma list),

@@ -5,8 +5,11 @@ name), `client_id`, `access_token`, `timestamp` (unix seconds; at most 10 min of
 `data_type=JSON`, `version=V1`, `sign` and the API's own parameters side by side.
 
 Signing: drop null values and `sign`, sort keys (ordinal), concatenate key+value where a
-non-scalar value is its compact JSON (no spaces, non-ASCII unescaped) and a boolean is
-true/false; sign = UPPER(hex(md5(secret + s + secret))). `access_token` is signed.
+non-scalar value is its compact JSON (no spaces, non-ASCII unescaped, keys in the order sent)
+and a boolean is true/false; numbers, top-level or nested, are written as the SDKs'
+JSON.stringify writes them (2.0 -> `2`, 0.5 -> `0.5`); sign = UPPER(hex(md5(secret + s +
+secret))). `access_token` is signed. A JSON null is dropped (the C# SDK never sends one); the
+Node SDK turns a null into the string "null", which is signed like any string.
 
 APIs:
 - `pdd.order.number.list.increment.get(start_updated_at, end_updated_at (unix s, at most 30
@@ -94,6 +97,7 @@ from sandbox.gateways.common import (
     unix_s,
     yuan_num,
 )
+from sandbox.gateways.sdk_json import sdk_json
 
 # change kind (common.CHANGE_KINDS) -> push message type
 PUSH_TYPES = {
@@ -115,11 +119,9 @@ AFTER_SALES = {"return": (2, 7), "refund": (4, 10), "reject": (2, 3)}
 
 
 def sign_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
+    if isinstance(value, str):
+        return value
+    return sdk_json(value)  # booleans, numbers, objects and lists as JSON.stringify has them
 
 
 def pdd_sign(params: dict[str, object], secret: str) -> str:

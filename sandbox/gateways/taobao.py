@@ -4,9 +4,11 @@ Request: form or query parameters `method, app_key, session, timestamp ('yyyy-MM
 GMT+8, at most 10 min off), format=json, v=2.0, sign_method (md5 | hmac | hmac-sha256), sign`
 plus the method's own parameters.
 
-Signing: every parameter except `sign` whose value is not empty, sorted by key (ASCII), joined
-as key+value; md5: UPPER(hex(md5(secret + s + secret))); hmac: UPPER(hex(HMAC-MD5(secret, s)));
-hmac-sha256: UPPER(hex(HMAC-SHA256(secret, s))).
+Signing: every parameter except `sign` whose value is not blank (empty, or only whitespace as
+Java's `Character.isWhitespace` has it: the official Java SDK's `StringUtils.isEmpty`, so the
+ideographic space U+3000 is blank and the no-break space U+00A0 is not), sorted by key (ASCII),
+joined as key+value; md5: UPPER(hex(md5(secret + s + secret))); hmac:
+UPPER(hex(HMAC-MD5(secret, s))); hmac-sha256: UPPER(hex(HMAC-SHA256(secret, s))).
 
 Methods:
 - `taobao.trades.sold.increment.get(fields, start_modified, end_modified, status?, page_no=1,
@@ -181,9 +183,21 @@ LIST_FIELDS = frozenset(
 LIST_LINE_FIELDS = ("oid", "num_iid", "sku_id", "outer_sku_id", "title", "price", "num", "status")
 
 
+# java.lang.Character.isWhitespace: the space separators but the no-break ones, the line and
+# paragraph separators, and the ASCII controls TAB, LF, VT, FF, CR and FS..US
+JAVA_WHITESPACE = frozenset(
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2008\u2009\u200a\u2028\u2029\u205f\u3000"
+)
+
+
 def top_sign(params: dict[str, str], secret: str, sign_method: str) -> str:
-    """The TOP signature of `params` (sandbox side)."""
-    joined = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v != "")
+    """The TOP signature of `params` (sandbox side); blank values are not signed."""
+    joined = "".join(
+        f"{k}{v}"
+        for k, v in sorted(params.items())
+        if k != "sign" and not set(v) <= JAVA_WHITESPACE
+    )
     if sign_method == "md5":
         digest = hashlib.md5((secret + joined + secret).encode()).hexdigest()
     elif sign_method == "hmac":
