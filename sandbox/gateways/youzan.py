@@ -47,7 +47,9 @@ version, timestamp}`, `msg` = urlencoded JSON `{tid, status, update_time}`, `sig
 md5(client_id + msg + client_secret); headers `Event-Sign` = md5(client_id + raw body +
 client_secret), `Event-Type`, `Client-Id`. Types: trade_TradeCreate, trade_TradePaid,
 trade_TradeSellerShip, trade_TradeSuccess, trade_TradeClose, trade_TradeBuyerRefund (⚠),
-trade_TradeMemoModified (modified). `timestamp` (unix s) is a sandbox addition.
+trade_TradeMemoModified (modified). `timestamp` (unix s) is a sandbox addition. Both
+signatures are sent, as Youzan does; either one alone verifies a message (the header covers the
+whole body; the legacy `sign` only `msg`), so a receiver must not demand both.
 """
 
 from __future__ import annotations
