@@ -7,13 +7,16 @@ to `now`, each no longer than the platform allows. Pages stream through in loads
 same transaction as the window's last page, so a crash resumes at the last committed window with
 neither a gap nor a duplicate row.
 
-`python -m connectors.ingest CHANNEL --db URL --sandbox-file FILE [--days N]` runs one pull.
+`python -m connectors.ingest CHANNEL --sandbox-file FILE [--days N]` runs one pull into the
+warehouse named by the environment variable ORDERPULSE_WAREHOUSE_URL (never an argument: a
+process's command line, password included, is visible to every user of the machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import uuid
@@ -29,6 +32,7 @@ from connectors.marketplace import MarketplaceClient, windows
 from connectors.raw_loader import CursorUpdate, LoadStats, RawOrder, load_orders, read_cursor
 
 log = logging.getLogger(__name__)
+WAREHOUSE_URL_ENV = "ORDERPULSE_WAREHOUSE_URL"
 BATCH_ROWS = 5000  # orders per load: COPY + merge have a fixed cost worth spreading
 FLUSH_SECONDS = 2.0  # ...but commit at a window boundary at least this often
 
@@ -66,6 +70,7 @@ class IngestReport:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    rejected: int = 0
     first_window_start: datetime | None = None
     last_window_end: datetime | None = None
     cursor_before: datetime | None = None
@@ -78,6 +83,7 @@ class IngestReport:
         self.inserted += stats.inserted
         self.updated += stats.updated
         self.unchanged += stats.unchanged
+        self.rejected += stats.rejected
 
     def as_metadata(self) -> dict[str, Any]:
         """Plain JSON-able values (Dagster metadata accepts them as-is)."""
@@ -95,6 +101,7 @@ class IngestReport:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "rejected": self.rejected,
             "first_window_start": iso(self.first_window_start),
             "last_window_end": iso(self.last_window_end),
             "cursor_before": iso(self.cursor_before),
@@ -262,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m connectors.ingest", description=__doc__)
     parser.add_argument("channel")
-    parser.add_argument("--db", required=True, help="warehouse URL (postgresql://...)")
     parser.add_argument("--sandbox-file", type=Path, default=None)
     parser.add_argument("--days", type=int, default=3, help="first-run backfill depth")
     parser.add_argument("--lag-minutes", type=float, default=5.0)
@@ -278,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fast-retries", action="store_true", help="short backoff (tests)")
     args = parser.parse_args(argv)
+    db_url = os.environ.get(WAREHOUSE_URL_ENV)
+    if not db_url:
+        parser.error(f"set {WAREHOUSE_URL_ENV} to the warehouse URL (postgresql://...)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     policy = (
@@ -288,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     creds = load_credentials(args.channel, args.sandbox_file)
     with (
         make_http_client(args.timeout, policy=policy) as http,
-        psycopg.connect(args.db) as conn,
+        psycopg.connect(db_url) as conn,
     ):
         ensure_raw_tables(conn, [args.channel])
         client = build_client(args.channel, creds, http, page_size=args.page_size)

@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 CHANNEL = "pdd"  # 30-minute windows: a three-day pull commits its cursor many times
 
 
-def _command(db_url: str, sandbox_file: Path, days: int) -> list[str]:
+def _command(sandbox_file: Path, days: int) -> list[str]:
     return [
         sys.executable, "-m", "connectors.ingest", CHANNEL,
-        "--db", db_url, "--sandbox-file", str(sandbox_file), "--days", str(days),
+        "--sandbox-file", str(sandbox_file), "--days", str(days),
         "--page-size", "3", "--batch-rows", "20", "--settle-seconds", "0",
         "--timeout", "5", "--fast-retries",
     ]  # fmt: skip
@@ -36,9 +36,13 @@ def test_sigkilled_ingest_resumes_without_gap_or_duplicate(
     # slow answers (below the client timeout) stretch the run so it can be killed mid-way
     env = sandbox_env_factory(faults={CHANNEL: FaultConfig(slow=0.5, slow_seconds=0.15, seed=3)})
     truth = env.truth(CHANNEL)
-    command = _command(fresh_db.url(), env.sandbox_file, env.days + 1)
+    command = _command(env.sandbox_file, env.days + 1)
+    # the warehouse URL (password included) comes from the environment, never the command line
+    proc_env = {**os.environ, "ORDERPULSE_WAREHOUSE_URL": fresh_db.url()}
     log = (tmp_path / "first.log").open("w")
-    first = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=proc_env)
+    cmdline = Path(f"/proc/{first.pid}/cmdline").read_bytes().decode()
+    assert fresh_db.url() not in cmdline and "postgresql" not in cmdline
 
     table = f"raw.{CHANNEL}_orders"
     deadline = time.monotonic() + 60
@@ -64,7 +68,9 @@ def test_sigkilled_ingest_resumes_without_gap_or_duplicate(
         assert len(first_run) == 1
 
         env.reset()  # no faults for the resumed run
-        second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=120, env=proc_env
+        )
         assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
         report = ast.literal_eval(second.stdout.strip().splitlines()[-1])
 
