@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -157,11 +157,18 @@ def load_orders(
             stats.inserted, stats.updated = inserted, updated
             stats.unchanged = len(latest) - stats.rejected - inserted - updated
         if cursor is not None:
+            # a cursor in the future (a source row dated 2099) would hide every later change
+            value = _not_future(cursor.value, now)
             cur.execute(
-                _CURSOR,
-                (cursor.source, cursor.value, json.dumps(cursor.detail, default=str), run_id),
+                _CURSOR, (cursor.source, value, json.dumps(cursor.detail, default=str), run_id)
             )
     return stats
+
+
+def _not_future(value: datetime, now: datetime | None) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return min(value, now or datetime.now(UTC))  # rows between now and the skew come again
 
 
 def canonical_json(payload: dict[str, Any]) -> str:

@@ -290,6 +290,12 @@ gone as (
 )
 insert into raw.rejected_rows (source, file, raw_text, reason, run_id)
 select %(source)s, %(file)s, left(payload::text, %(max_raw_text)s), reason, %(run_id)s from bad
+-- the same version pulled again (overlapping windows) is on record already
+where not exists (
+    select 1 from raw.rejected_rows r
+    where r.source = %(source)s and r.file is not distinct from %(file)s
+      and r.raw_text = left(bad.payload::text, %(max_raw_text)s)
+)
 """
 
 
@@ -321,8 +327,10 @@ def reject_invalid_staged(
     `channel`, reason `order <no>: <problem>; <problem>…`); returns how many."""
     params = sql_params(now or datetime.now(UTC), limits)
     params.update(source=channel, file=file, run_id=run_id)
+    before = cur.execute("select count(*) from _raw_stage").fetchone()[0]
     cur.execute(_REJECT.format(problems=problems_sql(channel)), params)
-    return cur.rowcount
+    staged = cur.execute("select count(*) from _raw_stage").fetchone()[0]
+    return before - staged
 
 
 def reject_rows(
@@ -344,22 +352,20 @@ def reject_rows(
 # -- column-wise checks for order files (pandas) --------------------------------------------------
 def amount_problems(normal: pd.Series, label: str, limits: EdgeLimits = LIMITS) -> pd.Series:
     """Problems (or None) of normalised decimal strings such as `-5.00` or `1000000000000.00`."""
-    numbers = pd.to_numeric(normal.where(normal != ""), errors="coerce")
-    negative = numbers < 0
-    huge = numbers.abs() >= float(limits.max_amount)
-    shown = label + " '" + normal + "'"
+    numbers = as_floats(normal)
+    shown = label + " '" + normal.astype("object") + "'"
     out = pd.Series(None, index=normal.index, dtype="object")
-    out = out.mask(negative, shown + " is negative")
+    out = out.mask((numbers < 0).to_numpy(), shown + " is negative")
+    huge = (numbers.abs() >= float(limits.max_amount)).to_numpy()
     return out.mask(huge, shown + f" is out of range (yuan below {limits.max_amount})")
 
 
 def qty_problems(values: pd.Series, label: str, limits: EdgeLimits = LIMITS) -> pd.Series:
-    numbers = pd.to_numeric(values.where(values != ""), errors="coerce")
+    numbers = as_floats(values)
     out = pd.Series(None, index=values.index, dtype="object")
-    shown = label + " '" + values + "'"
-    return out.mask(
-        numbers > limits.max_qty, shown + f" is out of range (at most {limits.max_qty})"
-    )
+    shown = label + " '" + values.astype("object") + "'"
+    too_many = shown + f" is out of range (at most {limits.max_qty})"
+    return out.mask((numbers > limits.max_qty).to_numpy(), too_many)
 
 
 def time_problems(
@@ -368,17 +374,24 @@ def time_problems(
     """Problems of ISO 8601 strings (with offset) before `earliest` or after now + skew."""
     moments = pd.to_datetime(iso.where(iso != ""), format="ISO8601", utc=True, errors="coerce")
     latest = now + limits.future_skew
-    shown = label + " '" + iso + "'"
+    shown = label + " '" + iso.astype("object") + "'"
     out = pd.Series(None, index=iso.index, dtype="object")
-    out = out.mask(moments < limits.earliest, shown + f" is before {limits.earliest.date()}")
-    late = shown + f" is in the future (after {latest.isoformat(timespec='seconds')})"
-    return out.mask(moments > latest, late)
+    early = (moments < limits.earliest).fillna(False).to_numpy(dtype=bool)
+    out = out.mask(early, shown + f" is before {limits.earliest.date()}")
+    late = (moments > latest).fillna(False).to_numpy(dtype=bool)
+    return out.mask(
+        late, shown + f" is in the future (after {latest.isoformat(timespec='seconds')})"
+    )
 
 
 def text_problems(values: pd.Series, label: str, limits: EdgeLimits = LIMITS) -> pd.Series:
-    lengths = values.str.len()
+    lengths = values.str.len().fillna(0).astype("int64")
     out = pd.Series(None, index=values.index, dtype="object")
-    message = (
-        label + " has " + lengths.astype("string") + f" characters (at most {limits.max_text})"
-    )
-    return out.mask(lengths > limits.max_text, message)
+    message = label + " has " + lengths.astype(str) + f" characters (at most {limits.max_text})"
+    return out.mask((lengths > limits.max_text).to_numpy(), message)
+
+
+def as_floats(values: pd.Series) -> pd.Series:
+    """Numbers of decimal strings as float64 (NaN for blank or unparsable: not judged here)."""
+    text = values.astype("object")
+    return pd.to_numeric(text.where(text != ""), errors="coerce").astype("float64")

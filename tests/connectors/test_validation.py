@@ -4,14 +4,19 @@ batch land; a 2099-dated row never blocks a later correction."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from connectors.raw_loader import RawOrder, load_orders
+from connectors.channels_config import DbBridgeSettings
+from connectors.db_bridge import pull
+from connectors.raw_loader import RawOrder, load_orders, read_cursor
 from connectors.raw_schema import ensure_raw_tables
 
+BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
@@ -157,3 +162,46 @@ def test_an_oversize_payload_or_a_huge_integer_is_rejected_not_a_crash(fresh_db)
         reasons = _reasons(conn, "pos")
         assert "payload has 300011 characters" in reasons["big"]
         assert f"items[1].qty '{10**30}' is not a whole number" in reasons["wide"]
+
+
+def test_the_db_bridge_rejects_bad_rows_and_its_cursor_never_jumps_ahead(fresh_db, tmp_path):
+    """A legacy ERP view (SQLite) with a negative amount, an absurd total and a 2099 update
+    time: the good rows land, the bad ones are quarantined once (a re-pull adds no duplicate),
+    and the cursor stays at now + skew, so a later change of a good row is still pulled."""
+    path = tmp_path / "erp.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "create table orders (order_no text, total text, updated_at text);"
+        "create view v_orders as select * from orders;"
+    )
+    rows = [("G1", "10.50", "2026-11-20 10:00:00"), ("G2", "8", "2026-11-20 10:05:00"),
+            ("NEG", "-3", "2026-11-20 10:06:00"), ("ABS", "1e13", "2026-11-20 10:07:00"),
+            ("FUT", "5", "2099-01-01 00:00:00")]  # fmt: skip
+    db.executemany("insert into orders values (?, ?, ?)", rows)
+    db.commit()
+    cfg = DbBridgeSettings(
+        view="v_orders", updated_at_column="updated_at", key_column="order_no",
+        columns={"total": "paid_amount"},
+    )  # fmt: skip
+    with psycopg.connect(fresh_db.url()) as conn:
+        report = pull(conn, "legacy", f"sqlite:///{path}", cfg)
+        assert (report.stats.inserted, report.stats.rejected) == (2, 3)
+        assert _loaded(conn, "legacy") == {"G1", "G2"}
+        reasons = _reasons(conn, "legacy")
+        assert "paid_amount '-3' is negative" in reasons["NEG"]
+        assert "paid_amount '1e13' is out of range" in reasons["ABS"]
+        assert reasons["FUT"].startswith("modified time 2098-12-31 16:00:00")  # Beijing 2099
+        assert read_cursor(conn, "legacy") <= datetime.now(UTC)
+
+        db.execute("update orders set total = '11.00', updated_at = ? where order_no = 'G1'",
+                   [datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")])  # fmt: skip
+        db.commit()
+        again = pull(conn, "legacy", f"sqlite:///{path}", cfg)
+        assert again.stats.updated == 1
+        paid = conn.execute(
+            "select payload ->> 'paid_amount' from raw.legacy_orders where platform_order_no = 'G1'"
+        ).fetchone()[0]
+        assert paid == "11.00"
+        count = conn.execute("select count(*) from raw.rejected_rows where source = 'legacy'")
+        assert count.fetchone()[0] == 3  # FUT pulled again, recorded once
+    db.close()
