@@ -1,5 +1,6 @@
-"""Live mode is the product: `orderpulse up` on a fresh home with a live sandbox keeps
-`marts.fct_orders` in step with the platforms, unattended, and no automation tick fails.
+"""Live mode is the product: `orderpulse up` on a fresh home with a live sandbox serves the
+whole asset graph in the Dagster UI, keeps `marts.fct_orders` in step with the platforms,
+unattended, no automation tick fails, and Ctrl-C stops every process it started.
 
 The sandbox publishes new orders every few seconds and pushes every change to the webhook
 receiver; the push sensors load them into raw, and declarative automation rebuilds the dbt
@@ -35,6 +36,7 @@ query ($selector: SensorSelector!) {
 }
 """
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
+ASSET_NODES = "{ assetNodes { assetKey { path } groupName } }"
 
 
 def _free_port() -> int:
@@ -94,6 +96,7 @@ def _marts(url: str) -> dict[tuple[str, str], tuple[Decimal, str]]:
     return {(c, n): (Decimal(p), s) for c, n, p, s in rows}
 
 
+@pytest.mark.timeout(1200)  # two catch-ups of up to 420 s each on a busy 2-core host
 def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
     home, port = tmp_path / "home", _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERPULSE_", "DAGSTER_"))}
@@ -109,6 +112,19 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
             assert proc.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the sandbox never published its world"
             time.sleep(2)
+        # 0. the UI serves the whole graph, dbt models and decisions included
+        nodes = None
+        deadline = time.monotonic() + 240
+        while not (nodes := (_graphql(port, ASSET_NODES) or {}).get("assetNodes")):
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the Dagster UI did not answer"
+            time.sleep(2)
+        keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+        groups = {n["groupName"] for n in nodes}
+        assert {"marts/fct_orders", "marts/order_holographic", "raw/taobao_orders"} <= keys
+        assert "ops/routing_decisions" in keys
+        assert {"ingest", "staging", "intermediate", "marts"} <= groups
+
         url = subprocess.run(
             [str(BIN / "orderpulse"), "db", "url"], env=env, capture_output=True, text=True,
             timeout=120, check=True,
@@ -161,6 +177,12 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
         failed = [t["error"]["message"][:300] for t in ticks if t["status"] == "FAILURE"]
         assert failed == [], failed
         assert any(t["status"] == "SUCCESS" for t in ticks)
+
+        # 4. Ctrl-C stops everything `up` started: the webserver no longer answers
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+        time.sleep(1)
+        assert _graphql(port, ASSET_NODES) is None, "the webserver outlived `orderpulse up`"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
