@@ -14,6 +14,7 @@ run). Failing expectations, observed values and masked sample rows go in the met
 Expectations is imported inside the check, never when the definitions load.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,15 +105,14 @@ def run_expectation_check(
     asset_key: dg.AssetKey,
     target: CheckTarget,
     severity: dg.AssetCheckSeverity,
+    now: datetime,
 ) -> dg.AssetCheckResult:
     from quality.expectations.rules import load_data_check_rules, parameters
     from quality.expectations.runner import validator_for
 
     rules = load_data_check_rules()
     previous = _previous_row_count(context) if target.suite == "raw_orders_volume" else None
-    params = parameters(
-        rules, datetime.now(UTC), channel=target.channel, previous_row_count=previous
-    )
+    params = parameters(rules, now, channel=target.channel, previous_row_count=previous)
     validator = validator_for(warehouse.conn_facts.url())
     result = validator.validate(
         target, params, run_id=_run_scope(context, asset_key), sample_rows=rules.sample_rows
@@ -129,10 +129,19 @@ def run_expectation_check(
     )
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def expectation_check(
-    asset_key: dg.AssetKey, target: CheckTarget, *, blocking: bool
+    asset_key: dg.AssetKey,
+    target: CheckTarget,
+    *,
+    blocking: bool,
+    clock: Callable[[], datetime] = _wall_clock,
 ) -> dg.AssetChecksDefinition:
-    """`gx_<suite>` on `asset_key`: ERROR and blocking, or WARN."""
+    """`gx_<suite>` on `asset_key`: ERROR and blocking, or WARN. `clock` gives the "now"
+    that future timestamps and freshness are measured from."""
     severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
     notes = suite_json(target.suite).get("notes", "")
 
@@ -146,7 +155,7 @@ def expectation_check(
     def _check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        return run_expectation_check(context, warehouse, asset_key, target, severity)
+        return run_expectation_check(context, warehouse, asset_key, target, severity, clock())
 
     return _check
 

@@ -1,0 +1,155 @@
+"""The GX suites as Dagster asset checks: on the right assets with the right severity and
+blocking, and executed through Dagster against real PostgreSQL (a failed blocking check stops
+the asset downstream of it; the volume check compares with its previous run's count)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+import psycopg
+import pytest
+from dagster import ExecuteInProcessResult
+
+from connectors.channels_config import load_channels
+from connectors.merchant_systems import SOURCES
+from connectors.raw_schema import ensure_raw_tables
+from kernel.database import PgConn
+from orchestration.ingest.assets import orders_asset_key
+from orchestration.quality.expectation_checks import expectation_check, expectation_checks
+from orchestration.resources import WarehouseResource
+from quality.expectations import targets
+from tests.databases import drop_database, new_database
+
+NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def _specs() -> dict[tuple[str, str], dg.AssetCheckSpec]:
+    return {
+        (spec.asset_key.to_user_string(), spec.name): spec
+        for check in expectation_checks()
+        for spec in check.check_specs
+    }
+
+
+def test_every_suite_is_a_check_on_its_asset_with_its_severity() -> None:
+    from orchestration.definitions import defs
+
+    specs = _specs()
+    graph = defs.get_repository_def().asset_graph
+    # every checked asset exists in the graph and every check is in the definitions
+    assert {dg.AssetKey.from_user_string(a) for a, _ in specs} <= graph.get_all_asset_keys()
+    gx_checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert set(specs) <= gx_checks
+
+    def severity(asset: str, name: str) -> tuple[bool, str]:
+        spec = specs[(asset, name)]
+        return spec.blocking, spec.metadata["severity"]
+
+    for channel in load_channels().channels:
+        # bad raw orders would mislead routing and risk: they block; volume only warns
+        assert severity(f"raw/{channel}_orders", "gx_raw_orders") == (True, "ERROR")
+        assert severity(f"raw/{channel}_orders", "gx_raw_orders_volume") == (False, "WARN")
+    for source in SOURCES:
+        assert severity(f"raw/{source.table}", f"gx_raw_{source.table}") == (False, "WARN")
+    assert set(targets.MERCHANT_TABLES) == {s.table for s in SOURCES}
+    awaiting = "intermediate/int_orders_awaiting_allocation"
+    assert severity(awaiting, "gx_int_orders_awaiting_allocation") == (True, "ERROR")
+    for mart in ("fct_orders", "order_holographic", "fct_order_items"):
+        assert severity(f"marts/{mart}", f"gx_{mart}") == (False, "WARN")
+    assert len(specs) == 2 * len(load_channels().channels) + len(SOURCES) + 4
+
+
+@pytest.fixture(scope="module")
+def warehouse(pg: PgConn) -> Iterator[PgConn]:
+    conn = new_database(pg, "gxdg_")
+    with psycopg.connect(conn.url(), autocommit=True) as db:
+        ensure_raw_tables(db, ["taobao"])
+    yield conn
+    drop_database(pg, conn)
+
+
+class LoadConfig(dg.Config):
+    orders: int = 40
+    future_order: bool = False  # one order modified two days after "now"
+
+
+def _load(context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource):
+    with warehouse.connect() as conn:
+        conn.execute("delete from raw.taobao_orders")
+        conn.execute(
+            "insert into raw.taobao_orders (channel, platform_order_no, source_modified_at,"
+            " payload, content_hash, loaded_at, run_id)"
+            " select 'taobao', 'T' || g, %(now)s - g * interval '1 minute', '{}', md5(g::text),"
+            " %(now)s, %(run)s from generate_series(1, %(n)s) g",
+            {"now": NOW, "run": context.run.run_id, "n": config.orders},
+        )
+        if config.future_order:
+            conn.execute(
+                "update raw.taobao_orders set source_modified_at = %(at)s"
+                " where platform_order_no = 'T1'",
+                {"at": NOW.replace(day=6)},
+            )
+
+
+@dg.asset(key=orders_asset_key("taobao"))
+def taobao_orders_loaded(
+    context: dg.AssetExecutionContext, config: LoadConfig, warehouse: WarehouseResource
+) -> None:
+    _load(context, config, warehouse)
+
+
+@dg.asset(deps=[orders_asset_key("taobao")])
+def downstream_of_taobao() -> None:
+    """Stands for staging and the decisions: must not run on bad raw orders."""
+
+
+@pytest.mark.slow
+def test_checks_run_through_dagster_and_a_failed_blocking_check_stops_downstream(
+    warehouse: PgConn,
+) -> None:
+    checks = [
+        expectation_check(orders_asset_key("taobao"), targets.raw_orders("taobao"),
+                          blocking=True, clock=lambda: NOW),
+        expectation_check(orders_asset_key("taobao"), targets.raw_orders_volume("taobao"),
+                          blocking=False, clock=lambda: NOW),
+    ]  # fmt: skip
+    resources = {"warehouse": WarehouseResource(pg_url=warehouse.url())}
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run(orders: int, future_order: bool = False) -> ExecuteInProcessResult:
+        config = {"ops": {"raw__taobao_orders": {"config": {
+            "orders": orders, "future_order": future_order}}}}  # fmt: skip
+        return dg.materialize(
+            [taobao_orders_loaded, downstream_of_taobao, *checks],
+            resources=resources,
+            instance=instance,
+            run_config=config,
+            raise_on_error=False,
+        )
+
+    def evaluation(result: ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
+        (found,) = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+        return found
+
+    good = run(40)
+    assert good.success
+    passed = evaluation(good, "gx_raw_orders")
+    assert passed.passed and passed.metadata["rows_checked"].value == 40
+    assert passed.metadata["scope"].value == f"rows of run {good.run_id}"
+    assert evaluation(good, "gx_raw_orders_volume").metadata["row_count"].value == 40
+    materialized = {e.asset_key for e in good.get_asset_materialization_events()}
+    assert dg.AssetKey("downstream_of_taobao") in materialized
+
+    bad = run(30, future_order=True)
+    failed = evaluation(bad, "gx_raw_orders")
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
+    (expectation,) = failed.metadata["failed_expectations"].value
+    assert expectation["expectation"] == "expect_column_values_to_be_between(source_modified_at)"
+    assert expectation["samples"][0]["platform_order_no"] == "T1"
+    # blocking: the asset downstream of the bad raw table was not materialised
+    materialized = {e.asset_key for e in bad.get_asset_materialization_events()}
+    assert dg.AssetKey("downstream_of_taobao") not in materialized
+    # 40 -> 30 rows is more than the 1 % a raw table may shrink: the volume check warns
+    volume = evaluation(bad, "gx_raw_orders_volume")
+    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
+    assert volume.metadata["previous_row_count"].value == 40
