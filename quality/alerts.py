@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -33,7 +34,7 @@ class Chart:
 
     title: str
     x: list[str]
-    series: dict[str, list[float]]
+    series: dict[str, list[float]]  # None in a list: no value that day (a gap)
     threshold: float | None = None
     y_label: str = ""
 
@@ -71,10 +72,23 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    # JSON has no NaN: a detector's pandas NaN becomes null instead of failing the insert
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    # a round trip through JSON first turns dataclasses, numpy and Decimal into plain values
+    plain = json.loads(json.dumps(value, default=_json_default))
+    return json.dumps(_finite(plain), ensure_ascii=False, allow_nan=False)
 
 
 def utc_now(now: datetime | None = None) -> datetime:

@@ -35,7 +35,8 @@ def render_png(chart: Chart, width: float = 7.0, height: float = 3.2, dpi: int =
         warnings.filterwarnings("ignore", message="findfont")
         ax = fig.subplots()
         for name, values in chart.series.items():
-            ax.plot(chart.x[: len(values)], values, marker="o", label=name)
+            points = [float("nan") if v is None else v for v in values]  # None: a gap
+            ax.plot(chart.x[: len(points)], points, marker="o", label=name)
         if chart.threshold is not None:
             ax.axhline(chart.threshold, color="#c0392b", linestyle="--", label="threshold")
         ax.set_title(chart.title)
