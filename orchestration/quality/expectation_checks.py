@@ -55,12 +55,18 @@ def _previous_row_count(context: dg.AssetCheckExecutionContext) -> int | None:
     return None
 
 
-def _run_scope(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> str | None:
-    """This run's id when this run materialised the asset (check the rows it wrote)."""
+def _run_scope(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey
+) -> tuple[str | None, datetime | None]:
+    """(run id, run start) when this run materialised the asset (check the rows it wrote),
+    else (None, None): every row."""
+    run_id = context.run.run_id
     latest = context.instance.get_latest_materialization_event(asset_key)
-    if latest is not None and latest.run_id == context.run.run_id:
-        return context.run.run_id
-    return None
+    if latest is None or latest.run_id != run_id:
+        return None, None
+    record = context.instance.get_run_record_by_id(run_id)
+    started = record.start_time if record is not None else None
+    return run_id, (datetime.fromtimestamp(started, UTC) if started else None)
 
 
 def _metadata(result: Any) -> dict[str, Any]:
@@ -114,8 +120,9 @@ def run_expectation_check(
     previous = _previous_row_count(context) if target.suite == "raw_orders_volume" else None
     params = parameters(rules, now, channel=target.channel, previous_row_count=previous)
     validator = validator_for(warehouse.conn_facts.url())
+    run_id, started = _run_scope(context, asset_key)
     result = validator.validate(
-        target, params, run_id=_run_scope(context, asset_key), sample_rows=rules.sample_rows
+        target, params, run_id=run_id, run_started_at=started, sample_rows=rules.sample_rows
     )
     context.log.info(result.summary())
     meta = _metadata(result)

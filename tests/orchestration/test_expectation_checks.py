@@ -3,7 +3,7 @@ blocking, and executed through Dagster against real PostgreSQL (a failed blockin
 the asset downstream of it; the volume check compares with its previous run's count)."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 import psycopg
@@ -19,8 +19,6 @@ from orchestration.quality.expectation_checks import expectation_check, expectat
 from orchestration.resources import WarehouseResource
 from quality.expectations import targets
 from tests.databases import drop_database, new_database
-
-NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
 
 def _specs() -> dict[tuple[str, str], dg.AssetCheckSpec]:
@@ -68,7 +66,16 @@ def warehouse(pg: PgConn) -> Iterator[PgConn]:
     drop_database(pg, conn)
 
 
+@pytest.fixture(scope="module")
+def now(warehouse: PgConn) -> datetime:
+    """The instant the test's data is placed around: the database's clock, which stamps
+    `loaded_at` as in production (the checks find a run's rows by it)."""
+    with psycopg.connect(warehouse.url()) as db:
+        return db.execute("select now()").fetchone()[0]
+
+
 class LoadConfig(dg.Config):
+    now: str  # ISO time the orders' modified times are placed before
     orders: int = 40
     future_order: bool = False  # one order modified two days after "now"
 
@@ -79,15 +86,15 @@ def _load(context: dg.AssetExecutionContext, config: LoadConfig, warehouse: Ware
         conn.execute(
             "insert into raw.taobao_orders (channel, platform_order_no, source_modified_at,"
             " payload, content_hash, loaded_at, run_id)"
-            " select 'taobao', 'T' || g, %(now)s - g * interval '1 minute', '{}', md5(g::text),"
-            " %(now)s, %(run)s from generate_series(1, %(n)s) g",
-            {"now": NOW, "run": context.run.run_id, "n": config.orders},
+            " select 'taobao', 'T' || g, %(now)s::timestamptz - g * interval '1 minute', '{}',"
+            " md5(g::text), now(), %(run)s from generate_series(1, %(n)s) g",
+            {"now": config.now, "run": context.run.run_id, "n": config.orders},
         )
         if config.future_order:
             conn.execute(
                 "update raw.taobao_orders set source_modified_at = %(at)s"
                 " where platform_order_no = 'T1'",
-                {"at": NOW.replace(day=6)},
+                {"at": datetime.fromisoformat(config.now) + timedelta(days=2)},
             )
 
 
@@ -105,20 +112,20 @@ def downstream_of_taobao() -> None:
 
 @pytest.mark.slow
 def test_checks_run_through_dagster_and_a_failed_blocking_check_stops_downstream(
-    warehouse: PgConn,
+    warehouse: PgConn, now: datetime
 ) -> None:
     checks = [
         expectation_check(orders_asset_key("taobao"), targets.raw_orders("taobao"),
-                          blocking=True, clock=lambda: NOW),
+                          blocking=True, clock=lambda: now),
         expectation_check(orders_asset_key("taobao"), targets.raw_orders_volume("taobao"),
-                          blocking=False, clock=lambda: NOW),
+                          blocking=False, clock=lambda: now),
     ]  # fmt: skip
     resources = {"warehouse": WarehouseResource(pg_url=warehouse.url())}
     instance = dg.DagsterInstance.ephemeral()
 
     def run(orders: int, future_order: bool = False) -> ExecuteInProcessResult:
         config = {"ops": {"raw__taobao_orders": {"config": {
-            "orders": orders, "future_order": future_order}}}}  # fmt: skip
+            "now": now.isoformat(), "orders": orders, "future_order": future_order}}}}  # fmt: skip
         return dg.materialize(
             [taobao_orders_loaded, downstream_of_taobao, *checks],
             resources=resources,
