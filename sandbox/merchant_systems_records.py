@@ -10,6 +10,12 @@ What the anomaly labels mean here: `pickup_failure` -> a `pickup_failed` carrier
 the successful retry; `delivery_timeout` -> `promised_at` passes before delivery; `oversold_sku`
 -> an `allocate_failed` WMS event and negative `available` stock for that SKU; `stuck_order` ->
 allocated but never picked; `cart_churn` -> > 20 cart add/remove events within a minute.
+
+What the incidents (`world.incidents`) mean here: `stock_sync_stale` -> that warehouse's stock
+last synced 47 minutes before the end (every other warehouse within 4); `cs_escalation` -> three
+tickets on the order within its span, with complaint words; a parcel refunded while it travels
+and never delivered was intercepted -> a `returning` carrier event. A calm world keeps every
+warehouse's stock above the safety line.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sandbox import geo, people
-from sandbox.catalog import CARRIERS, STALE_WAREHOUSE, WAREHOUSES, assign_warehouses
+from sandbox.catalog import CARRIERS, WAREHOUSES, assign_warehouses
+from sandbox.incidents import ESCALATION_TICKETS, STALE_SYNC_MINUTES
 from sandbox.model import Order
 
 if TYPE_CHECKING:
@@ -212,6 +219,7 @@ def build_merchant_systems_records(world: World) -> None:
         _tickets(order, at, shipment, rng, end, tickets)
         _behaviour(order, rng, end, behaviour)
 
+    tickets += _escalations(world)
     world.stock_movements, world.stock = _stock(world, moves, shipped_qty, end)
     world.wms_events = [
         WmsEvent(f"W{i:09d}", t, w, ch, no, typ, _OPERATORS[zlib.crc32(no.encode()) % 6], d)
@@ -292,7 +300,9 @@ def _track(order, at, wh, dist, rng, end, out) -> Shipment:  # noqa: ANN001
         pickup = ship + timedelta(hours=5, minutes=rng.randint(0, 50))
     add(pickup, "picked_up", origin, f"{name}快递员已揽收")
     arrival = at.get("deliver") or at.get("reject")
-    hub_end = (arrival - timedelta(hours=4)) if arrival else end
+    # refunded on the way and never delivered: the merchant had the carrier stop it (拦截)
+    stopped = arrival is None and "refund" in at and at["refund"] > ship
+    hub_end = (arrival - timedelta(hours=4)) if arrival else (at["refund"] if stopped else end)
     hubs = [f"{wh.city}转运中心", f"{order.receiver.city}转运中心"]
     t = pickup + timedelta(hours=rng.randint(2, 5))
     for k, hub in enumerate(hubs):
@@ -309,6 +319,9 @@ def _track(order, at, wh, dist, rng, end, out) -> Shipment:  # noqa: ANN001
         else:
             add(at["reject"], "rejected", dest, "收件人拒收，快件将退回")
             add(at["reject"] + timedelta(hours=1), "returning", dest, "快件退回中")
+    elif stopped:
+        add(at["refund"] + timedelta(hours=rng.randint(2, 5)), "returning", hubs[0],
+            "快件已拦截，正在退回寄件人")  # fmt: skip
     out.extend(rows)
     last = max(rows, key=lambda r: r[0])
     return Shipment(
@@ -362,6 +375,29 @@ def _tickets(order, at, shipment, rng, end, out) -> None:  # noqa: ANN001
         out.append((*key, order.buyer_id, opened, min(updated, end), topic, text, status, priority))
 
 
+def _escalations(world: World) -> list[tuple]:
+    """The tickets of each `cs_escalation` incident: three asks about one order between the
+    incident's start and end, complaint words in each, the last one still open."""
+    rows = []
+    orders = {(o.channel, o.platform_order_no): o for o in world.orders}
+    for incident in world.incidents:
+        order = orders.get((incident.get("channel"), incident.get("platform_order_no")))
+        if incident["kind"] != "cs_escalation" or order is None:
+            continue
+        first = datetime.fromisoformat(incident["start"])
+        last = datetime.fromisoformat(incident["end"])
+        asks = (first, first + (last - first) * 0.55, last)
+        states = (("resolved", timedelta(hours=3)), ("pending", timedelta(hours=1)),
+                  ("open", timedelta(0)))  # fmt: skip
+        for at, (topic, text), (status, later) in zip(
+            asks, ESCALATION_TICKETS, states, strict=True
+        ):
+            rows.append((order.channel, order.platform_order_no, order.buyer_id, at,
+                         min(at + later, world.end), topic,
+                         text.format(no=order.platform_order_no), status, "high"))  # fmt: skip
+    return rows
+
+
 def _behaviour(order, rng, end, out) -> None:  # noqa: ANN001
     device = people.DEVICES[zlib.crc32(order.buyer_id.encode()) % len(people.DEVICES)]
     base = (order.buyer_id, order.buyer_ip, device)
@@ -396,11 +432,12 @@ def _stock(world: World, moves: list[tuple], shipped: dict, end: datetime):  # n
             reserved[m[1], m[2]] = reserved.get((m[1], m[2]), 0) + m[4]
     oversold = set(world.oversold_skus)
     extra = set(world.extra_skus)
+    stale = {i["warehouse"] for i in world.incidents if i["kind"] == "stock_sync_stale"}
     opening = world.start - timedelta(hours=6)
     rows = []
     sync = {}
     for w in WAREHOUSES:
-        minutes = 47 if w.warehouse_id == STALE_WAREHOUSE else rng.randint(1, 4)
+        minutes = STALE_SYNC_MINUTES if w.warehouse_id in stale else rng.randint(1, 4)
         sync[w.warehouse_id] = end - timedelta(minutes=minutes)
         for s in world.skus:
             if w.is_front and not (s.is_hot or s.sku in extra):
@@ -408,7 +445,7 @@ def _stock(world: World, moves: list[tuple], shipped: dict, end: datetime):  # n
             out = shipped.get((w.warehouse_id, s.sku), 0)
             if s.sku in oversold:
                 buffer = 0  # sold out: the paid orders still waiting have nothing to ship
-            elif rng.random() < 0.04:
+            elif rng.random() < 0.04 and not world.calm:
                 buffer = rng.randint(0, 8)  # running low: below the safety stock
             else:
                 buffer = rng.randint(5, 60) if w.is_front else rng.randint(20, 300)

@@ -19,7 +19,10 @@ sandbox.json:
                              "refresh_token"}},
      "merchant_systems": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
      "webhook_url": ...,
-     "generated": {"seed", "orders", "days", "end", "live"}}
+     "generated": {"seed", "orders", "days", "end", "live", "calm"}}
+
+The truth (`truth()`, truth.json) lists the orders and the incidents planted in the world
+(`sandbox.incidents`); a `calm` sandbox plants none.
 """
 
 from __future__ import annotations
@@ -125,8 +128,10 @@ class Sandbox:
         live: bool = False,
         erp_admin_url: str | None = None,
         live_interval: float = LIVE_INTERVAL,
+        calm: bool = False,
     ) -> None:
         self.home = Path(home)
+        self.calm = calm
         self.seed, self.orders, self.days, self.end = seed, orders, days, end
         self.scenario, self.add = (Path(scenario) if scenario else None), add
         self.faults = dict(faults or {})
@@ -224,7 +229,7 @@ class Sandbox:
         """Every published order in the design's contract form (`orderpulse sandbox truth`)."""
         with self._lock:
             rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
-        truth: dict = {"orders": rows}
+        truth: dict = {"orders": rows, "incidents": list(getattr(self.world, "incidents", []))}
         app = self._apps.get("merchant_systems")
         state = getattr(getattr(app, "app", None), "state", None)
         deliveries = state.allocations.deliveries() if state is not None else []
@@ -252,11 +257,13 @@ class Sandbox:
         if self.large and (self.scenario is None or self.add):
             # a million orders: catalogue and warehouses only here, orders streamed to the
             # gateways (`_start_gateways`); SFTP, ERP and the merchant systems' records stay empty
-            self.world = generate_world(self.seed, 0, self.days, self.end)
+            self.world = generate_world(self.seed, 0, self.days, self.end, calm=self.calm)
             self._scenario_orders = scenario_orders
             return
         replacing = self.scenario is not None and not self.add  # no generated orders needed
-        world = generate_world(self.seed, 0 if replacing else self.orders, self.days, self.end)
+        world = generate_world(
+            self.seed, 0 if replacing else self.orders, self.days, self.end, calm=self.calm
+        )
         if self.scenario is not None:
             from sandbox.scenario import merge_scenario
 
@@ -301,7 +308,7 @@ class Sandbox:
         for channel, cls in GATEWAYS.items():
             self.gateways[channel] = cls(faults=self.faults.get(channel), compact=True)
         replaced = {(o.channel, o.platform_order_no) for o in self._scenario_orders}
-        chunks = iter_orders(self.seed, self.orders, self.days, self.end)
+        chunks = iter_orders(self.seed, self.orders, self.days, self.end, calm=self.calm)
         for chunk in (*chunks, self._scenario_orders):
             mine = [
                 o
@@ -387,6 +394,7 @@ class Sandbox:
                 "days": self.days,
                 "end": self.world.end.isoformat(),
                 "live": self.live,
+                "calm": self.calm,
                 "marketplaces_only": self.large,
             },
         }
@@ -484,6 +492,7 @@ def run_sandbox_cli(
     add: bool = False,
     live: bool = False,
     webhook_url: str | None = None,
+    calm: bool = False,
 ) -> None:
     """`orderpulse sandbox serve`: start everything, print where it is, block until Ctrl-C."""
     sandbox = Sandbox(
@@ -495,6 +504,7 @@ def run_sandbox_cli(
         add=add,
         live=live,
         webhook_url=webhook_url,
+        calm=calm,
     )
     sandbox.start()
     for error in sandbox.scenario_errors:

@@ -15,7 +15,8 @@ large volumes use `iter_orders(...)`, which yields the very same orders as
 merchant-side records in memory and is meant for up to ~200 k orders (10 k: ~2 s).
 
 Injected anomalies are recorded in `Order.labels` under stable names (`LABELS`, each described
-in `sandbox.world_plan`).
+in `sandbox.world_plan`); planted incidents in `World.incidents` (the truth's `"incidents"`,
+see `sandbox.incidents`). `calm=True` gives a world without incidents.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 from sandbox import geo, people
 from sandbox.catalog import WAREHOUSES, Shop, Sku, Warehouse
 from sandbox.gateways import per_channel
+from sandbox.incidents import truth_list
 from sandbox.model import CHANNELS, Coupon, Customs, Event, Item, Order, Receiver
 from sandbox.world_plan import (
     BJ,
@@ -80,6 +82,8 @@ class World:
     late_updates: dict[tuple[str, str], LateUpdate] = field(default_factory=dict)
     oversold_skus: list[str] = field(default_factory=list)
     extra_skus: list[str] = field(default_factory=list)  # added by a scenario: stocked everywhere
+    incidents: list[dict] = field(default_factory=list)  # truth form (sandbox.incidents)
+    calm: bool = False
 
     def sku(self, code: str) -> Sku | None:
         return next((s for s in self.skus if s.sku == code), None)
@@ -123,11 +127,13 @@ def generate_world(
     days: int = 3,
     end: datetime | None = None,
     channels: tuple[str, ...] = CHANNELS,
+    calm: bool = False,
 ) -> World:
-    """A whole deterministic world (orders + merchant-side records), everything <= `end`."""
+    """A whole deterministic world (orders + merchant-side records), everything <= `end`;
+    `calm`: without incidents."""
     from sandbox.merchant_systems_records import build_merchant_systems_records  # from the orders
 
-    plan = plan_world(seed, orders, days, end or default_end(), channels)
+    plan = plan_world(seed, orders, days, end or default_end(), channels, calm)
     order_list = [o for chunk in _materialise(plan) for o in chunk]
     with paused_gc():
         world = _assemble(seed, plan, order_list)
@@ -146,7 +152,18 @@ def _assemble(seed: int, plan: WorldPlan, order_list: list[Order]) -> World:
         warehouses=list(WAREHOUSES),
         late_updates=_late_updates(plan, order_list),
         oversold_skus=[plan.skus[i].sku for i in plan.oversold],
+        incidents=_incidents(plan, order_list),
+        calm=plan.calm,
     )
+
+
+def _incidents(plan: WorldPlan, orders: list[Order]) -> list[dict]:
+    """The plan's incidents in truth form, the order one concerns named by its key."""
+    for incident in plan.incidents:
+        if incident.order >= 0:
+            o = orders[incident.order]
+            incident.subject = {"channel": o.channel, "platform_order_no": o.platform_order_no}
+    return truth_list(plan.incidents)
 
 
 def iter_orders(
@@ -156,10 +173,12 @@ def iter_orders(
     end: datetime | None = None,
     channels: tuple[str, ...] = CHANNELS,
     chunk_size: int = 20_000,
+    calm: bool = False,
 ) -> Iterator[list[Order]]:
-    """The orders of `generate_world(seed, orders, days, end, channels)`, in chunks (streaming:
-    only the numpy column plan and one chunk of `Order` objects are alive at a time)."""
-    plan = plan_world(seed, orders, days, end or default_end(), channels)
+    """The orders of `generate_world(seed, orders, days, end, channels, calm)`, in chunks
+    (streaming: only the numpy column plan and one chunk of `Order` objects are alive at a
+    time)."""
+    plan = plan_world(seed, orders, days, end or default_end(), channels, calm)
     yield from _materialise(plan, chunk_size)
 
 

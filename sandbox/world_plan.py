@@ -22,6 +22,12 @@ hour), `oversold_sku` (paid after the SKU's stock ran out; never shipped),
 succeeded), `delivery_timeout` (delivered, or still undelivered at `end`, after the promised
 time), `cart_churn` (> 20 cart add/remove in a minute before ordering), `customs_incomplete`
 (cross-border order without an HS code).
+
+Incidents (`sandbox.incidents`) are planted here too, with their own generator, unless the world
+is `calm`: a silent channel, the late region's history and lateness, a SKU priced differently
+on one channel, a wave of stuck orders, failing return interceptions, an escalating buyer (the
+oversold SKUs and the stale warehouse are incidents as well). Each becomes an `Incident` in
+`WorldPlan.incidents`.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from sandbox import geo, people
+from sandbox import geo, incidents, people
 from sandbox.catalog import Shop, Sku, assign_warehouses, catalogue, popularity, shops
 from sandbox.channels import CHANNELS, MARKETPLACES
 from sandbox.gateways import per_channel
+from sandbox.incidents import Incident
 
 LABELS = (
     "ip_burst", "night_payment", "virtual_carrier_phone", "coupon_stacking", "duplicate_order",
@@ -49,13 +56,12 @@ CHANNEL_SHARE = per_channel(
     "share", {"h5mall": 0.07, "pos": 0.05, "regional_a": 0.05, "regional_b": 0.05}
 )
 CROSS_BORDER_CHANNELS = ("taobao", "jd", "douyin", "youzan", "h5mall")
-# a few SKUs are a little cheaper on some channels: (share of SKUs, price factor)
-CHEAPER_SKUS = {"pdd": (0.04, 0.97), "douyin": (0.02, 0.985)}
+# draws kept from when a few SKUs were cheaper on these channels (now one price everywhere,
+# except a planted price_difference incident): keeps the rest of every seeded world as it was
+_PRICE_DRAWS = {"pdd": 0.04, "douyin": 0.02}
 # Beijing hour-of-day weights of order creation (evening peak, quiet nights)
 _HOUR_WEIGHT = np.array([2.0, 1.2, 0.7, 0.5, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.2, 4.5,
                          4.8, 4.3, 4.2, 4.4, 4.5, 4.6, 4.8, 5.5, 6.5, 7.5, 7.0, 4.0])  # fmt: skip
-# provinces where a carrier hub is struggling: many late deliveries (a regional hot spot)
-_LATE_PROVINCES = ("四川省", "陕西省")
 EVENT_ORDER = ("pay", "ship", "deliver", "reject", "return", "cancel", "refund")
 BJ = 8 * 3600
 HOUR = 3600
@@ -100,6 +106,8 @@ class WorldPlan:
     seller_note: np.ndarray
     late_delay: np.ndarray  # seconds the last event shows late, 0 = on time
     oversold: list[int]
+    incidents: list[Incident]
+    calm: bool = False
 
     @property
     def n(self) -> int:
@@ -107,9 +115,15 @@ class WorldPlan:
 
 
 def plan_world(
-    seed: int, n: int, days: int, end_dt: datetime, channels: tuple[str, ...]
+    seed: int,
+    n: int,
+    days: int,
+    end_dt: datetime,
+    channels: tuple[str, ...],
+    calm: bool = False,
 ) -> WorldPlan:
-    """Draw the world of `n` orders over `days` days up to `end_dt` on `channels`."""
+    """Draw the world of `n` orders over `days` days up to `end_dt` on `channels`; a `calm`
+    world has no incidents (see sandbox.incidents)."""
     if n < 0 or days <= 0:
         raise ValueError(f"orders must be >= 0 and days > 0 (got orders={n}, days={days})")
     unknown = set(channels) - set(CHANNELS)
@@ -241,6 +255,37 @@ def plan_world(
     # cart_churn: the buyer added/removed cart items > 20 times in a minute before ordering
     lab["cart_churn"][pick(max(1, n // 300) if n >= 10 else 0, ~is_pos)] = True
 
+    # -- incidents that move orders in time: the late region's history, a silent channel
+    irng = incidents.incident_rng(seed)
+    plant = not calm and n >= incidents.MIN_ORDERS
+    found: list[Incident] = []
+    plan_start = start  # the first order's earliest time (the late region's history is older)
+    province = np.array([d.province for d in ds])[p_district[person]]
+    region = (province == incidents.LATE_REGION) & (p_abroad[person] < 0)
+    hist = np.zeros(n, bool)
+    if plant and region.any():
+        hist, plan_start = incidents.move_region_history(
+            irng, created, region & is_market & ~taken, start, days
+        )
+        found.append(
+            Incident("region_late_deliveries", {"region": incidents.LATE_REGION}, plan_start, end)
+        )
+    silent = incidents.preferred(channels, incidents.SILENT_CHANNELS)
+    alt = next((channels.index(c) for c in CROSS_BORDER_CHANNELS
+                if c in channels and channels.index(c) != silent), -1)  # fmt: skip
+    if plant and silent >= 0 and alt >= 0:
+        gap, switch = incidents.silence_channel(irng, created, channel, taken, silent, start, end)
+        channel[switch] = alt  # tied to other orders (a burst, a pair): sold elsewhere instead
+        shop[switch] = shop_base[channels[alt]]
+        found.append(Incident("channel_silent", {"channel": channels[silent]}, gap, end))
+        ch_names_o = ch_names[channel]
+        is_market = np.isin(ch_names_o, MARKETPLACES)
+        is_pos = ch_names_o == "pos"
+    else:
+        silent = -1
+    # no channel but the silent one falls quiet by chance (a calm world: none at all)
+    incidents.even_out(created, channel, ~taken & ~hist, start, end, skip=silent)
+
     # -- items: 1-5 lines, hot items sell most, unique SKUs per order
     n_items = rng.choice(5, n, p=[0.55, 0.25, 0.11, 0.06, 0.03]) + 1
     n_items[is_pos] = np.minimum(n_items[is_pos], 3)
@@ -262,10 +307,19 @@ def plan_world(
     item_qty = rng.choice(3, n_lines, p=[0.82, 0.13, 0.05]) + 1
     list_cents = np.array([int(s.price * 100) for s in skus], dtype=np.int64)
     factor = np.ones((len(channels), len(skus)))
-    for ci, c in enumerate(channels):
-        if c in CHEAPER_SKUS:
-            share, price_factor = CHEAPER_SKUS[c]
-            factor[ci, rng.random(len(skus)) < share] = price_factor
+    for c in channels:
+        if c in _PRICE_DRAWS:
+            rng.random(len(skus))
+    if plant:
+        line_channel = channel[item_order].astype(np.int64)
+        for ci, rank, price_factor in incidents.price_skus(
+            irng, line_channel, item_sku, channels, len(skus)
+        ):
+            factor[ci, rank] = price_factor
+            found.append(Incident(
+                "price_difference", {"sku": skus[rank].sku, "channel": channels[ci]},
+                plan_start, end, {"price_factor": price_factor},
+            ))  # fmt: skip
     item_price = list_cents[item_sku] * factor[channel[item_order], item_sku]
     item_price = np.rint(item_price).astype(np.int64)
     goods = np.add.reduceat(item_qty * item_price, item_start[:-1]) if n else np.zeros(0, np.int64)
@@ -286,16 +340,32 @@ def plan_world(
     t = pay_at + rng.integers(600, 8 * HOUR, size=n)
     ok = refund_early & (t <= end)
     ev["refund"][ok] = t[ok]
-    stuck_pool = paid & ~is_pos & ~refund_early & ~taken & (pay_at <= end - 50 * HOUR)
+    stuck_pool = paid & ~is_pos & ~refund_early & ~taken & ~hist & (pay_at <= end - 50 * HOUR)
     no_ship = refund_early | is_pos | ~paid
-    no_ship[pick(max(1, int(stuck_pool.sum() * 0.04)), stuck_pool)] = True
+    stuck = pick(max(1, int(stuck_pool.sum() * 0.04)), stuck_pool)
+    # one in eight of those drawn sticks (a calm world: none), scattered over the channels
+    no_ship[stuck[: 0 if calm else max(1, len(stuck) // 8)]] = True
+    wave_c = incidents.preferred(channels, incidents.STUCK_CHANNELS)
+    if plant and wave_c >= 0:
+        wave = incidents.stuck_wave(irng, stuck_pool & ~taken & (channel == wave_c), pay_at, end)
+        if wave.any():
+            no_ship[wave] = taken[wave] = True
+            found.append(Incident(
+                "stuck_orders", {"channel": channels[wave_c], "status": "allocated"},
+                int(pay_at[wave].min()), end, {"orders": int(wave.sum())},
+            ))  # fmt: skip
+            # one of its buyers asks three times within the last day, angrier each time
+            who = int(irng.choice(np.flatnonzero(wave)))
+            found.append(Incident("cs_escalation", {}, end - 20 * HOUR, end - 2 * HOUR, order=who))
 
     # oversold: two mid-popular SKUs sold out; the last buyers' orders can never ship
     oversold = []
-    ship_delay = np.clip(rng.lognormal(np.log(8 * HOUR), 0.6, n), HOUR, 30 * HOUR).astype(np.int64)
+    # a calm warehouse ships everything within 20 h (nothing waits a day in one status)
+    longest = (20 if calm else 30) * HOUR
+    ship_delay = np.clip(rng.lognormal(np.log(8 * HOUR), 0.6, n), HOUR, longest).astype(np.int64)
     ship_at = pay_at + ship_delay
     ranks = rng.choice(np.arange(50, min(120, len(skus))), 2, replace=False)
-    for rank in ranks if n >= 200 else []:
+    for rank in ranks if n >= 200 and not calm else []:
         has = np.zeros(n, bool)
         has[item_order[item_sku == rank]] = True
         cand = np.flatnonzero(has & paid & ~no_ship & ~taken & ~forced_paid)
@@ -314,6 +384,11 @@ def plan_world(
         waiting = has & paid & ~shipped & ~refund_early & ~is_pos
         lab["oversold_sku"] |= waiting
         taken |= waiting
+    for rank in oversold:
+        has = np.zeros(n, bool)
+        has[item_order[item_sku == rank]] = True
+        since = int(pay_at[has & lab["oversold_sku"]].min())
+        found.append(Incident("oversold", {"sku": skus[rank].sku}, since, end))
 
     # where it ships from decides the promised delivery time
     lat, lon = d_lat[p_district[person]], d_lon[p_district[person]]
@@ -326,8 +401,9 @@ def plan_world(
     lab["pickup_failure"][pickup_fail] = True
     transit = (sla * rng.uniform(0.3, 0.85, n)).astype(np.int64)
     transit[lab["pickup_failure"]] += 6 * HOUR  # the retry pickup comes ~5 h later
-    prov = np.array([d.province for d in ds])[p_district[person]]
-    late_p = np.where(np.isin(prov, _LATE_PROVINCES), 0.22, 0.035)
+    late_p = np.full(n, incidents.LATE_SHARE_HEALTHY)
+    if any(i.kind == "region_late_deliveries" for i in found):
+        late_p[region] = incidents.LATE_SHARE_INCIDENT
     late = shipped & ~taken & (rng.random(n) < late_p)
     transit[late] = sla[late] + rng.integers(3 * HOUR, 36 * HOUR, size=int(late.sum()))
     arrive = ship_at + transit
@@ -349,9 +425,33 @@ def plan_world(
     refund_only_at = arrive + rng.integers(2 * HOUR, 48 * HOUR, size=n)
     ok = delivered & (after >= 0.05) & (after < 0.06) & (refund_only_at <= end)
     ev["refund"][ok] = refund_only_at[ok]
+    # return interceptions: the buyer cancels while the parcel travels; a stopped parcel goes
+    # back (no delivery), a failed interception is delivered all the same
+    cands = delivered & (ev["return"] < 0) & (ev["refund"] < 0) & ~taken & ~is_pos
+    cands &= arrive - ship_at >= 12 * HOUR
+    failing = incidents.preferred(channels, incidents.INTERCEPT_CHANNELS) if plant else -1
+    tried, failed, asked = incidents.interceptions(
+        irng, cands, channel, ship_at, arrive, end, failing
+    )
+    ev["refund"][tried] = asked[tried]
+    ev["deliver"][tried & ~failed] = NONE
+    taken |= tried
+    bad = failed & (channel == failing)
+    if bad.any():
+        attempts = int((tried & (channel == failing)).sum())
+        found.append(Incident(
+            "return_interception_failed", {"channel": channels[failing]}, int(asked[bad].min()),
+            end, {"attempts": attempts, "failed": int(bad.sum())},
+        ))  # fmt: skip
+    if not calm:  # its WMS stopped pushing stock numbers (the routing circuit breaker's case)
+        found.append(Incident(
+            "stock_sync_stale", {"warehouse": incidents.STALE_WAREHOUSE},
+            end - incidents.STALE_SYNC_MINUTES * 60, end,
+        ))  # fmt: skip
 
     del fate, t, ok, ship_delay, transit, arrive, ret_at, refund_at, refund_only_at, after
-    del lat, lon, prov, late_p, promised, dist, all_hot, sla, stuck_pool, timeout, intends
+    del lat, lon, province, late_p, promised, dist, all_hot, sla, stuck_pool, timeout, intends
+    del cands, tried, failed, asked, bad
     # late_status_update: the platform reports the last post-payment event 1-8 h late
     last = np.max(np.stack([ev[k] for k in EVENT_ORDER]), axis=0)
     late_pool = (last > 0) & (last <= end - 2 * HOUR) & ~is_pos
@@ -393,7 +493,7 @@ def plan_world(
     seller_note = np.where(rng.random(n) < 0.03, rng.integers(len(people.SELLER_NOTES), size=n), -1)
     i16, i32 = np.int16, np.int32  # compact dtypes: the plan of 1 M orders stays ~200 MB
     return WorldPlan(
-        start=start, end=end, channels=tuple(channels), skus=skus, shops=shop_map,
+        start=plan_start, end=end, channels=tuple(channels), skus=skus, shops=shop_map,
         shop_ids=shop_ids, p_district=p_district.astype(i16), p_abroad=p_abroad.astype(np.int8),
         p_b2b=p_b2b, p_phone=p_phone, p_name=p_name.astype(i16), p_addr=p_addr.astype(i16),
         p_ip=p_ip.astype(np.uint32), channel=channel, shop=shop.astype(i16),
@@ -402,7 +502,7 @@ def plan_world(
         platform_coupon=plat_c.astype(i32), item_start=item_start, item_sku=item_sku.astype(i16),
         item_qty=item_qty.astype(np.int8), item_price=item_price.astype(i32), labels=lab,
         note=note.astype(np.int8), seller_note=seller_note.astype(np.int8),
-        late_delay=late_delay.astype(i32), oversold=oversold,
+        late_delay=late_delay.astype(i32), oversold=oversold, incidents=found, calm=calm,
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox import catalog, channels, exports, gateways, world, world_plan
+from sandbox import catalog, channels, exports, gateways, incidents, world, world_plan
 from sandbox.gateways import GATEWAYS
 from sandbox.model import CHANNELS, MARKETPLACES, Order
 
@@ -72,9 +72,11 @@ def test_sandbox_channel_lists_cover_exactly_the_registry(what: str) -> None:
 
 def test_kinds_and_subsets_agree_with_the_registry() -> None:
     assert channels.KINDS == KINDS
-    for name in ("CROSS_BORDER_CHANNELS", "CHEAPER_SKUS"):
-        extra = set(getattr(world_plan, name)) - ALL
-        assert not extra, f"world_plan.{name} names unknown channels {sorted(extra)}"
+    extra = set(world_plan.CROSS_BORDER_CHANNELS) - ALL
+    assert not extra, f"world_plan.CROSS_BORDER_CHANNELS names unknown channels {sorted(extra)}"
+    for name in ("SILENT_CHANNELS", "STUCK_CHANNELS", "PRICE_CHANNELS", "INTERCEPT_CHANNELS"):
+        extra = set(getattr(incidents, name)) - ALL
+        assert not extra, f"incidents.{name} names unknown channels {sorted(extra)}"
     wrong = {c: cls.channel for c, cls in GATEWAYS.items() if cls.channel != c}
     assert not wrong, f"gateways registered under another channel's name: {wrong}"
 
