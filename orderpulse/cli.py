@@ -49,6 +49,9 @@ AddOpt = Annotated[
 OrdersOpt = Annotated[int, typer.Option("--orders", help="Generated orders.")]
 DaysOpt = Annotated[int, typer.Option("--days", help="Simulated days of history.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="World generator seed.")]
+CalmOpt = Annotated[
+    bool, typer.Option("--calm", help="A sandbox world without incidents (for false alarms).")
+]
 
 
 def _fail(message: str) -> None:
@@ -149,13 +152,14 @@ def sandbox_serve(
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
     seed: SeedOpt = 7,
+    calm: CalmOpt = False,
 ) -> None:
     """Run every sandbox server on loopback until Ctrl-C; endpoints go to sandbox.json."""
     from sandbox.server import run_sandbox_cli
 
     settings = get_settings()
     runtime.prepare(settings)  # the ERP stand-in database lives on the warehouse's server
-    run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live)
+    run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live, calm=calm)
 
 
 @sandbox_app.command("truth")
@@ -291,6 +295,7 @@ def demo(
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
     seed: SeedOpt = 7,
+    calm: CalmOpt = False,
     reset: Annotated[
         bool | None,
         typer.Option(
@@ -310,7 +315,7 @@ def demo(
         console.print("emptied raw, staging, intermediate, marts and ops (--no-reset keeps them)")
     ok = run_demo(
         console, home=get_settings().home_dir, seed=seed, orders=orders, days=days,
-        scenario=scenario, add=add,
+        scenario=scenario, add=add, calm=calm,
     )  # fmt: skip
     if not ok:
         raise typer.Exit(1)
@@ -323,6 +328,7 @@ def up(
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
     seed: SeedOpt = 7,
+    calm: CalmOpt = False,
     initial_run: Annotated[
         bool,
         typer.Option(
@@ -338,8 +344,9 @@ def up(
 
     _prepare_everything()
     services = start_services(
-        console, home=get_settings().home_dir, live=live, seed=seed, orders=orders, days=days
-    )
+        console, home=get_settings().home_dir, live=live, seed=seed, orders=orders, days=days,
+        calm=calm,
+    )  # fmt: skip
     bin_dir = Path(sys.executable).parent
     workspace = str(runtime.project_root() / "workspace.yaml")
     cmd = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port), "-h", "127.0.0.1"]

@@ -194,6 +194,7 @@ def run_demo(
     days: int,
     scenario: Path | None,
     add: bool,
+    calm: bool = False,
 ) -> bool:
     from orchestration.definitions import defs
     from sandbox.server import Sandbox
@@ -206,7 +207,7 @@ def run_demo(
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     with Sandbox(
         home, seed=seed, orders=orders, days=days, end=end, scenario=scenario, add=add,
-        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"),
+        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=calm,
     ) as sb:  # fmt: skip
         errors = getattr(sb, "scenario_errors", []) or []
         for error in errors:

@@ -45,6 +45,7 @@ def start_services(
     seed: int = 7,
     orders: int = 10_000,
     days: int = 3,
+    calm: bool = False,
 ) -> Services:
     services = Services()
     webhook_url = None
@@ -73,7 +74,7 @@ def start_services(
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     sandbox = Sandbox(
         home, seed=seed, orders=orders, days=days, end=end, webhook_url=webhook_url,
-        live=live, erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"),
+        live=live, erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=calm,
     ).start()  # fmt: skip
     services.stoppers.append(sandbox.stop)
     endpoints = json.loads((home / "sandbox.json").read_text()).get("channels", {})
