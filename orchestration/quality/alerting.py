@@ -84,7 +84,19 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: Warehouse
 def check_failure_alerts(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     from quality.alerts import Alert
 
-    after = int(json.loads(context.cursor)["storage_id"]) if context.cursor else None
+    # the id orders events on PostgreSQL; a run-sharded store (SQLite) needs the run time
+    tick = datetime.now(UTC)
+    cursor = json.loads(context.cursor) if context.cursor else None
+    after = (
+        dg.RunShardedEventsCursor(
+            id=cursor["storage_id"],
+            run_updated_after=datetime.fromisoformat(cursor["run_updated_after"]),
+        )
+        if cursor
+        else None
+    )
+    # deprecated for Dagster 2.0, but still the one public query over check evaluations of
+    # every asset (the fetch_* successors cover materializations and observations only)
     records = context.instance.get_event_records(
         dg.EventRecordsFilter(
             event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
@@ -112,8 +124,10 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, warehouse: Warehou
                 dedup_key=f"check={asset}:{evaluation.check_name}",
             )
         )
-    if records:
-        context.update_cursor(json.dumps({"storage_id": records[-1].storage_id}))
+    last_id = records[-1].storage_id if records else (cursor or {}).get("storage_id", 0)
+    context.update_cursor(
+        json.dumps({"storage_id": last_id, "run_updated_after": tick.isoformat()})
+    )
     raised = _raise(warehouse, alerts) if alerts else []
     return dg.SkipReason(f"{len(alerts)} failed blocking check(s), {len(raised)} raised")
 
