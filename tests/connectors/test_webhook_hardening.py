@@ -13,6 +13,7 @@ import hashlib
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -309,6 +310,23 @@ def test_missing_or_unreadable_send_time_is_refused(receiver) -> None:  # noqa: 
             == 200
         )
     assert len(_stored(conn)) == 1
+
+
+def test_concurrent_copies_of_one_message_are_stored_once(receiver) -> None:  # noqa: ANN001
+    """The store's connections overlap: the unique key still lets exactly one copy in."""
+    url, conn = receiver
+    message = _message("kuaishou", 0)
+    others = [_message("kuaishou", i) for i in (1, 2)]
+
+    def post(m) -> int:  # noqa: ANN001
+        return httpx.post(f"{url}/kuaishou", content=m.content, headers=m.headers).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, [message] * 8 + others))
+    assert sorted(answers[:8]) == [200] + [403] * 7 and answers[8:] == [200, 200]
+    assert sorted(m for _, m, _ in _stored(conn)) == sorted(
+        m.message_id for m in [message, *others]
+    )
 
 
 # -- PostgreSQL restart --------------------------------------------------------------------------
