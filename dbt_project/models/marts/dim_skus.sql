@@ -60,7 +60,7 @@ final as (
     select
         ---------- ids
         all_skus.sku,
-        coalesce(catalogue.title, sales.sold_title) as title,
+        {{ spreadsheet_safe('coalesce(catalogue.title, sales.sold_title)') }} as title,
         catalogue.category,
         catalogue.barcode,
         catalogue.hs_code,

@@ -28,11 +28,11 @@ final as (
         ticket_id,
         channel,
         platform_order_no,
-        {{ mask_phones_in_text('buyer_id') }} as buyer_id,
+        {{ spreadsheet_safe(mask_phones_in_text('buyer_id')) }} as buyer_id,
 
         ---------- ticket
-        topic,
-        {{ mask_phones_in_text('ticket_text') }} as ticket_text,
+        {{ spreadsheet_safe('topic') }} as topic,
+        {{ spreadsheet_safe(mask_phones_in_text('ticket_text')) }} as ticket_text,
         ticket_status,
         priority,
         ticket_status <> 'resolved' as is_open,

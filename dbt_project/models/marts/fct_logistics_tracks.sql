@@ -40,14 +40,14 @@ final as (
         ) as track_event_key,
         tracks.channel,
         tracks.platform_order_no,
-        tracks.carrier,
-        tracks.tracking_no,
+        {{ spreadsheet_safe('tracks.carrier') }} as carrier,
+        {{ spreadsheet_safe('tracks.tracking_no') }} as tracking_no,
 
         ---------- event
         tracks.event_type,
         event_map.unified_status,
-        tracks.location,
-        {{ mask_phones_in_text('tracks.description') }} as description,
+        {{ spreadsheet_safe('tracks.location') }} as location,
+        {{ spreadsheet_safe(mask_phones_in_text('tracks.description')) }} as description,
 
         ---------- timestamps
         tracks.event_at,

@@ -76,7 +76,7 @@ final as (
         sku,
         -- the channel's own SKU id stays in staging: JD's are 11-digit numbers that look like
         -- mobile numbers to any PII scan of the marts
-        title,
+        {{ spreadsheet_safe('title') }} as title,
 
         ---------- quantities and amounts (numeric yuan)
         qty,

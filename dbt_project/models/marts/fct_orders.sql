@@ -48,7 +48,7 @@ final as (
         channel,
         platform_order_no,
         shop_id,
-        {{ mask_phones_in_text('buyer_id') }} as buyer_id,
+        {{ spreadsheet_safe(mask_phones_in_text('buyer_id')) }} as buyer_id,
         source,
 
         ---------- status
@@ -75,31 +75,31 @@ final as (
         currency,
 
         ---------- receiver (masked)
-        {{ mask_name('receiver_name') }} as receiver_name,
+        {{ spreadsheet_safe(mask_name('receiver_name')) }} as receiver_name,
         {{ mask_phone('receiver_phone') }} as receiver_phone,
-        {{ mask_address('receiver_address') }} as receiver_address,
+        {{ spreadsheet_safe(mask_address('receiver_address')) }} as receiver_address,
         {{ opaque_key(
             "coalesce(regexp_replace(receiver_phone, '[^0-9]', '', 'g'), '')
             || '|' || coalesce(province, '') || coalesce(city, '') || coalesce(district, '')
             || coalesce(regexp_replace(receiver_address, '\\s', '', 'g'), '')"
         ) }} as receiver_key,
-        province,
-        city,
-        district,
-        country,
+        {{ spreadsheet_safe('province') }} as province,
+        {{ spreadsheet_safe('city') }} as city,
+        {{ spreadsheet_safe('district') }} as district,
+        {{ spreadsheet_safe('country') }} as country,
         adcode,
         latitude,
         longitude,
         is_address_parsed,
         (country is not null and upper(country) not in ('CN', 'CHN', '中国')) as is_cross_border,
-        hs_code,
+        {{ spreadsheet_safe('hs_code') }} as hs_code,
         declared_value,
 
         ---------- notes and logistics
-        {{ mask_phones_in_text('buyer_note') }} as buyer_note,
-        {{ mask_phones_in_text('seller_note') }} as seller_note,
-        carrier,
-        tracking_no,
+        {{ spreadsheet_safe(mask_phones_in_text('buyer_note')) }} as buyer_note,
+        {{ spreadsheet_safe(mask_phones_in_text('seller_note')) }} as seller_note,
+        {{ spreadsheet_safe('carrier') }} as carrier,
+        {{ spreadsheet_safe('tracking_no') }} as tracking_no,
 
         ---------- decisions
         risk_state,

@@ -261,7 +261,7 @@ final as (
 
         ---------- warehouse
         warehouses.warehouse_id,
-        warehouses.name as warehouse_name,
+        {{ spreadsheet_safe('warehouses.name') }} as warehouse_name,
         warehouses.is_front as is_front_warehouse,
 
         ---------- risk assessment and review
