@@ -52,6 +52,7 @@ class RobotReceiver:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(title="OrderPulse sandbox: group robot", docs_url=None, redoc_url=None)
+        app.state.receiver = self
 
         def refuse(errcode: int, errmsg: str) -> JSONResponse:
             with self._lock:
@@ -87,3 +88,15 @@ class RobotReceiver:
                 return {"messages": list(self.messages), "refused": self.refused}
 
         return app
+
+
+def start_robot_receiver(apps: dict[str, Any]) -> dict[str, str]:
+    """Serve a fresh robot beside the other sandbox apps (`apps["robot"]`, stopped with them)
+    and give its `sandbox.json` entry: the webhook URL (with its token) and the secret."""
+    import secrets
+
+    from sandbox.server import serve_app  # the server includes this module: import late
+
+    receiver = RobotReceiver(secrets.token_urlsafe(16), "SEC" + secrets.token_hex(24))
+    apps["robot"] = serve_app(receiver.app, "robot")
+    return {"webhook_url": receiver.webhook_url(apps["robot"].base_url), "secret": receiver.secret}

@@ -18,7 +18,7 @@ sandbox.json:
                   "youzan": {"base_url", "client_id", "client_secret", "access_token",
                              "refresh_token"}},
      "merchant_systems": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
-     "webhook_url": ...,
+     "webhook_url": ..., "robot": {"webhook_url", "secret"} (the group robot, robot_receiver.py),
      "generated": {"seed", "orders", "days", "end", "live", "calm"}}
 
 The truth (`truth()`, truth.json) lists the orders and the incidents planted in the world
@@ -52,6 +52,7 @@ from sandbox.gateways.samples import order_number
 from sandbox.gateways.store import epoch_s
 from sandbox.model import MARKETPLACES, Order
 from sandbox.push import Pusher
+from sandbox.robot_receiver import start_robot_receiver
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +389,7 @@ class Sandbox:
             "erp": self._erp,
             "pos": self._pos,
             "webhook_url": self.webhook_url,
+            "robot": start_robot_receiver(self._apps),  # urgent alerts' group robot
             "generated": {
                 "seed": self.seed,
                 "orders": self.orders,

@@ -260,3 +260,24 @@ def test_urgent_alert_reaches_the_signed_robot_and_a_forged_one_is_refused(
     with pytest.raises(RobotError, match="invalid timestamp"):
         post_markdown(url, receiver.secret, "x", "replayed", NOW - timedelta(hours=2))
     assert receiver.refused == 2 and len(receiver.messages) == 1
+
+
+def test_without_robot_env_the_sandbox_robot_in_sandbox_json_is_used(conn, tmp_path: Path) -> None:
+    import json
+
+    from sandbox.robot_receiver import start_robot_receiver
+
+    apps: dict = {}
+    entry = start_robot_receiver(apps)
+    try:
+        (tmp_path / "sandbox.json").write_text(json.dumps({"robot": entry}), encoding="utf-8")
+        oversold = Alert("inventory_oversold", "SKU-7 oversold by 3", {"sku": "SKU-7"}, "sku=7")
+        apps["robot"].app.state.receiver.clock = NOW.timestamp
+        [alert_id] = raise_alerts(conn, [oversold], CFG, NOW)
+        report = deliver_pending(conn, CFG, _mailer(tmp_path, None), NOW)
+        assert report.robot_sent == 1, report.errors
+        assert _row(conn, alert_id)["robot_delivery"] == "sent"
+        [message] = apps["robot"].app.state.receiver.messages
+        assert "SKU-7 oversold by 3" in message["markdown"]["text"]
+    finally:
+        apps["robot"].stop()
