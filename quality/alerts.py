@@ -200,7 +200,7 @@ _PENDING = """
 select id, rule, severity, subject, coalesce(facts, '{}'::jsonb), coalesce(recipients, '{}'),
        created_at, dedup_key, chart, detail, attachments,
        coalesce(delivery, 'pending') in ('pending', 'failed') as needs_email,
-       coalesce(robot_delivery, '') in ('pending', 'failed') as needs_robot
+       robot_delivery
 from ops.alerts
 where coalesce(delivery, 'pending') in ('pending', 'failed')
     or robot_delivery in ('pending', 'failed')
@@ -248,7 +248,13 @@ def deliver_pending(
         robot = _robot_target(mailer)
         for row in rows:
             (id_, rule, severity, subject, facts, recipients, created_at, dedup_key,
-             chart, detail, attachments, needs_email, needs_robot) = row  # fmt: skip
+             chart, detail, attachments, needs_email, robot_delivery) = row  # fmt: skip
+            # rows written straight into ops.alerts (the circuit breaker's) have no robot
+            # state: their rule's `robot` decides on first delivery
+            urgent = rule in config.rules and config.rules[rule].robot
+            needs_robot = robot_delivery in ("pending", "failed") or (
+                robot_delivery is None and needs_email and urgent
+            )
             out: dict[str, Any] = {"id": id_, "attempts": 0}
             errors = []
             if needs_email:

@@ -281,3 +281,28 @@ def test_without_robot_env_the_sandbox_robot_in_sandbox_json_is_used(conn, tmp_p
         assert "SKU-7 oversold by 3" in message["markdown"]["text"]
     finally:
         apps["robot"].stop()
+
+
+def test_a_circuit_breaker_row_written_by_routing_reaches_its_owner_and_the_robot(
+    conn, tmp_path: Path, robot
+) -> None:
+    from fulfillment.ops_schema import ensure_ops_tables
+
+    receiver, url = robot
+    ensure_ops_tables(conn)
+    # as fulfillment/routing_store.py writes it: no recipients, no robot state
+    conn.execute(
+        "insert into ops.alerts (rule, severity, subject, facts, recipients, created_at, "
+        "delivery, dedup_key) values ('routing_circuit_breaker', 'warning', "
+        "'Warehouse WH-WEST dropped out of routing: stock_sync_stale', '{}', '{}', %s, "
+        "'pending', 'routing_circuit_breaker:WH-WEST:stock_sync_stale:2026-11-20')",
+        [NOW],
+    )
+    mailer = _mailer(tmp_path, None, robot_webhook_url=url, robot_secret=receiver.secret)
+    report = deliver_pending(conn, CFG, mailer, NOW)
+    assert (report.outbox, report.robot_sent) == (1, 1)
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["To"] == "warehouse@orderpulse.example"
+    assert "WH-WEST" in receiver.messages[0]["markdown"]["text"]
+    assert deliver_pending(conn, CFG, mailer, NOW).robot_sent == 0  # once
