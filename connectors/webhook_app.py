@@ -155,6 +155,9 @@ def create_webhook_app(
             log.warning("webhook %s: refused (%d): %s", channel, err.status, err.reason)
             headers = {"retry-after": "5"} if err.status == 503 else None
             return JSONResponse({"error": err.reason}, status_code=err.status, headers=headers)
+        except Exception:  # a bug of ours: the log has the traceback, the sender does not
+            log.exception("webhook %s: internal error", channel)
+            return JSONResponse({"error": "internal error"}, status_code=500)
         return JSONResponse(verified.reply)
 
     async def health(request: Request) -> Response:

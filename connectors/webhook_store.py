@@ -100,8 +100,8 @@ class WebhookStore:
                 try:
                     await self._insert(slot, channel, messages)
                     return
-                except psycopg.DataError:
-                    # e.g. a NUL character: text and jsonb cannot hold it
+                except (psycopg.DataError, UnicodeEncodeError):
+                    # a NUL character or a lone surrogate: text and jsonb cannot hold them
                     raise Rejected(400, "message holds text PostgreSQL cannot store") from None
                 except psycopg.OperationalError as exc:
                     await self._discard(slot)
