@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = Field(default="OrderPulse <orderpulse@localhost>", description="From.")
     smtp_timeout_seconds: float = 10.0
+    smtp_ca_file: Path | None = Field(default=None, description="CA bundle for a private CA.")
     # Urgent alerts also go to a DingTalk-style group robot (signed webhook).
     robot_webhook_url: str | None = None
     robot_secret: SecretStr | None = None

@@ -24,6 +24,7 @@ from tenacity import (
     RetryError,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential,
 )
@@ -161,6 +162,14 @@ def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
 # -- sending ---------------------------------------------------------------------------------
 
 
+_PERMANENT = (
+    ssl.SSLCertVerificationError,
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+)
+
+
 class Mailer:
     """Sends messages over SMTP (retrying with backoff), or writes `.eml` files to the outbox
     when `settings.smtp_host` is unset."""
@@ -185,7 +194,9 @@ class Mailer:
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential(multiplier=self.backoff_seconds, max=30),
-            retry=retry_if_exception_type((OSError, smtplib.SMTPException)),
+            # a refused certificate, login or recipient will not fix itself by retrying
+            retry=retry_if_exception_type((OSError, smtplib.SMTPException))
+            & retry_if_not_exception_type(_PERMANENT),
             reraise=False,
         )
         try:
@@ -201,16 +212,18 @@ class Mailer:
     def _smtp_send(self, msg: EmailMessage) -> None:
         s = self.settings
         timeout = s.smtp_timeout_seconds
+        # certificates are always verified: the system CAs, or the private CA named in settings
+        tls = ssl.create_default_context(cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
         if s.smtp_port == 465:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=timeout, context=ssl.create_default_context()
+                s.smtp_host, s.smtp_port, timeout=timeout, context=tls
             )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
         with smtp:
             smtp.ehlo()
             if s.smtp_port != 465 and s.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=tls)
                 smtp.ehlo()
             if s.smtp_user:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
