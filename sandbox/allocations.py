@@ -36,7 +36,7 @@ from sandbox import geo
 from sandbox.catalog import CARRIERS, WAREHOUSES
 from sandbox.merchant_systems_records import _TRACK_NO, Shipment, TrackingEvent, WmsEvent
 from sandbox.model import Order
-from sandbox.outcomes import Outcomes, order_keys, simulate_outcomes
+from sandbox.outcomes import CONGESTED_PROVINCES, Outcomes, order_keys, simulate_outcomes
 
 if TYPE_CHECKING:
     from sandbox.world import World
@@ -90,6 +90,8 @@ class AllocationBook:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be > 0 (got {time_scale})")
         self.seed = world.seed if seed is None else seed
+        # a calm world's hubs hold no more parcels in one province than anywhere else
+        self.congested = () if getattr(world, "calm", False) else CONGESTED_PROVINCES
         self.clock = clock or (lambda: datetime.now(UTC))
         self.time_scale = float(time_scale)
         self._orders: dict[tuple[str, str], Order] = {}
@@ -258,6 +260,7 @@ class AllocationBook:
             ),
             allocated_at=np.full(len(batch), now_s, dtype=np.int64),
             backlog=backlog,
+            congested=self.congested,
         )
         for j, (a, o) in enumerate(zip(batch, orders, strict=True)):
             self._played[(a.channel, a.platform_order_no)] = self._records(a, o, out, j, now)

@@ -214,6 +214,7 @@ def simulate_outcomes(
     allocated_at: np.ndarray | None = None,
     backlog: Mapping[str, int] | None = None,
     capacity: Mapping[str, float] | None = None,
+    congested: tuple[str, ...] = CONGESTED_PROVINCES,
 ) -> Outcomes:
     """Play the future of `n` allocated orders (all arrays of length n).
 
@@ -225,6 +226,7 @@ def simulate_outcomes(
     - weight_kg: parcel weight (default 0.5 kg); keys: `order_keys(...)` (default: row index).
     - backlog: warehouse -> orders already waiting when the batch arrives (default 0);
       capacity: warehouse -> orders picked per day (default the true `WAREHOUSES_TRUTH`).
+    - congested: provinces whose hubs hold more parcels (a calm sandbox world: none).
     Same inputs and seed -> same outcomes; an order's noise depends on its key only."""
     wh = pd.Series(warehouse_id, dtype=object).to_numpy()
     car = pd.Series(carrier, dtype=object).to_numpy()
@@ -290,7 +292,7 @@ def simulate_outcomes(
     remote_factor = np.array([t.remote_factor for t in truth])[c]
     hours = np.where(remote, hours * remote_factor + 12.0, hours)
     late_p = np.array([t.late_share for t in truth])[c]
-    late_p = late_p + np.where(np.isin(prov, CONGESTED_PROVINCES), CONGESTION_LATE_SHARE, 0.0)
+    late_p = late_p + np.where(np.isin(prov, list(congested)), CONGESTION_LATE_SHARE, 0.0)
     late = u[:, _LATE] < late_p
     hours = hours + np.where(late, 24.0 + u[:, _LATE_DAYS] * 48.0, 0.0)
     transit = (hours * HOUR).astype(np.int64)

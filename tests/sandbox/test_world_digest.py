@@ -28,7 +28,7 @@ DIGESTS = {
         "a0b1aa0a5f54dac1796f7a3f15c6b4b70dfba0a24dd0075395bf67c57cb636f8"
     ),
     (5, 600, None, True): "c9f0812878cec58de83d7ed65df78a3112df800b8834e1eec634e4d5a0aee792",
-    (3, 2000, None): "3965d9f62d11392c7f3f2e93dda2be99d7c4dc5de0fef57b2767dee97add81a4",
+    (3, 2000, None): "d68d3ae6064192c86128d2b1b1d9c2ebc43de782cc599e7cb9b2d79172d8eab4",
 }
 
 
