@@ -182,104 +182,132 @@ def _path(dotted: str) -> str:
     return _lit("{" + ",".join(f'"{p}"' for p in dotted.split(".")) + "}")
 
 
-def _problem(obj: str, rule: Rule, label: str) -> str:
-    """One `case` giving the problem of `rule`'s value in JSON object `obj` (or null); `label`
-    is a SQL expression naming the field."""
-    v = f"nullif(trim({obj} #>> {_path(rule.path)}), '')"
-    shown = f"{label} || ' ' || quote_literal(left({v}, 60))"
-    if rule.kind == "text":
-        return (
-            f"case when char_length({v}) > %(max_text)s then {label} || ' has '"
-            f" || char_length({v}) || ' characters (at most ' || %(max_text)s || ')' end"
-        )
-    if rule.kind in ("yuan", "fen"):
-        num = v if rule.kind == "fen" else f"regexp_replace({v}, '[^0-9.eE+-]', '', 'g')"
-        yuan = f"({num})::numeric" + (" / 100" if rule.kind == "fen" else "")
-        return (
-            f"case when {v} is null then null"
-            f" when not pg_input_is_valid({num}, 'numeric') then {shown} || ' is not a number'"
-            f" when {yuan} < 0 then {shown} || ' is negative'"
-            f" when {yuan} >= %(max_amount)s then {shown}"
-            f" || ' is out of range (yuan below ' || %(max_amount)s || ')' end"
-        )
-    if rule.kind == "qty":
-        return (
-            f"case when {v} is null then null"
-            f" when not pg_input_is_valid({v}, 'integer') then {shown} || ' is not a whole number'"
-            f" when {v}::integer < 0 then {shown} || ' is negative'"
-            f" when {v}::integer > %(max_qty)s then {shown}"
-            f" || ' is out of range (at most ' || %(max_qty)s || ')' end"
-        )
-    if rule.kind == "beijing_ts":
-        valid = (
-            f"{v} ~ '^\\d{{4}}-' and case when {v} ~ '{_OFFSET}'"
-            f" then pg_input_is_valid({v}, 'timestamptz')"
-            f" else pg_input_is_valid({v}, 'timestamp') end"
-        )
-        moment = (
-            f"case when {v} ~ '{_OFFSET}' then {v}::timestamptz"
-            f" else {v}::timestamp at time zone 'Asia/Shanghai' end"
-        )
-        skip = f"{v} is null or {v} like '0001-01-01%%'"  # JD's "unset"
-    else:
-        per_second = 1000 if rule.kind == "unix_ms" else 1
-        valid = f"pg_input_is_valid({v}, 'bigint')"
-        # compare as numbers first: a huge value must not reach to_timestamp
-        moment = (
-            f"case when abs({v}::numeric) / {per_second} < 1e11"
-            f" then to_timestamp({v}::bigint / {per_second}.0)"
-            f" else 'infinity'::timestamptz end"
-        )
-        skip = f"{v} is null or {v} = '0'"
-    return (
-        f"case when {skip} then null"
-        f" when not ({valid}) then {shown} || ' is not a valid time'"
-        f" when {moment} < %(earliest)s then {shown} || ' is before ' || %(earliest_text)s"
-        f" when {moment} > %(latest)s then {shown} || ' is in the future (after '"
-        f" || %(latest_text)s || ')' end"
-    )
+def _values(obj: str, rules: tuple[Rule, ...], prefix: str) -> tuple[str, str]:
+    """Two select lists, each value read from the JSON once: the text of every rule's field
+    (`<prefix>v<i>`), then its value as the staging cast reads it (`<prefix>n<i>`: numeric
+    yuan, integer or timestamptz; null when blank, unset or not castable)."""
+    texts, typed = [], []
+    for i, rule in enumerate(rules):
+        v = f"{prefix}v{i}"
+        texts.append(f"nullif(trim({obj} #>> {_path(rule.path)}), '') as {v}")
+        if rule.kind == "yuan":  # to_yuan: separators and currency signs dropped first
+            clean = f"regexp_replace({v}, '[^0-9.eE+-]', '', 'g')"
+            value = f"case when pg_input_is_valid({clean}, 'numeric') then ({clean})::numeric end"
+        elif rule.kind == "fen":
+            value = f"case when pg_input_is_valid({v}, 'numeric') then {v}::numeric / 100 end"
+        elif rule.kind == "qty":
+            value = f"case when pg_input_is_valid({v}, 'integer') then {v}::integer end"
+        elif rule.kind == "beijing_ts":  # beijing_ts: an offset is kept, else Beijing time
+            value = (
+                f"case when {v} !~ '^\\d{{4}}-' or {v} like '0001-01-01%%' then null"
+                f" when {v} ~ '{_OFFSET}' then case when pg_input_is_valid({v}, 'timestamptz')"
+                f" then {v}::timestamptz end"
+                f" when pg_input_is_valid({v}, 'timestamp')"
+                f" then {v}::timestamp at time zone 'Asia/Shanghai' end"
+            )
+        elif rule.kind in ("unix_s", "unix_ms"):
+            per_second = "1000.0" if rule.kind == "unix_ms" else "1.0"
+            # compared as numbers first: a huge value must not reach to_timestamp
+            value = (
+                f"case when not pg_input_is_valid({v}, 'bigint') or {v} = '0' then null"
+                f" when abs({v}::numeric) / {per_second} >= 1e11 then 'infinity'::timestamptz"
+                f" else to_timestamp({v}::bigint / {per_second}) end"
+            )
+        else:
+            value = "null::text"
+        typed.append(f"{value} as {prefix}n{i}")
+    return ", ".join(texts) or "null as _", ", ".join(typed) or "null as _"
 
 
-_STAGE_PROBLEMS = (
-    "case when source_modified_at is null then 'no modified time'"
-    " when source_modified_at < %(earliest)s then 'modified time '"
-    " || source_modified_at || ' is before ' || %(earliest_text)s"
-    " when source_modified_at > %(latest)s then 'modified time '"
-    " || source_modified_at || ' is in the future (after ' || %(latest_text)s || ')' end",
-    "case when char_length(platform_order_no) > %(max_order_no)s then 'order number has '"
-    " || char_length(platform_order_no) || ' characters (at most ' || %(max_order_no)s || ')'"
-    " when trim(platform_order_no) = '' then 'order number is blank' end",
-)
+def _problems(rules: tuple[Rule, ...], prefix: str, label: str = "") -> list[str]:
+    """One `case` per rule naming the field, its value and what is wrong (or null)."""
+    out = []
+    for i, rule in enumerate(rules):
+        v, n = f"{prefix}v{i}", f"{prefix}n{i}"
+        name = f"{label}{_lit(rule.path)}"
+        shown = f"{name} || ' ' || quote_literal(left({v}, 60))"
+        if rule.kind == "text":
+            out.append(
+                f"case when char_length({v}) > %(max_text)s then {name} || ' has '"
+                f" || char_length({v}) || ' characters (at most ' || %(max_text)s || ')' end"
+            )
+        elif rule.kind in ("yuan", "fen"):
+            out.append(
+                f"case when {v} is null then null"
+                f" when {n} is null then {shown} || ' is not a number'"
+                f" when {n} < 0 then {shown} || ' is negative'"
+                f" when {n} >= %(max_amount)s then {shown}"
+                f" || ' is out of range (yuan below ' || %(max_amount)s || ')' end"
+            )
+        elif rule.kind == "qty":
+            out.append(
+                f"case when {v} is null then null"
+                f" when {n} is null then {shown} || ' is not a whole number'"
+                f" when {n} < 0 then {shown} || ' is negative'"
+                f" when {n} > %(max_qty)s then {shown}"
+                f" || ' is out of range (at most ' || %(max_qty)s || ')' end"
+            )
+        else:
+            unset = f"{v} like '0001-01-01%%'" if rule.kind == "beijing_ts" else f"{v} = '0'"
+            out.append(
+                f"case when {v} is null or {unset} then null"
+                f" when {n} is null then {shown} || ' is not a valid time'"
+                f" when {n} < %(earliest)s then {shown} || ' is before ' || %(earliest_text)s"
+                f" when {n} > %(latest)s then {shown} || ' is in the future (after '"
+                f" || %(latest_text)s || ')' end"
+            )
+    return out
 
 
-def problems_sql(channel: str) -> str:
-    """A SQL expression over a `_raw_stage` row: its problems joined by '; ', or ''."""
+_STAGE_PROBLEMS = [
+    "case when s.source_modified_at is null then 'no modified time'"
+    " when s.source_modified_at < %(earliest)s then 'modified time '"
+    " || s.source_modified_at || ' is before ' || %(earliest_text)s"
+    " when s.source_modified_at > %(latest)s then 'modified time '"
+    " || s.source_modified_at || ' is in the future (after ' || %(latest_text)s || ')' end",
+    "case when char_length(s.platform_order_no) > %(max_order_no)s then 'order number has '"
+    " || char_length(s.platform_order_no) || ' characters (at most ' || %(max_order_no)s || ')'"
+    " when trim(s.platform_order_no) = '' then 'order number is blank' end",
+]
+
+
+def checked_sql(channel: str) -> str:
+    """A select over `_raw_stage`: platform_order_no, payload and `problems` (all the row's
+    problems joined by '; ', or ''). Each field is read and cast once per row (`offset 0`
+    keeps the planner from inlining the lateral values back into every check)."""
     rules = channel_rules(channel)
-    root = f"({rules.root})"
-    order = [_problem(root, r, _lit(r.path)) for r in rules.fields]
-    parts = [f"nullif(concat_ws('; ', {', '.join(order + list(_STAGE_PROBLEMS))}), '')"]
+    root = rules.root.replace("payload", "s.payload")
+    texts, typed = _values("o.o", rules.fields, "")
+    order = _problems(rules.fields, "") + _STAGE_PROBLEMS
+    items = "null"
     if rules.items and rules.item_fields:
-        items = f"{root} #> {_path(rules.items)}"
+        lines = f"o.o #> {_path(rules.items)}"
         if rules.alt_items:
-            items = f"coalesce({items}, {root} #> {_path(rules.alt_items)})"
-        array = (
-            f"case jsonb_typeof({items}) when 'array' then {items}"
-            f" when 'object' then jsonb_build_array({items}) else '[]'::jsonb end"
+            lines = f"coalesce({lines}, o.o #> {_path(rules.alt_items)})"
+        item_texts, item_typed = _values("i.l", rules.item_fields, "i_")
+        label = f"{_lit(rules.items + '[')} || i.n || {_lit('].')} || "
+        checks = ", ".join(_problems(rules.item_fields, "i_", label))
+        items = (
+            f"(select string_agg(nullif(concat_ws('; ', {checks}), ''), '; ' order by i.n)"
+            f" from jsonb_array_elements(case jsonb_typeof({lines}) when 'array' then {lines}"
+            f" when 'object' then jsonb_build_array({lines}) else '[]'::jsonb end)"
+            f" with ordinality as i (l, n)"
+            f" cross join lateral (select {item_texts} offset 0) as it"
+            f" cross join lateral (select {item_typed} offset 0) as iv)"
         )
-        checks = [
-            _problem("l", r, f"{_lit(rules.items + '[')} || n || {_lit('].' + r.path)}")
-            for r in rules.item_fields
-        ]
-        parts.append(
-            f"(select string_agg(nullif(concat_ws('; ', {', '.join(checks)}), ''), '; '"
-            f" order by n) from jsonb_array_elements({array}) with ordinality as i (l, n))"
-        )
-    return f"concat_ws('; ', {', '.join(parts)})"
+    return (
+        f"select s.platform_order_no, s.payload, concat_ws('; ',"
+        f" nullif(concat_ws('; ', {', '.join(order)}), ''), {items}) as problems"
+        f" from _raw_stage as s"
+        f" cross join lateral (select ({root}) as o offset 0) as o"
+        f" cross join lateral (select {texts} offset 0) as t"
+        f" cross join lateral (select {typed} offset 0) as v"
+    )
 
 
 _REJECT = """
 with checked as (
-    select platform_order_no, payload, {problems} as problems from _raw_stage
+    {checked}
 ),
 bad as (
     select platform_order_no, payload, 'order ' || platform_order_no || ': ' || problems as reason
@@ -328,7 +356,7 @@ def reject_invalid_staged(
     params = sql_params(now or datetime.now(UTC), limits)
     params.update(source=channel, file=file, run_id=run_id)
     before = cur.execute("select count(*) from _raw_stage").fetchone()[0]
-    cur.execute(_REJECT.format(problems=problems_sql(channel)), params)
+    cur.execute(_REJECT.format(checked=checked_sql(channel)), params)
     staged = cur.execute("select count(*) from _raw_stage").fetchone()[0]
     return before - staged
 
