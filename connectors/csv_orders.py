@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ from connectors.validation import (
     time_problems,
 )
 
+log = logging.getLogger(__name__)
 _AMOUNT_NOISE = r"[¥￥,，\s]|元$"
 _AMOUNT = r"[+-]?\d+(?:\.\d+)?"
 
@@ -638,14 +640,22 @@ def load_file_bytes(
     name = Path(path).name
     try:
         parsed = parse_orders(data, name, fmt, fallback_modified_at=mtime, now=now)
+        ensure_raw_tables(conn, [channel])
+        return store_file(
+            conn, parsed, source=source, channel=channel, path=path, name=name,
+            size=len(data), mtime=mtime, content_hash=content_hash, run_id=run_id,
+            replace_missing=replace_missing, now=now,
+        )  # fmt: skip
     except FileUnreadable as err:
         return FileLoadReport(source, path, "failed", error=str(err))
-    ensure_raw_tables(conn, [channel])
-    return store_file(
-        conn, parsed, source=source, channel=channel, path=path, name=name, size=len(data),
-        mtime=mtime, content_hash=content_hash, run_id=run_id, replace_missing=replace_missing,
-        now=now,
-    )  # fmt: skip
+    except psycopg.OperationalError:
+        raise  # the database is gone: no other file could load either
+    except Exception as err:  # noqa: BLE001 - one file's bug must not stop the files behind it
+        log.exception("%s: loading %s failed", source, path)
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            conn.rollback()  # store_file's own transaction rolled back; an outer one is dead
+        error = f"the load failed: {type(err).__name__}: {err}"
+        return FileLoadReport(source, path, "failed", error=error)
 
 
 def rejected_rows(conn: psycopg.Connection, source: str, path: str | None = None) -> list[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import logging
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +21,6 @@ from connectors.channels_config import ChannelsFile, FileDropSettings, load_chan
 from connectors.csv_orders import FileLoadReport, load_file_bytes, loaded_files
 from connectors.raw_schema import ensure_raw_tables
 from kernel.settings import Settings, get_settings
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "DroppedFile",
@@ -123,22 +120,12 @@ def load_file(
     except OSError as err:
         return FileLoadReport(source, str(path), "failed", error=f"cannot read the file: {err}")
     replace_missing = cfg.sftp.replace_missing if cfg.sftp is not None else False
-    try:
-        return load_file_bytes(
-            conn, data, source=source, fmt=cfg.file_format, path=str(path),
-            mtime=datetime.fromtimestamp(st.st_mtime, UTC),
-            content_hash=hashlib.sha256(data).hexdigest(), run_id=run_id,
-            replace_missing=replace_missing,
-        )  # fmt: skip
-    except psycopg.OperationalError:
-        raise  # the database is gone: no other file could load either
-    except Exception as err:  # noqa: BLE001 - one file's bug must not stop the files behind it
-        log.exception("%s: loading %s failed", source, path)
-        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        return FileLoadReport(
-            source, str(path), "failed", error=f"the load failed: {type(err).__name__}: {err}"
-        )
+    return load_file_bytes(
+        conn, data, source=source, fmt=cfg.file_format, path=str(path),
+        mtime=datetime.fromtimestamp(st.st_mtime, UTC),
+        content_hash=hashlib.sha256(data).hexdigest(), run_id=run_id,
+        replace_missing=replace_missing,
+    )  # fmt: skip
 
 
 def load_drop_folder(
