@@ -1,8 +1,8 @@
 """Order Health Index watch (rule `health_index`): a channel whose OHI on its latest day (in the
 last `lookback_days` Beijing days up to `now`) is under `ohi_threshold` (80).
 
-Reads `marts.order_health_daily` (day, channel, ohi and the five sub-scores, built by
-quality/health_index.py's model); while that table does not exist there is nothing to check.
+Reads `marts.order_health_daily` (day, channel, ohi and the five sub-scores, the dbt model
+dbt_project/models/marts/order_health_daily.sql); while it does not exist there is nothing to check.
 The alert names the weakest sub-scores and carries a `chart_days` chart of the channel's OHI.
 """
 
@@ -21,7 +21,7 @@ from quality.detector_params import DetectorParams, parse_params
 
 RULE = "health_index"
 BEIJING = ZoneInfo("Asia/Shanghai")
-# the sub-score columns are named after these (e.g. `timeliness` or `timeliness_score`)
+# the sub-score columns of marts.order_health_daily
 SUB_SCORES = ("timeliness", "completeness", "consistency", "accuracy", "controllability")
 
 
@@ -67,7 +67,7 @@ def _alert(channel: str, days: list[dict], p: HealthIndexParams) -> Alert:
     subs = {
         k: round(float(v), 1)
         for k, v in latest.items()
-        if any(name in k for name in SUB_SCORES) and isinstance(v, int | float | Decimal)
+        if k in SUB_SCORES and isinstance(v, int | float | Decimal)
     }
     weakest = sorted(subs, key=subs.get)[:2]
     return Alert(

@@ -47,10 +47,11 @@ TABLES = {
         ticket_text text, ticket_status text, priority text, is_open boolean,
         opened_at timestamptz, updated_at timestamptz, hours_to_last_update numeric
     """,
-    # marts.order_health_daily (DESIGN.md contract: day, channel, ohi, the five sub-scores)
+    # dbt_project/models/marts/order_health_daily.sql
     "marts.order_health_daily": """
-        day date, channel text, ohi numeric, timeliness numeric, completeness numeric,
-        consistency numeric, accuracy numeric, controllability numeric, orders bigint
+        day date, channel text, ohi numeric(5, 2), timeliness numeric(5, 2),
+        completeness numeric(5, 2), consistency numeric(5, 2), accuracy numeric(5, 2),
+        controllability numeric(5, 2), orders bigint, stuck_orders bigint
     """,
 }
 
