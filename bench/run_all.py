@@ -72,6 +72,10 @@ WORKLOADS = (
         ("figures", "incremental_run_share", "incremental_build_share", "bench_peak_rss_mib"),
     ),
     Workload(
+        "webhook_load", "webhook_load.py", ("--events", "20000"), ("--events", "2000"),
+        ("accepted_per_s", "bare_per_s", "ratio_to_bare", "lost", "peak_rss_mib"),
+    ),
+    Workload(
         "push_latency", "push_latency.py", ("--seconds", "120"), ("--seconds", "45"),
         ("dagster", "reference", "pending_at_end"),
     ),
