@@ -2,8 +2,11 @@
 blocking, and executed through Dagster against real PostgreSQL (a failed blocking check stops
 the asset downstream of it; the volume check compares with its previous run's count)."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -19,6 +22,8 @@ from orchestration.quality.expectation_checks import expectation_check, expectat
 from orchestration.resources import WarehouseResource
 from quality.expectations import targets
 from tests.databases import drop_database, new_database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _specs() -> dict[tuple[str, str], dg.AssetCheckSpec]:
@@ -55,6 +60,17 @@ def test_every_suite_is_a_check_on_its_asset_with_its_severity() -> None:
     for mart in ("fct_orders", "order_holographic", "fct_order_items"):
         assert severity(f"marts/{mart}", f"gx_{mart}") == (False, "WARN")
     assert len(specs) == 2 * len(load_channels().channels) + len(SOURCES) + 4
+
+
+@pytest.mark.slow
+def test_loading_the_definitions_imports_no_great_expectations() -> None:
+    # GX takes seconds to import: only a running check may pay for it
+    probe = "import sys, orchestration.definitions; print('great_expectations' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
 
 
 @pytest.fixture(scope="module")
