@@ -189,6 +189,7 @@ class DeliveryReport:
     robot_sent: int = 0
     robot_failed: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
+    smtp_down: str | None = None  # set once the mail server failed every retry this round
 
     @property
     def delivered(self) -> int:
@@ -234,73 +235,87 @@ def deliver_pending(
     """Send every alert whose delivery is pending or failed (one email per alert to its
     owner's recipients; urgent ones also to the group robot) and record `delivery`
     ('sent' | 'outbox' | 'failed'), `sent_at`, the attempts and the last error."""
-    from quality.mailer import DeliveryFailed, Mailer, StoredAlert, build_message
+    from quality.mailer import Mailer
 
     config = config or load_alert_config()
     mailer = mailer or Mailer()
     now = utc_now(now)
     report = DeliveryReport()
     ensure_ops_tables(conn)
-    with conn.transaction():
-        rows = conn.execute(_PENDING, {"limit": limit}).fetchall()
-        outcomes = []
-        smtp_down: str | None = None
-        robot = _robot_target(mailer)
-        for row in rows:
-            (id_, rule, severity, subject, facts, recipients, created_at, dedup_key,
-             chart, detail, attachments, needs_email, robot_delivery) = row  # fmt: skip
-            # rows written straight into ops.alerts (the circuit breaker's) have no robot
-            # state: their rule's `robot` decides on first delivery
-            urgent = rule in config.rules and config.rules[rule].robot
-            needs_robot = robot_delivery in ("pending", "failed") or (
-                robot_delivery is None and needs_email and urgent
-            )
-            out: dict[str, Any] = {"id": id_, "attempts": 0}
-            errors = []
-            if needs_email:
-                alert = StoredAlert(
-                    id_, rule, severity, subject, facts,
-                    list(recipients) or _owner_recipients(config, rule),
-                    created_at, dedup_key, chart, detail, attachments,
-                )  # fmt: skip
-                try:
-                    if not alert.recipients:
-                        raise DeliveryFailed(f"rule {rule!r} has no recipients in alerts.yaml", 0)
-                    if smtp_down:
-                        raise DeliveryFailed(f"not tried: {smtp_down}", 0)
-                    msg = build_message(alert, mailer.sender)
-                    stamp = created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-                    result = mailer.send(msg, f"{stamp}-{id_:06d}-{rule}")
-                    out.update(delivery=result.delivery, sent_at=now, attempts=result.attempts)
-                    report.sent += result.delivery == "sent"
-                    report.outbox += result.delivery == "outbox"
-                except DeliveryFailed as err:
-                    # the server being down fails the rest fast instead of retrying each
-                    smtp_down = smtp_down or (str(err) if err.server_down else None)
-                    out.update(delivery="failed", attempts=err.attempts)
-                    errors.append(str(err))
-                    report.failed += 1
-                except Exception as err:  # a message that cannot be built must not block others
-                    out.update(delivery="failed", attempts=1)
-                    errors.append(f"{type(err).__name__}: {err}"[:500])
-                    report.failed += 1
-            if needs_robot:
-                robot_error = _post_robot(robot, severity, subject, facts, now)
-                if robot_error is None:
-                    out.update(robot_delivery="sent", robot_sent_at=now)
-                    report.robot_sent += 1
-                elif robot is None:
-                    out.update(robot_delivery="not_configured")
-                else:
-                    out.update(robot_delivery="failed")
-                    errors.append(robot_error)
-                    report.robot_failed += 1
-            out["last_error"] = "; ".join(errors) or None
-            report.errors += errors
-            outcomes.append(out)
-        if outcomes:
-            conn.execute(_RECORD, {"outcomes": _dumps(outcomes)})
+    try:
+        with conn.transaction():
+            rows = conn.execute(_PENDING, {"limit": limit}).fetchall()
+            robot = _robot_target(mailer)
+            outcomes = [_deliver_row(row, config, mailer, robot, now, report) for row in rows]
+            if outcomes:
+                conn.execute(_RECORD, {"outcomes": _dumps(outcomes)})
+    finally:
+        mailer.close()  # the round's one SMTP session
     return report
+
+
+def _deliver_row(
+    row: tuple,
+    config: AlertConfig,
+    mailer: Mailer,
+    robot: tuple[str, str] | None,
+    now: datetime,
+    report: DeliveryReport,
+) -> dict[str, Any]:
+    """Mail one `_PENDING` row (and post it to the robot when urgent); its outcome."""
+    from quality.mailer import DeliveryFailed, StoredAlert, build_message
+
+    (id_, rule, severity, subject, facts, recipients, created_at, dedup_key,
+     chart, detail, attachments, needs_email, robot_delivery) = row  # fmt: skip
+    # rows written straight into ops.alerts (the circuit breaker's) have no robot state:
+    # their rule's `robot` decides on first delivery
+    urgent = rule in config.rules and config.rules[rule].robot
+    needs_robot = robot_delivery in ("pending", "failed") or (
+        robot_delivery is None and needs_email and urgent
+    )
+    out: dict[str, Any] = {"id": id_, "attempts": 0}
+    errors = []
+    if needs_email:
+        to = list(recipients) or _owner_recipients(config, rule)
+        alert = StoredAlert(
+            id_, rule, severity, subject, facts, to, created_at, dedup_key, chart, detail,
+            attachments,
+        )  # fmt: skip
+        try:
+            if not to:
+                raise DeliveryFailed(f"rule {rule!r} has no recipients in alerts.yaml", 0)
+            if report.smtp_down:
+                raise DeliveryFailed(f"not tried: {report.smtp_down}", 0)
+            stamp = created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            result = mailer.send(build_message(alert, mailer.sender), f"{stamp}-{id_:06d}-{rule}")
+            out.update(delivery=result.delivery, sent_at=now, attempts=result.attempts)
+            report.sent += result.delivery == "sent"
+            report.outbox += result.delivery == "outbox"
+        except DeliveryFailed as err:
+            # the server found down fails the rest of the round fast instead of retrying each
+            if err.server_down:
+                report.smtp_down = report.smtp_down or str(err)
+            out.update(delivery="failed", attempts=err.attempts)
+            errors.append(str(err))
+            report.failed += 1
+        except Exception as err:  # a message that cannot be built must not block the others
+            out.update(delivery="failed", attempts=1)
+            errors.append(f"{type(err).__name__}: {err}"[:500])
+            report.failed += 1
+    if needs_robot:
+        robot_error = _post_robot(robot, severity, subject, facts, now)
+        if robot_error is None:
+            out.update(robot_delivery="sent", robot_sent_at=now)
+            report.robot_sent += 1
+        elif robot is None:
+            out.update(robot_delivery="not_configured")
+        else:
+            out.update(robot_delivery="failed")
+            errors.append(robot_error)
+            report.robot_failed += 1
+    out["last_error"] = "; ".join(errors) or None
+    report.errors += errors
+    return out
 
 
 def _owner_recipients(config: AlertConfig, rule: str) -> list[str]:

@@ -172,7 +172,8 @@ _PERMANENT = (
 
 class Mailer:
     """Sends messages over SMTP (retrying with backoff), or writes `.eml` files to the outbox
-    when `settings.smtp_host` is unset."""
+    when `settings.smtp_host` is unset. Consecutive sends share one SMTP session until
+    `close()` (a failed send drops it; the retry reconnects)."""
 
     def __init__(
         self,
@@ -183,6 +184,8 @@ class Mailer:
         self.settings = settings or Settings()
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
+        self._smtp: smtplib.SMTP | None = None
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def sender(self) -> str:
@@ -210,25 +213,49 @@ class Mailer:
         return SendResult("sent", attempts, self.settings.smtp_host)
 
     def _smtp_send(self, msg: EmailMessage) -> None:
+        try:
+            self._connection().send_message(msg)
+        except BaseException:
+            self.close()  # the next attempt starts on a fresh connection
+            raise
+
+    def _connection(self) -> smtplib.SMTP:
+        """One logged-in SMTP session for a whole delivery round (closed by `close()`)."""
+        if self._smtp is not None:
+            return self._smtp
         s = self.settings
+        if self._tls is None:
+            # certificates are always verified: the system CAs, or the private CA in settings
+            cafile = str(s.smtp_ca_file) if s.smtp_ca_file else None
+            self._tls = ssl.create_default_context(cafile=cafile)
         timeout = s.smtp_timeout_seconds
-        # certificates are always verified: the system CAs, or the private CA named in settings
-        tls = ssl.create_default_context(cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
         if s.smtp_port == 465:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=timeout, context=tls
+                s.smtp_host, s.smtp_port, timeout=timeout, context=self._tls
             )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=timeout)
-        with smtp:
+        try:
             smtp.ehlo()
             if s.smtp_port != 465 and s.smtp_starttls:
-                smtp.starttls(context=tls)
+                smtp.starttls(context=self._tls)
                 smtp.ehlo()
             if s.smtp_user:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_user, password)
-            smtp.send_message(msg)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
 
     def _describe(self, err: BaseException | None) -> str:
         """The error for logs and `last_error`: type, text, where; never the password."""
