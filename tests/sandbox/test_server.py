@@ -95,6 +95,16 @@ def test_truth_file_lists_every_published_order_once(sandbox: Sandbox) -> None:
     assert on_disk == sandbox.truth()
     keys = [(o["channel"], o["platform_order_no"]) for o in on_disk["orders"]]
     assert len(keys) == len(set(keys)) == len(sandbox.world.orders)
+    # a small world plants only the stale warehouse (and any sold-out SKU) among the incidents
+    assert on_disk["incidents"] == sandbox.world.incidents
+    assert "stock_sync_stale" in {i["kind"] for i in on_disk["incidents"]}
+
+
+def test_a_calm_sandbox_lists_no_incidents(tmp_path: Path) -> None:
+    with Sandbox(tmp_path, seed=3, orders=300, days=1, calm=True) as sb:
+        on_disk = json.loads((sb.home / "sandbox" / "truth.json").read_text())
+        assert on_disk["incidents"] == [] and len(on_disk["orders"]) == 300
+        assert json.loads((sb.home / "sandbox.json").read_text())["generated"]["calm"] is True
 
 
 def test_gateways_serve_exactly_the_truths_orders(sandbox: Sandbox) -> None:
