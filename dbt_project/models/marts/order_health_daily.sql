@@ -48,8 +48,6 @@ statuses as (
     select * from {{ ref('unified_statuses') }}
 ),
 
----------- timeliness: delay of each order's latest change, on the day of that change
-
 sync_windows as (
     select channel, target_minutes, limit_minutes
     from (
@@ -62,49 +60,17 @@ sync_windows as (
     ) as windows (channel, target_minutes, limit_minutes)
 ),
 
-sync_delays as (
-    select
-        parsed_orders.channel,
-        {{ local_date('parsed_orders.modified_at') }} as day,
-        sync_windows.target_minutes,
-        sync_windows.limit_minutes,
-        greatest(
-            extract(epoch from parsed_orders.loaded_at - parsed_orders.modified_at) / 60, 0
-        ) as delay_minutes
-    from parsed_orders
-    inner join sync_windows using (channel)
-    where parsed_orders.modified_at is not null
-),
+---------- one narrow pass over the parsed orders: what every sub-score needs of them
 
-timeliness_daily as (
-    select
-        channel,
-        day,
-        count(*) as changes,
-        count(*) filter (where delay_minutes > target_minutes) as late_changes,
-        avg(delay_minutes) as avg_sync_delay_minutes,
-        -- full credit up to the target, none from the limit, linear in between
-        100 * avg(
-            least(greatest((limit_minutes - delay_minutes) / (limit_minutes - target_minutes), 0), 1)
-        ) as timeliness
-    from sync_delays
-    group by channel, day
-),
-
----------- per order: the checks of the other four sub-scores
-
-order_days as (
+order_facts as (
     select
         channel,
         platform_order_no,
-        {{ local_date('coalesce(created_at, modified_at)') }} as day
-    from parsed_orders
-),
-
-field_checks as (
-    select
-        channel,
-        platform_order_no,
+        {{ local_date('coalesce(created_at, modified_at)') }} as day,
+        {{ local_date('modified_at') }} as change_day,
+        modified_at,
+        -- the latest version's delay from the platform's change to the load into raw
+        greatest(extract(epoch from loaded_at - modified_at) / 60, 0) as delay_minutes,
         {{ completeness['required_fields'] | length }}
         {%- if completeness['required_when_paid'] %}
             + case when is_paid then {{ completeness['required_when_paid'] | length }} else 0 end
@@ -116,40 +82,38 @@ field_checks as (
         {%- if completeness['required_when_paid'] %}
         + case when is_paid then
             {%- for field in completeness['required_when_paid'] %}
-            ({{ field }} is not null and trim({{ field }}::text) <> '')::int{% if not loop.last %} +{% endif %}
+            ({{ field }} is not null and trim({{ field }}::text) <> '')::int
+            {%- if not loop.last %} +{% endif %}
             {%- endfor %}
         else 0 end
         {%- endif %} as fields_present,
-        is_status_mapped
+        is_status_mapped,
+        platform_unified_status
     from parsed_orders
 ),
 
-status_checks as (
+---------- timeliness: the delay of each order's latest change, on the day of that change
+
+timeliness_daily as (
     select
-        orders.channel,
-        orders.platform_order_no,
-        case
-            -- a platform status word OrderPulse cannot read says nothing
-            when not field_checks.is_status_mapped then false
-            -- the platform decides every status but paid_pending_review
-            when orders.platform_unified_status <> 'paid_pending_review'
-                and orders.unified_status <> orders.platform_unified_status then false
-            -- out of the warehouse while the platform or the unified status says not paid,
-            -- not shipped, or cancelled before shipping
-            when fulfillment.progress_rank >= 7
-                and (orders.platform_unified_status in ('awaiting_payment', 'paid_pending_review', 'closed')
-                    or orders.unified_status = 'closed') then false
-            -- the platform says shipped while the warehouse still has it
-            when orders.platform_unified_status in ('in_transit', 'delivered')
-                and orders.fulfillment_status in ('pending_allocation', 'allocated', 'picking')
-                then false
-            else true
-        end as is_consistent
-    from orders
-    inner join field_checks using (channel, platform_order_no)
-    left join statuses as fulfillment
-        on fulfillment.unified_status = orders.fulfillment_status
+        order_facts.channel,
+        order_facts.change_day as day,
+        count(*) as changes,
+        count(*) filter (where order_facts.delay_minutes > sync_windows.target_minutes)
+            as late_changes,
+        avg(order_facts.delay_minutes) as avg_sync_delay_minutes,
+        -- full credit up to the target, none from the limit, linear in between
+        100 * avg(least(greatest(
+            (sync_windows.limit_minutes - order_facts.delay_minutes)
+            / (sync_windows.limit_minutes - sync_windows.target_minutes), 0), 1)
+        ) as timeliness
+    from order_facts
+    inner join sync_windows using (channel)
+    where order_facts.change_day is not null
+    group by order_facts.channel, order_facts.change_day
 ),
+
+---------- accuracy: routed orders re-routed, refused or shipped from elsewhere
 
 routed_orders as (
     select
@@ -163,6 +127,14 @@ routed_orders as (
     group by channel, platform_order_no
 ),
 
+shipped_elsewhere as (
+    select distinct routed_orders.channel, routed_orders.platform_order_no
+    from routed_orders
+    inner join warehouse_ships using (channel, platform_order_no)
+    where warehouse_ships.warehouse_id is not null
+        and warehouse_ships.warehouse_id <> all(routed_orders.decided_warehouses)
+),
+
 routing_checks as (
     select
         routed_orders.channel,
@@ -170,19 +142,13 @@ routing_checks as (
         not (
             routed_orders.is_rerouted
             or routed_orders.is_refused
-            or coalesce(bool_or(
-                warehouse_ships.warehouse_id is not null
-                and warehouse_ships.warehouse_id <> all(routed_orders.decided_warehouses)
-            ), false)
+            or shipped_elsewhere.platform_order_no is not null
         ) as is_accurate
     from routed_orders
-    left join warehouse_ships using (channel, platform_order_no)
-    group by
-        routed_orders.channel,
-        routed_orders.platform_order_no,
-        routed_orders.is_rerouted,
-        routed_orders.is_refused
+    left join shipped_elsewhere using (channel, platform_order_no)
 ),
+
+---------- controllability: orders that needed a person
 
 manual_reviews as (
     select distinct channel, platform_order_no
@@ -199,7 +165,7 @@ holds as (
 -- rebuild over the same data gives the same answer
 data_clock as (
     select max(modified_at) as as_of
-    from parsed_orders
+    from order_facts
 ),
 
 stuck as (
@@ -222,22 +188,41 @@ escalated as (
     {%- endif %}
 ),
 
+---------- per order: the checks of completeness, consistency, accuracy, controllability
+
 order_checks as (
     select
-        order_days.channel,
-        order_days.day,
-        order_days.platform_order_no,
-        field_checks.fields_expected,
-        field_checks.fields_present,
-        status_checks.is_consistent,
+        order_facts.channel,
+        order_facts.day,
+        order_facts.fields_expected,
+        order_facts.fields_present,
+        case
+            -- a platform status word OrderPulse cannot read says nothing
+            when not order_facts.is_status_mapped then false
+            -- the platform decides every status but paid_pending_review
+            when order_facts.platform_unified_status <> 'paid_pending_review'
+                and orders.unified_status <> order_facts.platform_unified_status then false
+            -- out of the warehouse while the platform or the unified status says not paid,
+            -- not shipped, or cancelled before shipping
+            when fulfillment.progress_rank >= 7
+                and (order_facts.platform_unified_status
+                    in ('awaiting_payment', 'paid_pending_review', 'closed')
+                    or orders.unified_status = 'closed') then false
+            -- the platform says shipped while the warehouse still has it
+            when order_facts.platform_unified_status in ('in_transit', 'delivered')
+                and orders.fulfillment_status in ('pending_allocation', 'allocated', 'picking')
+                then false
+            else true
+        end as is_consistent,
         routing_checks.is_accurate,
         manual_reviews.platform_order_no is not null as is_manual_review,
         holds.platform_order_no is not null as is_held,
         stuck.platform_order_no is not null as is_stuck,
         escalated.platform_order_no is not null as is_escalated
-    from order_days
-    inner join field_checks using (channel, platform_order_no)
-    left join status_checks using (channel, platform_order_no)
+    from order_facts
+    left join orders using (channel, platform_order_no)
+    left join statuses as fulfillment
+        on fulfillment.unified_status = orders.fulfillment_status
     left join routing_checks using (channel, platform_order_no)
     left join manual_reviews using (channel, platform_order_no)
     left join holds using (channel, platform_order_no)
