@@ -8,8 +8,6 @@ error, so a fresh warehouse does not fail the schedule.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +16,7 @@ import psycopg
 
 from quality.alert_rules import AlertConfig, load_alert_config
 from quality.alerts import Alert, Attachment, Chart
+from quality.mailer import to_csv
 
 SUB_SCORES = ("timeliness", "completeness", "consistency", "accuracy", "controllability")
 
@@ -98,22 +97,6 @@ def health_digest(
     )
 
 
-def csv_cell(value: Any) -> Any:
-    """A cell safe to open in a spreadsheet: text starting with = + - @ (or a tab/CR) is
-    prefixed with ' so it is not run as a formula; numbers stay numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows([csv_cell(_num(r.get(c))) for c in columns] for r in rows)
-    return buf.getvalue()
-
-
 def monthly_reconciliation(
     conn: psycopg.Connection, day: date, config: AlertConfig | None = None
 ) -> Alert | None:
@@ -154,7 +137,8 @@ def monthly_reconciliation(
         ],
         attachments=(
             Attachment(
-                f"platform_reconciliation_{label}.csv", to_csv(rows, RECONCILIATION_COLUMNS)
+                f"platform_reconciliation_{label}.csv",
+                to_csv(rows, RECONCILIATION_COLUMNS),
             ),
         ),
     )

@@ -91,6 +91,20 @@ def _dumps(value: Any) -> str | None:
     return json.dumps(_finite(plain), ensure_ascii=False, allow_nan=False)
 
 
+def _table_payload(table: list[dict[str, Any]] | None) -> dict[str, list] | None:
+    """A detail table as columns + rows: jsonb does not keep key order, the email must."""
+    if not table:
+        return None
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    return {"columns": columns, "rows": [[row.get(c) for c in columns] for row in table]}
+
+
+def _table_rows(detail: Any) -> list[dict[str, Any]] | None:
+    if isinstance(detail, dict):
+        return [dict(zip(detail["columns"], row, strict=True)) for row in detail["rows"]]
+    return detail  # already a list of rows (written by other code)
+
+
 def utc_now(now: datetime | None = None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -165,7 +179,7 @@ def raise_alerts(
                 "cooldown_minutes": rule.cooldown_minutes,
                 "robot": rule.robot,
                 "chart": alert.chart,
-                "detail": alert.table,
+                "detail": _table_payload(alert.table),
                 "attachments": list(alert.attachments) or None,
             }
         )
@@ -278,8 +292,8 @@ def _deliver_row(
     if needs_email:
         to = list(recipients) or _owner_recipients(config, rule)
         alert = StoredAlert(
-            id_, rule, severity, subject, facts, to, created_at, dedup_key, chart, detail,
-            attachments,
+            id_, rule, severity, subject, facts, to, created_at, dedup_key, chart,
+            _table_rows(detail), attachments,
         )  # fmt: skip
         try:
             if not to:

@@ -8,7 +8,9 @@ log line, an exception text or `ops.alerts.last_error`.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import logging
 import re
 import smtplib
@@ -34,6 +36,7 @@ from kernel.settings import Settings
 log = logging.getLogger(__name__)
 
 _SEVERITY_COLOURS = {"info": "#2e86c1", "warning": "#d68910", "critical": "#c0392b"}
+DETAIL_ROWS_IN_BODY = 30  # a longer detail table is attached in full as detail.csv
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,22 @@ def _text_table(rows: list[dict[str, Any]]) -> str:
     return tabulate([[_cell(r.get(c)) for c in cols] for r in rows], headers=cols)
 
 
+def csv_cell(value: Any) -> Any:
+    """A cell safe to open in a spreadsheet: text starting with = + - @ (or a tab/CR) is
+    prefixed with ' so it is not run as a formula; numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] | list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(r.get(c)) for c in columns] for r in rows)
+    return buf.getvalue()
+
+
 def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
     """One alert as an email: plain text and HTML alternatives, the chart inline (cid)."""
     msg = EmailMessage()
@@ -120,8 +139,13 @@ def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
     text = [alert.subject, "", f"rule: {alert.rule}   severity: {alert.severity}   at: {when}"]
     if facts:
         text += ["", _text_table(facts)]
-    if alert.table:
-        text += ["", "Detail:", _text_table(alert.table)]
+    table = alert.table or []
+    shown = table[:DETAIL_ROWS_IN_BODY]
+    more = ""
+    if len(table) > len(shown):
+        more = f" (first {len(shown)} of {len(table)} rows; all in detail.csv)"
+    if shown:
+        text += ["", f"Detail{more}:", _text_table(shown)]
     if alert.chart:
         text += ["", f"Chart: {alert.chart.get('title', '')} (in the HTML part)"]
     text += ["", "-- OrderPulse alerts (rules: config/alerts.yaml)"]
@@ -139,8 +163,8 @@ def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
         parts.append(_html_table(facts))
     if chart_cid:
         parts.append(f'<p><img src="cid:{chart_cid[1:-1]}" alt="chart"></p>')
-    if alert.table:
-        parts += ["<h3>Detail</h3>", _html_table(alert.table)]
+    if shown:
+        parts += [f"<h3>Detail{html.escape(more)}</h3>", _html_table(shown)]
     parts.append('<p style="color:#888">OrderPulse alerts · rules in config/alerts.yaml</p>')
     parts.append("</body></html>")
     msg.add_alternative("".join(parts), subtype="html")
@@ -151,7 +175,10 @@ def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
 
         png = render_png(Chart(**alert.chart))
         msg.get_payload()[1].add_related(png, "image", "png", cid=chart_cid, filename="chart.png")
-    for item in alert.attachments or []:
+    attachments = list(alert.attachments or [])
+    if more:
+        attachments.append({"filename": "detail.csv", "content": to_csv(table, _columns(table))})
+    for item in attachments:
         subtype = item.get("mime_type", "text/csv").partition("/")[2] or "plain"
         # a BOM: Excel opens Chinese CSV text as UTF-8 only with it
         text_ = ("\ufeff" if subtype == "csv" else "") + item["content"]

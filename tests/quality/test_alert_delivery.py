@@ -377,3 +377,24 @@ def test_starttls_with_login_is_verified_against_the_configured_ca(conn, tmp_pat
         assert rcpts == ["data-eng@orderpulse.example"]
     finally:
         server.stop()
+
+
+def test_a_long_diff_report_is_cut_in_the_body_and_attached_whole(conn, tmp_path: Path) -> None:
+    diff = [
+        {"sku": f"SKU-{i}", "warehouse": "WH-E", "platform_qty": 10, "wms_qty": 2, "diff": 8}
+        for i in range(45)
+    ]
+    diff[0]["sku"] = "=cmd|' /C calc'!A0"  # a cell a spreadsheet would run
+    alert = Alert("stock_mismatch", "45 SKUs off by more than 3", {"skus": 45}, "wh=WH-E",
+                  table=diff)  # fmt: skip
+    raise_alerts(conn, [alert], CFG, NOW)
+    deliver_pending(conn, CFG, _mailer(tmp_path, None), NOW)
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    html = msg.get_body(("html",)).get_content()
+    assert "first 30 of 45 rows" in html and "SKU-29" in html and "SKU-30<" not in html
+    [att] = list(msg.iter_attachments())
+    assert att.get_filename() == "detail.csv"
+    lines = att.get_content().lstrip("\ufeff").splitlines()
+    assert len(lines) == 46 and lines[0] == "sku,warehouse,platform_qty,wms_qty,diff"
+    assert lines[1].startswith("'=cmd")  # escaped: text, not a formula

@@ -27,8 +27,9 @@ from orchestration.quality.alerting import (
     run_failure_alerts,
 )
 from orchestration.resources import WarehouseResource
-from quality.alert_reports import csv_cell, health_digest
+from quality.alert_reports import health_digest
 from quality.alerts import Alert, raise_alerts
+from quality.mailer import csv_cell
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
