@@ -127,7 +127,7 @@ def move_region_history(
     chosen = idx[rng.random(len(idx)) < k / (k + 1)]
     created[chosen] -= rng.integers(1, k + 1, size=len(chosen)) * days * DAY
     moved[chosen] = True
-    return moved, start - k * days * DAY
+    return moved, start - k * days * DAY if len(chosen) else start
 
 
 def silence_channel(

@@ -267,6 +267,7 @@ def plan_world(
         hist, plan_start = incidents.move_region_history(
             irng, created, region & is_market & ~taken, start, days
         )
+    if hist.any():
         found.append(
             Incident("region_late_deliveries", {"region": incidents.LATE_REGION}, plan_start, end)
         )
