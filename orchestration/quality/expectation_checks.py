@@ -25,7 +25,7 @@ from connectors.merchant_systems import SOURCES
 from orchestration.ingest.assets import orders_asset_key
 from orchestration.resources import WarehouseResource
 from quality.expectations import targets
-from quality.expectations.runner import suite_json
+from quality.expectations.runner import SuiteResult, suite_json
 from quality.expectations.targets import CheckTarget
 
 CHECK_PREFIX = "gx_"
@@ -69,7 +69,7 @@ def _run_scope(
     return run_id, (datetime.fromtimestamp(started, UTC) if started else None)
 
 
-def _metadata(result: Any) -> dict[str, Any]:
+def _metadata(result: SuiteResult) -> dict[str, Any]:
     rows = [
         f"| {'✅' if o.success else '❌'} | `{o.expectation}` | {o.why} | "
         f"{', '.join(f'{k}={v}' for k, v in o.observed.items())} |"
