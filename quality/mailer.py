@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from kernel.settings import Settings
+from kernel.timezones import BEIJING
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def build_message(alert: StoredAlert, sender: str) -> EmailMessage:
     msg["X-OrderPulse-Alert"] = f"{alert.id} {alert.rule}"
 
     facts = [{"fact": k, "value": v} for k, v in alert.facts.items()]
-    when = alert.created_at.isoformat(timespec="minutes")
+    when = alert.created_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M Beijing time")
     text = [alert.subject, "", f"rule: {alert.rule}   severity: {alert.severity}   at: {when}"]
     if facts:
         text += ["", _text_table(facts)]

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from kernel.timezones import BUSINESS_TIMEZONE
 from orchestration.resources import WarehouseResource
 
-LOCAL_TZ = "Asia/Shanghai"  # the merchant's day: reports and their schedules follow it
+LOCAL_TZ = BUSINESS_TIMEZONE  # the merchant's day: reports and their schedules follow it
 
 
 # -- delivery --------------------------------------------------------------------------------
