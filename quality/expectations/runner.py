@@ -28,6 +28,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from quality.expectations.targets import CheckTarget
 
 GX_DIR = Path(__file__).resolve().parent / "gx"
@@ -141,9 +143,11 @@ class Validator:
             ProgressBarsConfig,
         )
 
+        # the repository's context settings, with in-memory stores instead of its folders
+        settings = yaml.safe_load((GX_DIR / "great_expectations.yml").read_text("utf-8"))
         config = DataContextConfig(
-            analytics_enabled=False,
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            analytics_enabled=bool(settings.get("analytics_enabled", False)),
+            progress_bars=ProgressBarsConfig(**(settings.get("progress_bars") or {})),
             store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         )
         self._context = gx.get_context(mode="ephemeral", project_config=config)
