@@ -105,6 +105,21 @@ def _table_rows(detail: Any) -> list[dict[str, Any]] | None:
     return detail  # already a list of rows (written by other code)
 
 
+def ensure_alerts_table(conn: psycopg.Connection) -> None:
+    """ops.alerts with its columns, and the index the cool-down test and the circuit
+    breaker's dedup lookup read (created only when missing: CREATE INDEX locks the table)."""
+    ensure_ops_tables(conn)
+    with conn.transaction():
+        exists = conn.execute(
+            "select 1 from pg_indexes where schemaname = 'ops' and indexname = 'alerts_dedup'"
+        ).fetchone()
+        if not exists:
+            conn.execute(
+                "create index if not exists alerts_dedup "
+                "on ops.alerts (dedup_key, rule, created_at)"
+            )
+
+
 def utc_now(now: datetime | None = None) -> datetime:
     if now is None:
         return datetime.now(UTC)
@@ -185,7 +200,7 @@ def raise_alerts(
         )
     if not batch:
         return []
-    ensure_ops_tables(conn)
+    ensure_alerts_table(conn)
     with conn.transaction():
         # two sensors raising the same key at once must not both pass the cool-down test
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.alerts'))")
@@ -255,7 +270,7 @@ def deliver_pending(
     mailer = mailer or Mailer()
     now = utc_now(now)
     report = DeliveryReport()
-    ensure_ops_tables(conn)
+    ensure_alerts_table(conn)
     try:
         with conn.transaction():
             rows = conn.execute(_PENDING, {"limit": limit}).fetchall()
