@@ -152,16 +152,14 @@ def raise_health_digest(
 ) -> None:
     """The digest of yesterday (the last whole day) as a daily_health_digest alert."""
     from quality.alert_reports import health_digest
+    from quality.alerts import raise_alerts
 
     day = _report_day(config) - timedelta(days=1)
     with warehouse.connect() as conn:
         alert = health_digest(conn, day)
-    if alert is None:
-        context.log.info("no marts.order_health_daily rows for the digest yet")
-        return
-    from quality.alerts import raise_alerts
-
-    with warehouse.connect() as conn:
+        if alert is None:
+            context.log.info("no marts.order_health_daily rows for the digest yet")
+            return
         context.log.info(f"health digest for {day}: {len(raise_alerts(conn, [alert]))} raised")
 
 
