@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import logging
 import re
 import smtplib
 import ssl
@@ -33,8 +32,6 @@ from tenacity import (
 
 from kernel.settings import Settings
 from kernel.timezones import BEIJING
-
-log = logging.getLogger(__name__)
 
 _SEVERITY_COLOURS = {"info": "#2e86c1", "warning": "#d68910", "critical": "#c0392b"}
 DETAIL_ROWS_IN_BODY = 30  # a longer detail table is attached in full as detail.csv
@@ -78,7 +75,8 @@ class DeliveryFailed(RuntimeError):
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # amounts in full (no 1.235e+05 for a month's takings), rates to 4 significant digits
+        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4g}"
     if isinstance(value, dict | list):
         return ", ".join(map(str, value.items() if isinstance(value, dict) else value))
     return "" if value is None else str(value)
