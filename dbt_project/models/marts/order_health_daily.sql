@@ -69,8 +69,7 @@ order_facts as (
         {{ local_date('coalesce(created_at, modified_at)') }} as day,
         {{ local_date('modified_at') }} as change_day,
         modified_at,
-        -- the latest version's delay from the platform's change to the load into raw
-        greatest(extract(epoch from loaded_at - modified_at) / 60, 0) as delay_minutes,
+        loaded_at,
         {{ completeness['required_fields'] | length }}
         {%- if completeness['required_when_paid'] %}
             + case when is_paid then {{ completeness['required_when_paid'] | length }} else 0 end
@@ -94,23 +93,45 @@ order_facts as (
 
 ---------- timeliness: the delay of each order's latest change, on the day of that change
 
-timeliness_daily as (
+-- a change the platform made before the channel's earliest load still in raw was history
+-- loaded by the first sync (a backfill, or a demo world published at once), not a late one:
+-- its delay counts from that first load
+first_loads as (
+    select channel, min(loaded_at) as first_loaded_at
+    from order_facts
+    group by channel
+),
+
+sync_delays as (
     select
         order_facts.channel,
         order_facts.change_day as day,
-        count(*) as changes,
-        count(*) filter (where order_facts.delay_minutes > sync_windows.target_minutes)
-            as late_changes,
-        avg(order_facts.delay_minutes) as avg_sync_delay_minutes,
-        -- full credit up to the target, none from the limit, linear in between
-        100 * avg(least(greatest(
-            (sync_windows.limit_minutes - order_facts.delay_minutes)
-            / (sync_windows.limit_minutes - sync_windows.target_minutes), 0), 1)
-        ) as timeliness
+        sync_windows.target_minutes,
+        sync_windows.limit_minutes,
+        greatest(
+            extract(epoch from order_facts.loaded_at
+                - greatest(order_facts.modified_at, first_loads.first_loaded_at)) / 60,
+            0
+        ) as delay_minutes
     from order_facts
+    inner join first_loads using (channel)
     inner join sync_windows using (channel)
     where order_facts.change_day is not null
-    group by order_facts.channel, order_facts.change_day
+),
+
+timeliness_daily as (
+    select
+        channel,
+        day,
+        count(*) as changes,
+        count(*) filter (where delay_minutes > target_minutes) as late_changes,
+        avg(delay_minutes) as avg_sync_delay_minutes,
+        -- full credit up to the target, none from the limit, linear in between
+        100 * avg(
+            least(greatest((limit_minutes - delay_minutes) / (limit_minutes - target_minutes), 0), 1)
+        ) as timeliness
+    from sync_delays
+    group by channel, day
 ),
 
 ---------- accuracy: routed orders re-routed, refused or shipped from elsewhere
