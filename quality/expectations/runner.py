@@ -173,12 +173,13 @@ class Validator:
         import sqlalchemy as sa
 
         schema, name = relation.split(".")
+        # registered as `"<database>"."<schema>"."<name>"` (dbt's `this`)
         query = sa.text(
             "select built_xid from intermediate.model_builds "
-            "where model like :pattern order by built_at desc limit 1"
+            "where right(model, length(:suffix)) = :suffix order by built_at desc limit 1"
         )
         with self._source.get_engine().connect() as conn:
-            found = conn.execute(query, {"pattern": f'%"{schema}"."{name}"'}).first()
+            found = conn.execute(query, {"suffix": f'."{schema}"."{name}"'}).first()
         return None if found is None else int(found[0])
 
     def validate(
