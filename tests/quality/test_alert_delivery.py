@@ -24,6 +24,9 @@ from quality.robot import RobotError, post_markdown
 from sandbox.robot_receiver import RobotReceiver
 from sandbox.server import serve_app
 
+# plain-text AUTH on loopback is the point of most tests here (STARTTLS has its own test)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 USER, PASSWORD = "alerts", "s3cret-pw-7781"
 CFG = load_alert_config()
