@@ -33,11 +33,12 @@ The source's modified time is `modified_at` when mapped and given, else the file
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -64,6 +65,7 @@ from connectors.validation import (
 )
 
 log = logging.getLogger(__name__)
+CHUNK_ROWS = 10_000  # rows parsed and loaded at a time (whole orders)
 _AMOUNT_NOISE = r"[¥￥,，\s]|元$"
 _AMOUNT = r"[+-]?\d+(?:\.\d+)?"
 
@@ -162,57 +164,65 @@ def detect_encoding(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     for codec in ("utf-8", "gbk", "gb18030"):
-        try:
-            data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-        return codec
+        if _decodes(data, codec):
+            return codec
     raise FileUnreadable("not text in UTF-8, UTF-8 with BOM, GBK or GB18030")
+
+
+def _decodes(data: bytes, codec: str, step: int = 1 << 20) -> bool:
+    """Whether `data` is valid `codec` text, checked a megabyte at a time (no decoded copy)."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), step):
+            decoder.decode(view[start : start + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass(slots=True)
 class _Record:
     line_no: int
     fields: list[str]
-    source: Sequence[str]  # the file's lines; raw text is cut out only for rejected rows
-    end: int  # last line of the record (1-based, inclusive)
+    raw_text: str  # the record as the file has it (kept only while its chunk is parsed)
     error: str | None = None  # the csv module could not split this record
-    text: str | None = None  # given directly (XLSX rows)
-
-    @property
-    def raw_text(self) -> str:
-        if self.text is not None:
-            return self.text
-        return "".join(self.source[self.line_no - 1 : self.end]).rstrip("\r\n")
 
 
-def _csv_records(text: str, delimiter: str) -> tuple[list[str], list[_Record]]:
-    if "\x00" in text:
-        raise FileUnreadable("contains NUL bytes: not a CSV text file")
-    lines = list(io.StringIO(text, newline=""))
-    reader = csv.reader(iter(lines), delimiter=delimiter)
-    header: list[str] | None = None
-    records: list[_Record] = []
+def _csv_stream(data: bytes, encoding: str, delimiter: str) -> Iterator[_Record]:
+    """Every non-blank record of a CSV file, the header first, decoded while it is read."""
+    try:
+        text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    except LookupError as err:
+        raise FileUnreadable(f"cannot decode as {encoding}: {err}") from err
+    consumed: list[str] = []  # the physical lines of the record being read
+
+    def lines() -> Iterator[str]:
+        try:
+            for line in text:
+                if "\x00" in line:
+                    raise FileUnreadable("contains NUL bytes: not a CSV text file")
+                consumed.append(line)
+                yield line
+        except UnicodeDecodeError as err:
+            raise FileUnreadable(f"cannot decode as {encoding}: {err}") from err
+
+    reader = csv.reader(lines(), delimiter=delimiter)
     seen = 0
     while True:
         try:
-            fields = next(reader)
+            fields, error = next(reader), None
         except StopIteration:
             break
         except csv.Error as err:
-            start, seen = seen + 1, reader.line_num
-            records.append(_Record(start, [], lines, seen, str(err)))
-            continue
+            fields, error = [], str(err)
         start, seen = seen + 1, reader.line_num
-        if not "".join(fields).strip():
+        raw = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        if error is None and not "".join(fields).strip():
             continue  # blank line
-        if header is None:
-            header = fields
-            continue
-        records.append(_Record(start, fields, lines, seen))
-    if header is None:
-        raise FileUnreadable("empty file: no header line")
-    return header, records
+        yield _Record(start, fields, raw, error)
 
 
 def _cell(value: object) -> str:
@@ -231,7 +241,8 @@ def _cell(value: object) -> str:
 _BROKEN_XLSX = (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, SyntaxError)
 
 
-def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Record]]:
+def _xlsx_stream(data: bytes, sheet: str | None) -> Iterator[_Record]:
+    """Every non-empty row of the sheet as a record, the header first."""
     from openpyxl import load_workbook
 
     try:
@@ -242,27 +253,21 @@ def _xlsx_records(data: bytes, sheet: str | None) -> tuple[list[str], list[_Reco
         if sheet is not None and sheet not in book.sheetnames:
             raise FileUnreadable(f"no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
         ws = book[sheet] if sheet else book.worksheets[0]
-        header: list[str] | None = None
-        records: list[_Record] = []
+        width = None
         for row_no, row in enumerate(_sheet_rows(ws), start=1):
             fields = [_cell(v) for v in row]
             while fields and not fields[-1].strip():
                 fields.pop()  # openpyxl pads rows to the sheet's widest row
             if not fields:
                 continue
-            if header is None:
-                header = fields
-                continue
             buf = io.StringIO()
             csv.writer(buf, lineterminator="").writerow(fields)
-            width = len(header)
-            padded = fields + [""] * (width - len(fields)) if len(fields) < width else fields
-            records.append(_Record(row_no, padded, (), row_no, text=buf.getvalue()))
+            if width is not None and len(fields) < width:
+                fields += [""] * (width - len(fields))
+            width = width or len(fields)
+            yield _Record(row_no, fields, buf.getvalue())
     finally:
         book.close()
-    if header is None:
-        raise FileUnreadable("empty sheet: no header row")
-    return header, records
 
 
 def _sheet_rows(ws) -> Iterator[tuple]:  # noqa: ANN001 - an openpyxl read-only sheet
@@ -277,19 +282,30 @@ def _is_xlsx(name: str, data: bytes) -> bool:
     return name.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
 
 
-def read_records(data: bytes, name: str, fmt: FileFormat) -> tuple[str, list[str], list[_Record]]:
-    """(encoding, header, records) of a CSV or XLSX file."""
+RecordSource = Callable[[], Iterator[_Record]]
+
+
+def open_records(data: bytes, name: str, fmt: FileFormat) -> tuple[str, list[str], RecordSource]:
+    """(encoding, header, records): the header is read and checked now; `records()` streams
+    the data records from the start (each call anew)."""
     if _is_xlsx(name, data):
-        header, records = _xlsx_records(data, fmt.sheet)
         encoding = "xlsx"
+
+        def stream() -> Iterator[_Record]:
+            return _xlsx_stream(data, fmt.sheet)
     else:
         encoding = fmt.encoding or detect_encoding(data)
-        try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as err:
-            raise FileUnreadable(f"cannot decode as {encoding}: {err}") from err
-        header, records = _csv_records(text, fmt.delimiter)
-    header = [h.strip().lstrip("\ufeff") for h in header]
+
+        def stream() -> Iterator[_Record]:
+            return _csv_stream(data, encoding, fmt.delimiter)
+
+    first = stream()
+    head = next(first, None)
+    first.close()
+    if head is None:
+        raise FileUnreadable("empty sheet: no header row" if encoding == "xlsx"
+                             else "empty file: no header line")  # fmt: skip
+    header = [h.strip().lstrip("\ufeff") for h in head.fields]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise FileUnreadable(f"the header repeats {', '.join(dupes)}")
@@ -299,7 +315,49 @@ def read_records(data: bytes, name: str, fmt: FileFormat) -> tuple[str, list[str
         raise FileUnreadable(
             f"the header lacks required column(s) {', '.join(missing)}; found: {', '.join(header)}"
         )
+
+    def records() -> Iterator[_Record]:
+        rows = stream()
+        next(rows)  # the header
+        yield from rows
+
     return encoding, header, records
+
+
+def _order_no(record: _Record, no_idx: int) -> str:
+    return record.fields[no_idx].strip() if no_idx < len(record.fields) else ""
+
+
+def _grouped(records: Iterator[_Record], no_idx: int) -> bool:
+    """Whether every order's rows are next to each other (as exports write them): then the
+    file can be parsed and loaded a chunk of whole orders at a time."""
+    done: set[str] = set()
+    current = None
+    for r in records:
+        no = _order_no(r, no_idx)
+        if not no or no == current:
+            continue
+        if no in done:
+            return False
+        if current is not None:
+            done.add(current)
+        current = no
+    return True
+
+
+def _chunks(records: Iterator[_Record], no_idx: int, size: int) -> Iterator[list[_Record]]:
+    """Lists of about `size` records, cut only where one order ends and the next begins."""
+    chunk: list[_Record] = []
+    last = None
+    for r in records:
+        no = _order_no(r, no_idx)
+        if len(chunk) >= size and no and no != last:
+            yield chunk
+            chunk = []
+        last = no or last
+        chunk.append(r)
+    if chunk:
+        yield chunk
 
 
 # -- column-wise parsing ------------------------------------------------------------------------
@@ -384,10 +442,48 @@ def parse_orders(
     fallback_modified_at: datetime,
     now: datetime | None = None,
 ) -> ParsedFile:
-    """Parse one order file into grouped orders and rejected rows (nothing is written);
+    """Parse one whole order file into grouped orders and rejected rows (nothing is written);
     times after `now` (the wall clock by default) plus a small skew are rejected."""
+    encoding, header, records = open_records(data, name, fmt)
+    return _parse_records(
+        encoding, header, list(records()), name, fmt, fallback_modified_at, now or datetime.now(UTC)
+    )
+
+
+def parse_chunks(
+    data: bytes,
+    name: str,
+    fmt: FileFormat,
+    *,
+    fallback_modified_at: datetime,
+    now: datetime | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[ParsedFile]:
+    """`parse_orders` a chunk of about `chunk_rows` rows at a time (whole orders), so that a
+    big file never sits in memory as Python objects at once. A file whose rows of one order
+    are not next to each other is parsed whole (an order is never split). The header is
+    checked before the first chunk is asked for: FileUnreadable comes early."""
+    encoding, header, records = open_records(data, name, fmt)
     now = now or datetime.now(UTC)
-    encoding, header, records = read_records(data, name, fmt)
+    no_idx = header.index(fmt.header_of("platform_order_no"))
+    size = chunk_rows if _grouped(records(), no_idx) else 2**62
+
+    def parts() -> Iterator[ParsedFile]:
+        for chunk in _chunks(records(), no_idx, size):
+            yield _parse_records(encoding, header, chunk, name, fmt, fallback_modified_at, now)
+
+    return parts()
+
+
+def _parse_records(
+    encoding: str,
+    header: list[str],
+    records: list[_Record],
+    name: str,
+    fmt: FileFormat,
+    fallback_modified_at: datetime,
+    now: datetime,
+) -> ParsedFile:
     width = len(header)
     rejects: list[Rejection] = []
     good = [r for r in records if len(r.fields) == width]
@@ -574,7 +670,7 @@ def mark_unchanged(
 
 def store_file(
     conn: psycopg.Connection,
-    parsed: ParsedFile,
+    parts: ParsedFile | Iterable[ParsedFile],
     *,
     source: str,
     channel: str,
@@ -587,34 +683,40 @@ def store_file(
     replace_missing: bool = False,
     now: datetime | None = None,
 ) -> FileLoadReport:
-    """Write one parsed file in one transaction: its rejects replace the previous version's,
-    its orders upsert through the raw loader, and with `replace_missing` the orders that came
-    from this file's previous version and are gone from it are deleted."""
-    report = FileLoadReport(
-        source, path, "loaded", parsed.encoding, parsed.rows, len(parsed.rejects)
-    )
-    report.rejects = parsed.rejects
+    """Write one parsed file (whole or in chunks) in one transaction: its rejects replace the
+    previous version's, its orders upsert through the raw loader chunk by chunk, and with
+    `replace_missing` the orders that came from this file's previous version and are gone from
+    it are deleted. A chunk that fails to parse rolls the whole file back."""
+    report = FileLoadReport(source, path, "loaded")
+    named: set[str] = set()
+    rejected_orders = 0
     with conn.transaction():
         conn.execute(
             "delete from raw.rejected_rows where source = %s and file = %s", [source, path]
         )
-        with conn.cursor() as cur, cur.copy(_REJECT_COPY) as copy:
-            for r in parsed.rejects:
-                copy.write_row((source, path, r.line_no, r.raw_text, r.reason, run_id))
-        report.orders = load_orders(conn, channel, parsed.orders, run_id=run_id, file=path, now=now)
-        if report.orders.rejected:  # orders the edge rules refused after parsing
-            report.rows_rejected += report.orders.rejected
+        for parsed in [parts] if isinstance(parts, ParsedFile) else parts:
+            report.encoding = parsed.encoding
+            report.rows += parsed.rows
+            report.rejects.extend(parsed.rejects)
+            named |= parsed.order_nos
+            with conn.cursor() as cur, cur.copy(_REJECT_COPY) as copy:
+                for r in parsed.rejects:
+                    copy.write_row((source, path, r.line_no, r.raw_text, r.reason, run_id))
+            stats = load_orders(conn, channel, parsed.orders, run_id=run_id, file=path, now=now)
+            report.orders += stats
+            rejected_orders += stats.rejected  # orders the edge rules refused after parsing
+        report.rows_rejected = len(report.rejects) + rejected_orders
         if replace_missing:
             gone = conn.execute(
                 f"delete from {orders_table(channel)} where channel = %s "
                 "and payload ->> '_file' = %s and platform_order_no <> all(%s)",
-                [channel, name, sorted(parsed.order_nos)],
+                [channel, name, sorted(named)],
             )
             report.withdrawn = gone.rowcount
         conn.execute(
             _LOADED_FILE,
-            [source, path, size, mtime, content_hash, parsed.encoding, parsed.rows_ok,
-             len(parsed.rejects), run_id],
+            [source, path, size, mtime, content_hash, report.encoding, report.rows_loaded,
+             report.rows_rejected, run_id],
         )  # fmt: skip
     return report
 
@@ -639,10 +741,10 @@ def load_file_bytes(
     channel = channel or source
     name = Path(path).name
     try:
-        parsed = parse_orders(data, name, fmt, fallback_modified_at=mtime, now=now)
+        parts = parse_chunks(data, name, fmt, fallback_modified_at=mtime, now=now)
         ensure_raw_tables(conn, [channel])
         return store_file(
-            conn, parsed, source=source, channel=channel, path=path, name=name,
+            conn, parts, source=source, channel=channel, path=path, name=name,
             size=len(data), mtime=mtime, content_hash=content_hash, run_id=run_id,
             replace_missing=replace_missing, now=now,
         )  # fmt: skip

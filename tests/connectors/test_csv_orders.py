@@ -16,6 +16,7 @@ from connectors.csv_orders import (
     detect_encoding,
     load_file_bytes,
     parse_amounts,
+    parse_chunks,
     parse_orders,
     parse_times,
     rejected_rows,
@@ -201,3 +202,31 @@ def test_xlsx_rows_use_sheet_row_numbers() -> None:
     assert [(r.line_no, r.reason) for r in parsed.rejects] == [
         (3, "unparsable date in 下单时间: 'not a date'")
     ]
+
+
+def test_a_big_file_is_parsed_in_chunks_of_whole_orders() -> None:
+    """Chunked parsing (how files load) gives what parsing the whole file gives: every order
+    whole in one chunk, the same payloads, rejects and line numbers; a file whose rows of one
+    order are apart is parsed whole."""
+    rows = []
+    for i in range(12):  # orders of 1..3 rows, one of them with a bad row
+        for k in range(i % 3 + 1):
+            price = "一百" if (i, k) == (7, 1) else "9.90"
+            rows.append(_row(f"K{i:02d}", sku=f"SKU{k}", price=price))
+    grouped = "\n".join([HEADER, *rows]).encode("utf-8")
+    whole = parse_orders(grouped, "order_20261120.csv", FMT, fallback_modified_at=MTIME)
+    parts = list(parse_chunks(grouped, "order_20261120.csv", FMT, fallback_modified_at=MTIME,
+                              chunk_rows=4))  # fmt: skip
+    assert len(parts) > 3
+    named = [no for p in parts for no in p.order_nos]
+    assert len(named) == len(set(named)) == 12  # no order split across chunks
+    assert sorted((o for p in parts for o in p.orders), key=lambda o: o.platform_order_no) == (
+        sorted(whole.orders, key=lambda o: o.platform_order_no)
+    )
+    assert [r for p in parts for r in p.rejects] == whole.rejects
+    assert {r.line_no for r in whole.rejects} == {15, 16}  # K07: its bad row and its sibling
+
+    apart = "\n".join([HEADER, *rows[:3], *rows[4:], rows[3]]).encode("utf-8")  # K02 apart
+    [single] = parse_chunks(apart, "order_20261120.csv", FMT, fallback_modified_at=MTIME,
+                            chunk_rows=4)  # fmt: skip
+    assert len(single.orders) == 11 and single.rows == len(rows)
