@@ -108,8 +108,9 @@ def check_failure_alerts(context: dg.SensorEvaluationContext, warehouse: Warehou
     alerts = []
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
-        blocking = evaluation.blocking or evaluation.severity == dg.AssetCheckSeverity.ERROR
-        if evaluation.passed or not blocking:
+        # blocking checks only: a failed WARN check or a failed dbt data test of the nightly
+        # job shows in the UI; mailing each would drown the one that stops decisions
+        if evaluation.passed or not evaluation.blocking:
             continue
         asset = evaluation.asset_key.to_user_string()
         alerts.append(
