@@ -10,7 +10,8 @@ Two front doors, one set of limits (`EdgeLimits`):
 - every channel's rows, in `raw_loader.load_orders`: the batch is checked in SQL over the
   staged rows (`reject_invalid_staged`), reading each payload with the same expressions and
   casts as the channel's dbt staging model (yuan strings, fen integers, Beijing-time strings,
-  unix seconds/milliseconds), so that whatever passes here casts there;
+  unix seconds/milliseconds), so that whatever passes here casts there (`pg_input_is_valid`,
+  PostgreSQL 16 or later: the embedded server is 18);
 - order files, in `csv_orders.parse_orders`: the same limits column-wise over the file
   (`amount_problems`, `time_problems`, ...), so a rejected row keeps its line number.
 """
