@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from kernel.database import PgConn
-from orchestration.quality.sensors import WATCHES
 from quality.alerts import Alert
+from quality.watches import WATCHES
 from tests.dbt.conftest import drop_database, new_database, run_dbt
 from tests.dbt.sample_raw import END, load_merchant_systems_records, load_sample_orders, small_world
 
