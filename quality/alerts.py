@@ -332,7 +332,7 @@ def _deliver_row(
             errors.append(f"{type(err).__name__}: {err}"[:500])
             report.failed += 1
     if needs_robot:
-        robot_error = _post_robot(robot, severity, subject, facts, now)
+        robot_error = _post_robot(robot, severity, subject, facts, mailer.clock())
         if robot_error is None:
             out.update(robot_delivery="sent", robot_sent_at=now)
             report.robot_sent += 1
@@ -366,7 +366,7 @@ def _robot_target(mailer: Mailer) -> tuple[str, str] | None:
 
 
 def _post_robot(
-    robot: tuple[str, str] | None, severity: str, subject: str, facts: dict, now: datetime
+    robot: tuple[str, str] | None, severity: str, subject: str, facts: dict, sent_at: datetime
 ) -> str | None:
     """None when posted (or nowhere to post); else the error text."""
     if robot is None:
@@ -376,7 +376,7 @@ def _post_robot(
     lines = [f"#### [{severity}] {subject}", ""]
     lines += [f"- {k}: {v}" for k, v in list(facts.items())[:12]]
     try:
-        post_markdown(robot[0], robot[1], subject, "\n".join(lines), now)
+        post_markdown(robot[0], robot[1], subject, "\n".join(lines), sent_at)
     except RobotError as err:
         return str(err)
     return None

@@ -14,8 +14,9 @@ import io
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -206,10 +207,14 @@ class Mailer:
         settings: Settings | None = None,
         attempts: int = 3,
         backoff_seconds: float = 1.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
+        # the send time the group robot's signature carries (the platform refuses > 1 h off),
+        # which is not the alert's own time
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._smtp: smtplib.SMTP | None = None
         self._tls: ssl.SSLContext | None = None
 

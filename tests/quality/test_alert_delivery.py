@@ -101,7 +101,9 @@ def _mailer(home: Path, port: int | None, **extra) -> Mailer:
         "smtp_timeout_seconds": 2,
         "robot_webhook_url": None,
     }
-    return Mailer(Settings(**{**fields, **extra}), attempts=3, backoff_seconds=0.01)
+    return Mailer(
+        Settings(**{**fields, **extra}), attempts=3, backoff_seconds=0.01, clock=lambda: NOW
+    )
 
 
 def _late_region(subject: str = "广东省 deliveries late 3 days running") -> Alert:
@@ -277,7 +279,9 @@ def test_without_robot_env_the_sandbox_robot_in_sandbox_json_is_used(conn, tmp_p
         oversold = Alert("inventory_oversold", "SKU-7 oversold by 3", {"sku": "SKU-7"}, "sku=7")
         apps["robot"].app.state.receiver.clock = NOW.timestamp
         [alert_id] = raise_alerts(conn, [oversold], CFG, NOW)
-        report = deliver_pending(conn, CFG, _mailer(tmp_path, None), NOW)
+        # recorded as of a later logical time (a demo replaying a world), signed at send time
+        later = NOW + timedelta(days=3)
+        report = deliver_pending(conn, CFG, _mailer(tmp_path, None), later)
         assert report.robot_sent == 1, report.errors
         assert _row(conn, alert_id)["robot_delivery"] == "sent"
         [message] = apps["robot"].app.state.receiver.messages
