@@ -99,6 +99,8 @@ with upserted as (
         where excluded.source_modified_at > t.source_modified_at
            or (excluded.source_modified_at = t.source_modified_at
                and excluded.content_hash <> t.content_hash)
+           -- a version stored with a future time (before the edge rules) must not freeze it
+           or t.source_modified_at > %(latest)s
     returning (xmax = 0) as inserted
 )
 select count(*) filter (where inserted), count(*) filter (where not inserted)
@@ -152,7 +154,11 @@ def load_orders(
                 cur, channel, now=now, run_id=run_id, file=file
             )
             reject_rows(cur, channel, refused, run_id=run_id, file=file)
-            cur.execute(_MERGE.format(table=table), {"channel": channel, "run_id": run_id})
+            ahead = (now or datetime.now(UTC)) + LIMITS.future_skew
+            cur.execute(
+                _MERGE.format(table=table),
+                {"channel": channel, "run_id": run_id, "latest": ahead},
+            )
             inserted, updated = cur.fetchone()
             stats.inserted, stats.updated = inserted, updated
             stats.unchanged = len(latest) - stats.rejected - inserted - updated

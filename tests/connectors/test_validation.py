@@ -152,6 +152,21 @@ def test_a_2099_row_never_blocks_a_later_correction(fresh_db) -> None:
         assert paid == ("80",)
 
 
+def test_an_order_stored_with_a_future_time_before_the_rules_takes_corrections(fresh_db):
+    with psycopg.connect(fresh_db.url()) as conn:
+        ensure_raw_tables(conn, ["taobao"])
+        _load(conn, "taobao", [_taobao("B")])
+        conn.execute(  # as a 2099 update time landed before the edge rules existed
+            "update raw.taobao_orders set source_modified_at = '2099-01-01T00:00:00Z'"
+        )
+        fix = RawOrder("B", T0 + timedelta(minutes=5), {**_taobao("B").payload, "payment": "1"})
+        assert _load(conn, "taobao", [fix]).updated == 1
+        row = conn.execute(
+            "select source_modified_at, payload ->> 'payment' from raw.taobao_orders"
+        )
+        assert row.fetchone() == (T0 + timedelta(minutes=5), "1")
+
+
 def test_an_oversize_payload_or_a_huge_integer_is_rejected_not_a_crash(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
         ensure_raw_tables(conn, ["pos"])
