@@ -4,10 +4,14 @@ channel, over the orders whose after-sale happened in the last `window_days` (7)
 those interceptions that succeeded is under `success_threshold` (90 %), over at least
 `min_attempts` (5) attempts.
 
-An attempt: a shipped order whose after-sale kind is `cancel` or `refund` (a `return` or
-`reject` comes after delivery, nothing to intercept). It succeeded when the parcel never
+An attempt: a shipped order with an after-sale (cancel, refund, or a platform's return
+status such as JD's 退款 on a parcel on its way; a buyer's refusal at the door is not one) that
+was on the order before the parcel reached the buyer. It succeeded when the parcel never
 reached the buyer: no delivery, or the carrier's last event sends it back (`returning`,
-`rejected`). Reads `marts.order_holographic`; the table breaks the attempts down by carrier.
+`rejected`). It failed when the parcel was delivered and the platform's last change to the
+order (`modified_at`, the after-sale) is not later than the delivery; an after-sale the
+platform recorded after the delivery is a refund or return of delivered goods, nothing to
+intercept. Reads `marts.order_holographic`; the table breaks the attempts down by carrier.
 """
 
 from __future__ import annotations
@@ -37,7 +41,12 @@ select
     actual_delivery_at is null or last_track_event in ('returning', 'rejected') as succeeded
 from marts.order_holographic
 where shipped_at is not null
-    and after_sale_kind in ('cancel', 'refund')
+    and after_sale_kind in ('cancel', 'refund', 'return')
+    and (
+        actual_delivery_at is null
+        or last_track_event in ('returning', 'rejected')
+        or modified_at <= actual_delivery_at
+    )
     and after_sale_at > %(start)s
     and after_sale_at <= %(now)s
 """

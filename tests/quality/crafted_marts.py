@@ -29,7 +29,7 @@ TABLES = {
         paid_at timestamptz, created_at timestamptz, shipped_at timestamptz, carrier text,
         promised_delivery_at timestamptz, actual_delivery_at timestamptz,
         is_delivery_late boolean default false, last_track_event text, after_sale_kind text,
-        after_sale_at timestamptz
+        after_sale_at timestamptz, modified_at timestamptz
     """,
     # dbt_project/models/marts/bi/fct_delivery_timeout_region_daily.sql
     "marts.fct_delivery_timeout_region_daily": """
