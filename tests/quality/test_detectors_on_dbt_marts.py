@@ -32,7 +32,7 @@ LOOSE = {
     "cs_escalation": {"asks_threshold": 1},
     "inventory_oversold": {},
     "stock_below_safety": {},
-    "health_index": {"ohi_threshold": 100},
+    "health_index": {"ohi_threshold": 80},
 }  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def warehouse(pg: PgConn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "--exclude", "resource_type:test", "resource_type:unit_test")  # fmt: skip
     with psycopg.connect(conn.url(), autocommit=True) as db:
         # what the small world has none of: an oversold line, a paused SKU, a SKU dearer on
-        # one channel, a refund after shipping (an interception that failed)
+        # one channel, a refund after shipping (an interception that failed), a poor OHI
         sku = db.execute("select sku from marts.fct_order_items limit 1").fetchone()[0]
         db.execute(
             "insert into ops.inventory_locks (channel, platform_order_no, sku, warehouse_id, "
@@ -75,10 +75,15 @@ def warehouse(pg: PgConn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "order by sku, channel limit 1)"
         )
         db.execute(
-            "update marts.order_holographic set after_sale_kind = 'refund', after_sale_at = %s "
+            "update marts.order_holographic set after_sale_kind = 'refund', after_sale_at = %s, "
+            "modified_at = actual_delivery_at "
             "where ctid = (select ctid from marts.order_holographic "
             "where shipped_at is not null and actual_delivery_at is not null limit 1)",
             (END - timedelta(hours=1),),
+        )
+        db.execute(
+            "update marts.order_health_daily set ohi = 70, consistency = 40 where ctid = ("
+            "select ctid from marts.order_health_daily order by day desc, channel limit 1)"
         )
     yield conn
     drop_database(pg, conn)
