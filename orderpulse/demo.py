@@ -169,6 +169,68 @@ def print_decisions(console: Console, conn: psycopg.Connection) -> None:
     )
 
 
+HEALTH_SQL = """
+select channel, count(*) as days, avg(ohi) as mean_ohi, min(ohi) as min_ohi,
+       (array_agg(ohi order by day desc))[1] as last_ohi
+from marts.order_health_daily
+group by channel
+order by channel
+"""
+
+
+def print_watching(console: Console, conn: psycopg.Connection, truth: dict | None) -> None:
+    """One sweep of every business watch (what the sensors do in live mode), the alerts
+    delivered (to the outbox when no SMTP server is set), incident recall against the
+    sandbox's truth, and the Order Health Index per channel."""
+    from kernel.settings import Settings
+    from quality.alerts import deliver_pending
+    from quality.incident_scoring import score_incidents
+    from quality.watches import run_watches
+
+    now = datetime.now(UTC)
+    results = run_watches(conn, now)
+    report = deliver_pending(conn, now=now, limit=10_000)
+    rows = conn.execute(
+        "select rule, dedup_key, subject, facts from ops.alerts order by id"
+    ).fetchall()
+    alerts = [{"rule": r, "dedup_key": k, "subject": s, "facts": f} for r, k, s, f in rows]
+    raised = sum(r.raised for r in results)
+    console.print(
+        f"watches: {len(results)} swept, {raised} alerts raised; ops.alerts holds {len(alerts)}; "
+        f"emails: {report.sent} sent, {report.outbox} to {Settings().outbox}, "
+        f"{report.failed} failed (retried by the alert_delivery sensor)"
+    )
+    if truth is not None and "incidents" in truth:
+        score = score_incidents(truth["incidents"], alerts)
+        table = Table(title="incidents planted by the sandbox vs alerts raised (recall)")
+        for name in ("incident kind", "alert rule", "planted", "caught", "recall"):
+            table.add_column(name, justify="left" if "kind" in name or "rule" in name else "right")
+        for kind in sorted(score.kinds.values(), key=lambda k: k.kind):
+            recall = f"{kind.recall:.0%}" if kind.recall is not None else "-"
+            table.add_row(kind.kind, kind.rule, str(kind.incidents), str(kind.caught), recall)
+        table.add_section()
+        total = f"{score.recall:.0%}" if score.recall is not None else "-"
+        table.add_row("total", "", str(score.incidents), str(score.caught), total)
+        console.print(table)
+        by_rule = Counter(a["rule"] for a in score.false_alarms)
+        console.print(
+            f"alerts no planted incident explains: {len(score.false_alarms)}"
+            + (f" ({', '.join(f'{r} {n}' for r, n in sorted(by_rule.items()))})" if by_rule else "")
+        )
+    try:
+        health = conn.execute(HEALTH_SQL).fetchall()
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+        return
+    table = Table(title="Order Health Index per channel (marts.order_health_daily)")
+    for name in ("channel", "days", "mean", "lowest", "last day"):
+        table.add_column(name, justify="left" if name == "channel" else "right")
+    for channel, days, mean, low, last in health:
+        cells = [f"{v:.1f}" if v is not None else "-" for v in (mean, low, last)]
+        table.add_row(channel, str(days), *cells)
+    console.print(table)
+
+
 def _backfill_config(orders) -> dict:
     """Pull every marketplace far enough back to cover the oldest published order (a scenario
     may hold orders older than the channels' default first-run look-back)."""
@@ -233,6 +295,7 @@ def run_demo(
         with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
             total = print_summary(console, conn, truth)
             print_decisions(console, conn)
+            print_watching(console, conn, truth)
     except psycopg.errors.UndefinedTable:
         console.print("[red]marts.fct_orders does not exist: the dbt step did not build it[/]")
         total = 0
