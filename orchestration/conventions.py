@@ -12,10 +12,18 @@ SCHEDULE_TIMEZONE = BUSINESS_TIMEZONE
 
 
 def keep_current() -> dg.AutomationCondition:
-    """`eager()` without its "no dependency may be missing" clause.
+    """`eager()` without its "no dependency may be missing" and "no dependency in progress"
+    clauses.
 
     A dependency that was never materialised (a channel not loaded yet, a decision table no
     asset writes yet) must not freeze everything downstream: on a fresh home `eager()` never
-    fires at all. Still waits for dependencies in progress and never runs twice at once.
+    fires at all. And in live mode some channel's staging is nearly always queued or running
+    (pushes and schedules keep arriving), so waiting for no dependency in progress starved
+    everything below staging. Never runs twice at once; dbt ops still run one at a time (pool
+    `dbt`), and a dependency that lands after a run started marks the asset for the next one.
     """
-    return dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+    return (
+        dg.AutomationCondition.eager()
+        .without(~dg.AutomationCondition.any_deps_missing())
+        .without(~dg.AutomationCondition.any_deps_in_progress())
+    )
