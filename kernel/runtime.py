@@ -25,6 +25,12 @@ run_coordinator:
     max_concurrent_runs: 4
     # a push run should start within a second of its sensor tick (default: every 5 s)
     dequeue_interval_seconds: 1
+    # scheduled pulls (tag set by the schedules) may hold two of the four slots: the ten
+    # channels due at the same minute must not keep dbt and the decisions waiting
+    tag_concurrency_limits:
+      - key: trigger
+        value: schedule
+        limit: 2
 # evaluate sensors side by side: a push sensor must not wait behind the SFTP listing
 sensors:
   use_threads: true

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.conventions import AUTOMATION_RUN_TAGS
 from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
 from orchestration.fulfillment import definitions as fulfillment_domain
@@ -29,6 +30,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
+    run_tags=AUTOMATION_RUN_TAGS,
     description="Keeps dbt models, decisions and reports current as their sources change.",
 )
 

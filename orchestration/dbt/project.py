@@ -1,7 +1,9 @@
 """The dbt project as Dagster sees it.
 
-Importing this module runs nothing: under `dagster dev` dagster-dbt's own preparation parses
-the project (`prepare_if_dev`); every other entry point (the CLI, the tests) calls
+Importing this module runs nothing, except under `dagster dev` when the manifest is older than
+a file of the project: then dagster-dbt's preparer parses it (what `prepare_if_dev` does, but
+not again in every run worker: each one imports this module, and a `dbt parse` per run was
+seconds of CPU on every live-mode run). Every other entry point (the CLI, the tests) calls
 `prepare_manifest()` before it loads the definitions.
 """
 
@@ -26,10 +28,29 @@ def put_venv_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
 
 
+# what `dbt parse` reads; target/, logs/ and installed packages are its outputs
+_PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots",
+                 "tests", "analyses")  # fmt: skip
+
+
+def manifest_is_current(project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """The manifest exists and is newer than every file `dbt parse` reads."""
+    manifest = project_dir / "target" / "manifest.json"
+    if not manifest.exists():
+        return False
+    parsed = manifest.stat().st_mtime
+    for name in _PARSE_INPUTS:
+        path = project_dir / name
+        files = path.rglob("*") if path.is_dir() else [path] if path.exists() else []
+        if any(f.stat().st_mtime > parsed for f in files):
+            return False
+    return True
+
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-if dbt_project.preparer.using_dagster_dev():
+if dbt_project.preparer.using_dagster_dev() and not manifest_is_current():
     put_venv_on_path()
-dbt_project.prepare_if_dev()
+    dbt_project.prepare_if_dev()
 
 
 class ManifestMissing(RuntimeError):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from connectors.channels_config import ChannelConfig, load_channels
-from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE
+from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 
@@ -50,6 +50,7 @@ def channel_schedule(channel: str, cron: str | None, what: str) -> dg.ScheduleDe
         # live mode is the product: a running daemon keeps every channel current
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"{what} on the cadence set in config/channels.yaml.",
+        tags=SCHEDULED_PULL_TAGS,
     )
 
 

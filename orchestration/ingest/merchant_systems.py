@@ -4,7 +4,7 @@ into raw."""
 import dagster as dg
 
 from connectors.merchant_systems import SOURCES
-from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE
+from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 MERCHANT_SYSTEMS_KEYS = [dg.AssetKey(["raw", s.table]) for s in SOURCES]
@@ -60,4 +60,5 @@ merchant_systems_schedule = dg.ScheduleDefinition(
     execution_timezone=SCHEDULE_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Pull the merchant systems every 10 minutes.",
+    tags=SCHEDULED_PULL_TAGS,
 )

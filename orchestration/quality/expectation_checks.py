@@ -59,10 +59,13 @@ def _run_scope(
     context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey
 ) -> tuple[str | None, datetime | None]:
     """(run id, run start) when this run materialised the asset (check the rows it wrote),
-    else (None, None): every row."""
+    else (None, None): every row. Asked of the run's own events: in live mode a push sensor
+    often materialises the asset again while the run is still going."""
     run_id = context.run.run_id
-    latest = context.instance.get_latest_materialization_event(asset_key)
-    if latest is None or latest.run_id != run_id:
+    events = context.instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    if not any(r.asset_key == asset_key for r in events):
         return None, None
     record = context.instance.get_run_record_by_id(run_id)
     started = record.start_time if record is not None else None

@@ -9,18 +9,24 @@ target's scope is `all` or no run is named, and returns a `SuiteResult`: passed,
 expectation's observed values and a few failing rows by their keys (phone-like digits
 masked; the checked columns never include names or addresses).
 
+GX answers a suite with many queries (row count, null count, each expectation's counts): they
+all read one exported PostgreSQL snapshot, so rows a push writes meanwhile cannot make the
+counts disagree (66 rows counted, 67 not null: GX then fails the expectation).
+
 Nothing is written to the repository or the working directory: the context lives in memory and
 reads the suites' JSON. Great Expectations is imported on first use only (seconds of import).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -38,6 +44,9 @@ SUITES_DIR = GX_DIR / "expectations"
 LOADED_AT_MARGIN = timedelta(minutes=10)
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _PHONE = re.compile(r"(?<!\d)(1\d{2})\d{4}(\d{4})(?!\d)")
+# the snapshot GX's queries of the current validation read (set by `Validator._snapshot`)
+_SNAPSHOT: contextvars.ContextVar[str | None] = contextvars.ContextVar("gx_snapshot", default=None)
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F-]+$")
 
 
 def suite_names() -> list[str]:
@@ -131,6 +140,22 @@ def _outcome(result: Any, samples: int) -> ExpectationOutcome:
     )
 
 
+@cache
+def _listen_for_snapshots() -> None:
+    """Every transaction begun while a validation runs imports its snapshot. On the Engine
+    class: GX's execution engine makes SQLAlchemy engines of its own."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def _import_snapshot(conn: Any) -> None:
+        snapshot = _SNAPSHOT.get()
+        if snapshot is not None and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("set transaction isolation level repeatable read")
+            conn.exec_driver_sql(f"set transaction snapshot '{snapshot}'")
+
+    event.listen(Engine, "begin", _import_snapshot)
+
+
 class Validator:
     """One in-memory GX context with a SQL datasource on the warehouse."""
 
@@ -154,9 +179,26 @@ class Validator:
         # SQLAlchemy maps a bare postgresql:// to psycopg 3 already; say it for older versions
         url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", pg_url)
         self._source = self._context.data_sources.add_sql("warehouse", connection_string=url)
+        _listen_for_snapshots()
         self._suites: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._seq = 0
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Export a snapshot from a transaction held open while GX's queries import it."""
+        engine = self._source.get_execution_engine().engine
+        with engine.connect() as holder:
+            holder.exec_driver_sql("set transaction isolation level repeatable read")
+            snapshot = holder.exec_driver_sql("select pg_export_snapshot()").scalar_one()
+            if not _SNAPSHOT_ID.match(snapshot):
+                raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+            token = _SNAPSHOT.set(snapshot)
+            try:
+                yield
+            finally:
+                _SNAPSHOT.reset(token)
+                holder.rollback()
 
     def _suite(self, name: str) -> Any:
         from great_expectations.core.expectation_suite import ExpectationSuite
@@ -207,12 +249,13 @@ class Validator:
             asset_name = f"{target.suite}_{self._seq}"
         asset = self._source.add_query_asset(asset_name, query=query)
         try:
-            batch = asset.add_batch_definition_whole_table("rows").get_batch()
-            run = batch.validate(
-                self._suite(target.suite),
-                expectation_parameters=dict(parameters),
-                result_format=result_format,
-            )
+            with self._snapshot():
+                batch = asset.add_batch_definition_whole_table("rows").get_batch()
+                run = batch.validate(
+                    self._suite(target.suite),
+                    expectation_parameters=dict(parameters),
+                    result_format=result_format,
+                )
         finally:
             self._source.delete_asset(asset_name)
         outcomes = [_outcome(r, sample_rows) for r in run.results]

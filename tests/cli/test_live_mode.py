@@ -37,6 +37,15 @@ query ($selector: SensorSelector!) {
 """
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 ASSET_NODES = "{ assetNodes { assetKey { path } groupName } }"
+RUNS = """
+{ runsOrError(limit: 300) { ... on Runs { results {
+    runId status jobName tags { key value }
+    eventConnection(afterCursor: null) { events {
+      __typename
+      ... on ExecutionStepFailureEvent { stepKey error { message } }
+    } }
+} } } }
+"""
 
 
 def _free_port() -> int:
@@ -69,6 +78,37 @@ def _automation_ticks(port: int) -> list[dict]:
     data = _graphql(port, TICKS, {"selector": selector})
     assert data and data["sensorOrError"]["__typename"] == "Sensor", data
     return data["sensorOrError"]["sensorState"]["ticks"]
+
+
+def _runs(port: int) -> list[dict]:
+    data = _graphql(port, RUNS) or {}
+    return (data.get("runsOrError") or {}).get("results") or []
+
+
+def _failed_runs(runs: list[dict]) -> list[str]:
+    """What failed, run by run: the trigger and each failed step's first error line."""
+    out = []
+    for run in runs:
+        if run["status"] != "FAILURE":
+            continue
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        trigger = tags.get("dagster/sensor_name") or tags.get("dagster/schedule_name") or "manual"
+        steps = [
+            f"{e['stepKey']}: {e['error']['message'].splitlines()[0][:200]}"
+            for e in run["eventConnection"]["events"]
+            if e["__typename"] == "ExecutionStepFailureEvent"
+        ]
+        out.append(f"{run['runId'][:8]} ({trigger}) {steps or 'no step failed'}")
+    return out
+
+
+def _run_report(port: int) -> str:
+    """Run statuses and failures, for an assertion message: why live mode fell behind."""
+    runs = _runs(port)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    return f"runs by status {counts}; failed: {_failed_runs(runs)}"
 
 
 def _truth(home: Path) -> dict[tuple[str, str], Decimal]:
@@ -150,7 +190,7 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, (
                 f"marts.fct_orders did not catch up in {CATCH_UP_SECONDS}s: {len(missing)} of "
                 f"{len(snapshot)} orders missing (e.g. {missing[:3]}), {len(wrong)} with another "
-                f"paid amount"
+                f"paid amount; {_run_report(port)}"
             )
             time.sleep(5)
 
@@ -167,16 +207,23 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
             if not missing and changed:
                 break
             assert time.monotonic() < deadline, (
-                f"second catch-up failed: {len(missing)} missing, {len(changed)} changed"
+                f"second catch-up failed: {len(missing)} missing, {len(changed)} changed; "
+                f"{_run_report(port)}"
             )
             time.sleep(5)
 
-        # 3. no failed automation tick, and automation did launch runs
+        # 3. no failed automation tick, automation did launch runs, and no run failed
         ticks = _automation_ticks(port)
         assert ticks, "the automation sensor never ticked"
         failed = [t["error"]["message"][:300] for t in ticks if t["status"] == "FAILURE"]
         assert failed == [], failed
         assert any(t["status"] == "SUCCESS" for t in ticks)
+        runs = _runs(port)
+        assert any(
+            {"key": "dagster/sensor_name", "value": "orderpulse_automation"} in r["tags"]
+            for r in runs
+        )
+        assert _failed_runs(runs) == []
 
         # 4. Ctrl-C stops everything `up` started: the webserver no longer answers
         proc.send_signal(signal.SIGINT)

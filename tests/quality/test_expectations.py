@@ -277,3 +277,39 @@ def test_a_broken_rules_file_names_file_key_and_value(tmp_path: Path) -> None:
     assert f"{broken}: amounts.max_yuan" in str(err.value) and "-3" in str(err.value)
     with pytest.raises(ValueError, match="timezone"):
         parameters(RULES, datetime(2026, 12, 4))
+
+
+def test_rows_written_while_a_suite_runs_do_not_make_its_counts_disagree(
+    validator: Validator, warehouse: PgConn
+) -> None:
+    """GX answers a suite with many queries; a push that lands between two of them (live mode)
+    made GX count 66 rows but 67 non-null keys and fail the key-unique expectation. Here a
+    row is committed by another connection after GX's first query of the validation."""
+    from sqlalchemy import event
+
+    engine = validator._source.get_execution_engine().engine
+    landed: list[str] = []
+
+    def _land_a_row(_conn, _cursor, statement: str, *_args) -> None:
+        if landed or "transaction" in statement or "pg_export_snapshot" in statement:
+            return  # the validation's own snapshot set-up, not one of GX's queries
+        landed.append("PUSHED1")
+        with psycopg.connect(warehouse.url(), autocommit=True) as other:
+            other.execute(
+                "insert into raw.taobao_orders (channel, platform_order_no, source_modified_at,"
+                " payload, content_hash, loaded_at, run_id)"
+                " values ('taobao', 'PUSHED1', %(now)s, '{}', 'h', %(now)s, 'sensor:push')",
+                {"now": NOW},
+            )
+
+    event.listen(engine, "after_cursor_execute", _land_a_row)
+    try:
+        result = validator.validate(targets.raw_orders("taobao"), params(), run_id=None)
+    finally:
+        event.remove(engine, "after_cursor_execute", _land_a_row)
+        with psycopg.connect(warehouse.url(), autocommit=True) as db:
+            db.execute("delete from raw.taobao_orders where platform_order_no = 'PUSHED1'")
+    assert landed, "no query ran"
+    assert result.success, result.as_dict()
+    # the validation read the table as it was when it started
+    assert result.rows_checked == 50
