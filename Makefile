@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test up lint format bench clean
+.PHONY: install browser-deps demo test up lint format bench clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "OrderPulse needs Python 3.11 or newer on PATH"; exit 1; }
@@ -23,7 +23,24 @@ install: $(STAMP)
 demo: install
 	$(BIN)/orderpulse demo
 
-test: install
+# The browser test drives Debian's chromium, and Chinese text needs a CJK font (screenshots and
+# chart images alike). Installed when missing and apt-get is usable as root; never fails `make
+# test`: without them the browser test skips and says why.
+BROWSER_DEPS_LOG := /tmp/orderpulse-browser-deps.log
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	-o DPkg::Lock::Timeout=300 chromium fonts-noto-cjk
+
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+		exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then \
+		echo "browser-deps: chromium or a CJK font is missing and apt-get (as root) is not" \
+			"available: the browser test will skip"; exit 0; fi; \
+	echo "browser-deps: installing chromium and fonts-noto-cjk (log: $(BROWSER_DEPS_LOG))"; \
+	{ $(APT_INSTALL) || { apt-get update -qq && $(APT_INSTALL); }; } >$(BROWSER_DEPS_LOG) 2>&1 \
+		|| echo "browser-deps: apt-get failed (see $(BROWSER_DEPS_LOG)): the browser test will skip"
+
+test: install browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2 --dist loadfile
