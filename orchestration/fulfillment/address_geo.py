@@ -3,6 +3,7 @@ raw.address_geo after it)."""
 
 import dagster as dg
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
@@ -18,6 +19,7 @@ from orchestration.resources import WarehouseResource
         "district, adcode, coordinates), cached by address hash; unparseable ones flagged "
         "is_parsed = false. Read by dbt as source raw.address_geo."
     ),
+    code_version=source_version(__name__, "fulfillment.address_geo"),
     automation_condition=keep_current(),
 )
 def address_geo(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
@@ -35,6 +36,12 @@ class InventoryConfig(dg.Config):
         "review): the warehouse (WMS allocation, else routing, else provisional), the units and "
         "the state: locked, oversold (the WMS on-hand stock cannot cover it, first paid first "
         "served) or released with the reason. Routing counts only unlocked stock."
+    ),
+    code_version=source_version(
+        __name__,
+        "fulfillment.inventory_locks",
+        "fulfillment.inventory_store",
+        "fulfillment.inventory_rules",
     ),
     automation_condition=keep_current(),
 )
@@ -75,6 +82,9 @@ def inventory_locks(warehouse: WarehouseResource, config: InventoryConfig) -> dg
         "SKUs whose sellable stock over all warehouses (WMS on hand less the locks) is under "
         "their safety threshold (config/inventory.yaml: default 5, per-SKU overrides): sale "
         "stops on every platform. A restocked SKU comes off the list."
+    ),
+    code_version=source_version(
+        __name__, "fulfillment.inventory_store", "fulfillment.inventory_rules"
     ),
     automation_condition=keep_current(),
 )

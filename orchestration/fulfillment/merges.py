@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.fulfillment.inventory import InventoryConfig
 from orchestration.resources import WarehouseResource
@@ -20,6 +21,7 @@ from orchestration.resources import WarehouseResource
         "minutes of the previous (config/inventory.yaml), across channels; never cancelled, "
         "refunded or review-held orders. One group id per household chain, with the reason."
     ),
+    code_version=source_version(__name__, "fulfillment.merges", "fulfillment.inventory_rules"),
     automation_condition=keep_current(),
 )
 def merge_candidates(warehouse: WarehouseResource, config: InventoryConfig) -> dg.MaterializeResult:

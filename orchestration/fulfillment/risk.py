@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
@@ -33,6 +34,9 @@ class RiskConfig(dg.Config):
         "customs). Orders above the review threshold, or without customs data, are queued in "
         "ops.review_queue with a 72 h hold; a reviewer's decision is never overwritten. Rules: "
         "config/risk.yaml. Orders whose inputs and evidence did not change keep their assessment."
+    ),
+    code_version=source_version(
+        __name__, "fulfillment.risk", "fulfillment.risk_store", "fulfillment.risk_rules"
     ),
     automation_condition=keep_current(),
 )

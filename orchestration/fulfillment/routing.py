@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import ChannelsResource, WarehouseResource
 
@@ -35,6 +36,13 @@ class RoutingConfig(dg.Config):
         "manual_review, with the deciding rule, its score and evidence (inputs), the delivery "
         "promise and the rule file's version. Rules: config/routing.yaml. Orders whose inputs "
         "did not change keep their decision. New allocations are sent to the merchant's WMS."
+    ),
+    code_version=source_version(
+        __name__,
+        "fulfillment.routing",
+        "fulfillment.routing_store",
+        "fulfillment.routing_rules",
+        "fulfillment.promise",
     ),
     automation_condition=keep_current(),
 )

@@ -1,11 +1,15 @@
 """One ingestion asset per marketplace channel: `raw/<channel>_orders` in group `ingest`."""
 
+import importlib.util
+from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
 
 from connectors.channels_config import ChannelConfig, load_channels
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
+from orchestration.ingest.freshness import channel_freshness_policy
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 
@@ -26,8 +30,33 @@ def orders_asset_key(channel: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", f"{channel}_orders"])
 
 
-def orders_asset(channel: str, description: str, *, kinds=("python", "postgres"), **extra):
-    """`@dg.asset` for `raw/<channel>_orders`: every source's asset looks alike in the UI."""
+# The connector modules whose logic each kind of channel runs (for the code version).
+CONNECTOR_MODULES = {
+    "marketplace": (
+        "connectors.ingest",
+        "connectors.push_load",
+        "connectors.marketplace",
+        "connectors.raw_loader",
+    ),
+    "sftp": ("connectors.sftp", "connectors.csv_orders", "connectors.raw_loader"),
+    "db_bridge": ("connectors.db_bridge", "connectors.raw_loader"),
+    "file_drop": ("connectors.file_drop", "connectors.csv_orders", "connectors.raw_loader"),
+}
+
+
+def _client_module(channel: str, cfg: ChannelConfig) -> tuple[str, ...]:
+    """A marketplace's own client (signing, paging): connectors/<channel>.py where it exists."""
+    if cfg.kind != "marketplace" or importlib.util.find_spec(f"connectors.{channel}") is None:
+        return ()
+    return (f"connectors.{channel}",)
+
+
+def orders_asset(
+    channel: str, description: str, *, kinds=("python", "postgres"), **extra
+) -> Callable[..., dg.AssetsDefinition]:
+    """`@dg.asset` for `raw/<channel>_orders`: every source's asset looks alike in the UI, with
+    a freshness policy from the channel's cadence and a code version from its connector."""
+    cfg = load_channels().channels[channel]
     return dg.asset(
         key=orders_asset_key(channel),
         group_name="ingest",
@@ -36,6 +65,8 @@ def orders_asset(channel: str, description: str, *, kinds=("python", "postgres")
         description=description,
         tags={"channel": channel},
         metadata={"channel": channel, "table": f"raw.{channel}_orders"},
+        freshness_policy=channel_freshness_policy(cfg),
+        code_version=source_version(*CONNECTOR_MODULES[cfg.kind], *_client_module(channel, cfg)),
         **extra,
     )
 

@@ -4,6 +4,7 @@ into raw."""
 import dagster as dg
 
 from connectors.merchant_systems import SOURCES
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.resources import ChannelsResource, WarehouseResource
 
@@ -21,6 +22,7 @@ MERCHANT_SYSTEMS_KEYS = [dg.AssetKey(["raw", s.table]) for s in SOURCES]
             ),
             owners=OWNERS,
             kinds={"python", "postgres"},
+            code_version=source_version("connectors.merchant_systems", __name__),
         )
         for key in MERCHANT_SYSTEMS_KEYS
     ],

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.resources import WarehouseResource
 
@@ -32,6 +33,7 @@ def read_channel_summary(conn) -> pd.DataFrame:
     kinds={"python", "pandas"},
     deps=[dg.AssetKey(["marts", "fct_orders"])],
     description="Orders, paid orders, goods value and paid amount per channel (marts.fct_orders).",
+    code_version=source_version(__name__),
     automation_condition=keep_current(),
 )
 def channel_order_summary(warehouse: WarehouseResource) -> dg.MaterializeResult:
