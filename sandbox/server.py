@@ -156,6 +156,7 @@ class Sandbox:
         self._threads: list[threading.Thread] = []
         self._pusher: Pusher | None = None
         self._endpoints: dict = {}
+        self._stock_incidents: list[dict] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -168,6 +169,7 @@ class Sandbox:
         try:
             self._build_world()
             self._start_gateways()
+            self._load_platform_stock()
             self._start_merchant_systems()
             self._start_sftp()
             self._drop_pos()
@@ -230,7 +232,8 @@ class Sandbox:
         """Every published order in the design's contract form (`orderpulse sandbox truth`)."""
         with self._lock:
             rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
-        truth: dict = {"orders": rows, "incidents": list(getattr(self.world, "incidents", []))}
+        incidents = [*getattr(self.world, "incidents", []), *self._stock_incidents]
+        truth: dict = {"orders": rows, "incidents": incidents}
         app = self._apps.get("merchant_systems")
         state = getattr(getattr(app, "app", None), "state", None)
         deliveries = state.allocations.deliveries() if state is not None else []
@@ -300,6 +303,25 @@ class Sandbox:
             )
             self.gateways[channel] = gateway
             self._apps[channel] = serve_app(gateway.app, channel)
+
+    def _load_platform_stock(self) -> None:
+        """Each gateway's displayed stock: the WMS's, with the drift (and the planted
+        `stock_diff` incidents) of `sandbox.gateways.stock`."""
+        from sandbox.gateways.stock import plan_stock_drift, wms_totals
+        from sandbox.incidents import MIN_ORDERS
+
+        on_hand, locked = wms_totals(getattr(self.world, "stock", []) or [])
+        sellable = {s: on_hand[s] - locked.get(s, 0) for s in on_hand}
+        drift, self._stock_incidents = plan_stock_drift(
+            self.seed,
+            sellable,
+            self.gateways,
+            calm=self.calm,
+            plant=len(self.world.orders) >= MIN_ORDERS,
+            at=self.world.end,
+        )
+        for channel, gateway in self.gateways.items():
+            gateway.stock.load(on_hand, locked, drift[channel])
 
     def _start_streamed_gateways(self) -> None:
         """Large worlds: generate the orders chunk by chunk straight into compact gateways."""

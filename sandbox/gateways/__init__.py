@@ -28,7 +28,7 @@ from sandbox.channels import CHANNELS_FILE, MARKETPLACES
 from sandbox.gateways.base import WORLD_FACTS, Gateway
 
 # modules of this package that are not a platform (machinery, sample orders, payload fixtures)
-SUPPORT_MODULES = frozenset({"base", "common", "store", "samples", "fixtures", "sdk_json"})
+SUPPORT_MODULES = frozenset({"base", "common", "store", "samples", "fixtures", "sdk_json", "stock"})
 
 T = TypeVar("T")
 

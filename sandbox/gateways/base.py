@@ -27,6 +27,7 @@ from sandbox.gateways.common import (
     page_slice,
     shipment,
 )
+from sandbox.gateways.stock import PlatformStock
 from sandbox.gateways.store import Late, OrderStore, epoch_s
 from sandbox.model import Order
 
@@ -118,6 +119,8 @@ class Gateway:
             (o for o in orders if o.channel == self.channel), late, compact=compact
         )
         self.faults = FaultInjector(faults)
+        # the stock the platform displays per SKU (its stock API; loaded by sandbox.server)
+        self.stock = PlatformStock()
         self.tokens = TokenBook(
             self.credentials[self.token_field],
             self.credentials.get("refresh_token") or secrets.token_hex(16),

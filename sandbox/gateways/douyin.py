@@ -24,6 +24,13 @@ Methods:
   `data.decrypt_infos[{auth_id, cipher_text, decrypt_text, err_no, err_msg}]`.
 - `token.refresh` (`{"refresh_token", "grant_type": "refresh_token"}`, signed, no
   access_token) -> `data{access_token, expires_in, refresh_token, scope, shop_id, shop_name}`.
+- Stock (⚠ sandbox convention in the doudian shape): `sku.stockList` (`{"page" (from 0),
+  "size" (max 100)}`) -> `data{page, size, total, list[{out_sku_id (= sku), stock_num (units
+  on sale), prehold_stock_num (units frozen), status (0 on sale, 1 off)}]}`;
+  `sku.preholdStockBatch` (`{"sku_list": [{out_sku_id, prehold_stock_num}]}`, max 50): the
+  units frozen become these (absolute); `product.editStatusBatch` (`{"out_sku_ids": [...],
+  "status": 1 | 0}`, max 50): pause / lift the sale. Both answer `data.list` of the SKUs; an
+  unknown SKU: 50002 isv.business-failed, nothing changed.
 
 Shop order fields (detail): order_id, shop_id, order_status, order_status_desc, main_status,
 main_status_desc, create_time, update_time, pay_time, ship_time, finish_time (unix s),
@@ -95,8 +102,17 @@ from sandbox.gateways.common import (
     unix_s,
 )
 from sandbox.gateways.sdk_json import sdk_json
+from sandbox.gateways.stock import StockRow
 
-METHODS = ("order.searchList", "order.orderDetail", "order.batchDecrypt", "token.refresh")
+STOCK_LIST, STOCK_PREHOLD, STOCK_STATUS = (
+    "sku.stockList", "sku.preholdStockBatch", "product.editStatusBatch",
+)  # fmt: skip
+STOCK_METHODS = (STOCK_LIST, STOCK_PREHOLD, STOCK_STATUS)
+METHODS = (
+    "order.searchList", "order.orderDetail", "order.batchDecrypt", "token.refresh",
+    *STOCK_METHODS,
+)  # fmt: skip
+MAX_STOCK_BATCH = 50
 MAX_WINDOW = timedelta(days=7)
 MAX_PAGE_SIZE = 100
 MAX_SKEW = timedelta(minutes=10)
@@ -235,6 +251,8 @@ class DouyinGateway(Gateway):
                 data = self.search_list(params, now_s)
             elif method == "order.orderDetail":
                 data = self.order_detail(params, now_s)
+            elif method in STOCK_METHODS:
+                data = self.stock_call(method, params)
             else:
                 data = self.batch_decrypt(params, now_s)
             return self.envelope(_OK, data)
@@ -276,6 +294,42 @@ class DouyinGateway(Gateway):
         return method, params
 
     # -- methods -------------------------------------------------------------------------------
+    def stock_call(self, method: str, params: dict) -> dict:
+        """The stock methods (see the module docstring)."""
+        if method == STOCK_LIST:
+            page = _int(params, "page", 0)
+            size = _int(params, "size", 10)
+            if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
+                raise _invalid("isv.parameter-invalid", "page 从 0 开始；size 取值 1..100")
+            rows, total = self.stock.page(page * size, size)
+            return {"page": page, "size": size, "total": total, "list": _stock_list(rows)}
+        try:
+            if method == STOCK_PREHOLD:
+                changes = {
+                    str(e["out_sku_id"]): int(e["prehold_stock_num"]) for e in params["sku_list"]
+                }
+            else:
+                status = int(params["status"])
+                if status not in (0, 1):
+                    raise ValueError
+                changes = {str(x): status == 1 for x in params["out_sku_ids"]}
+        except (KeyError, TypeError, ValueError):
+            raise _invalid(
+                "isv.parameter-invalid", "sku_list / out_sku_ids / status 无效"
+            ) from None
+        if not changes or len(changes) > MAX_STOCK_BATCH:
+            raise _invalid("isv.parameter-invalid", f"每次 1..{MAX_STOCK_BATCH} 个 SKU")
+        try:
+            if method == STOCK_PREHOLD:
+                rows = self.stock.set_withheld(changes)
+            else:
+                rows = self.stock.set_paused(changes)
+        except KeyError as err:
+            raise DouyinError(
+                50002, "业务处理失败", "isv.business-failed", f"商品不存在: {err.args[0]}"
+            ) from None
+        return {"list": _stock_list(rows)}
+
     def search_list(self, params: dict, now_s: int) -> dict:
         by = "update" if "update_time_start" in params or "update_time_end" in params else "create"
         if by == "create" and "create_time_start" not in params and "create_time_end" not in params:
@@ -504,6 +558,18 @@ class DouyinGateway(Gateway):
 
 
 _OK = {"code": 10000, "msg": "success", "sub_code": "", "sub_msg": ""}
+
+
+def _stock_list(rows: list[StockRow]) -> list[dict]:
+    return [
+        {
+            "out_sku_id": r.sku,
+            "stock_num": r.sellable,
+            "prehold_stock_num": r.withheld,
+            "status": 1 if r.paused else 0,
+        }
+        for r in rows
+    ]
 
 
 def _int(params: dict, name: str, default: int) -> int:

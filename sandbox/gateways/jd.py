@@ -27,6 +27,15 @@ Methods (business parameters inside 360buy_param_json):
   "scope", "open_id", "uid", "time", "token_type", "code": 0}`. (sandbox.json carries a
   `refresh_token` for JD too.)
 
+Stock (⚠ sandbox convention in the JOS shape; answers `{"<method>_responce": {"code": "0",
+"skuStockResult": {"apiResult", "total", "skuStocks": [{outerId (= sku), stockNum (units on
+sale), lockNum (units frozen), wareStatus (8 on sale, 2 off shelf)}]}}}`):
+- `jingdong.stock.read.findSkuStock(page=1, pageSize=20 (max 100))`: every SKU, by outerId.
+- `jingdong.stock.write.lockSkuStock(skuStocks: [{outerId, lockNum}] (max 50))`: the units
+  frozen per SKU become these (absolute).
+- `jingdong.ware.write.updateWareStatus(outerIds: [...] (max 50), wareStatus: 2 | 8)`: pause
+  (2, off shelf) or lift (8) the sale. An unknown outerId: apiResult 10100030, nothing changed.
+
 Order fields (`optional_fields` selects top-level keys; all are in `ORDER_FIELDS`): orderId,
 venderId (= shop id), orderType, payType, orderState, orderStateRemark, afsStatus (after-sale
 only: 退款/退货中/拒收), orderTotalPrice (goods value), orderSellerPrice (goods value - shop
@@ -93,6 +102,7 @@ from sandbox.gateways.common import (
     stable_number,
     yuan,
 )
+from sandbox.gateways.stock import StockRow
 from sandbox.gateways.store import epoch_s, from_epoch_s
 
 # change kind (common.CHANGE_KINDS) -> push topic
@@ -104,7 +114,13 @@ PUSH_TOPICS = {
 SEARCH = "jingdong.pop.order.enSearch"
 GET = "jingdong.pop.order.enGet"
 DECRYPT = "jingdong.jos.order.oaid.decrypt"
-METHODS = (SEARCH, GET, DECRYPT)
+STOCK_READ = "jingdong.stock.read.findSkuStock"
+STOCK_LOCK = "jingdong.stock.write.lockSkuStock"
+WARE_STATUS = "jingdong.ware.write.updateWareStatus"
+STOCK_METHODS = (STOCK_READ, STOCK_LOCK, WARE_STATUS)
+METHODS = (SEARCH, GET, DECRYPT, *STOCK_METHODS)
+MAX_STOCK_BATCH = 50
+ON_SALE, OFF_SHELF = 8, 2  # wareStatus (⚠ JOS: 8 上架在售, 2 下架)
 MAX_PAGE_SIZE = 100
 MAX_SKEW = timedelta(minutes=6)
 MAX_DECRYPT = 20
@@ -304,6 +320,10 @@ class JdGateway(Gateway):
             )
         if method == GET:
             return json_response({key: {"code": "0", "orderDetailInfo": self.get(args, now_s)}})
+        if method in STOCK_METHODS:
+            return json_response(
+                {key: {"code": "0", "skuStockResult": self.stock_call(method, args)}}
+            )
         return json_response({key: {"code": "0", "returnType": self.decrypt(args, now_s)}})
 
     async def refresh(self, request: Request) -> Response:
@@ -333,6 +353,43 @@ class JdGateway(Gateway):
         )
 
     # -- methods -------------------------------------------------------------------------------
+    def stock_call(self, method: str, args: dict | None) -> dict:
+        """The stock methods (see the module docstring)."""
+        try:
+            if args is None:
+                raise BusinessError(10100011, "参数错误", "360buy_param_json is not a JSON object")
+            if method == STOCK_READ:
+                page = _int_arg(args, "page", 1)
+                size = _int_arg(args, "pageSize", 20)
+                if size > MAX_PAGE_SIZE:
+                    raise BusinessError(10100010, "每页条数不能超过100", "pageSize must be <= 100")
+                rows, total = self.stock.page((page - 1) * size, size)
+                return {"apiResult": OK_RESULT, "total": total, "skuStocks": _stock_list(rows)}
+            try:
+                if method == STOCK_LOCK:
+                    changes = {str(e["outerId"]): int(e["lockNum"]) for e in args["skuStocks"]}
+                else:
+                    status = int(args["wareStatus"])
+                    if status not in (ON_SALE, OFF_SHELF):
+                        raise ValueError
+                    changes = {str(x): status == OFF_SHELF for x in args["outerIds"]}
+            except (KeyError, TypeError, ValueError):
+                raise BusinessError(10100011, "参数错误", "skuStocks / outerIds invalid") from None
+            if not changes or len(changes) > MAX_STOCK_BATCH:
+                raise BusinessError(10100011, "参数错误", f"1..{MAX_STOCK_BATCH} SKUs per call")
+            try:
+                if method == STOCK_LOCK:
+                    rows = self.stock.set_withheld(changes)
+                else:
+                    rows = self.stock.set_paused(changes)
+            except KeyError as err:
+                raise BusinessError(
+                    10100030, "商品不存在", f"no such outerId {err.args[0]}"
+                ) from None
+            return {"apiResult": OK_RESULT, "total": len(rows), "skuStocks": _stock_list(rows)}
+        except BusinessError as err:
+            return {"apiResult": err.api_result, "total": 0, "skuStocks": []}
+
     def search(self, args: dict | None, now_s: int) -> dict:
         try:
             if args is None:
@@ -556,6 +613,18 @@ def _date_arg(args: dict, name: str) -> int:
         raise BusinessError(
             10100011, f"{name} 格式错误", f"{name} must be yyyy-MM-dd HH:mm:ss"
         ) from None
+
+
+def _stock_list(rows: list[StockRow]) -> list[dict]:
+    return [
+        {
+            "outerId": r.sku,
+            "stockNum": r.sellable,
+            "lockNum": r.withheld,
+            "wareStatus": OFF_SHELF if r.paused else ON_SALE,
+        }
+        for r in rows
+    ]
 
 
 def _int_arg(args: dict, name: str, default: int) -> int:

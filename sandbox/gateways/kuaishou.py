@@ -20,6 +20,13 @@ Methods:
 - Token refresh (not signed): `GET|POST /oauth2/refresh_token?app_id&app_secret&
   grant_type=refresh_token&refresh_token` -> `{"result": 1, "access_token", "expires_in",
   "refresh_token", "refresh_token_expires_in", "scopes"}`.
+- Stock (⚠ sandbox convention in the Kuaishou shape): `open.item.sku.stock.list(cursor ("" at
+  first), pageSize (max 50))` -> `data{cursor (next, or "nomore"), skuList[{goodsCode (= sku),
+  stockNum (units on sale), withholdNum (units frozen), shelfStatus (1 on shelf, 0 off)}]}`;
+  `open.item.sku.stock.withhold(skuList: [{goodsCode, withholdNum}] (max 50))`: the units
+  frozen become these (absolute); `open.item.shelf.status.update(goodsCodes: [...] (max 50),
+  shelfStatus: 0 | 1)`: pause / lift the sale. Both answer `data.skuList`; an unknown
+  goodsCode: 12 ITEM_NOT_FOUND, nothing changed.
 
 Order: orderBaseInfo{oid, status, createTime, payTime, updateTime, sendTime, recvTime (ms; 0
 unset), totalFee (goods value), discountFee (= platformDiscountFee + sellerDiscountFee),
@@ -88,6 +95,7 @@ from sandbox.gateways.common import (
     stable_number,
     unix_ms,
 )
+from sandbox.gateways.stock import StockRow
 
 # change kind (common.CHANGE_KINDS) -> push event
 PUSH_EVENTS = {
@@ -99,7 +107,12 @@ PUSH_EVENTS = {
 LIST = "open.order.cursor.list"
 DETAIL = "open.order.detail"
 DECRYPT = "open.order.decrypt.batch"
-METHODS = (LIST, DETAIL, DECRYPT)
+STOCK_LIST = "open.item.sku.stock.list"
+STOCK_WITHHOLD = "open.item.sku.stock.withhold"
+SHELF_STATUS = "open.item.shelf.status.update"
+STOCK_METHODS = (STOCK_LIST, STOCK_WITHHOLD, SHELF_STATUS)
+METHODS = (LIST, DETAIL, DECRYPT, *STOCK_METHODS)
+MAX_STOCK_BATCH = 50
 MAX_WINDOW = timedelta(days=7)
 MAX_PAGE_SIZE = 50
 MAX_SKEW = timedelta(minutes=10)
@@ -210,6 +223,8 @@ class KuaishouGateway(Gateway):
                 data = self.cursor_list(param, now_s)
             elif method == DETAIL:
                 data = self.detail(param, now_s)
+            elif method in STOCK_METHODS:
+                data = self.stock_call(method, param)
             else:
                 data = self.decrypt(param, now_s)
             return json_response({"result": 1, "error_msg": "success", "data": data})
@@ -242,6 +257,41 @@ class KuaishouGateway(Gateway):
         if not isinstance(param, dict):
             raise _param_error("param 必须是 JSON 对象字符串")
         return p["method"], param
+
+    def stock_call(self, method: str, param: dict) -> dict:
+        """The stock methods (see the module docstring)."""
+        if method == STOCK_LIST:
+            size = _int(param, "pageSize", 20)
+            if not 1 <= size <= MAX_PAGE_SIZE:
+                raise _param_error("pageSize 取值 1..50")
+            cursor = str(param.get("cursor") or "")
+            start = _decode_stock_cursor(cursor) if cursor else 0
+            if start is None:
+                raise _param_error("cursor 非法")
+            rows, total = self.stock.page(start, size)
+            nxt = start + len(rows)
+            more = _encode_cursor(0, nxt) if nxt < total else NOMORE
+            return {"cursor": more, "skuList": _stock_list(rows)}
+        try:
+            if method == STOCK_WITHHOLD:
+                changes = {str(e["goodsCode"]): int(e["withholdNum"]) for e in param["skuList"]}
+            else:
+                shelf = int(param["shelfStatus"])
+                if shelf not in (0, 1):
+                    raise ValueError
+                changes = {str(x): shelf == 0 for x in param["goodsCodes"]}
+        except (KeyError, TypeError, ValueError):
+            raise _param_error("skuList / goodsCodes / shelfStatus 非法") from None
+        if not changes or len(changes) > MAX_STOCK_BATCH:
+            raise _param_error(f"每次 1..{MAX_STOCK_BATCH} 个 SKU")
+        try:
+            if method == STOCK_WITHHOLD:
+                rows = self.stock.set_withheld(changes)
+            else:
+                rows = self.stock.set_paused(changes)
+        except KeyError as err:
+            raise KsError(12, "商品不存在", "ITEM_NOT_FOUND", str(err.args[0])) from None
+        return {"skuList": _stock_list(rows)}
 
     async def refresh(self, request: Request) -> Response:
         p = await request_params(request)
@@ -519,6 +569,23 @@ def _decode_cursor(cursor: str) -> tuple[int, int] | None:
         return int(t), int(i)
     except ValueError:
         return None
+
+
+def _decode_stock_cursor(cursor: str) -> int | None:
+    decoded = _decode_cursor(cursor)
+    return None if decoded is None or decoded[0] != 0 or decoded[1] < 0 else decoded[1]
+
+
+def _stock_list(rows: list[StockRow]) -> list[dict]:
+    return [
+        {
+            "goodsCode": r.sku,
+            "stockNum": r.sellable,
+            "withholdNum": r.withheld,
+            "shelfStatus": 0 if r.paused else 1,
+        }
+        for r in rows
+    ]
 
 
 def _int(param: dict, name: str, default: int | None) -> int:

@@ -26,6 +26,13 @@ APIs:
 - `pdd.pop.auth.token.refresh(refresh_token)` (signed, no access_token) ->
   `{"pop_auth_token_refresh_response": {access_token, expires_in, expires_at, refresh_token,
   refresh_token_expires_in, refresh_token_expires_at, owner_id, owner_name, scope}}`.
+- Stock (⚠ sandbox convention in the PDD shape): `pdd.goods.sku.quantity.list.get(page (from
+  1), page_size (max 100))` -> `{"goods_sku_quantity_list_get_response": {"total_count",
+  "sku_list": [{outer_id (= sku), quantity (units on sale), reserve_quantity (units frozen),
+  is_onsale (1 | 0)}]}}`; `pdd.goods.sku.reserve.update(sku_list: [{outer_id,
+  reserve_quantity}] (max 50))`: the units frozen become these (absolute);
+  `pdd.goods.sale.status.set(outer_ids: [...] (max 50), is_onsale: 0 | 1)`: pause / lift the
+  sale. Both answer the SKUs' `sku_list`; an unknown outer_id: 50001, nothing changed.
 
 Order fields: order_sn, mall_id (= shop id ⚠), open_id (= buyer id ⚠), order_status,
 confirm_status, refund_status, after_sales_status, group_status, trade_type, created_time,
@@ -98,6 +105,7 @@ from sandbox.gateways.common import (
     yuan_num,
 )
 from sandbox.gateways.sdk_json import sdk_json
+from sandbox.gateways.stock import StockRow
 
 # change kind (common.CHANGE_KINDS) -> push message type
 PUSH_TYPES = {
@@ -110,7 +118,16 @@ INCREMENT = "pdd.order.number.list.increment.get"
 INFORMATION = "pdd.order.information.get"
 DECRYPT = "pdd.open.decrypt.batch"
 REFRESH = "pdd.pop.auth.token.refresh"
-TYPES = (INCREMENT, INFORMATION, DECRYPT, REFRESH)
+STOCK_LIST = "pdd.goods.sku.quantity.list.get"
+STOCK_RESERVE = "pdd.goods.sku.reserve.update"
+SALE_STATUS = "pdd.goods.sale.status.set"
+STOCK_TYPES = {  # API -> its answer's key
+    STOCK_LIST: "goods_sku_quantity_list_get_response",
+    STOCK_RESERVE: "goods_sku_reserve_update_response",
+    SALE_STATUS: "goods_sale_status_set_response",
+}
+TYPES = (INCREMENT, INFORMATION, DECRYPT, REFRESH, *STOCK_TYPES)
+MAX_STOCK_BATCH = 50
 MAX_WINDOW = timedelta(minutes=30)
 MAX_PAGE_SIZE = 100
 MAX_SKEW = timedelta(minutes=10)
@@ -224,6 +241,8 @@ class PddGateway(Gateway):
                 return json_response(self.increment(p, now_s))
             if api == INFORMATION:
                 return json_response(self.information(p, now_s))
+            if api in STOCK_TYPES:
+                return json_response({STOCK_TYPES[api]: self.stock_call(api, p)})
             return json_response(self.decrypt(p, now_s))
         except PddError as err:
             return self.error(err)
@@ -247,6 +266,41 @@ class PddGateway(Gateway):
         return p["type"]
 
     # -- APIs ----------------------------------------------------------------------------------
+    def stock_call(self, api: str, p: dict) -> dict:
+        """The stock APIs (see the module docstring)."""
+        if api == STOCK_LIST:
+            page = _int(p, "page", 1)
+            size = _int(p, "page_size", 100)
+            if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+                raise _param_error("page 从 1 开始；page_size 取值 1..100")
+            rows, total = self.stock.page((page - 1) * size, size)
+            return {
+                "total_count": total,
+                "sku_list": _stock_list(rows),
+                "request_id": _request_id(),
+            }
+        try:
+            if api == STOCK_RESERVE:
+                entries = _json_arg(p["sku_list"])
+                changes = {str(e["outer_id"]): int(e["reserve_quantity"]) for e in entries}
+            else:
+                onsale = int(p["is_onsale"])
+                if onsale not in (0, 1):
+                    raise ValueError
+                changes = {str(x): onsale == 0 for x in _json_arg(p["outer_ids"])}
+        except (KeyError, TypeError, ValueError):
+            raise _param_error("sku_list / outer_ids / is_onsale 非法") from None
+        if not changes or len(changes) > MAX_STOCK_BATCH:
+            raise _param_error(f"每次 1..{MAX_STOCK_BATCH} 个 SKU")
+        try:
+            if api == STOCK_RESERVE:
+                rows = self.stock.set_withheld(changes)
+            else:
+                rows = self.stock.set_paused(changes)
+        except KeyError as err:
+            raise PddError(50001, "商品不存在", str(err.args[0])) from None
+        return {"sku_list": _stock_list(rows), "request_id": _request_id()}
+
     def increment(self, p: dict, now_s: int) -> dict:
         start = _int(p, "start_updated_at", None)
         end = _int(p, "end_updated_at", None)
@@ -465,6 +519,26 @@ class PddGateway(Gateway):
 
 def _request_id() -> str:
     return secrets.token_hex(8)
+
+
+def _json_arg(value: object) -> list:
+    """A list parameter: a JSON array in a JSON body, a JSON string in a form."""
+    value = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, list):
+        raise ValueError
+    return value
+
+
+def _stock_list(rows: list[StockRow]) -> list[dict]:
+    return [
+        {
+            "outer_id": r.sku,
+            "quantity": r.sellable,
+            "reserve_quantity": r.withheld,
+            "is_onsale": 0 if r.paused else 1,
+        }
+        for r in rows
+    ]
 
 
 def _int(p: dict, name: str, default: int | None) -> int:

@@ -52,6 +52,15 @@ shown on the lines: refund_status WAIT_BUYER_RETURN_GOODS (return), WAIT_SELLER_
 NO_REFUND otherwise. So: unified after_sale = trade not closed and a line's refund_status is
 not NO_REFUND.
 
+Stock (⚠ sandbox convention: the shape follows TOP, the method set is the sandbox's):
+- `taobao.items.inventory.get(page_no=1, page_size=40 (max 100))` -> `{"items_inventory_get_
+  response": {"total_results", "items": {"item": [{outer_id (= sku), num (units on sale),
+  with_hold_quantity (units frozen), approve_status (onsale | instock: sale paused)}]}}}`.
+- `taobao.skus.withhold.update(sku_quantities='[{"outer_id","with_hold_quantity"}]' (max 50))`:
+  the units frozen per SKU become these (absolute); `taobao.item.update.delisting(outer_ids)` /
+  `taobao.item.update.listing(outer_ids)` (comma list, max 50) pause / lift the sale. Each
+  answers the SKUs' new `items`; an unknown outer_id: 15 isv.item-not-exist, nothing changed.
+
 Errors `{"error_response": {"code", "msg", "sub_code", "sub_msg", "request_id"}}` (HTTP 200):
 7 App Call Limited (rate-limit fault, sub_msg "This ban will last 1 more seconds"), 15 Remote
 service error (isv.invalid-parameter: window over one day or start after end;
@@ -107,6 +116,7 @@ from sandbox.gateways.common import (
     stable_number,
     yuan,
 )
+from sandbox.gateways.stock import StockRow
 from sandbox.gateways.store import epoch_s
 
 # change kind (common.CHANGE_KINDS) -> push topic (after "taobao_trade_")
@@ -119,7 +129,13 @@ LIST_METHOD = "taobao.trades.sold.increment.get"
 DETAIL_METHOD = "taobao.trade.fullinfo.get"
 DECRYPT_METHOD = "taobao.top.oaid.decrypt"
 REFRESH_METHOD = "taobao.top.auth.token.refresh"
-METHODS = (LIST_METHOD, DETAIL_METHOD, DECRYPT_METHOD, REFRESH_METHOD)
+STOCK_GET = "taobao.items.inventory.get"
+STOCK_WITHHOLD = "taobao.skus.withhold.update"
+STOCK_DELIST = "taobao.item.update.delisting"
+STOCK_LIST = "taobao.item.update.listing"
+STOCK_METHODS = (STOCK_GET, STOCK_WITHHOLD, STOCK_DELIST, STOCK_LIST)
+METHODS = (LIST_METHOD, DETAIL_METHOD, DECRYPT_METHOD, REFRESH_METHOD, *STOCK_METHODS)
+MAX_STOCK_BATCH = 50
 MAX_WINDOW = timedelta(days=1)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 40
@@ -343,6 +359,8 @@ class TaobaoGateway(Gateway):
                 body = self.increment_get(p, now_s)
             elif method == DETAIL_METHOD:
                 body = self.fullinfo_get(p, now_s)
+            elif method in STOCK_METHODS:
+                body = self.stock_call(method, p)
             else:
                 body = self.oaid_decrypt(p)
             return json_response(body)
@@ -410,6 +428,42 @@ class TaobaoGateway(Gateway):
             )
         trade = {k: v for k, v in self.rendered(state).items() if k in fields}
         return {"trade_fullinfo_get_response": {"trade": trade, "request_id": _request_id()}}
+
+    def stock_call(self, method: str, p: dict[str, str]) -> dict:
+        """The stock methods (see the module docstring)."""
+        key = method.removeprefix("taobao.").replace(".", "_") + "_response"
+        if method == STOCK_GET:
+            size = _int_arg(p, "page_size", 40, lo=1)
+            if size > MAX_PAGE_SIZE:
+                raise TopError(41, "Invalid Arguments", "isv.invalid-parameter:page_size")
+            page = _int_arg(p, "page_no", 1, lo=1)
+            rows, total = self.stock.page((page - 1) * size, size)
+            items = {"item": [_stock_item(r) for r in rows]} if rows else None
+            return {key: drop_none({"total_results": total, "items": items})}
+        try:
+            if method == STOCK_WITHHOLD:
+                entries = json.loads(p.get("sku_quantities") or "")
+                if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                    raise ValueError
+                changes = {str(e["outer_id"]): int(e["with_hold_quantity"]) for e in entries}
+            else:
+                ids = [x.strip() for x in (p.get("outer_ids") or "").split(",") if x.strip()]
+                changes = dict.fromkeys(ids, method == STOCK_DELIST)
+        except (ValueError, KeyError, TypeError):
+            field = "sku_quantities" if method == STOCK_WITHHOLD else "outer_ids"
+            raise TopError(41, "Invalid Arguments", f"isv.invalid-parameter:{field}") from None
+        if not changes or len(changes) > MAX_STOCK_BATCH:
+            raise TopError(41, "Invalid Arguments", sub_msg=f"1..{MAX_STOCK_BATCH} SKUs per call")
+        try:
+            if method == STOCK_WITHHOLD:
+                rows = self.stock.set_withheld(changes)
+            else:
+                rows = self.stock.set_paused(changes)
+        except KeyError as err:
+            raise TopError(
+                15, "Remote service error", "isv.item-not-exist", f"outer_id {err.args[0]}"
+            ) from None
+        return {key: {"items": {"item": [_stock_item(r) for r in rows]}}}
 
     def oaid_decrypt(self, p: dict[str, str]) -> dict:
         try:
@@ -620,6 +674,15 @@ class TaobaoGateway(Gateway):
 
 def _request_id() -> str:
     return secrets.token_hex(6)
+
+
+def _stock_item(row: StockRow) -> dict:
+    return {
+        "outer_id": row.sku,
+        "num": row.sellable,
+        "with_hold_quantity": row.withheld,
+        "approve_status": "instock" if row.paused else "onsale",
+    }
 
 
 def _fields(p: dict[str, str]) -> frozenset[str]:

@@ -11,6 +11,13 @@ APIs:
 - `youzan.trade.get/4.0.0` (`{"tid"}`) -> `data` = one entry.
 - `youzan.cloud.secret.decrypt.batch/1.0.0` (`{"sources": [ciphertext, ...]}`, max 100) ->
   `data` = `{ciphertext: plaintext}`.
+- Stock (⚠ sandbox convention in the Youzan shape): `youzan.item.sku.stock.list/1.0.0`
+  (`{"page_no" (from 1), "page_size" (max 100)}`) -> `data{total_results, items[{outer_sku_id
+  (= sku), quantity (units on sale), withhold_quantity (units frozen), is_display (1 | 0)}]}`;
+  `youzan.item.sku.withhold.update/1.0.0` (`{"items": [{outer_sku_id, withhold_quantity}]}`,
+  max 50): the units frozen become these (absolute); `youzan.item.display.update/1.0.0`
+  (`{"outer_sku_ids": [...], "is_display": 0 | 1}`, max 50): pause / lift the sale. Both answer
+  `data.items`; an unknown SKU: 141500101 (⚠ chosen), nothing changed.
 - Token: `POST /auth/token` JSON `{client_id, client_secret, authorize_type: "refresh_token",
   refresh_token}` -> `{"success": true, "code": 200, "data": {access_token, expires (ms
   epoch), scope, refresh_token, authority_id}}`.
@@ -84,12 +91,18 @@ from sandbox.gateways.common import (
     unix_s,
     yuan,
 )
+from sandbox.gateways.stock import StockRow
 from sandbox.gateways.store import epoch_s
 
 SOLD_GET = "youzan.trades.sold.get/4.0.4"
 TRADE_GET = "youzan.trade.get/4.0.0"
 DECRYPT = "youzan.cloud.secret.decrypt.batch/1.0.0"
-APIS = (SOLD_GET, TRADE_GET, DECRYPT)
+STOCK_LIST = "youzan.item.sku.stock.list/1.0.0"
+STOCK_WITHHOLD = "youzan.item.sku.withhold.update/1.0.0"
+DISPLAY = "youzan.item.display.update/1.0.0"
+STOCK_APIS = (STOCK_LIST, STOCK_WITHHOLD, DISPLAY)
+APIS = (SOLD_GET, TRADE_GET, DECRYPT, *STOCK_APIS)
+MAX_STOCK_BATCH = 50
 MAX_WINDOW = timedelta(days=31)
 MAX_PAGE_SIZE = 100
 MAX_DECRYPT = 100
@@ -198,6 +211,8 @@ class YouzanGateway(Gateway):
                 data = self.sold_get(params, now_s)
             elif api == TRADE_GET:
                 data = self.trade_get(params, now_s)
+            elif api in STOCK_APIS:
+                data = self.stock_call(api, params)
             else:
                 data = self.decrypt(params)
             return json_response(
@@ -205,6 +220,38 @@ class YouzanGateway(Gateway):
             )
         except YouzanError as err:
             return json_response(err.body)
+
+    def stock_call(self, api: str, params: dict) -> dict:
+        """The stock APIs (see the module docstring)."""
+        if api == STOCK_LIST:
+            page = _int(params, "page_no", 1)
+            size = _int(params, "page_size", 20)
+            if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+                raise YouzanError(10001, "page_no 从 1 开始；page_size 取值 1..100")
+            rows, total = self.stock.page((page - 1) * size, size)
+            return {"total_results": total, "items": _stock_list(rows)}
+        try:
+            if api == STOCK_WITHHOLD:
+                changes = {
+                    str(e["outer_sku_id"]): int(e["withhold_quantity"]) for e in params["items"]
+                }
+            else:
+                display = int(params["is_display"])
+                if display not in (0, 1):
+                    raise ValueError
+                changes = {str(x): display == 0 for x in params["outer_sku_ids"]}
+        except (KeyError, TypeError, ValueError):
+            raise YouzanError(10001, "items / outer_sku_ids / is_display 非法") from None
+        if not changes or len(changes) > MAX_STOCK_BATCH:
+            raise YouzanError(10001, f"每次 1..{MAX_STOCK_BATCH} 个 SKU")
+        try:
+            if api == STOCK_WITHHOLD:
+                rows = self.stock.set_withheld(changes)
+            else:
+                rows = self.stock.set_paused(changes)
+        except KeyError as err:
+            raise YouzanError(141500101, f"商品不存在: {err.args[0]}") from None
+        return {"items": _stock_list(rows)}
 
     async def token(self, request: Request) -> Response:
         try:
@@ -460,6 +507,18 @@ def _time(params: dict, name: str, default: int) -> int:
         return epoch_s(parse_bj(str(raw)))
     except ValueError:
         raise YouzanError(10001, f"{name} 格式应为 yyyy-MM-dd HH:mm:ss") from None
+
+
+def _stock_list(rows: list[StockRow]) -> list[dict]:
+    return [
+        {
+            "outer_sku_id": r.sku,
+            "quantity": r.sellable,
+            "withhold_quantity": r.withheld,
+            "is_display": 0 if r.paused else 1,
+        }
+        for r in rows
+    ]
 
 
 def _int(params: dict, name: str, default: int) -> int:
