@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,7 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# ORDERPULSE_CONFIG_DIR points every rule file at another folder (a staging copy, a test's
+# broken copy); read once, when the loaders' default paths are built
+CONFIG_DIR = Path(os.environ.get("ORDERPULSE_CONFIG_DIR") or REPO_CONFIG_DIR)
 
 
 class ConfigError(ValueError):

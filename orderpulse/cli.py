@@ -1,4 +1,8 @@
-"""`orderpulse`: demo, up, db, sandbox and load-file commands."""
+"""`orderpulse`: demo, up, db, sandbox and load-file commands.
+
+Errors reach the user as one line each, naming the fix; `orderpulse --debug ...` shows the
+full traceback instead. Exit codes: 0 done, 1 failed, 2 bad arguments (click's usage error),
+3 `load-file` loaded the file but rejected rows."""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kernel import runtime
@@ -20,13 +25,54 @@ from kernel.database import (
     DatabaseError,
     psql_path,
     redact,
-    reset_warehouse,
     stop_embedded,
     warehouse,
 )
 from kernel.settings import get_settings
 
-app = typer.Typer(help="OrderPulse: the order data platform.", no_args_is_help=True)
+EXIT_REJECTED_ROWS = 3  # `load-file`: loaded, but some rows went to raw.rejected_rows
+_state = {"debug": False}
+
+
+class _GuardedTyper(typer.Typer):
+    """The root app: every error becomes one line with its fix, unless `--debug`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, standalone_mode=False, **kwargs)
+        except typer.Exit as exc:
+            return exc.exit_code
+        except typer.Abort:
+            err.print("aborted")
+            return 1
+        except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            err.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}", soft_wrap=True)
+            return getattr(exc, "exit_code", 2)
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            err.print(f"[bold red]error:[/] {_one_line(exc)}", soft_wrap=True, markup=True)
+            return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as the user reads it: OrderPulse's own errors already name the fix;
+    anything else says what it is and where the traceback is."""
+    from kernel.config import ConfigError
+
+    if isinstance(exc, ConfigError | DatabaseError):
+        return escape(str(exc))
+    text = " ".join(str(exc).split()) or "(no message)"
+    hint = " (run `orderpulse --debug ...` for the traceback)"
+    return escape(f"{type(exc).__name__}: {text}") + hint
+
+
+app = _GuardedTyper(
+    help="OrderPulse: the order data platform.", no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)  # fmt: skip
 db_app = typer.Typer(help="The warehouse PostgreSQL.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The local stand-in for the outside world.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -38,6 +84,17 @@ app.add_typer(rules_app, name="rules")
 console = Console()
 err = Console(stderr=True)
 
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error.")
+    ] = False,
+) -> None:
+    """OrderPulse: the order data platform."""
+    _state["debug"] = debug
+
+
 ScenarioOpt = Annotated[
     Path | None,
     typer.Option("--scenario", help="JSON Lines file of orders to publish (see README).",
@@ -46,32 +103,60 @@ ScenarioOpt = Annotated[
 AddOpt = Annotated[
     bool, typer.Option("--add", help="Publish the scenario beside generated orders.")
 ]
-OrdersOpt = Annotated[int, typer.Option("--orders", help="Generated orders.")]
-DaysOpt = Annotated[int, typer.Option("--days", help="Simulated days of history.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="World generator seed.")]
+OrdersOpt = Annotated[
+    int, typer.Option("--orders", min=1, max=10_000_000, help="Generated orders.")
+]
+DaysOpt = Annotated[int, typer.Option("--days", min=1, max=366, help="Simulated days of history.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="World generator seed.")]
 CalmOpt = Annotated[
     bool, typer.Option("--calm", help="A sandbox world without incidents (for false alarms).")
 ]
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 
-def _prepare_everything():
-    """What every command that runs the pipeline needs first: the warehouse (embedded or
-    external) with its schemas, the tables OrderPulse's code owns (raw orders, ops
-    decisions), and a current dbt manifest (dagster-dbt's preparer: `dbt parse`)."""
+def _check_configs() -> None:
+    """Refuse to start when any rule file is invalid: before any data is touched."""
+    from rich.markup import escape
+
+    from orderpulse.preflight import config_problems
+
+    problems = config_problems()
+    for problem in problems:
+        err.print(f"[bold red]invalid config:[/] {escape(problem)}", soft_wrap=True)
+    if problems and _state["debug"]:
+        from kernel.config import CONFIG_DIR
+        from orderpulse.preflight import rule_loaders
+
+        for kind, load in rule_loaders().items():  # the first broken file raises, in full
+            load(CONFIG_DIR / f"{kind}.yaml")
+    if problems:
+        err.print("nothing was changed; fix the file(s) above (`orderpulse rules check`)")
+        raise typer.Exit(1)
+
+
+def _reach_warehouse():
+    try:
+        return runtime.prepare()
+    except DatabaseError as exc:
+        _fail(str(exc))
+
+
+def _prepare_everything(conn=None):
+    """What every command that runs the pipeline needs first: valid rule files, the warehouse
+    (embedded or external) with its schemas, the tables OrderPulse's code owns (raw orders,
+    ops decisions), and a current dbt manifest (dagster-dbt's preparer: `dbt parse`)."""
     import psycopg
 
     from orchestration.dbt.project import prepare_manifest
     from orchestration.resources import ensure_owned_tables
 
-    try:
-        conn = runtime.prepare()
-    except DatabaseError as exc:
-        _fail(str(exc))
+    if conn is None:
+        _check_configs()
+        conn = _reach_warehouse()
     with psycopg.connect(conn.url()) as db:
         ensure_owned_tables(db)
     prepare_manifest()
@@ -179,27 +264,48 @@ def load_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX file")],
     source: Annotated[str, typer.Option("--source", help="Configured file source, e.g. pos")],
 ) -> None:
-    """Load one file by hand and report rows loaded and rejected."""
+    """Load one file by hand and report rows loaded and every problem of every rejected row.
+    Exit code 0: every row loaded; 3: loaded, but rows were rejected (raw.rejected_rows);
+    1: the file could not be loaded (or held no rows)."""
     import psycopg
+    from rich.markup import escape
 
+    from connectors.channels_config import load_channels
+    from connectors.csv_orders import rejected_rows
     from connectors.file_drop import load_file as load
 
-    conn_facts = runtime.prepare()
+    _check_configs()
+    try:
+        load_channels().file_source(source)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from None
+    conn_facts = _reach_warehouse()
     with psycopg.connect(conn_facts.url()) as conn:
         report = load(conn, path, source)
-    console.print(report)
-    if getattr(report, "rows_loaded", 1) == 0 and getattr(report, "rows_rejected", 0) == 0:
+        # every rejected row with all its problems: the parser's and the edge rules' alike
+        rejects = rejected_rows(conn, source, report.file) if report.rows_rejected else []
+    # the report's head (its own list of rejects is cut at 20 and misses the edge rules')
+    head = [line for line in report.render(max_reasons=0).splitlines() if "…" not in line]
+    console.print(escape("\n".join(head)), soft_wrap=True)
+    for row in rejects:
+        console.print(escape(f"    line {row['line_no']}: {row['reason']}"), soft_wrap=True)
+    if not report.ok or (report.rows_loaded == 0 and report.rows_rejected == 0):
         raise typer.Exit(1)
+    if report.rows_rejected:
+        err.print(
+            f"{report.rows_rejected} rows rejected (exit code {EXIT_REJECTED_ROWS}): fix them "
+            "in the file and load it again",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
 # -- rules -------------------------------------------------------------------------------------
 def _rule_loaders() -> dict[str, object]:
     """Each kind of rule file (config/<kind>.yaml) and the loader that validates it."""
-    from connectors.channels_config import load_channels
-    from fulfillment.risk_rules import load_risk_rules
-    from fulfillment.routing_rules import load_routing_rules
+    from orderpulse.preflight import rule_loaders
 
-    return {"channels": load_channels, "routing": load_routing_rules, "risk": load_risk_rules}
+    return rule_loaders()
 
 
 @rules_app.command("check")
@@ -208,17 +314,19 @@ def rules_check(
         list[Path] | None,
         typer.Argument(
             help="Files to check (default: every rule file under config/); the "
-            "kind comes from the name: channels*.yaml, routing*.yaml, risk*.yaml"
+            "kind comes from the name: channels*, routing*, risk*, inventory*, alerts*, "
+            "data_checks*, health_index*.yaml"
         ),
     ] = None,
 ) -> None:
     """Validate rule files; each problem names the file, the key and the fix."""
     from kernel.config import CONFIG_DIR, ConfigError
+    from orderpulse.preflight import kind_of
 
     loaders = _rule_loaders()
     targets: list[tuple[Path, object]] = []
     for path in files or [CONFIG_DIR / f"{kind}.yaml" for kind in loaders]:
-        kind = next((k for k in loaders if path.name.startswith(k)), None)
+        kind = kind_of(path, list(loaders))
         if kind is None:
             _fail(f"{path}: not a known rule file (names start with {', '.join(loaders)})")
         targets.append((path, loaders[kind]))
@@ -300,19 +408,27 @@ def demo(
         bool | None,
         typer.Option(
             "--reset/--no-reset",
-            help="Empty the warehouse schemas first so it holds exactly this world "
+            help="Remove the previous world first (warehouse schemas, ingest cursors, POS drop "
+            "folder, SFTP exports, outbox) so the warehouse holds exactly this world "
             "(default: yes on the embedded server, no on ORDERPULSE_PG_URL).",
         ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Reset without asking (asked only in a terminal)."),
+    ] = False,
 ) -> None:
     """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
-    from orderpulse.demo import run_demo
-
-    conn = _prepare_everything()
+    if add and scenario is None:
+        raise typer.BadParameter("--add needs --scenario FILE", param_hint="--add")
+    _check_configs()  # before anything is emptied
+    conn = _reach_warehouse()
     console.print(f"[bold]warehouse[/] {redact(conn.url())}")
     if reset if reset is not None else not get_settings().pg_url:
-        reset_warehouse(conn)
-        console.print("emptied raw, staging, intermediate, marts and ops (--no-reset keeps them)")
+        _reset_world(conn, get_settings().home_dir, ask=not yes and sys.stdin.isatty())
+    _prepare_everything(conn)
+    from orderpulse.demo import run_demo  # imports Dagster: after the quick checks
+
     ok = run_demo(
         console, home=get_settings().home_dir, seed=seed, orders=orders, days=days,
         scenario=scenario, add=add, calm=calm,
@@ -321,9 +437,24 @@ def demo(
         raise typer.Exit(1)
 
 
+def _reset_world(conn, home: Path, *, ask: bool) -> None:
+    """Say what the reset removes; in a terminal, ask first (a refusal changes nothing).
+    Without a terminal (make demo, CI, tests) it proceeds: unattended runs must not hang."""
+    from orderpulse.reset import apply_reset, plan_reset
+
+    plan = plan_reset(conn, home)
+    console.print("reset removes the previous world (--no-reset keeps it):")
+    for line in plan.describe():
+        console.print(f"  {line}", soft_wrap=True, markup=False)
+    if ask and not plan.is_empty and not typer.confirm("Remove all of this?", default=False):
+        _fail("nothing was removed (answer y, pass --yes, or use --no-reset)")
+    apply_reset(conn, plan)
+    console.print("removed; the warehouse schemas are empty")
+
+
 @app.command("up")
 def up(
-    port: Annotated[int, typer.Option(help="Dagster UI port")] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Dagster UI port")] = 3000,
     live: Annotated[bool, typer.Option(help="Sandbox keeps producing orders")] = True,
     orders: OrdersOpt = 10_000,
     days: DaysOpt = 3,
