@@ -22,6 +22,7 @@ from dagster_dbt import (
 )
 
 from orchestration.conventions import OWNERS, keep_current
+from orchestration.dbt.model_metadata import ModelRelation, model_metadata, model_relations
 from orchestration.dbt.project import dbt_project, load_manifest
 from orchestration.resources import WarehouseResource
 
@@ -88,15 +89,30 @@ def dbt_args(config: DbtBuildConfig, checks_only: bool = False) -> list[str]:
     return args
 
 
-def _with_row_count(event, conn, tables: Mapping[dg.AssetKey, str]):
-    """Add `dagster/row_count` to a model's materialisation. Counted on the run's own
-    connection by schema and name: the manifest's database name may differ from the target."""
-    key = getattr(event, "asset_key", None)
-    relation = tables.get(key) if key is not None else None
-    if relation is None or not isinstance(event, dg.MaterializeResult | dg.Output):
+def _with_model_metadata(
+    event,
+    conn,
+    tables: Mapping[dg.AssetKey, str],
+    models: Mapping[dg.AssetKey, ModelRelation],
+    outputs: Mapping[str, dg.AssetKey],
+):
+    """Add to a model's materialisation `dagster/row_count` (tables), its column types, and a
+    preview or trend on the key marts (orchestration/dbt/model_metadata.py). Read on the run's
+    own connection by schema and name: the manifest's database name may differ from the
+    target."""
+    if not isinstance(event, dg.MaterializeResult | dg.Output):
         return event
-    count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-    meta = {**(event.metadata or {}), "dagster/row_count": dg.MetadataValue.int(count)}
+    # dagster-dbt names a model's Output after its key (`marts__fct_orders`), with no key on it
+    key = getattr(event, "asset_key", None) or outputs.get(getattr(event, "output_name", ""))
+    if key is None:
+        return event
+    meta = dict(event.metadata or {})
+    relation = tables.get(key)
+    if relation is not None:
+        count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+        meta["dagster/row_count"] = dg.MetadataValue.int(count)
+    if key in models:
+        meta.update(model_metadata(conn, models[key]))
     if isinstance(event, dg.Output):
         return event.with_metadata(meta)
     return event._replace(metadata=meta)
@@ -108,6 +124,7 @@ def _run_dbt(
     warehouse: WarehouseResource,
     config: DbtBuildConfig,
     tables: Mapping[dg.AssetKey, str],
+    models: Mapping[dg.AssetKey, ModelRelation],
 ) -> Iterator:
     # the raw and ops tables belong to their writers: make sure they exist before dbt reads them
     warehouse.ensure_tables()
@@ -115,12 +132,17 @@ def _run_dbt(
     with warehouse.connect() as conn:
         conn.autocommit = True
         checks_only = not context.selected_asset_keys
+        outputs = {key.to_python_identifier(): key for key in models}
         for event in dbt.cli(dbt_args(config, checks_only), context=context).stream():
-            yield _with_row_count(event, conn, tables)
+            yield _with_model_metadata(event, conn, tables, models, outputs)
 
 
 def _dbt_op(
-    manifest: Mapping[str, Any], tables: Mapping[dg.AssetKey, str], name: str, **selection: str
+    manifest: Mapping[str, Any],
+    tables: Mapping[dg.AssetKey, str],
+    models: Mapping[dg.AssetKey, ModelRelation],
+    name: str,
+    **selection: str,
 ) -> dg.AssetsDefinition:
     """One `@dbt_assets` op over the models `selection` (select= or exclude=) picks."""
 
@@ -138,7 +160,7 @@ def _dbt_op(
         warehouse: WarehouseResource,
         config: DbtBuildConfig,
     ):
-        yield from _run_dbt(context, dbt, warehouse, config, tables)
+        yield from _run_dbt(context, dbt, warehouse, config, tables, models)
 
     return _op
 
@@ -148,9 +170,10 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     decisions read, then the models downstream of the decisions (int_order_status, marts)."""
     manifest = load_manifest()
     tables = table_relations(manifest)
+    models = model_relations(manifest)
     return [
-        _dbt_op(manifest, tables, "dbt_before_decisions", exclude=AFTER_DECISIONS),
-        _dbt_op(manifest, tables, "dbt_after_decisions", select=AFTER_DECISIONS),
+        _dbt_op(manifest, tables, models, "dbt_before_decisions", exclude=AFTER_DECISIONS),
+        _dbt_op(manifest, tables, models, "dbt_after_decisions", select=AFTER_DECISIONS),
     ]
 
 
