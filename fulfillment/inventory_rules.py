@@ -2,7 +2,8 @@
 
 `load_inventory_rules()` reads and validates the file; an error names the file, the key path
 and the fix. Operations edit the YAML: the pause-sale thresholds (a default and per-SKU
-overrides), the channels whose orders never lock WMS stock, and the merge window.
+overrides), the channels whose orders never lock WMS stock, the merge window and the
+platform-vs-WMS reconciliation's tolerance.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class PauseSaleRules(_Model):
         return self.sku_thresholds.get(sku, self.default_threshold)
 
 
+class ReconciliationRules(_Model):
+    tolerance: int = Field(
+        default=3, ge=0, description="units; a larger |platform - WMS| is a diff"
+    )
+
+
 class MergeRules(_Model):
     window_minutes: float = Field(default=30, gt=0, le=24 * 60)
 
@@ -43,6 +50,7 @@ class InventoryRules(_Model):
     locks: LockRules = LockRules()
     pause_sale: PauseSaleRules = PauseSaleRules()
     merge: MergeRules = MergeRules()
+    reconciliation: ReconciliationRules = ReconciliationRules()
     source: str | None = None
 
 

@@ -113,8 +113,32 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             diff              integer,
             checked_at        timestamptz
         )""",
-        (),
+        # fulfillment/stock_reconciliation.py: one row per SKU and platform off by more than
+        # the tolerance (warehouse_id 'ALL': platforms show one number over every warehouse)
+        (
+            "wms_on_hand integer",
+            "wms_locked integer",
+            "platform_withheld integer",
+            "platform_paused boolean",
+            "tolerance integer",
+            "first_seen_at timestamptz",
+        ),
         ("sku", "warehouse_id", "platform"),
+    ),
+    # what each platform's stock API last showed per SKU, and what OrderPulse last pushed there
+    # (fulfillment/inventory_platform_push.py): a push sends only what changed since
+    "platform_stock": (
+        """
+        create table if not exists ops.platform_stock (
+            channel           text not null,
+            sku               text not null,
+            sellable          integer,
+            withheld          integer,
+            paused            boolean,
+            read_at           timestamptz
+        )""",
+        ("pushed_withheld integer", "pushed_paused boolean", "pushed_at timestamptz"),
+        ("channel", "sku"),
     ),
     # orders stuck past the red line (quality/stuck_orders.py): one row per order while it
     # stays stuck, with the reason code derived from its data; gone once it moves on
