@@ -6,7 +6,12 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.fulfillment.address_geo import address_geo
-from orchestration.fulfillment.inventory import inventory_locks, pause_sale
+from orchestration.fulfillment.inventory import (
+    inventory_locks,
+    pause_sale,
+    stock_reconciliation,
+    stock_reconciliation_schedule,
+)
 from orchestration.fulfillment.merges import merge_candidates
 from orchestration.fulfillment.risk import risk_assessments
 from orchestration.fulfillment.routing import routing_decisions
@@ -19,5 +24,7 @@ defs = dg.Definitions(
         inventory_locks,
         pause_sale,
         merge_candidates,
-    ]
+        stock_reconciliation,
+    ],
+    schedules=[stock_reconciliation_schedule],
 )
