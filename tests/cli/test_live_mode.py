@@ -2,6 +2,11 @@
 whole asset graph in the Dagster UI, keeps `marts.fct_orders` in step with the platforms,
 unattended, no automation tick fails, and Ctrl-C stops every process it started.
 
+The UI lists the schedules and sensors, all running; a run of each kind (schedule, sensor,
+automation) succeeds; after SIGINT no process `up` started is left (the embedded PostgreSQL
+aside, which `orderpulse db stop` ends). The h5mall pull runs every 2 minutes here (a copy of
+config/ through ORDERPULSE_CONFIG_DIR) so a scheduled run is due within the test.
+
 The sandbox publishes new orders every few seconds and pushes every change to the webhook
 receiver; the push sensors load them into raw, and declarative automation rebuilds the dbt
 models (two ops around the Python steps) and the reports after them."""
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +27,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 BIN = Path(sys.executable).parent
 CATCH_UP_SECONDS = 420
@@ -37,6 +44,15 @@ query ($selector: SensorSelector!) {
 """
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 ASSET_NODES = "{ assetNodes { assetKey { path } groupName } }"
+AUTOMATION_STATE = """
+{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError {
+    ... on RepositoryLocation { repositories {
+        schedules { name scheduleState { status } }
+        sensors { name sensorState { status } }
+    } }
+} } } } }
+"""
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = """
 { runsOrError(limit: 300) { ... on Runs { results {
     runId status jobName tags { key value }
@@ -111,6 +127,61 @@ def _run_report(port: int) -> str:
     return f"runs by status {counts}; failed: {_failed_runs(runs)}"
 
 
+def _automation_state(port: int) -> dict[str, str]:
+    """Every schedule's and sensor's status by name."""
+    data = _graphql(port, AUTOMATION_STATE) or {}
+    out: dict[str, str] = {}
+    for entry in data["workspaceOrError"]["locationEntries"]:
+        for repo in entry["locationOrLoadError"]["repositories"]:
+            out |= {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
+            out |= {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
+    return out
+
+
+def _processes_of(home: Path) -> list[str]:
+    """Command lines of live processes started with ORDERPULSE_HOME=home, PostgreSQL aside."""
+    marker = f"ORDERPULSE_HOME={home}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if "postgres" not in cmdline:
+            found.append(cmdline[:200])
+    return found
+
+
+def _run_kinds(runs: list[dict]) -> dict[str, int]:
+    """Successful runs by what launched them: schedule, automation or another sensor."""
+    kinds = {"schedule": 0, "automation": 0, "sensor": 0}
+    for run in runs:
+        if run["status"] != "SUCCESS":
+            continue
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        if "dagster/schedule_name" in tags:
+            kinds["schedule"] += 1
+        elif tags.get("dagster/sensor_name") == "orderpulse_automation":
+            kinds["automation"] += 1
+        elif "dagster/sensor_name" in tags:
+            kinds["sensor"] += 1
+    return kinds
+
+
+def _config_copy(tmp_path: Path) -> Path:
+    """config/ with the h5mall pull every 2 minutes."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    channels = yaml.safe_load((config / "channels.yaml").read_text("utf-8"))
+    channels["channels"]["h5mall"]["schedule"] = "*/2 * * * *"
+    (config / "channels.yaml").write_text(yaml.safe_dump(channels, allow_unicode=True), "utf-8")
+    return config
+
+
 def _truth(home: Path) -> dict[tuple[str, str], Decimal]:
     path = home / "sandbox" / "truth.json"
     for _ in range(5):  # rewritten on every live tick: retry a torn read
@@ -141,6 +212,7 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
     home, port = tmp_path / "home", _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERPULSE_", "DAGSTER_"))}
     env["ORDERPULSE_HOME"] = str(home)
+    env["ORDERPULSE_CONFIG_DIR"] = str(_config_copy(tmp_path))
     log = (tmp_path / "up.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "orderpulse"), "up", "--port", str(port), "--orders", "200", "--days", "1"],
@@ -164,6 +236,11 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
         assert {"marts/fct_orders", "marts/order_holographic", "raw/taobao_orders"} <= keys
         assert "ops/routing_decisions" in keys
         assert {"ingest", "staging", "intermediate", "marts"} <= groups
+        # every schedule and sensor is on: live mode runs itself
+        state = _automation_state(port)
+        assert {"taobao_orders_schedule", "h5mall_orders_schedule", "taobao_push_sensor",
+                "orderpulse_automation", "pos_drop_folder_sensor"} <= set(state)  # fmt: skip
+        assert {name for name, status in state.items() if status != "RUNNING"} == set()
 
         url = subprocess.run(
             [str(BIN / "orderpulse"), "db", "url"], env=env, capture_output=True, text=True,
@@ -224,12 +301,18 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
             for r in runs
         )
         assert _failed_runs(runs) == []
+        kinds = _run_kinds(runs)
+        assert all(kinds.values()), f"a kind of run never succeeded: {kinds}"
 
         # 4. Ctrl-C stops everything `up` started: the webserver no longer answers
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=90)
         time.sleep(1)
         assert _graphql(port, ASSET_NODES) is None, "the webserver outlived `orderpulse up`"
+        deadline = time.monotonic() + 30
+        while (left := _processes_of(home)) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert left == [], f"processes outlived `orderpulse up`: {left}"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
