@@ -175,3 +175,43 @@ def test_reconciliation_lists_what_is_off_by_more_than_three(conn, platforms) ->
         "select platform, checked_at from ops.stock_reconciliation order by 1"
     ).fetchall()
     assert checked == [("jd", later), ("pdd", NOW)]
+
+
+@pytest.mark.slow
+def test_on_a_sandbox_world_it_finds_the_planted_differences_and_no_others(
+    fresh_db: PgConn, tmp_path
+) -> None:  # noqa: ANN001
+    from sandbox.server import Sandbox
+
+    with (
+        Sandbox(tmp_path, seed=7, orders=2000, days=3, erp_admin_url="") as sb,
+        psycopg.connect(fresh_db.url(), autocommit=True) as c,
+        make_http_client(timeout=10, policy=FAST) as http,
+    ):
+        c.execute(TABLES)
+        ensure_ops_tables(c)
+        # the WMS's numbers as its API serves them (no order is loaded: nothing is locked, so
+        # the push first clears the platforms' freezes, which started as the WMS's own locks)
+        with c.cursor() as cur:
+            cur.executemany(
+                "insert into staging.stg_merchant_systems__wms_stock values (%s, %s, %s, %s)",
+                [(s.warehouse_id, s.sku, s.on_hand, s.last_sync_at) for s in sb.world.stock],
+            )
+        creds = sb.endpoints["channels"]
+        apis = {ch: build_stock_client(ch, creds[ch], http) for ch in MARKETPLACES}
+        report = reconcile_stock(c, apis, RULES, NOW)
+        planted = {
+            (i["channel"], i["sku"], i["diff"])
+            for i in sb.truth()["incidents"]
+            if i["kind"] == "stock_diff"
+        }
+        found = set(c.execute("select platform, sku, diff from ops.stock_reconciliation"))
+        # drift within the tolerance is there too, and stays off the list
+        small = c.execute(
+            "with w as (select sku, sum(on_hand) q from staging.stg_merchant_systems__wms_stock "
+            "group by sku) select count(*) from ops.platform_stock p join w using (sku) "
+            "where abs(p.sellable - w.q) between 1 and 3"
+        ).fetchone()[0]
+    assert len(planted) == 2 and found == planted
+    assert report.errors == {} and small > 10
+    assert all(n == 300 for n in report.compared.values()) and len(report.compared) == 6
