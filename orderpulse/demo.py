@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 import psycopg
@@ -21,6 +23,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestration.reporting.assets import read_channel_summary
+
+
+@contextlib.contextmanager
+def _output_to(log_path: Path) -> Iterator[TextIO]:
+    """Send everything written to file descriptors 1 and 2 to `log_path`: dbt's lines that
+    dagster-dbt prints, Dagster's and GX's loggers and bars, any subprocess. Yields a stream on
+    the original stdout (still a terminal when it was one) for the progress display."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with log_path.open("wb") as log, os.fdopen(os.dup(saved[0]), "w") as terminal:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield terminal
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def _run_with_progress(
@@ -54,6 +80,7 @@ def _run_with_progress(
             outcome["error"] = exc
 
     worker = threading.Thread(target=execute, name="orderpulse-demo-run", daemon=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -61,14 +88,15 @@ def _run_with_progress(
         TimeElapsedColumn(),
         TextColumn("{task.fields[last]}"),
     )
-    # dbt's own output goes to the log file; the terminal shows the progress bar
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    screen = Console(file=sys.stdout, width=console.width)
+    # dbt's own output goes to the log file; the terminal shows the progress bar only (rich
+    # must not route prints to the terminal: its stdout redirect is off)
     with (
-        log_path.open("w", encoding="utf-8") as log_file,
-        contextlib.redirect_stdout(log_file),
-        Progress(*columns, console=screen, transient=False) as progress,
-    ):
+        _output_to(log_path) as terminal,
+        Progress(
+            *columns, console=Console(file=terminal, width=console.width), transient=False,
+            redirect_stdout=False, redirect_stderr=False,
+        ) as progress,
+    ):  # fmt: skip
         task = progress.add_task("materialising assets", total=total or None, last="")
         worker.start()
         seen = 0
@@ -108,6 +136,7 @@ def print_summary(console: Console, conn: psycopg.Connection, truth: dict | None
         for name in ("truth orders", "truth paid ¥", "match"):
             table.add_column(name, justify="right")
     rows = {r.channel: r for r in summary.itertuples(index=False)}
+    matches = 0
     for channel in sorted(set(rows) | set(counts)):
         row = rows.get(channel)
         n, amount = (int(row.orders), Decimal(row.paid_amount)) if row else (0, Decimal("0"))
@@ -115,13 +144,20 @@ def print_summary(console: Console, conn: psycopg.Connection, truth: dict | None
         if truth is not None:
             want_n, want_paid = counts.get(channel, 0), paid.get(channel, Decimal("0"))
             ok = n == want_n and amount == want_paid
+            matches += ok
             cells += [f"{want_n:,}", f"{want_paid:,.2f}", "[green]yes[/]" if ok else "[red]no[/]"]
         table.add_row(*cells)
     total = sum(int(r.orders) for r in rows.values())
+    total_paid = sum((Decimal(r.paid_amount) for r in rows.values()), Decimal("0"))
+    cells = ["total", f"{total:,}", f"{total_paid:,.2f}"]
+    if truth is not None:
+        channels = len(set(rows) | set(counts))
+        cells += [
+            f"{sum(counts.values()):,}", f"{sum(paid.values(), Decimal('0')):,.2f}",
+            f"{matches} of {channels}",
+        ]  # fmt: skip
     table.add_section()
-    table.add_row(
-        "total", f"{total:,}", "", *([f"{sum(counts.values()):,}", "", ""] if truth else [])
-    )
+    table.add_row(*cells)
     console.print(table)
     return total
 
@@ -282,7 +318,7 @@ def run_demo(
         run_id, result = _run_with_progress(
             console, job, instance, log_path, _backfill_config(sb.world.orders)
         )
-        console.print(f"dbt and run output: {log_path}")
+        console.print(f"dbt and run output: {log_path}", soft_wrap=True)
         truth = sb.truth()
     if not result.success:
         for event in result.all_events:
