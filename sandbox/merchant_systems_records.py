@@ -217,7 +217,7 @@ def build_merchant_systems_records(world: World) -> None:
         else:
             shipment = None
         _tickets(order, at, shipment, rng, end, tickets)
-        _behaviour(order, rng, end, behaviour)
+        _behaviour(order, rng, end, behaviour, world.devices)
 
     tickets += _escalations(world)
     world.stock_movements, world.stock = _stock(world, moves, shipped_qty, end)
@@ -398,8 +398,11 @@ def _escalations(world: World) -> list[tuple]:
     return rows
 
 
-def _behaviour(order, rng, end, out) -> None:  # noqa: ANN001
-    device = people.DEVICES[zlib.crc32(order.buyer_id.encode()) % len(people.DEVICES)]
+def _behaviour(order, rng, end, out, devices=None) -> None:  # noqa: ANN001
+    # a shared handset (fraud ring, family tablet) shows its fingerprint, others their model
+    device = (devices or {}).get(order.buyer_id) or people.DEVICES[
+        zlib.crc32(order.buyer_id.encode()) % len(people.DEVICES)
+    ]
     base = (order.buyer_id, order.buyer_ip, device)
     created = order.created_at
     for item in order.items:

@@ -46,3 +46,9 @@ def person_name(surname: int, given1: int, given2: int) -> str:
     """given2 < 0 means a one-character given name."""
     name = SURNAMES[surname % len(SURNAMES)] + GIVEN[given1 % len(GIVEN)]
     return name + GIVEN[given2 % len(GIVEN)] if given2 >= 0 else name
+
+
+def device_fingerprint(number: int) -> str:
+    """A device that identifies one handset (a phone model plus its fingerprint), unlike the
+    bare model names above that thousands of buyers share."""
+    return f"{DEVICES[number % len(DEVICES)]} #{number:06x}"

@@ -43,6 +43,7 @@ from sandbox.world_plan import (
     EVENT_ORDER,
     HOUR,
     LABELS,
+    VERDICTS,
     WorldPlan,
     plan_world,
 )
@@ -50,7 +51,7 @@ from sandbox.world_plan import (
 # the world's public names, importable from here as before the plan moved out
 __all__ = [
     "CHANNEL_SHARE", "CROSS_BORDER_CHANNELS", "LABELS", "LateUpdate", "World", "default_end",
-    "generate_world", "iter_orders", "late_update_for", "order_number", "paused_gc",
+    "generate_world", "iter_orders", "late_update_for", "order_number", "paused_gc", "VERDICTS",
 ]  # fmt: skip
 
 
@@ -84,6 +85,9 @@ class World:
     extra_skus: list[str] = field(default_factory=list)  # added by a scenario: stocked everywhere
     incidents: list[dict] = field(default_factory=list)  # truth form (sandbox.incidents)
     calm: bool = False
+    # buyer_id -> device fingerprint for buyers on a shared device (fraud rings, family
+    # tablets); every other buyer shows its phone model in the behaviour log
+    devices: dict[str, str] = field(default_factory=dict)
 
     def sku(self, code: str) -> Sku | None:
         return next((s for s in self.skus if s.sku == code), None)
@@ -154,7 +158,17 @@ def _assemble(seed: int, plan: WorldPlan, order_list: list[Order]) -> World:
         oversold_skus=[plan.skus[i].sku for i in plan.oversold],
         incidents=_incidents(plan, order_list),
         calm=plan.calm,
+        devices=_devices(plan),
     )
+
+
+def _devices(plan: WorldPlan) -> dict[str, str]:
+    if plan.p_device is None:
+        return {}
+    return {
+        f"B{p + 1:08d}": people.device_fingerprint(int(plan.p_device[p]))
+        for p in np.flatnonzero(plan.p_device >= 0)
+    }
 
 
 def _incidents(plan: WorldPlan, orders: list[Order]) -> list[dict]:
@@ -239,8 +253,8 @@ def _materialise(plan: WorldPlan, chunk_size: int = 20_000) -> Iterator[list[Ord
         "sku_codes": [s.sku for s in skus],
         "hs_codes": [s.hs_code for s in skus],
         "prefixes": people.MOBILE_PREFIXES + people.VIRTUAL_PREFIXES,
-        "label_names": list(LABELS),
-        "label_matrix": np.stack([plan.labels[k] for k in LABELS], axis=1),
+        "label_names": list(LABELS + VERDICTS),
+        "label_matrix": np.stack([plan.labels[k] for k in LABELS + VERDICTS], axis=1),
         "ev_matrix": np.stack([plan.ev[k] for k in EVENT_ORDER], axis=1),
         # index -1 (no note) picks the trailing None
         "buyer_notes": (*people.BUYER_NOTES, None),
@@ -383,7 +397,7 @@ def _receivers(plan: WorldPlan, persons: np.ndarray, ds, prefixes) -> list[Recei
             continue
         dist = ds[d]
         if biz:
-            address = geo.business_address(road, number, community, building, room // 100)
+            address = _office_address(road, number, community, building, room)
         else:
             address = geo.home_address(road, number, community, building, room)
         out.append(Receiver.model_construct(
@@ -391,3 +405,18 @@ def _receivers(plan: WorldPlan, persons: np.ndarray, ds, prefixes) -> list[Recei
             province=dist.province, city=dist.city, district=dist.district, address=address,
         ))  # fmt: skip
     return out
+
+
+# offices are written several ways: a company in a park, or a room in a tower (大厦/写字楼)
+_TOWERS = ("国际大厦", "中心写字楼", "商务大厦", "金融大厦")
+
+
+def _office_address(road: int, number: int, park: int, company: int, room: int) -> str:
+    kind = (road + number) % 3
+    if kind == 0:
+        return geo.business_address(road, number, park, company, room // 100)
+    tower = _TOWERS[(park + company) % len(_TOWERS)]
+    company_name = geo.COMPANIES[company % len(geo.COMPANIES)]
+    if kind == 1:
+        return f"{geo.ROADS[road % len(geo.ROADS)]}{number}号{tower}{room}室 {company_name}"
+    return f"{geo.ROADS[road % len(geo.ROADS)]}{number}号{tower}{room // 100}层 办公室"

@@ -11,17 +11,20 @@ digest).
 Injected anomalies are recorded under stable names (`LABELS`). Labels that follow from the data
 are computed from it, so they are exact: `night_payment` (paid 02:00–04:00 Beijing time),
 `virtual_carrier_phone` (170/171), `cross_border` (country != CN), `remote_region`
-(新疆/西藏/青海), `b2b_address` (公司/有限公司/工业园 in the address), `duplicate_order` (same
-phone and address, created within 30 min of another order), `coupon_stacking` (a buyer's
-coupons in one Beijing day exceed 30 % of the day's goods value, or platform coupons on two or
-more channels that day), `stuck_order` (paid more than 48 h before `end`, neither shipped,
-cancelled nor refunded). The others are injected: `ip_burst` (6–9 orders from one IP within an
-hour), `oversold_sku` (paid after the SKU's stock ran out; never shipped),
-`late_status_update` (the platform reports the order's last event hours late, see
-`World.late_updates`), `pickup_failure` (the carrier's first pickup failed, a retry
+(新疆/西藏/青海), `b2b_address` (an office: 公司/工业园, 大厦/写字楼 or 办公室 in the
+address), `duplicate_order` (same phone and address, created within 30 min of another
+order), `coupon_stacking` (a buyer's coupons in one Beijing day exceed 30 % of the day's goods
+value, or platform coupons on two or more channels that day), `stuck_order` (paid more than 48
+h before `end`, neither shipped, cancelled nor refunded). The others are injected: `ip_burst`
+(6–9 orders from one IP within an hour), `oversold_sku` (paid after the SKU's stock ran out;
+never shipped), `late_status_update` (the platform reports the order's last event hours late,
+see `World.late_updates`), `pickup_failure` (the carrier's first pickup failed, a retry
 succeeded), `delivery_timeout` (delivered, or still undelivered at `end`, after the promised
 time), `cart_churn` (> 20 cart add/remove in a minute before ordering), `customs_incomplete`
 (cross-border order without an HS code).
+
+Hidden verdicts (`VERDICTS`: `fraud`, `coupon_abuse`) come from the latent actors of
+`sandbox.fraud_actors` (own generator), not from the data: see its story.
 
 Incidents (`sandbox.incidents`) are planted here too, with their own generator, unless the world
 is `calm`: a silent channel, the late region's history and lateness, a SKU priced differently
@@ -38,7 +41,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from sandbox import geo, incidents, people
+from sandbox import fraud_actors, geo, incidents, people
 from sandbox.catalog import Shop, Sku, assign_warehouses, catalogue, popularity, shops
 from sandbox.channels import CHANNELS, MARKETPLACES
 from sandbox.gateways import per_channel
@@ -49,6 +52,8 @@ LABELS = (
     "oversold_sku", "stuck_order", "late_status_update", "cross_border", "remote_region",
     "b2b_address", "pickup_failure", "delivery_timeout", "cart_churn", "customs_incomplete",
 )  # fmt: skip
+# hidden verdicts of the latent risk truth (sandbox.fraud_actors), apart from the signal labels
+VERDICTS = fraud_actors.VERDICTS
 
 # share of orders per channel: the marketplaces carry most of the business; a marketplace's
 # share is its gateway's `share`, the other channels' are here
@@ -108,6 +113,7 @@ class WorldPlan:
     oversold: list[int]
     incidents: list[Incident]
     calm: bool = False
+    p_device: np.ndarray | None = None  # per person: -1 = own phone model, else a fingerprint
 
     @property
     def n(self) -> int:
@@ -200,7 +206,7 @@ def plan_world(
     is_pos = ch_names[channel] == "pos"
     taken = is_pos.copy()  # injected anomalies never overlap (and never on POS)
     forced_paid = np.zeros(n, bool)
-    lab = {name: np.zeros(n, bool) for name in LABELS}
+    lab = {name: np.zeros(n, bool) for name in LABELS + VERDICTS}
 
     def pick(k: int, mask: np.ndarray | None = None) -> np.ndarray:
         free = np.flatnonzero(~taken & (mask if mask is not None else True))
@@ -391,12 +397,28 @@ def plan_world(
         since = int(pay_at[has & lab["oversold_sku"]].min())
         found.append(Incident("oversold", {"sku": skus[rank].sku}, since, end))
 
+    # -- the latent risk truth: fraudsters, coupon farmers and honest look-alikes (own generator;
+    # before the delivery promise, which follows the receiver's district)
+    p_device = np.full(n_persons, -1, np.int64)
+    abroad = p_abroad[person] >= 0
+    remote = d_remote[p_district[person]] & ~abroad
+    eligible = paid & ~taken & ~is_pos & ~abroad & ~remote & ~region & (not calm)
+    frng = np.random.default_rng([seed, 20261204])
+    verdicts, coupon_draws = fraud_actors.plant_actors(
+        frng,
+        fraud_actors.People(p_phone, p_addr, p_district, p_b2b, p_ip, p_device, n_prefix,
+                            len(people.VIRTUAL_PREFIXES)),
+        fraud_actors.OrdersView(person, ip, created, goods, is_market, lab["cart_churn"]),
+        eligible, start, end, octets,
+    )  # fmt: skip
+    # the injected IP farms are fraud, the cross-platform stackers coupon abuse
+    lab["fraud"] = verdicts["fraud"] | lab["ip_burst"]
+    lab["coupon_abuse"] = verdicts["coupon_abuse"] | (stacked & paid)
+
     # where it ships from decides the promised delivery time
     lat, lon = d_lat[p_district[person]], d_lon[p_district[person]]
     all_hot = np.minimum.reduceat(item_sku < 50, item_start[:-1]) if n else np.zeros(0, bool)
     _, dist = assign_warehouses(lat, lon, all_hot.astype(bool))
-    abroad = p_abroad[person] >= 0
-    remote = d_remote[p_district[person]] & ~abroad
     sla = geo.sla_hours_array(dist, remote, abroad) * HOUR
     pickup_fail = pick(max(1, int(shipped.sum() * 0.02)), shipped & (ship_at <= end - 12 * HOUR))
     lab["pickup_failure"][pickup_fail] = True
@@ -477,6 +499,9 @@ def plan_world(
     freight[abroad] = rng.choice([3000, 4500, 6000, 8000], int(abroad.sum()))
     freight[is_pos] = 0
 
+    # the hidden verdicts' coupons (drawn with the actors' own generator, after the others)
+    fraud_actors.apply_coupons(frng, coupon_draws, goods, shop_c, plat_c, is_market)
+
     # -- labels that follow from the data
     pay_hour = ((ev["pay"] + BJ) // HOUR) % 24
     lab["night_payment"] = paid & (pay_hour >= 2) & (pay_hour < 4)
@@ -504,6 +529,7 @@ def plan_world(
         item_qty=item_qty.astype(np.int8), item_price=item_price.astype(i32), labels=lab,
         note=note.astype(np.int8), seller_note=seller_note.astype(np.int8),
         late_delay=late_delay.astype(i32), oversold=oversold, incidents=found, calm=calm,
+        p_device=p_device,
     )  # fmt: skip
 
 

@@ -4,7 +4,13 @@ here means every seeded demo, benchmark and test world changes too: only on purp
 
 Recorded again when the incidents were planted (sandbox/incidents.py): one price everywhere
 but the planted SKUs, interceptions, fewer scattered stuck orders, no late Shaanxi; a calm
-world and a world big enough for incidents (2,000 orders) are pinned beside."""
+world and a world big enough for incidents (2,000 orders) are pinned beside.
+
+Recorded again with the latent risk truth (sandbox/fraud_actors.py): fraud rings, card testers,
+coupon farmers and honest families change identities and coupons of some orders (their own
+generator: every other draw is unchanged), offices are written with 大厦/写字楼/办公室 too,
+shared devices show a fingerprint in the behaviour log, and `fraud` / `coupon_abuse` verdicts
+join the labels."""
 
 from __future__ import annotations
 
@@ -23,12 +29,12 @@ RECORDS = (
 # recorded when the incidents were planted; a pydantic or numpy upgrade that changes a draw or
 # the JSON form would change it as well
 DIGESTS = {
-    (5, 600, None): "1198893f5c4f59e32d16782daae9d627c967d581f81a9832821eeffdbbdc20dd",
+    (5, 600, None): "13f67733fb3ef48f9501634473223976be0e17f7dcdfcf29c7ee2d33769cbd6c",
     (9, 300, ("taobao", "pos", "regional_b")): (
-        "a0b1aa0a5f54dac1796f7a3f15c6b4b70dfba0a24dd0075395bf67c57cb636f8"
+        "4f8d85543fb40d27c57679fa55db3d760fc26bdbd0c50e64e24ecc8f55c253bb"
     ),
-    (5, 600, None, True): "c9f0812878cec58de83d7ed65df78a3112df800b8834e1eec634e4d5a0aee792",
-    (3, 2000, None): "fcf91b55ed64663962060005182695d422c476067f72ac8e0b55786222a5c47d",
+    (5, 600, None, True): "a68acdcf1ab2dedab04d0525ace1f205eac08f57862407c5b31fc0d78c289bcc",
+    (3, 2000, None): "2819113d1f66acf2246af7ce58853130bc41342906f60467dd1bf5100c1d3bed",
 }
 
 
