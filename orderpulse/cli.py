@@ -242,6 +242,7 @@ def sandbox_serve(
     """Run every sandbox server on loopback until Ctrl-C; endpoints go to sandbox.json."""
     from sandbox.server import run_sandbox_cli
 
+    _check_configs()  # the sandbox serves the channels of config/channels.yaml
     settings = get_settings()
     runtime.prepare(settings)  # the ERP stand-in database lives on the warehouse's server
     run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live, calm=calm)
