@@ -169,6 +169,23 @@ class CrossBorder(_Model):
         return v
 
 
+class LearnedScore(_Model):
+    """The learned score (`fulfillment.risk_model`): a gradient-boosted tree ensemble on the
+    order features, trained on an earlier window of reviewed orders; it holds an order the
+    rules let pass when its probability of being bad is above a threshold chosen on the
+    training window's later part so that it adds at most `honest_hold_budget` of the honest
+    orders to the queue."""
+
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    max_iter: int = Field(default=200, ge=10, le=2000)
+    max_leaf_nodes: int = Field(default=31, ge=2, le=255)
+    min_samples_leaf: int = Field(default=20, ge=1)
+    l2_regularization: float = Field(default=1.0, ge=0)
+    calibration_share: float = Field(default=0.25, gt=0, lt=1)
+    honest_hold_budget: float = Field(default=0.005, ge=0, le=0.2)
+    random_state: int = 0
+
+
 class RiskRules(_Model):
     version: NonEmpty
     review: Review
@@ -177,6 +194,7 @@ class RiskRules(_Model):
     behaviour: Behaviour
     coupons: Coupons
     cross_border: CrossBorder
+    model: LearnedScore = Field(default_factory=LearnedScore)
     source: str | None = Field(default=None, description="set by the loader, not in the file")
 
     @field_validator("weights")

@@ -1,0 +1,231 @@
+"""The learned risk score: a gradient-boosted model of "this order is fraud or coupon abuse",
+trained on an earlier window of reviewed orders, added to the rules of `fulfillment.risk`.
+
+Public entries: `order_features(orders, assessments, context=, events=)` (one row per assessed
+order, columns `FEATURES`), `train(features, bad, rules_hold, settings, window)` (a
+`RiskModel`), `RiskModel.hold(features, rules_hold)` and `hold_figures(held, bad)` (recall,
+honest share held, precision). Pure pandas/numpy/scikit-learn; no database, no Dagster.
+
+The features (documented for reviewers; all computed set-based over the batch and its context):
+- `sig_<name>`: 1 when the rule signal fired (every signal of `fulfillment.risk_rules`), and
+  `rule_score`, the rules' combined 0-100 score;
+- `log_goods_value` (log1p of yuan), `discount_share` (discounts / goods),
+  `platform_discount_share`;
+- `pay_minute` (Beijing minute of day of the payment), `pay_delay_min` (creation to payment);
+- `virtual_phone` (an MVNO prefix of the rule file);
+- `buyers_on_ip`, `buyers_on_phone`, `buyers_on_address`, `buyers_on_device`: distinct buyers
+  on the order's IP, receiver phone, receiver address (province + address) and device over the
+  context, uncapped (the rules only see 3..20 on IP/phone/device, and nothing on addresses);
+- `ip_orders_day`, `buyer_orders_day`: orders from the IP / of the buyer in its Beijing day.
+
+The model: scikit-learn's `HistGradientBoostingClassifier` with the settings of
+`config/risk.yaml` `model:` (seeded). It is fitted on the first (1 - calibration_share) of the
+training window by time; the decision threshold is chosen on the rest so that the orders the
+model adds to the rules' queue are at most `honest_hold_budget` of that slice's honest orders.
+Its version is a hash of the settings, the feature list and the training window
+(`rm-<12 hex>`): the same data and settings give the same version and the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+from fulfillment.risk import normalise_phone
+from fulfillment.risk_rules import ALL_SIGNALS, LearnedScore, RiskRules
+from kernel.timezones import BUSINESS_TIMEZONE
+
+__all__ = ["FEATURES", "RiskModel", "hold_figures", "model_version", "order_features", "train"]
+
+KEY = ["channel", "platform_order_no"]
+FEATURES: tuple[str, ...] = (
+    *(f"sig_{s}" for s in ALL_SIGNALS),
+    "rule_score",
+    "log_goods_value",
+    "discount_share",
+    "platform_discount_share",
+    "pay_minute",
+    "pay_delay_min",
+    "virtual_phone",
+    "buyers_on_ip",
+    "buyers_on_phone",
+    "buyers_on_address",
+    "buyers_on_device",
+    "ip_orders_day",
+    "buyer_orders_day",
+)
+
+
+def _frame(orders: pd.DataFrame) -> pd.DataFrame:
+    out = orders.copy()
+    for c in ("buyer_id", "buyer_ip", "receiver_phone", "receiver_address", "province"):
+        out[c] = out[c].astype("string") if c in out else pd.Series(pd.NA, index=out.index)
+    for c in ("goods_value", "discount_amount", "platform_discount"):
+        out[c] = pd.to_numeric(out.get(c), errors="coerce").astype(float)
+    for c in ("created_at", "paid_at"):
+        out[c] = pd.to_datetime(out[c], utc=True, errors="coerce")
+    out["phone"] = normalise_phone(out["receiver_phone"])
+    out["address"] = out["province"].fillna("") + "|" + out["receiver_address"].fillna("")
+    at = out["paid_at"].fillna(out["created_at"]).dt.tz_convert(BUSINESS_TIMEZONE)
+    out["day"] = at.dt.strftime("%Y-%m-%d")
+    out["minute"] = at.dt.hour * 60 + at.dt.minute
+    return out
+
+
+def _buyers_on(orders: pd.DataFrame, around: pd.DataFrame, column: str) -> np.ndarray:
+    known = around.loc[around[column].notna() & around["buyer_id"].notna(), [column, "buyer_id"]]
+    counts = known.groupby(column)["buyer_id"].nunique()
+    return orders[column].map(counts).fillna(0).to_numpy(dtype=float)
+
+
+def _device_counts(orders: pd.DataFrame, events: pd.DataFrame | None) -> np.ndarray:
+    """Distinct buyers on the most shared device the order's buyer used (0 without a log)."""
+    if events is None or events.empty:
+        return np.zeros(len(orders))
+    pairs = events.loc[events["device"].notna() & events["buyer_id"].notna()]
+    pairs = pairs[["buyer_id", "device"]].astype("string").drop_duplicates()
+    pairs["n"] = pairs.groupby("device")["buyer_id"].transform("nunique")
+    most = pairs.groupby("buyer_id")["n"].max()
+    return orders["buyer_id"].map(most).fillna(0).to_numpy(dtype=float)
+
+
+def order_features(
+    orders: pd.DataFrame,
+    assessments: pd.DataFrame,
+    rules: RiskRules,
+    *,
+    context: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The model's features for every assessed order (rows in `assessments`' order, indexed
+    by channel and platform_order_no). `orders` and `context` have the columns
+    `fulfillment.risk.assess` takes; `assessments` is its output for `orders`."""
+    mine = _frame(orders).drop_duplicates(KEY).set_index(KEY)
+    mine = mine.reindex(pd.MultiIndex.from_frame(assessments[KEY].astype(str)))
+    mine = mine.reset_index()
+    around = mine if context is None else pd.concat([mine, _frame(context)], ignore_index=True)
+    around = around.drop_duplicates(KEY)
+    goods = mine["goods_value"].fillna(0).to_numpy()
+    safe = np.where(goods > 0, goods, np.nan)
+    out = pd.DataFrame(index=pd.MultiIndex.from_frame(mine[KEY]))
+    fired = assessments["signals"].tolist()
+    for s in ALL_SIGNALS:
+        out[f"sig_{s}"] = np.fromiter((s in f for f in fired), dtype=float, count=len(fired))
+    out["rule_score"] = assessments["score"].to_numpy(dtype=float)
+    out["log_goods_value"] = np.log1p(goods)
+    out["discount_share"] = np.nan_to_num(mine["discount_amount"].fillna(0).to_numpy() / safe)
+    out["platform_discount_share"] = np.nan_to_num(
+        mine["platform_discount"].fillna(0).to_numpy() / safe
+    )
+    out["pay_minute"] = mine["minute"].to_numpy(dtype=float)
+    delay = (mine["paid_at"] - mine["created_at"]).dt.total_seconds() / 60
+    out["pay_delay_min"] = delay.to_numpy(dtype=float)
+    prefixes = tuple(rules.validation.virtual_carrier_prefixes)
+    out["virtual_phone"] = mine["phone"].fillna("").str.startswith(prefixes).to_numpy(dtype=float)
+    out["buyers_on_ip"] = _buyers_on(mine, around, "buyer_ip")
+    out["buyers_on_phone"] = _buyers_on(mine, around, "phone")
+    out["buyers_on_address"] = _buyers_on(mine, around, "address")
+    out["buyers_on_device"] = _device_counts(mine, events)
+    per_ip_day = around.groupby(["buyer_ip", "day"]).size()
+    per_buyer_day = around.groupby(["buyer_id", "day"]).size()
+    out["ip_orders_day"] = (
+        per_ip_day.reindex(pd.MultiIndex.from_frame(mine[["buyer_ip", "day"]])).fillna(0)
+    ).to_numpy(dtype=float)
+    out["buyer_orders_day"] = (
+        per_buyer_day.reindex(pd.MultiIndex.from_frame(mine[["buyer_id", "day"]])).fillna(0)
+    ).to_numpy(dtype=float)
+    return out[list(FEATURES)]
+
+
+def model_version(settings: LearnedScore, window: tuple[str, str], rows: int) -> str:
+    """`rm-` + 12 hex of the settings, the feature list, the training window and its size."""
+    blob = json.dumps(
+        {"settings": settings.model_dump(), "features": FEATURES, "window": window, "rows": rows},
+        sort_keys=True,
+    )
+    return "rm-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    version: str
+    threshold: float
+    estimator: HistGradientBoostingClassifier
+    window: tuple[str, str]  # the training window (ISO times), for the record
+
+    def probability(self, features: pd.DataFrame) -> np.ndarray:
+        with threadpool_limits(limits=1):
+            return self.estimator.predict_proba(features[list(FEATURES)].to_numpy())[:, 1]
+
+    def hold(self, features: pd.DataFrame, rules_hold: np.ndarray) -> np.ndarray:
+        """Rules + model: held by the rules, or the model's probability above its threshold."""
+        return np.asarray(rules_hold, bool) | (self.probability(features) > self.threshold)
+
+
+def train(
+    features: pd.DataFrame,
+    bad: np.ndarray,
+    rules_hold: np.ndarray,
+    times: pd.Series,
+    settings: LearnedScore,
+) -> RiskModel:
+    """Fit on the earlier part of the window (by `times`), choose the threshold on the later
+    part. `bad`: the reviewed verdict (fraud or coupon abuse) of each row; `rules_hold`: the
+    rules' decision `review`."""
+    times = pd.to_datetime(pd.Series(times), utc=True).reset_index(drop=True)
+    bad = np.asarray(bad, bool)
+    rules_hold = np.asarray(rules_hold, bool)
+    cut = times.quantile(1 - settings.calibration_share)
+    fit = (times < cut).to_numpy()
+    if bad[fit].sum() == 0 or (~bad[fit]).sum() == 0:
+        raise ValueError("the training window needs both bad and honest reviewed orders")
+    x = features[list(FEATURES)].to_numpy()
+    # one thread: OpenMP spinning over busy cores costs more than it gains at these sizes
+    with threadpool_limits(limits=1):
+        estimator, p = _fit(x, bad, fit, settings)
+    calib = ~fit
+    honest = ~bad[calib] & ~rules_hold[calib]
+    allowed = int(np.floor(settings.honest_hold_budget * (~bad[calib]).sum()))
+    scores = np.sort(p[honest])[::-1]
+    # the smallest threshold that holds at most `allowed` honest orders the rules let pass
+    threshold = float(scores[allowed]) if allowed < len(scores) else 0.0
+    window = (times.min().isoformat(), times.max().isoformat())
+    version = model_version(settings, window, len(times))
+    return RiskModel(version=version, threshold=threshold, estimator=estimator, window=window)
+
+
+def _fit(
+    x: np.ndarray, bad: np.ndarray, fit: np.ndarray, settings: LearnedScore
+) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    """The fitted estimator and its probabilities on the rows outside `fit`."""
+    estimator = HistGradientBoostingClassifier(
+        learning_rate=settings.learning_rate,
+        max_iter=settings.max_iter,
+        max_leaf_nodes=settings.max_leaf_nodes,
+        min_samples_leaf=settings.min_samples_leaf,
+        l2_regularization=settings.l2_regularization,
+        early_stopping=False,
+        random_state=settings.random_state,
+    ).fit(x[fit], bad[fit])
+    return estimator, estimator.predict_proba(x[~fit])[:, 1]
+
+
+def hold_figures(held: np.ndarray, bad: np.ndarray) -> dict[str, float | int]:
+    """Recall of bad orders by the queue, the share of honest orders held, and precision."""
+    held, bad = np.asarray(held, bool), np.asarray(bad, bool)
+    caught = int((held & bad).sum())
+    honest_held = int((held & ~bad).sum())
+    return {
+        "orders": len(held),
+        "bad": int(bad.sum()),
+        "held": int(held.sum()),
+        "recall": caught / bad.sum() if bad.any() else float("nan"),
+        "honest_held_share": honest_held / (~bad).sum() if (~bad).any() else float("nan"),
+        "precision": caught / held.sum() if held.any() else float("nan"),
+    }
