@@ -114,7 +114,8 @@ CalmOpt = Annotated[
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # one line: a driver's message may carry its own line breaks
+    err.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -142,6 +143,8 @@ def _reach_warehouse():
     try:
         return runtime.prepare()
     except DatabaseError as exc:
+        if _state["debug"]:
+            raise
         _fail(str(exc))
 
 

@@ -114,3 +114,21 @@ def test_the_reset_says_what_it_removes_and_a_no_in_a_terminal_keeps_it(kept) ->
     assert "Remove all of this?" in said
     assert "nothing was removed" in " ".join(errors.split())
     _assert_untouched(warehouse, home)
+
+
+def test_an_unreachable_warehouse_is_one_line_and_debug_shows_the_traceback(
+    tmp_path: Path,
+) -> None:
+    nowhere = PgConn("127.0.0.1", 1, "nobody", "secret", "nothing")  # port 1: refused
+    home = tmp_path / "home"
+    result = _orderpulse(home, nowhere, "demo", "--yes")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot reach PostgreSQL at postgresql://nobody:***@")
+    assert "secret" not in result.stderr + result.stdout
+
+    debug = _orderpulse(home, nowhere, "--debug", "demo", "--yes")
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "DatabaseError" in debug.stderr
