@@ -215,3 +215,58 @@ def test_on_a_sandbox_world_it_finds_the_planted_differences_and_no_others(
     assert len(planted) == 2 and found == planted
     assert report.errors == {} and small > 10
     assert all(n == 300 for n in report.compared.values()) and len(report.compared) == 6
+
+
+@pytest.mark.slow
+def test_dagster_assets_push_and_reconcile_hourly(fresh_db: PgConn, tmp_path) -> None:  # noqa: ANN001
+    import dagster as dg
+
+    from orchestration.fulfillment.inventory import (
+        pause_sale,
+        stock_reconciliation,
+        stock_reconciliation_schedule,
+    )
+    from orchestration.resources import ChannelsResource, WarehouseResource
+    from sandbox.server import Sandbox
+
+    # hourly by schedule (running by default), never by the automation ticks
+    assert stock_reconciliation_schedule.cron_schedule == "5 * * * *"
+    assert stock_reconciliation_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    spec = next(iter(stock_reconciliation.specs))
+    assert spec.automation_condition is None and spec.group_name == "fulfillment"
+
+    with (
+        Sandbox(tmp_path, seed=3, orders=300, days=1, erp_admin_url="") as sb,
+        psycopg.connect(fresh_db.url(), autocommit=True) as c,
+    ):
+        c.execute(TABLES)
+        ensure_ops_tables(c)
+        with c.cursor() as cur:
+            cur.executemany(
+                "insert into staging.stg_merchant_systems__wms_stock values (%s, %s, %s, %s)",
+                [(s.warehouse_id, s.sku, s.on_hand, s.last_sync_at) for s in sb.world.stock],
+            )
+        low = sb.world.stock[0].sku  # sold down to 1 unit everywhere: paused on every platform
+        before = sum(max(s.on_hand, 0) for s in sb.world.stock if s.sku == low)
+        assert before > 6  # what the platforms still show (within ±2 of it)
+        c.execute(
+            "update staging.stg_merchant_systems__wms_stock set on_hand = case "
+            "when warehouse_id = %s then 1 else 0 end where sku = %s",
+            [sb.world.stock[0].warehouse_id, low],
+        )
+        result = dg.materialize(
+            [pause_sale, stock_reconciliation],
+            resources={
+                "warehouse": WarehouseResource(pg_url=fresh_db.url()),
+                "channels": ChannelsResource(home=str(tmp_path)),
+            },
+        )
+        assert result.success
+        assert all(shown(g, low)[2] for g in sb.gateways.values())
+        meta = result.asset_materializations_for_node("ops__stock_reconciliation")[0].metadata
+        # the platforms still show the WMS's old count of the SKU: that is the difference
+        found = set(c.execute("select platform, sku from ops.stock_reconciliation"))
+    assert meta["skus_compared_by_platform"].value == dict.fromkeys(
+        MARKETPLACES, len(sb.gateways["jd"].stock)
+    )
+    assert found == {(p, low) for p in MARKETPLACES}
