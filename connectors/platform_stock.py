@@ -15,7 +15,7 @@ the platform lists: units on sale, units frozen, sale paused), `set_withheld({sk
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from connectors.http import Http, chunks
@@ -73,7 +73,9 @@ class PlatformStockClient:
             self.pause_call(batch, paused)
         return len(batches)
 
-    def numbered(self, fetch: Any, first: int) -> Iterator[list[dict[str, Any]]]:
+    def numbered(
+        self, fetch: Callable[[int], tuple[list[dict[str, Any]], int]], first: int
+    ) -> Iterator[list[dict[str, Any]]]:
         """Pages `first`, `first + 1`, ... of `fetch(page) -> (entries, total)` until the
         total is covered or a page comes back empty."""
         page, served = first, 0

@@ -99,7 +99,7 @@ class PushReport:
     frozen: dict[str, int] = field(default_factory=dict)  # channel -> SKUs whose freeze changed
     paused: dict[str, list[str]] = field(default_factory=dict)
     lifted: dict[str, list[str]] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)  # write calls (a first read: one)
     errors: dict[str, str] = field(default_factory=dict)
 
 
