@@ -1,5 +1,5 @@
 """The marketplace gateways of the sandbox, one module per platform, each an ASGI app in that
-platform's own protocol (see each module's docstring and ../shared/reference/channels.md).
+platform's own protocol (see each module's docstring and docs/channels.md).
 
 A marketplace of config/channels.yaml is one module `sandbox/gateways/<channel>.py` holding a
 `Gateway` subclass with `channel = "<channel>"`; nothing registers it by hand. Importing this

@@ -1,5 +1,5 @@
 """The six marketplace gateways over real HTTP, called by clients written here from
-../shared/reference/channels.md (not from the gateways' code): each signs requests its own way,
+docs/channels.md (not from the gateways' code): each signs requests its own way,
 so a signing, paging or format mistake on either side fails a test.
 
 Per platform: the signing test vectors; a correct signature is served and a wrong one gets the
