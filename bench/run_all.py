@@ -62,6 +62,10 @@ WORKLOADS = (
         ("orders_per_second", "seconds", "max_rss_mb"),
     ),
     Workload(
+        "risk_quality", "risk_quality.py", ("--orders", "100000"), ("--quick",),
+        ("rules", "rules_and_model", "bad_firing_no_signal", "honest_firing_a_signal"),
+    ),
+    Workload(
         "ingest_raw", "ingest_raw.py", ("--orders", "1000000"), ("--orders", "5000"),
         ("raw_load_rows_per_s", "psql_copy_rows_per_s", "ratio_to_copy",
          "end_to_end_rows_per_s", "peak_rss_mib"),
