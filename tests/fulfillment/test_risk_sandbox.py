@@ -1,8 +1,10 @@
 """Risk on a sandbox world: the injected abuse (IP farms, cart bots, coupon stacking, overseas
 orders without customs data) is held, and no order the sandbox did not mark is held.
 
-The sandbox's labels are mostly the same rules restated (issue 12), so this is a regression
-check on the wiring of signals to the world's data shapes, not a measure of recall."""
+The signal labels are mostly the same rules restated, so this is a regression check on the
+wiring of signals to the world's data shapes, not a measure of recall: that is measured
+against the hidden `fraud` / `coupon_abuse` verdicts by bench/risk_quality.py
+(tests/fulfillment/test_risk_quality.py)."""
 
 from __future__ import annotations
 
