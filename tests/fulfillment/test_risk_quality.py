@@ -20,7 +20,7 @@ def _bench():  # noqa: ANN202
     return module
 
 
-@pytest.mark.slow  # ~15 s: a 6,000-order world, scored twice, a model trained
+@pytest.mark.slow  # 3 s quiet, ~20 s on a busy machine: a 6,000-order world and a model
 def test_quick_run_measures_against_hidden_truth(capsys) -> None:
     result = _bench().main(["--quick"])
     out = capsys.readouterr().out
