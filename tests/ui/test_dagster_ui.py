@@ -86,7 +86,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> I
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180  # loading the definitions on a busy 2-core host
         while not _asset_count(port):
             assert proc.poll() is None, log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, "dagster-webserver did not serve the definitions"
