@@ -26,12 +26,13 @@ demo: install
 # The browser test drives Debian's chromium, and Chinese text needs a CJK font (screenshots and
 # chart images alike). Installed when missing and apt-get is usable as root; never fails `make
 # test`: without them the browser test skips and says why.
+CHROMIUM ?= /usr/bin/chromium
 BROWSER_DEPS_LOG := /tmp/orderpulse-browser-deps.log
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	-o DPkg::Lock::Timeout=300 chromium fonts-noto-cjk
 
 browser-deps:
-	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+	@if [ -x $(CHROMIUM) ] && fc-list :lang=zh family 2>/dev/null | grep -q .; then \
 		exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then \
 		echo "browser-deps: chromium or a CJK font is missing and apt-get (as root) is not" \
