@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import psycopg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -109,8 +110,11 @@ def _with_model_metadata(
     meta = dict(event.metadata or {})
     relation = tables.get(key)
     if relation is not None:
-        count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-        meta["dagster/row_count"] = dg.MetadataValue.int(count)
+        try:
+            count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
+            meta["dagster/row_count"] = dg.MetadataValue.int(count)
+        except psycopg.Error as exc:  # a count is for the UI: it never fails a dbt run
+            dg.get_dagster_logger().warning(f"{relation}: row count left out ({exc})")
     if key in models:
         meta.update(model_metadata(conn, models[key]))
     if isinstance(event, dg.Output):

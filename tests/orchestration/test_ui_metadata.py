@@ -129,6 +129,29 @@ def test_a_broken_preview_query_never_fails_the_run(fresh_db) -> None:
     assert "preview" not in meta
 
 
+def test_dbt_output_events_get_row_count_and_types_and_a_missing_table_fails_nothing(
+    fresh_db,
+) -> None:
+    """dagster-dbt's Output carries no key, only the key as its name (`marts__fct_orders`)."""
+    from orchestration.dbt.assets import _with_model_metadata
+
+    key, gone = dg.AssetKey(["marts", "fct_orders"]), dg.AssetKey(["marts", "gone"])
+    tables = {key: '"marts"."fct_orders"', gone: '"marts"."gone"'}
+    models = {key: ModelRelation("marts", "fct_orders"), gone: ModelRelation("marts", "gone")}
+    outputs = {k.to_python_identifier(): k for k in models}
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        _fill_orders(conn)
+        event = dg.Output(None, output_name="marts__fct_orders", metadata={"status": "success"})
+        out = _with_model_metadata(event, conn, tables, models, outputs)
+        missing = _with_model_metadata(
+            dg.Output(None, output_name="marts__gone"), conn, tables, models, outputs
+        )
+    assert out.metadata["dagster/row_count"].value == 6
+    assert out.metadata["status"].value == "success"  # dagster-dbt's own metadata stays
+    assert "dagster/column_schema" in out.metadata and "preview" in out.metadata
+    assert "dagster/row_count" not in missing.metadata
+
+
 def test_preview_columns_are_documented_mart_columns_without_clear_pii(dbt_manifest) -> None:
     manifest = json.loads(dbt_manifest.read_text())
     nodes = {
