@@ -40,6 +40,11 @@ browser-deps:
 	echo "browser-deps: installing chromium and fonts-noto-cjk (log: $(BROWSER_DEPS_LOG))"; \
 	{ $(APT_INSTALL) || { apt-get update -qq && $(APT_INSTALL); }; } >$(BROWSER_DEPS_LOG) 2>&1 \
 		|| echo "browser-deps: apt-get failed (see $(BROWSER_DEPS_LOG)): the browser test will skip"
+	@# matplotlib lists the system's fonts once and never looks again: a list made before the
+	@# CJK font came keeps chart labels as boxes, so drop it (rebuilt on the next import)
+	@if fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+		for list in $${MPLCONFIGDIR:-$$HOME/.cache/matplotlib}/fontlist-*.json; do \
+			[ -f "$$list" ] && ! grep -q "CJK" "$$list" && rm -f "$$list"; done; fi; true
 
 test: install browser-deps
 	$(BIN)/ruff check .
