@@ -24,6 +24,7 @@ RULE_OF_KIND: dict[str, str] = {
     "stuck_orders": "stuck_orders",
     "return_interception_failed": "return_interception",
     "cs_escalation": "cs_escalation",
+    "stock_diff": "stock_mismatch",
 }
 # the incident's subject, most specific first
 SUBJECT_KEYS = ("platform_order_no", "sku", "region", "warehouse", "status", "channel")

@@ -22,6 +22,7 @@ from quality import (
     pause_sale_watch,
     price_difference,
     return_interception,
+    stock_mismatch,
     stuck_orders,
 )
 from quality.alert_rules import AlertConfig, load_alert_config
@@ -60,6 +61,8 @@ WATCHES = (
           "an order asked about 3+ times or with complaint words twice"),
     Watch("inventory_oversold", oversold_skus.detect, 120, False,
           "oversold SKUs (paid lines no stock covers)"),
+    Watch("stock_mismatch", stock_mismatch.detect, 600, False,
+          "a platform's displayed stock more than 3 units off the WMS (hourly reconciliation)"),
     Watch("stock_below_safety", pause_sale_watch.detect, 120, True,
           "SKUs newly paused for stock under the safety threshold"),
     Watch("health_index", health_watch.detect, 300, False,

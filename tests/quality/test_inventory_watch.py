@@ -61,3 +61,27 @@ def test_new_pause_sale_skus_alert_once_as_a_list(conn: psycopg.Connection) -> N
     [first_look] = pause_sale_watch.detect(conn, {}, NOW)  # no cursor yet: every paused SKU
     assert first_look.facts["skus"] == ["SKU1", "SKU2"]
     assert pause_sale_watch.detect(conn, {}, NOW, since=NOW - timedelta(minutes=1)) == []
+
+
+def reconciliation(sku: str, platform: str, platform_qty: int, wms_qty: int) -> dict:
+    return {"sku": sku, "warehouse_id": "ALL", "platform": platform, "wms_qty": wms_qty,
+            "platform_qty": platform_qty, "diff": platform_qty - wms_qty, "tolerance": 3,
+            "checked_at": NOW, "first_seen_at": NOW - timedelta(hours=1)}  # fmt: skip
+
+
+def test_a_platform_stock_off_the_wms_alerts_once_per_sku(conn: psycopg.Connection) -> None:
+    from quality import stock_mismatch
+
+    insert(conn, "ops.stock_reconciliation", [
+        reconciliation("SKU1", "taobao", 20, 12), reconciliation("SKU1", "jd", 5, 12),
+        reconciliation("SKU2", "pdd", 16, 12),  # 4 off: within a looser tolerance below
+    ])  # fmt: skip
+    alerts = {a.dedup_key: a for a in stock_mismatch.detect(conn, {}, NOW)}
+    assert set(alerts) == {"sku=SKU1", "sku=SKU2"}
+    sku1 = alerts["sku=SKU1"]
+    assert sku1.facts["platforms"] == ["jd", "taobao"]
+    assert sku1.facts["worst_diff"] == 8 and sku1.facts["wms_available"] == 12
+    # the tolerance is the rule's: 4 units off is quiet under a tolerance of 4
+    loose = stock_mismatch.detect(conn, {"tolerance": 4}, NOW)
+    assert {a.dedup_key for a in loose} == {"sku=SKU1"}
+    assert stock_mismatch.detect(conn, {"tolerance": 10}, NOW) == []

@@ -30,6 +30,7 @@ def test_a_sweep_records_findings_once_and_skips_missing_tables(fresh_db) -> Non
             "order_pulse",
             "inventory_oversold",
             "stock_below_safety",
+            "stock_mismatch",
             "health_index",
         }
         assert (results["order_pulse"].found, results["order_pulse"].raised) == (1, 1)
@@ -37,4 +38,4 @@ def test_a_sweep_records_findings_once_and_skips_missing_tables(fresh_db) -> Non
         assert (again["order_pulse"].found, again["order_pulse"].raised) == (1, 0)
         keys = conn.execute("select rule, dedup_key from ops.alerts").fetchall()
         assert keys == [("order_pulse", "channel=pdd")]
-        assert len(WATCHES) == 9
+        assert len(WATCHES) == 10
