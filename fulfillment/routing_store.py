@@ -21,6 +21,7 @@ import pandas as pd
 import psycopg
 
 from fulfillment.frames import read_frame
+from fulfillment.merged_routing import fold_groups, follow_allocated_mates, unfold_decisions
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.promise import lane_hours_for
 from fulfillment.routing import route
@@ -43,6 +44,31 @@ where d.input_hash is distinct from
         where q.channel = o.channel and q.platform_order_no = o.platform_order_no
             and coalesce(lower(q.decision), '') not in
                 ('release', 'released', 'approve', 'approved', 'pass'))
+"""
+
+# every member of a merge group that has an order in this run
+_MERGE_GROUPS = """
+select m.group_id, m.channel, m.platform_order_no
+from ops.merge_candidates m
+where m.group_id in (select c.group_id from ops.merge_candidates c
+                     join _routing_orders o using (channel, platform_order_no))
+"""
+# this run's orders whose group-mate was allocated by an earlier run, earliest mate first
+_ALLOCATED_MATES = """
+select c.channel, c.platform_order_no, m.channel as mate_channel,
+       m.platform_order_no as mate_order_no, c.group_id, d.warehouse_id, d.carrier,
+       d.promise_days, d.promised_delivery_at
+from ops.merge_candidates c
+join _routing_orders o using (channel, platform_order_no)
+join ops.merge_candidates m
+    on m.group_id = c.group_id
+    and (m.channel, m.platform_order_no) <> (c.channel, c.platform_order_no)
+join ops.routing_decisions d
+    on d.channel = m.channel and d.platform_order_no = m.platform_order_no and d.part = 0
+where d.decision = 'ship'
+    and not exists (select 1 from _routing_orders x
+                    where x.channel = m.channel and x.platform_order_no = m.platform_order_no)
+order by c.channel, c.platform_order_no, d.decided_at, m.channel, m.platform_order_no
 """
 
 _LINES = """
@@ -178,6 +204,7 @@ class RoutingRunReport:
     by_rule: dict[str, int] = field(default_factory=dict)
     by_decision: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
+    merged: int = 0  # orders routed with their merge group (folded or following a mate)
     examples: pd.DataFrame | None = None
 
 
@@ -262,11 +289,18 @@ def decide_routing(
         if orders.empty:
             return report
         inputs = _load_inputs(conn, rules, now, orders)
+        # a merge group's orders of this run route as one; later ones follow an allocated mate
+        folded = fold_groups(inputs.orders, inputs.lines, read_frame(conn, _MERGE_GROUPS))
         result = route(
-            inputs.orders, inputs.lines, inputs.stock, inputs.health, rules, now,
+            folded.orders, folded.lines, inputs.stock, inputs.health, rules, now,
             **inputs.route_kwargs(),
         )  # fmt: skip
-        decisions = result.decisions.merge(
+        decided = unfold_decisions(result.decisions, folded.members)
+        decided = follow_allocated_mates(
+            decided, read_frame(conn, _ALLOCATED_MATES), inputs.lines, inputs.stock, now
+        )
+        report.merged = len(folded.members) + int((decided["rule"] == "merge_group").sum())
+        decisions = decided.merge(
             orders[["channel", "platform_order_no", "input_hash"]],
             on=["channel", "platform_order_no"],
         )

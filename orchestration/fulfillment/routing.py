@@ -16,6 +16,8 @@ ROUTING_INPUTS = [
     dg.AssetKey(["raw", "address_geo"]),
     # orders held for review are not routed until a reviewer releases them
     dg.AssetKey(["ops", "risk_assessments"]),
+    # a merge group's orders route together (one warehouse, one carrier, one parcel)
+    dg.AssetKey(["ops", "merge_candidates"]),
 ]
 
 
@@ -43,6 +45,7 @@ class RoutingConfig(dg.Config):
         "fulfillment.routing_store",
         "fulfillment.routing_rules",
         "fulfillment.promise",
+        "fulfillment.merged_routing",
     ),
     automation_condition=keep_current(),
 )
@@ -70,6 +73,7 @@ def routing_decisions(
         "decisions_this_run": dg.MetadataValue.json(report.by_decision),
         "all_decisions_by_rule": dg.MetadataValue.json(by_rule),
         "circuit_breaker_alerts": dg.MetadataValue.int(report.alerts),
+        "routed_with_merge_group_this_run": dg.MetadataValue.int(report.merged),
         "config_version": rules.version,
         "sent_to_wms": dg.MetadataValue.json(wms),
     }
