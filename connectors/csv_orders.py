@@ -682,11 +682,13 @@ def store_file(
     run_id: str | None = None,
     replace_missing: bool = False,
     now: datetime | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> FileLoadReport:
     """Write one parsed file (whole or in chunks) in one transaction: its rejects replace the
     previous version's, its orders upsert through the raw loader chunk by chunk, and with
     `replace_missing` the orders that came from this file's previous version and are gone from
-    it are deleted. A chunk that fails to parse rolls the whole file back."""
+    it are deleted. A chunk that fails to parse rolls the whole file back. `on_chunk` hears
+    the rows read so far after each chunk (a progress display)."""
     report = FileLoadReport(source, path, "loaded")
     named: set[str] = set()
     rejected_orders = 0
@@ -705,6 +707,8 @@ def store_file(
             stats = load_orders(conn, channel, parsed.orders, run_id=run_id, file=path, now=now)
             report.orders += stats
             rejected_orders += stats.rejected  # orders the edge rules refused after parsing
+            if on_chunk is not None:
+                on_chunk(report.rows)
         report.rows_rejected = len(report.rejects) + rejected_orders
         if replace_missing:
             gone = conn.execute(
@@ -734,6 +738,7 @@ def load_file_bytes(
     run_id: str | None = None,
     replace_missing: bool = False,
     now: datetime | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> FileLoadReport:
     """Parse and store one file (times judged against `now`, the wall clock by default). A
     file that cannot be read returns a `failed` report (and writes nothing) so that the
@@ -746,7 +751,7 @@ def load_file_bytes(
         return store_file(
             conn, parts, source=source, channel=channel, path=path, name=name,
             size=len(data), mtime=mtime, content_hash=content_hash, run_id=run_id,
-            replace_missing=replace_missing, now=now,
+            replace_missing=replace_missing, now=now, on_chunk=on_chunk,
         )  # fmt: skip
     except FileUnreadable as err:
         return FileLoadReport(source, path, "failed", error=str(err))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +108,7 @@ def load_file(
     *,
     run_id: str | None = None,
     channels: ChannelsFile | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> FileLoadReport:
     """Load one CSV/XLSX file of the configured file source `source` into raw.<source>_orders.
     Returns a printable report (rows loaded, rows rejected with line numbers and reasons); a
@@ -124,7 +126,7 @@ def load_file(
         conn, data, source=source, fmt=cfg.file_format, path=str(path),
         mtime=datetime.fromtimestamp(st.st_mtime, UTC),
         content_hash=hashlib.sha256(data).hexdigest(), run_id=run_id,
-        replace_missing=replace_missing,
+        replace_missing=replace_missing, on_chunk=on_chunk,
     )  # fmt: skip
 
 

@@ -263,6 +263,19 @@ def sandbox_truth() -> None:
 
 
 # -- files -------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _file_progress(path: Path):
+    """A progress display of the rows read (files load in chunks of whole orders); quiet when
+    the output is not a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("loading {task.description}"), BarColumn(),
+               TextColumn("{task.completed:,} rows"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(path.name, total=None)
+        yield lambda rows: bar.update(task, completed=rows)
+
+
 @app.command("load-file")
 def load_file(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX file")],
@@ -284,8 +297,8 @@ def load_file(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from None
     conn_facts = _reach_warehouse()
-    with psycopg.connect(conn_facts.url()) as conn:
-        report = load(conn, path, source)
+    with psycopg.connect(conn_facts.url()) as conn, _file_progress(path) as on_chunk:
+        report = load(conn, path, source, on_chunk=on_chunk)
         # every rejected row with all its problems: the parser's and the edge rules' alike
         rejects = rejected_rows(conn, source, report.file) if report.rows_rejected else []
     # the report's head (its own list of rejects is cut at 20 and misses the edge rules')

@@ -27,9 +27,11 @@ TEMPLATE = REPO / "config" / "templates" / "pos_orders.csv"
 
 
 def test_the_shipped_template_loads_its_row(fresh_db) -> None:
+    heard: list[int] = []  # what a progress display hears: rows read after each chunk
     with psycopg.connect(fresh_db.url()) as conn:
-        report = load_file(conn, TEMPLATE, "pos")
+        report = load_file(conn, TEMPLATE, "pos", on_chunk=heard.append)
         assert (report.status, report.rows_loaded, report.rows_rejected) == ("loaded", 1, 0)
+        assert heard == [1]
         assert report.encoding == "utf-8-sig"
         [(no, payload)] = conn.execute("select platform_order_no, payload from raw.pos_orders")
     assert no == "POS-TEMPLATE-0001"
