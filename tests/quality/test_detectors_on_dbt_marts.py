@@ -32,6 +32,7 @@ LOOSE = {
     "cs_escalation": {"asks_threshold": 1},
     "inventory_oversold": {},
     "stock_below_safety": {},
+    "stock_mismatch": {},
     "health_index": {"ohi_threshold": 80},
 }  # fmt: skip
 
@@ -67,6 +68,13 @@ def warehouse(pg: PgConn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "insert into ops.pause_sale (sku, reason, since, sellable, threshold) "
             "values (%s, 'below safety stock', %s, 1, 5)",
             (sku, END - timedelta(hours=1)),
+        )
+        # the hourly reconciliation found this SKU 6 units off on one platform
+        db.execute(
+            "insert into ops.stock_reconciliation (sku, warehouse_id, platform, wms_qty, "
+            "platform_qty, diff, checked_at, tolerance, first_seen_at) "
+            "values (%s, 'ALL', 'taobao', 10, 16, 6, %s, 3, %s)",
+            (sku, END, END),
         )
         db.execute(
             "update marts.fct_order_items set line_goods_value = line_goods_value * 1.05, "
