@@ -205,6 +205,64 @@ def print_decisions(console: Console, conn: psycopg.Connection) -> None:
     )
 
 
+# the sandbox's labelled orders (truth) beside what the decisions made of them
+LABELLED_SQL = """
+with labelled as (
+    select * from unnest(%(channels)s::text[], %(nos)s::text[], %(labels)s::text[])
+        as l(channel, platform_order_no, label)
+)
+select
+    count(*) filter (where label = 'oversold_sku'),
+    count(*) filter (where label = 'oversold_sku' and exists (
+        select 1 from ops.inventory_locks k
+        where (k.channel, k.platform_order_no) = (l.channel, l.platform_order_no)
+            and k.state = 'oversold')),
+    count(*) filter (where label = 'duplicate_order'),
+    count(*) filter (where label = 'duplicate_order' and m.platform_order_no is not null),
+    -- why the others are not: no phone to match (PDD withholds it after shipment), or the
+    -- order was cancelled or refunded (never merged)
+    count(*) filter (where label = 'duplicate_order' and m.platform_order_no is null
+                     and coalesce(o.receiver_phone, '') = ''),
+    count(*) filter (where label = 'duplicate_order' and m.platform_order_no is null
+                     and coalesce(o.receiver_phone, '') <> '' and f.unified_status = 'closed')
+from labelled l
+left join (select distinct channel, platform_order_no from ops.merge_candidates) m
+    using (channel, platform_order_no)
+left join intermediate.int_orders o using (channel, platform_order_no)
+left join marts.fct_orders f using (channel, platform_order_no)
+"""
+
+
+def print_decisions_vs_truth(
+    console: Console, conn: psycopg.Connection, truth: dict | None
+) -> None:
+    """Oversold and duplicate orders the sandbox labelled, as the lock and merge steps saw
+    them, and the platform-vs-WMS reconciliation beside the planted stock differences."""
+    if truth is None:
+        return
+    rows = [
+        (o["channel"], o["platform_order_no"], label)
+        for o in truth.get("orders", [])
+        for label in (o.get("labels") or [])
+        if label in ("oversold_sku", "duplicate_order")
+    ]
+    channels, nos, labels = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    oversold, flagged, duplicates, merged, no_phone, closed = conn.execute(
+        LABELLED_SQL, {"channels": channels, "nos": nos, "labels": labels}
+    ).fetchone()
+    planted = {i["sku"] for i in truth.get("incidents", []) if i.get("kind") == "stock_diff"}
+    found = {r[0] for r in conn.execute("select distinct sku from ops.stock_reconciliation")}
+    console.print(
+        f"truth: {flagged} of {oversold} oversold_sku orders flagged oversold; {merged} of "
+        f"{duplicates} duplicate_order orders in ops.merge_candidates ({no_phone} without a "
+        f"phone the platform shows, {closed} cancelled or refunded, "
+        f"{duplicates - merged - no_phone - closed} otherwise, e.g. a cancelled partner); stock "
+        f"reconciliation: "
+        f"{len(found)} SKUs off by more than 3, {len(found & planted)} of {len(planted)} planted "
+        f"stock_diff SKUs among them"
+    )
+
+
 HEALTH_SQL = """
 select channel, count(*) as days, avg(ohi) as mean_ohi, min(ohi) as min_ohi,
        (array_agg(ohi order by day desc))[1] as last_ohi
@@ -331,6 +389,7 @@ def run_demo(
         with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
             total = print_summary(console, conn, truth)
             print_decisions(console, conn)
+            print_decisions_vs_truth(console, conn, truth)
             print_watching(console, conn, truth)
     except psycopg.errors.UndefinedTable:
         console.print("[red]marts.fct_orders does not exist: the dbt step did not build it[/]")

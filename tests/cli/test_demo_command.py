@@ -92,6 +92,8 @@ def test_demo_publishes_exactly_a_scenario_and_lands_it(tmp_path: Path) -> None:
         # the summary's total row: every channel of the truth matches, with the totals
         total = next(line for line in screen.splitlines() if line.strip("│ ").startswith("total"))
         assert re.search(r"│\s*20\s*│.*│\s*20\s*│.*│\s*10 of 10\s*│", total), total
+        # decisions beside the sandbox's labels: every oversold order flagged
+        assert re.search(r"truth: (\d+) of \1 oversold_sku orders flagged oversold", said), said
         # dbt's own output is in the log file the demo names, not on the terminal
         assert "Running with dbt" not in screen and "START sql" not in screen
         log = Path(re.search(r"dbt and run output: (\S+\.log)", said).group(1))
