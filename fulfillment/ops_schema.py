@@ -58,7 +58,7 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             hold_until        timestamptz,
             decision          text
         )""",
-        ("queued_at timestamptz", "decided_at timestamptz", "reviewer text"),
+        ("queued_at timestamptz", "decided_at timestamptz", "reviewer text", "note text"),
         ("channel", "platform_order_no"),
     ),
     "merge_candidates": (

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -315,6 +316,68 @@ def load_file(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_REJECTED_ROWS)
+
+
+@app.command("review")
+def review(
+    order: Annotated[str, typer.Argument(help="The held order: its number, or channel:number")],
+    release: Annotated[bool, typer.Option("--release", help="Let it ship")] = False,
+    intercept: Annotated[bool, typer.Option("--intercept", help="Stop it (it closes)")] = False,
+    note: Annotated[str | None, typer.Option(help="Why, for the record")] = None,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Who decides (default: the login name)")
+    ] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="The channel, when a number is on two")
+    ] = None,
+) -> None:
+    """Decide an order risk holds for review: --release or --intercept. Recorded once with the
+    reviewer, time and note in ops.review_queue (never overwritten); live mode moves the order
+    on at its next automation tick."""
+    import getpass
+
+    import psycopg
+
+    from fulfillment.review import PAST, ReviewError, record_review
+
+    if release == intercept:
+        raise typer.BadParameter("give exactly one of --release and --intercept")
+    decision = "release" if release else "intercept"
+    who = reviewer or os.environ.get("USER") or getpass.getuser()
+    conn_facts = _reach_warehouse()
+    try:
+        with psycopg.connect(conn_facts.url()) as conn:
+            outcome = record_review(
+                conn, order, decision, who, datetime.now(UTC), note=note, channel=channel
+            )
+    except ReviewError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{outcome.channel}:{outcome.platform_order_no} {PAST[decision]} by {who} "
+        f"(risk score {outcome.score if outcome.score is not None else '-'}): "
+        f"{outcome.next_step}",
+        soft_wrap=True,
+    )
+    _tell_automation(outcome)
+
+
+def _tell_automation(outcome) -> None:
+    """Record the review as a change of `ops/risk_assessments` in Dagster's event log, so the
+    automation (routing, locks, marts) reacts at its next tick instead of at the next order."""
+    import dagster as dg
+
+    try:
+        with dg.DagsterInstance.get() as instance:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=["ops", "risk_assessments"],
+                    description=f"review: {outcome.channel}:{outcome.platform_order_no} "
+                    f"{outcome.decision} by {outcome.reviewer}",
+                    metadata={"review_decision": outcome.decision, "reviewer": outcome.reviewer},
+                )
+            )
+    except Exception as exc:  # noqa: BLE001 - the decision is recorded; Dagster just learns later
+        err.print(f"[yellow]note:[/] Dagster was not told ({exc}); the next risk run picks it up")
 
 
 # -- rules -------------------------------------------------------------------------------------
