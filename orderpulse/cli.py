@@ -318,6 +318,43 @@ def load_file(
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
+@app.command("backfill")
+def backfill(
+    days: Annotated[int, typer.Option(min=1, max=366, help="How far back to pull")] = 3,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", help="A marketplace to pull (repeat it); default: all"),
+    ] = None,
+    downstream: Annotated[
+        bool,
+        typer.Option(
+            "--downstream/--no-downstream", help="Then rebuild dbt, the decisions and reports"
+        ),
+    ] = True,
+) -> None:
+    """Pull the marketplaces' orders modified in the last DAYS days (the schedules' signed,
+    windowed, paged pulls, from further back) with a progress bar; by default everything that
+    reads them is rebuilt after. Idempotent: orders already in raw change only if they did."""
+    from connectors.channels_config import load_channels
+    from orderpulse.backfill import run_backfill
+
+    _check_configs()
+    marketplaces = load_channels().of_kind("marketplace")
+    unknown = sorted(set(channel or []) - set(marketplaces))
+    if unknown:
+        raise typer.BadParameter(
+            f"{', '.join(unknown)}: not a marketplace (one of {', '.join(marketplaces)})",
+            param_hint="--channel",
+        )
+    _prepare_everything()
+    chosen = [c for c in marketplaces if not channel or c in channel]
+    ok = run_backfill(
+        console, home=get_settings().home_dir, channels=chosen, days=days, downstream=downstream
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
 @app.command("review")
 def review(
     order: Annotated[str, typer.Argument(help="The held order: its number, or channel:number")],

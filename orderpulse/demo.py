@@ -55,13 +55,17 @@ def _run_with_progress(
     instance: dg.DagsterInstance,
     log_path: Path,
     ops_config: dict,
+    asset_selection: list[dg.AssetKey] | None = None,
 ):
     run_id = dg.make_new_run_id() if hasattr(dg, "make_new_run_id") else None
     if run_id is None:
         from dagster._core.utils import make_new_run_id  # fallback for older releases
 
         run_id = make_new_run_id()
-    total = len(job.asset_layer.executable_asset_keys) if job.asset_layer else 0
+    if asset_selection is not None:
+        total = len(asset_selection)
+    else:
+        total = len(job.asset_layer.executable_asset_keys) if job.asset_layer else 0
     outcome: dict = {}
 
     def execute() -> None:
@@ -70,6 +74,7 @@ def _run_with_progress(
                 instance=instance,
                 run_id=run_id,
                 raise_on_error=False,
+                asset_selection=asset_selection,
                 # the progress bar is the console output; the full log is in the UI
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "ERROR"}}},
