@@ -1,15 +1,20 @@
-"""Push latency: from a platform's push message to the order in `raw`, under Dagster.
+"""Push latency: from a platform's push message to the order in `raw`, and on to its routing
+decision and risk score, under Dagster.
 
 Starts what `orderpulse up` starts minus the web UI: the warehouse, the webhook receiver, the
 live sandbox (new orders every 2 s, each change pushed, signed, to the receiver) and the Dagster
 daemon, whose push sensors turn stored messages into in-process runs that fetch the named
-orders and load them. After `--seconds`, it reads `raw.webhook_events`: a message's latency is
-`processed_at - received_at` (processed is stamped right after its orders are loaded).
+orders and load them, and declarative automation (the same daemon) rebuilds dbt and runs the
+decisions. After `--seconds`, it reads `raw.webhook_events`: a message's latency is
+`processed_at - received_at` (processed is stamped right after its orders are loaded). Push ->
+decision: for every order with a routing decision (risk score), the time from the last push of
+that order received before the decision to `decided_at` (`assessed_at`): the push that set the
+chain going (an order's first push is often "created", its decision follows a later "paid").
 
 Reference, measured in the same run: the same work without Dagster (detail calls for a batch of
 pushed orders + the raw load), i.e. the floor a run cannot beat.
 
-    .venv/bin/python bench/push_latency.py --seconds 120
+    .venv/bin/python bench/push_latency.py --seconds 540 --warmup 240
 """
 
 from __future__ import annotations
@@ -64,11 +69,31 @@ def _direct_reference(home: Path, url: str, samples: int = 10) -> list[float]:
     return timings
 
 
+# per decided order: from its last push received before the decision to the decision
+DECISION_LATENCY = """
+with pushes as (
+    select channel, unnest(order_nos) as platform_order_no, received_at
+    from raw.webhook_events
+    where received_at > (select min(received_at) + make_interval(secs => %(warmup)s)
+                         from raw.webhook_events)
+)
+select extract(epoch from d.{at} - max(p.received_at))::float8
+from {table} d
+join pushes p using (channel, platform_order_no)
+where p.received_at <= d.{at}
+group by d.channel, d.platform_order_no, d.{at}
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=120, help="how long the live sandbox runs")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument(
+        "--warmup", type=int, default=240,
+        help="seconds of the start (the initial full run) left out of push -> decision",
+    )  # fmt: skip
     args = parser.parse_args()
     console = Console()
 
@@ -78,15 +103,25 @@ def main() -> int:
     from kernel.settings import Settings
 
     warehouse = runtime.prepare(Settings(home=home))
+    bin_dir = Path(sys.executable).parent
+    # the tables, the dbt manifest and the `dbt` pool limit, as `orderpulse up` prepares them
+    subprocess.run([str(bin_dir / "orderpulse"), "prepare"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
     from orderpulse.services import start_services
 
     services = start_services(console, home=home, live=True)
     daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    # like `orderpulse up`: one run of the whole graph first, then automation keeps it current
+    subprocess.run(
+        [str(bin_dir / "dagster"), "job", "launch", "-w", "workspace.yaml",
+         "-j", "orderpulse_full_run"],
+        cwd=ROOT, check=False, capture_output=True,
+    )  # fmt: skip
     console.print(f"daemon and live sandbox running for {args.seconds}s (home {home})")
     try:
         time.sleep(args.seconds)
@@ -108,6 +143,18 @@ def main() -> int:
         pending = conn.execute(
             "select count(*) from raw.webhook_events where processed_at is null"
         ).fetchone()[0]
+        decisions = {
+            name: [
+                r[0]
+                for r in conn.execute(
+                    DECISION_LATENCY.format(table=table, at=at), {"warmup": args.warmup}
+                )
+            ]
+            for name, table, at in (
+                ("routing", "ops.routing_decisions", "decided_at"),
+                ("risk", "ops.risk_assessments", "assessed_at"),
+            )
+        }
     latencies = [r[0] for r in rows]
     table = Table(title=f"push message -> order in raw ({args.seconds}s live run)")
     for col in ("path", "messages", "p50 s", "p90 s", "max s"):
@@ -130,8 +177,26 @@ def main() -> int:
         )
     console.print(table)
     console.print(f"messages still pending at the end: {pending}")
+    table = Table(title="push message -> decision (dbt, risk, routing under automation)")
+    for col in ("decision", "orders", "p50 s", "p95 s", "max s"):
+        table.add_column(col, justify="right" if col != "decision" else "left")
+    for name, values in decisions.items():
+        if values:
+            table.add_row(
+                name, str(len(values)), f"{statistics.median(values):.1f}",
+                f"{_percentile(values, 0.95):.1f}", f"{max(values):.1f}",
+            )  # fmt: skip
+    console.print(table)
     if args.out:
         figures = {"seconds": args.seconds, "pending_at_end": pending}
+        for name, values in decisions.items():
+            if values:
+                figures[f"push_to_{name}"] = {
+                    "orders": len(values),
+                    "p50_s": statistics.median(values),
+                    "p95_s": _percentile(values, 0.95),
+                    "max_s": max(values),
+                }
         for name, values in (("dagster", latencies), ("reference", direct or [])):
             if values:
                 figures[name] = {

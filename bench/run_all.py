@@ -80,8 +80,9 @@ WORKLOADS = (
         ("accepted_per_s", "bare_per_s", "ratio_to_bare", "lost", "peak_rss_mib"),
     ),
     Workload(
-        "push_latency", "push_latency.py", ("--seconds", "120"), ("--seconds", "45"),
-        ("dagster", "reference", "pending_at_end"),
+        "push_latency", "push_latency.py", ("--seconds", "540", "--warmup", "240"),
+        ("--seconds", "45", "--warmup", "20"),
+        ("dagster", "reference", "pending_at_end", "push_to_routing", "push_to_risk"),
     ),
 )  # fmt: skip
 
