@@ -20,8 +20,10 @@ pushed orders + the raw load), i.e. the floor a run cannot beat.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,6 +117,8 @@ def main() -> int:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # its own process group: the code servers and run workers it starts go with it
+        start_new_session=True,
     )
     # like `orderpulse up`: one run of the whole graph first, then automation keeps it current
     subprocess.run(
@@ -125,12 +129,12 @@ def main() -> int:
     console.print(f"daemon and live sandbox running for {args.seconds}s (home {home})")
     try:
         time.sleep(args.seconds)
-        daemon.terminate()
+        os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
         direct = _direct_reference(home, warehouse.url())  # the sandbox still serves
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
+        with contextlib.suppress(ProcessLookupError):  # whatever of the group is left
+            os.killpg(daemon.pid, signal.SIGKILL)
         services.stop()
 
     with psycopg.connect(warehouse.url()) as conn:
