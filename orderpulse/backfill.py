@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 from rich.console import Console
 
-from orderpulse.demo import _run_with_progress
+from orderpulse.demo import _run_with_progress, print_step_failures
 
 
 def backfill_selection(channels: list[str], downstream: bool) -> list[dg.AssetKey]:
@@ -62,11 +62,7 @@ def run_backfill(
     for name, stats in sorted(loaded.items()):
         console.print(f"  {name}: {stats or 'loaded'}")
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                detail = error.message.strip().splitlines()[-1] if error else event.message
-                console.print(f"[red]failed[/] {event.step_key}: {detail}")
+        print_step_failures(console, result)
     status = "[green]succeeded[/]" if result.success else "[red]failed[/]"
     console.print(
         f"run {run_id} {status} in {time.monotonic() - started:.0f}s; output in {log_path}",

@@ -330,6 +330,15 @@ def print_watching(console: Console, conn: psycopg.Connection, truth: dict | Non
     console.print(table)
 
 
+def print_step_failures(console: Console, result) -> None:
+    """Each failed step of a run with the last line of its error."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            detail = error.message.strip().splitlines()[-1] if error else event.message
+            console.print(f"[red]failed[/] {event.step_key}: {detail}")
+
+
 def _backfill_config(orders) -> dict:
     """Pull every marketplace far enough back to cover the oldest published order (a scenario
     may hold orders older than the channels' default first-run look-back)."""
@@ -384,11 +393,7 @@ def run_demo(
         console.print(f"dbt and run output: {log_path}", soft_wrap=True)
         truth = sb.truth()
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error
-                detail = error.message.strip().splitlines()[-1] if error else event.message
-                console.print(f"[red]failed[/] {event.step_key}: {detail}")
+        print_step_failures(console, result)
         console.print(f"details: {log_path} and the run in the Dagster UI (`orderpulse up`)")
     try:
         with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
