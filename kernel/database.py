@@ -14,6 +14,7 @@ import pwd
 import secrets
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -319,3 +320,13 @@ def reset_warehouse(conn: PgConn) -> None:
         for schema in SCHEMAS:
             db.execute(f"drop schema if exists {schema} cascade")
     _create_schemas(conn)
+
+
+def missing_relations(conn: psycopg.Connection, relations: Sequence[str]) -> list[str]:
+    """Those of `relations` ("schema.name") not in the database: a warehouse not built yet."""
+    if not relations:
+        return []
+    rows = conn.execute(
+        "select r from unnest(%s::text[]) as r where to_regclass(r) is null", [list(relations)]
+    ).fetchall()
+    return [r[0] for r in rows]

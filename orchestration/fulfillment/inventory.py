@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from kernel.database import missing_relations
 from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, keep_current
+from orchestration.readiness import skip_until_built
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,10 @@ LOCK_INPUTS = [
     dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),
     dg.AssetKey(["ops", "routing_decisions"]),
 ]
+
+
+# what the reconciliation reads that dbt builds (the ops tables it creates itself)
+RECONCILIATION_READS = ("staging.stg_merchant_systems__wms_stock",)
 
 
 class InventoryConfig(dg.Config):
@@ -197,6 +203,13 @@ def stock_reconciliation(
     from fulfillment.stock_reconciliation import reconcile_stock
 
     rules = load_inventory_rules(config.rules_path)
+    with warehouse.connect() as conn:
+        missing = missing_relations(conn, RECONCILIATION_READS)
+    if missing:
+        raise dg.Failure(
+            description=f"{', '.join(missing)} not built yet: materialise the dbt models first "
+            "(the first full run of `orderpulse up` or `orderpulse demo` builds them)"
+        )
     with warehouse.connect() as conn, stock_apis(channels) as (apis, skipped):
         report = reconcile_stock(conn, apis, rules, datetime.now(UTC))
         total = conn.execute("select count(*) from ops.stock_reconciliation").fetchone()[0]
@@ -222,11 +235,16 @@ def stock_reconciliation(
     return dg.MaterializeResult(metadata=metadata)
 
 
-stock_reconciliation_schedule = dg.ScheduleDefinition(
+@dg.schedule(
     name="stock_reconciliation_schedule",
     target=dg.AssetSelection.assets(stock_reconciliation),
     cron_schedule="5 * * * *",
     execution_timezone=SCHEDULE_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="The platform-vs-WMS stock reconciliation, hourly at :05.",
+    description="The platform-vs-WMS stock reconciliation, hourly at :05, once the WMS stock "
+    "model is built.",
 )
+def stock_reconciliation_schedule(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> dg.RunRequest | dg.SkipReason:
+    return skip_until_built(warehouse, RECONCILIATION_READS) or dg.RunRequest()

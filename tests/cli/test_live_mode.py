@@ -58,7 +58,9 @@ RUNS = """
     runId status jobName tags { key value }
     eventConnection(afterCursor: null) { events {
       __typename
-      ... on ExecutionStepFailureEvent { stepKey error { message } }
+      ... on ExecutionStepFailureEvent {
+        stepKey error { message errorChain { error { message } } }
+      }
     } }
 } } } }
 """
@@ -102,7 +104,8 @@ def _runs(port: int) -> list[dict]:
 
 
 def _failed_runs(runs: list[dict]) -> list[str]:
-    """What failed, run by run: the trigger and each failed step's first error line."""
+    """What failed, run by run: the trigger and each failed step's first error line, with the
+    first line of each error it was raised from (Dagster wraps the user's exception)."""
     out = []
     for run in runs:
         if run["status"] != "FAILURE":
@@ -110,7 +113,11 @@ def _failed_runs(runs: list[dict]) -> list[str]:
         tags = {t["key"]: t["value"] for t in run["tags"]}
         trigger = tags.get("dagster/sensor_name") or tags.get("dagster/schedule_name") or "manual"
         steps = [
-            f"{e['stepKey']}: {e['error']['message'].splitlines()[0][:200]}"
+            f"{e['stepKey']}: "
+            + " <- ".join(
+                (err["message"].splitlines() or [""])[0][:200]
+                for err in [e["error"], *(link["error"] for link in e["error"]["errorChain"])]
+            )
             for e in run["eventConnection"]["events"]
             if e["__typename"] == "ExecutionStepFailureEvent"
         ]
