@@ -20,17 +20,19 @@ The features (documented for reviewers; all computed set-based over the batch an
 
 The model: scikit-learn's `HistGradientBoostingClassifier` with the settings of
 `config/risk.yaml` `model:` (seeded). It is fitted on the first (1 - calibration_share) of the
-training window by time; the decision threshold is chosen on the rest so that the orders the
-model adds to the rules' queue are at most `honest_hold_budget` of that slice's honest orders.
-Its version is a hash of the settings, the feature list and the training window
-(`rm-<12 hex>`): the same data and settings give the same version and the same model.
+training window by time; the decision threshold is chosen on the rest, a validation slice that
+lies between the fitted orders and any later orders it is measured or used on, as the lowest
+probability cut that keeps the honest orders held by rules + model within
+`honest_hold_target` of the slice's honest orders (the threshold is a rank cut, not a
+calibrated probability). Its version is a hash of the settings, the feature list and the
+training window (`rm-<12 hex>`): the same data and settings give the same version and model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -158,6 +160,8 @@ class RiskModel:
     threshold: float
     estimator: HistGradientBoostingClassifier
     window: tuple[str, str]  # the training window (ISO times), for the record
+    # recall, honest share held and precision of rules + model on the validation slice
+    validation: dict = field(default_factory=dict)
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=1):
@@ -174,36 +178,60 @@ def train(
     rules_hold: np.ndarray,
     times: pd.Series,
     settings: LearnedScore,
+    *,
+    labelled: np.ndarray | None = None,
 ) -> RiskModel:
     """Fit on the earlier part of the window (by `times`), choose the threshold on the later
-    part. `bad`: the reviewed verdict (fraud or coupon abuse) of each row; `rules_hold`: the
-    rules' decision `review`."""
+    part (the validation slice, never the orders measured on later).
+
+    `bad`: the reviewed verdict (fraud or coupon abuse) of each row; `rules_hold`: the rules'
+    decision `review`; `labelled`: the rows with a verdict to fit on (default all; in the
+    warehouse only reviewed orders carry one). The threshold is the lowest that keeps the
+    honest orders held by rules + model within `honest_hold_target` of the validation slice's
+    honest orders; an unlabelled row counts as honest there, so the held share of the truly
+    honest can only be lower."""
     times = pd.to_datetime(pd.Series(times), utc=True).reset_index(drop=True)
     bad = np.asarray(bad, bool)
     rules_hold = np.asarray(rules_hold, bool)
+    labelled = np.ones(len(bad), bool) if labelled is None else np.asarray(labelled, bool)
     cut = times.quantile(1 - settings.calibration_share)
     fit = (times < cut).to_numpy()
-    if bad[fit].sum() == 0 or (~bad[fit]).sum() == 0:
+    if (bad & fit & labelled).sum() == 0 or (~bad & fit & labelled).sum() == 0:
         raise ValueError("the training window needs both bad and honest reviewed orders")
     x = features[list(FEATURES)].to_numpy()
     # one thread: OpenMP spinning over busy cores costs more than it gains at these sizes
     with threadpool_limits(limits=1):
-        estimator, p = _fit(x, bad, fit, settings)
-    calib = ~fit
-    honest = ~bad[calib] & ~rules_hold[calib]
-    allowed = int(np.floor(settings.honest_hold_budget * (~bad[calib]).sum()))
-    scores = np.sort(p[honest])[::-1]
-    # the smallest threshold that holds at most `allowed` honest orders the rules let pass
-    threshold = float(scores[allowed]) if allowed < len(scores) else 0.0
+        estimator, p = _fit(x, bad, fit & labelled, ~fit, settings)
+    threshold = _threshold(p, bad[~fit], rules_hold[~fit], settings.honest_hold_target)
+    held = rules_hold[~fit] | (p > threshold)
     window = (times.min().isoformat(), times.max().isoformat())
     version = model_version(settings, window, len(times))
-    return RiskModel(version=version, threshold=threshold, estimator=estimator, window=window)
+    return RiskModel(
+        version=version,
+        threshold=threshold,
+        estimator=estimator,
+        window=window,
+        validation=hold_figures(held, bad[~fit]),
+    )
+
+
+def _threshold(p: np.ndarray, bad: np.ndarray, rules_hold: np.ndarray, target: float) -> float:
+    """The smallest probability cut that keeps rules + model within `target` of the honest
+    orders (1.0, holding nothing more, when the rules alone use it up)."""
+    honest = ~bad
+    allowed = int(np.floor(target * honest.sum())) - int((rules_hold & honest).sum())
+    if allowed < 0:
+        return 1.0
+    # the honest orders the rules let pass, most suspicious first: the cut sits on the
+    # (allowed + 1)-th, so at most `allowed` of them are above it
+    scores = np.sort(p[honest & ~rules_hold])[::-1]
+    return float(scores[allowed]) if allowed < len(scores) else 0.0
 
 
 def _fit(
-    x: np.ndarray, bad: np.ndarray, fit: np.ndarray, settings: LearnedScore
+    x: np.ndarray, bad: np.ndarray, fit: np.ndarray, rest: np.ndarray, settings: LearnedScore
 ) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
-    """The fitted estimator and its probabilities on the rows outside `fit`."""
+    """The estimator fitted on the rows of `fit`, and its probabilities on the rows of `rest`."""
     estimator = HistGradientBoostingClassifier(
         learning_rate=settings.learning_rate,
         max_iter=settings.max_iter,
@@ -213,7 +241,7 @@ def _fit(
         early_stopping=False,
         random_state=settings.random_state,
     ).fit(x[fit], bad[fit])
-    return estimator, estimator.predict_proba(x[~fit])[:, 1]
+    return estimator, estimator.predict_proba(x[rest])[:, 1]
 
 
 def hold_figures(held: np.ndarray, bad: np.ndarray) -> dict[str, float | int]:

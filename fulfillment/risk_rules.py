@@ -173,8 +173,10 @@ class LearnedScore(_Model):
     """The learned score (`fulfillment.risk_model`): a gradient-boosted tree ensemble on the
     order features, trained on an earlier window of reviewed orders; it holds an order the
     rules let pass when its probability of being bad is above a threshold chosen on the
-    training window's later part so that it adds at most `honest_hold_budget` of the honest
-    orders to the queue."""
+    training window's later part (the validation slice) so that rules + model hold at most
+    `honest_hold_target` of that slice's honest orders. `min_reviewed` / `min_each`: the
+    reviewed orders (and intercepted and released ones each) the warehouse must hold before
+    the retrain asset trains; fewer, and risk stays with the rules alone."""
 
     learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_iter: int = Field(default=200, ge=10, le=2000)
@@ -182,7 +184,9 @@ class LearnedScore(_Model):
     min_samples_leaf: int = Field(default=20, ge=1)
     l2_regularization: float = Field(default=1.0, ge=0)
     calibration_share: float = Field(default=0.25, gt=0, lt=1)
-    honest_hold_budget: float = Field(default=0.005, ge=0, le=0.2)
+    honest_hold_target: float = Field(default=0.0085, ge=0, le=0.2)
+    min_reviewed: int = Field(default=200, ge=2)
+    min_each: int = Field(default=20, ge=1)
     random_state: int = 0
 
 

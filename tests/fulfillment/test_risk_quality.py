@@ -8,6 +8,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "risk_quality.py"
@@ -27,6 +28,9 @@ def test_quick_run_measures_against_hidden_truth(capsys) -> None:
     assert "rules_and_model" in out and "honest held" in out
     test = result["test"]
     assert result["test_window"][0] == result["train_window"][1]  # later, not overlapping
+    # the model was fitted and its threshold chosen on orders paid before the test window
+    assert pd.Timestamp(result["model_window"][1]) < pd.Timestamp(result["test_window"][0])
+    assert result["validation"]["orders"] > 0
     assert result["train_bad"] >= 10 and result["rules"]["bad"] >= 10
     fired = test["signals"].map(len).gt(0).to_numpy()
     bad = test["bad"].to_numpy()
