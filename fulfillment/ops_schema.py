@@ -58,7 +58,16 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             hold_until        timestamptz,
             decision          text
         )""",
-        ("queued_at timestamptz", "decided_at timestamptz", "reviewer text", "note text"),
+        (
+            "queued_at timestamptz",
+            "decided_at timestamptz",
+            "reviewer text",
+            "note text",
+            # who held it: risk (the default, risk_store's rows) or cs_escalation
+            # (fulfillment/cs_holds.py, with the escalated orders and tickets as evidence)
+            "hold_reason text not null default 'risk'",
+            "hold_evidence jsonb",
+        ),
         ("channel", "platform_order_no"),
     ),
     "merge_candidates": (
