@@ -18,19 +18,25 @@
   version's too.
 - A file that cannot be read fails alone; the others still load. With `sftp.move_to` set, a
   loaded file is moved there on the server (its raw.loaded_files entry keeps the original path).
+- A connection the server (or the network) drops while listing or downloading is reopened and
+  the call repeated, `RECONNECTS` times at most in one sync; beyond that the sync stops with an
+  `SftpError` naming the file. Nothing of a file is loaded before all its bytes arrived, so the
+  files loaded before the drop stay loaded and the next run picks up the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import posixpath
 import re
 import stat
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import paramiko
 import psycopg
@@ -47,6 +53,11 @@ from connectors.csv_orders import (
 )
 from connectors.raw_schema import ensure_raw_tables
 from kernel.settings import get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RECONNECTS = 3  # per sync: a flapping link still fails the run instead of looping
+_DROPPED = (OSError, EOFError, paramiko.SSHException)  # what a dead connection raises
 
 
 class SftpError(RuntimeError):
@@ -321,17 +332,21 @@ def sync_source(
     ensure_raw_tables(conn, [source])
     known = loaded_files(conn, source)
     report = SftpSyncReport(source)
-    with open_sftp(creds, timeout=cfg.sftp.timeout_seconds) as sftp:
-        for remote in list_files(sftp, _directory(cfg, creds), cfg.sftp.pattern):
+    directory = _directory(cfg, creds)
+    with _Session(creds, cfg.sftp.timeout_seconds) as session:
+        listing = session.run(
+            lambda sftp: list_files(sftp, directory, cfg.sftp.pattern), f"listing {directory}"
+        )
+        for remote in listing:
             before = known.get(remote.path)
             if _same_stat(before, remote):
                 report.skipped += 1
                 continue
             try:
-                with sftp.open(remote.path, "rb") as handle:
-                    handle.prefetch()
-                    data = handle.read()
-            except OSError as err:
+                data = session.run(
+                    lambda sftp, r=remote: _download(sftp, r), f"downloading {remote.path}"
+                )
+            except _DROPPED as err:  # the connection lives: this file alone failed
                 report.files.append(
                     FileLoadReport(source, remote.path, "failed", error=f"download failed: {err}")
                 )
@@ -348,8 +363,69 @@ def sync_source(
             )  # fmt: skip
             report.files.append(loaded)
             if loaded.ok and cfg.sftp.move_to:
-                _move(sftp, remote, cfg.sftp.move_to)
+                session.run(
+                    lambda sftp, r=remote: _move(sftp, r, cfg.sftp.move_to), f"moving {remote.path}"
+                )
     return report
+
+
+def _download(sftp: paramiko.SFTPClient, remote: RemoteFile) -> bytes:
+    with sftp.open(remote.path, "rb") as handle:
+        handle.prefetch()
+        return handle.read()
+
+
+class _Session:
+    """One SFTP connection for a sync, opened again when it drops mid-call."""
+
+    def __init__(self, creds: SftpCredentials, timeout: float):
+        self.creds, self.timeout = creds, timeout
+        self.reconnects = 0
+        self._ctx: AbstractContextManager[paramiko.SFTPClient] | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    def __enter__(self) -> _Session:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    def _open(self) -> None:
+        self._ctx = open_sftp(self.creds, timeout=self.timeout)
+        self._sftp = self._ctx.__enter__()
+
+    def _close(self) -> None:
+        ctx, self._ctx, self._sftp = self._ctx, None, None
+        if ctx is not None:
+            with suppress(*_DROPPED):  # closing a dead connection has nothing left to close
+                ctx.__exit__(None, None, None)
+
+    def _alive(self) -> bool:
+        channel = self._sftp.get_channel() if self._sftp is not None else None
+        transport = channel.get_transport() if channel is not None else None
+        return bool(transport and transport.is_active() and not channel.closed)
+
+    def run(self, call: Callable[[paramiko.SFTPClient], T], what: str) -> T:
+        """`call(sftp)`; when the connection died under it, reconnect and call again. An error
+        on a live connection (a missing file...) is raised as it is."""
+        while True:
+            try:
+                return call(self._sftp)
+            except _DROPPED as err:
+                if self._alive():
+                    raise
+                self._close()
+                where = f"sftp {self.creds.host}:{self.creds.port}"
+                if self.reconnects >= RECONNECTS:
+                    raise SftpError(
+                        f"{where}: connection dropped while {what} ({type(err).__name__}: "
+                        f"{err}) after {RECONNECTS} reconnects; the files loaded before it "
+                        "stay loaded, the next run resumes with this one"
+                    ) from err
+                self.reconnects += 1
+                log.warning("%s: connection dropped while %s, reconnecting", where, what)
+                self._open()
 
 
 def _move(sftp: paramiko.SFTPClient, remote: RemoteFile, move_to: str) -> None:
