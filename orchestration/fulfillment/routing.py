@@ -16,6 +16,8 @@ ROUTING_INPUTS = [
     dg.AssetKey(["raw", "address_geo"]),
     # orders held for review are not routed until a reviewer releases them
     dg.AssetKey(["ops", "risk_assessments"]),
+    # and an escalated buyer's new orders until the CS ticket closes (cs_holds)
+    dg.AssetKey(["ops", "review_queue"]),
     # a merge group's orders route together (one warehouse, one carrier, one parcel)
     dg.AssetKey(["ops", "merge_candidates"]),
 ]

@@ -50,30 +50,35 @@ TICKETS = [
 ]
 
 
+def build_world(c: psycopg.Connection, now: datetime) -> None:
+    """The minimal input tables with ORDERS and TICKETS, times relative to `now`."""
+    c.execute(TABLES)
+    ensure_ops_tables(c)
+    for channel, no, buyer, hours, awaiting in ORDERS:
+        paid = now - timedelta(hours=hours)
+        c.execute(
+            "insert into intermediate.int_orders values (%s, %s, %s, %s)",
+            [channel, no, buyer, paid],
+        )
+        if awaiting:
+            c.execute(
+                "insert into intermediate.int_orders_awaiting_allocation (channel, "
+                "platform_order_no, paid_at, content_hash) values (%s, %s, %s, 'h')",
+                [channel, no, paid],
+            )
+    for ticket, channel, no, buyer, text, status, hours in TICKETS:
+        at = now - timedelta(hours=hours)
+        c.execute(
+            "insert into staging.stg_merchant_systems__cs_tickets values "
+            "(%s, %s, %s, %s, '催发货', %s, %s, %s, %s)",
+            [ticket, channel, no, buyer, text, status, at, at],
+        )
+
+
 @pytest.fixture()
 def conn(fresh_db: PgConn) -> Iterator[psycopg.Connection]:
     with psycopg.connect(fresh_db.url(), autocommit=True) as c:
-        c.execute(TABLES)
-        ensure_ops_tables(c)
-        for channel, no, buyer, hours, awaiting in ORDERS:
-            paid = NOW - timedelta(hours=hours)
-            c.execute(
-                "insert into intermediate.int_orders values (%s, %s, %s, %s)",
-                [channel, no, buyer, paid],
-            )
-            if awaiting:
-                c.execute(
-                    "insert into intermediate.int_orders_awaiting_allocation (channel, "
-                    "platform_order_no, paid_at, content_hash) values (%s, %s, %s, 'h')",
-                    [channel, no, paid],
-                )
-        for ticket, channel, no, buyer, text, status, hours in TICKETS:
-            at = NOW - timedelta(hours=hours)
-            c.execute(
-                "insert into staging.stg_merchant_systems__cs_tickets values "
-                "(%s, %s, %s, %s, '催发货', %s, %s, %s, %s)",
-                [ticket, channel, no, buyer, text, status, at, at],
-            )
+        build_world(c, NOW)
         yield c
 
 
