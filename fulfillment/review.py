@@ -1,6 +1,6 @@
-"""A reviewer's decision on an order risk holds (`orderpulse review`): release it (routing
-decides it on its next run, its stock stays locked meanwhile) or intercept it (it closes and
-the lock step releases its stock).
+"""A reviewer's decision on a held order, risk's or a CS escalation's (`orderpulse review`):
+release it (routing decides it on its next run, its stock stays locked meanwhile) or
+intercept it (it closes and the lock step releases its stock).
 
 One row of `ops.review_queue` per held order; the decision, the reviewer, the time and a note
 are written once: a decision is never overwritten (a second reviewer is told who decided what
@@ -91,7 +91,8 @@ def record_review(
         held = conn.execute(_HELD, {"no": number, "channel": channel}).fetchall()
         if not held:
             raise ReviewError(
-                f"order {order} is not in ops.review_queue: only orders risk holds are reviewed "
+                f"order {order} is not in ops.review_queue: only held orders (risk, CS escalation) "
+                "are reviewed "
                 "(list them: orderpulse db psql -c 'select * from ops.review_queue "
                 "where decision is null')"
             )
