@@ -295,23 +295,35 @@ def main(argv: list[str] | None = None) -> int:
         else RetryPolicy(attempts=args.attempts)
     )
     creds = load_credentials(args.channel, args.sandbox_file)
-    with (
-        make_http_client(args.timeout, policy=policy) as http,
-        psycopg.connect(db_url) as conn,
-    ):
-        ensure_raw_tables(conn, [args.channel])
-        client = build_client(args.channel, creds, http, page_size=args.page_size)
-        if args.settle_seconds is not None:
-            client.settle = timedelta(seconds=args.settle_seconds)
-        report = ingest_channel(
-            conn,
-            client,
-            lag=timedelta(minutes=args.lag_minutes),
-            backfill_days=args.days,
-            run_id=f"cli-{uuid.uuid4().hex[:8]}",
-            batch_rows=args.batch_rows,
-            on_progress=lambda p: print(f"{args.channel}: {p}", flush=True),
+    try:
+        with (
+            make_http_client(args.timeout, policy=policy) as http,
+            psycopg.connect(db_url) as conn,
+        ):
+            ensure_raw_tables(conn, [args.channel])
+            client = build_client(args.channel, creds, http, page_size=args.page_size)
+            if args.settle_seconds is not None:
+                client.settle = timedelta(seconds=args.settle_seconds)
+            report = ingest_channel(
+                conn,
+                client,
+                lag=timedelta(minutes=args.lag_minutes),
+                backfill_days=args.days,
+                run_id=f"cli-{uuid.uuid4().hex[:8]}",
+                batch_rows=args.batch_rows,
+                on_progress=lambda p: print(f"{args.channel}: {p}", flush=True),
+            )
+    except psycopg.OperationalError as err:
+        # a restarted or unreachable server: what was committed stays, the next run resumes
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(
+            f"{args.channel}: the warehouse connection was lost ({type(err).__name__}: "
+            f"{reason}); windows committed before it are kept, run again to resume from "
+            "the cursor",
+            file=sys.stderr,
+            flush=True,
         )
+        return 1
     print(report.as_metadata(), flush=True)
     return 0
 
