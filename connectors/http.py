@@ -2,12 +2,19 @@
 retry policy (tenacity: exponential backoff with jitter on rate limits, 5xx, timeouts and broken
 connections, honouring the platform's retry hints, bounded attempts), one token refresh on
 expiry, retry counters for run metadata, and errors that name the channel, the call, the window
-and the platform's code but never a secret."""
+and the platform's code but never a secret.
+
+Transport security: certificates are always verified (httpx's default, never turned off); plain
+`http://` is refused for any host but this machine's loopback (where the sandbox serves), once
+when an endpoint is configured (`require_tls`, naming the channel and the setting to fix) and
+again on every request the client sends. A certificate that fails verification is not retried."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -129,6 +136,56 @@ def _install_log_filter() -> None:
             logger.addFilter(_FILTER)
 
 
+# -- TLS only, except on loopback ---------------------------------------------------------
+
+
+class InsecureEndpoint(ValueError):
+    """A plain-HTTP (or non-HTTP) URL for a host that is not this machine."""
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(url: str, *, what: str, fix: str) -> str:
+    """`url` if it is `https://`, or `http://` to a loopback host (the sandbox); otherwise
+    `InsecureEndpoint` naming `what`, the URL (without its query: tokens ride there) and `fix`."""
+    parsed = httpx.URL(url)
+    if parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback(parsed.host)):
+        return url
+    shown = scrub(str(parsed.copy_with(query=None, fragment=None)))
+    problem = "is plain HTTP" if parsed.scheme == "http" else "is not an https:// URL"
+    raise InsecureEndpoint(
+        f"{what}: {shown} {problem}; real endpoints must use https:// (certificates are "
+        f"verified), plain http:// is allowed only on loopback (127.0.0.1, ::1, localhost). "
+        f"Fix: {fix}"
+    )
+
+
+def _refuse_plain_http(request: httpx.Request) -> None:
+    # a backstop for URLs built past `require_tls` (a redirect target, a new client)
+    require_tls(
+        str(request.url),
+        what=f"{request.method} request",
+        fix="configure the endpoint with https://",
+    )
+
+
+def _certificate_problem(err: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 # -- retry policy and counters -------------------------------------------------------------
 
 
@@ -160,6 +217,8 @@ class CallStats:
 def _transient(err: BaseException) -> bool:
     if isinstance(err, PlatformError):
         return err.retryable
+    if _certificate_problem(err) is not None:
+        return False  # an untrusted certificate stays untrusted: no retry
     return isinstance(err, httpx.TransportError)  # timeouts, resets, refused connections
 
 
@@ -195,6 +254,7 @@ class Http:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             limits=httpx.Limits(max_connections=workers + 4, max_keepalive_connections=workers + 4),
             headers={"user-agent": "orderpulse-connectors/1"},
+            event_hooks={"request": [_refuse_plain_http]},
         )
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
@@ -326,8 +386,16 @@ class Http:
                 channel, what, window, err.code, err.message, attempts=attempts
             ) from None
         except httpx.TransportError as err:
+            bad_cert = _certificate_problem(err)
+            detail = (
+                f"TLS certificate not trusted ({bad_cert.verify_message}); fix the server's "
+                "certificate or add its CA to the trust store (SSL_CERT_FILE): verification "
+                "stays on"
+                if bad_cert is not None
+                else ""
+            )
             raise IngestError(
-                channel, what, window, type(err).__name__, attempts=attempts
+                channel, what, window, type(err).__name__, detail, attempts=attempts
             ) from None
 
 

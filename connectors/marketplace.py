@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from connectors.channels_config import load_channels
 from connectors.credentials import reveal
-from connectors.http import Http, TokenExpired, Window, register_secret, window_text
+from connectors.http import Http, TokenExpired, Window, register_secret, require_tls, window_text
 from connectors.raw_loader import RawOrder
 from kernel.timezones import BEIJING
 
@@ -59,7 +59,11 @@ class BaseClient:
     def __init__(self, creds: Mapping[str, Any], http: Http, page_size: int | None = None):
         self.creds = dict(creds)
         self.http = http
-        self.base_url = reveal(self.creds["base_url"]).rstrip("/")
+        self.base_url = require_tls(
+            reveal(self.creds["base_url"]).rstrip("/"),
+            what=f"{self.channel} base_url",
+            fix=f"set ORDERPULSE_{self.channel.upper()}_BASE_URL to the https:// gateway",
+        )
         self.page_size = max(1, min(page_size or self.max_page_size, self.max_page_size))
         for value in self.creds.values():
             if isinstance(value, SecretStr):

@@ -57,6 +57,7 @@ from connectors.http import (
     make_http_client,
     raise_for_transport,
     register_secret,
+    require_tls,
 )
 from connectors.raw_schema import BOOKKEEPING_DDL
 
@@ -137,7 +138,12 @@ def merchant_systems_endpoint(
             f"{err} ({', '.join(legacy)}: renamed to ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL "
             "and ORDERPULSE_MERCHANT_SYSTEMS_TOKEN)"
         ) from None
-    return reveal(found["base_url"]).rstrip("/"), SecretStr(reveal(found["token"]))
+    base_url = require_tls(
+        reveal(found["base_url"]).rstrip("/"),
+        what="merchant systems base_url",
+        fix="set ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL to the systems' https:// address",
+    )
+    return base_url, SecretStr(reveal(found["token"]))
 
 
 # names before the merchant's systems got their own name (ops is the decision schema)

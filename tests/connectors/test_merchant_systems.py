@@ -152,11 +152,11 @@ def test_endpoint_from_env_or_sandbox_json(tmp_path) -> None:
     assert url == "http://127.0.0.1:9" and token.get_secret_value() == "t0k3n"
     assert "t0k3n" not in repr(token)
     env = {
-        "ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL": "http://h:1",
+        "ORDERPULSE_MERCHANT_SYSTEMS_BASE_URL": "https://h:1",
         "ORDERPULSE_MERCHANT_SYSTEMS_TOKEN": "envtok",
     }
     url, token = merchant_systems_endpoint(sandbox, environ=env)
-    assert (url, token.get_secret_value()) == ("http://h:1", "envtok")
+    assert (url, token.get_secret_value()) == ("https://h:1", "envtok")
     with pytest.raises(CredentialsError, match="ORDERPULSE_MERCHANT_SYSTEMS_TOKEN"):
         merchant_systems_endpoint(tmp_path / "missing.json", environ={})
     # the names from before the rename are pointed at, not silently ignored
