@@ -43,14 +43,14 @@ SYSTEM_REVIEWER = "system"
 # risk_store.decide_risk's lock: one writer of ops.review_queue at a time
 QUEUE_LOCK = "orderpulse.risk"
 
-# the latest version of each ticket
+# staging holds one row per ticket, its latest version (unique on ticket_id)
 _STAGING_TICKETS = """
-select distinct on (ticket_id)
+select
     ticket_id, channel, platform_order_no, buyer_id, ticket_text, topic,
     coalesce(ticket_status, '') not in ('resolved', 'closed') as is_open, opened_at
 from staging.stg_merchant_systems__cs_tickets
 where ticket_id is not null
-order by ticket_id, updated_at desc nulls last
+    and opened_at > %(start)s
 """
 
 # the escalations with an open ticket, keyed by the escalated order's buyer
@@ -71,13 +71,14 @@ left join intermediate.int_orders as orders using (channel, platform_order_no)
 where escalations.open_tickets > 0
 """
 
-# every order that should be held now: awaiting allocation (or already CS-held), paid after
-# an open escalation of its buyer started
+# every order that should be held now: the escalated buyers' orders awaiting allocation (or
+# already CS-held), paid after an open escalation of their buyer started
 _TO_HOLD = """
 create temp table _cs_hold on commit drop as
 with candidates as (
     select channel, platform_order_no from intermediate.int_orders_awaiting_allocation
     union
+    -- held by an earlier run: kept while the escalation is open
     select channel, platform_order_no from ops.review_queue
     where hold_reason = %(reason)s and decision is null
 ),
@@ -86,7 +87,7 @@ paid as (
     select orders.channel, orders.platform_order_no, orders.buyer_id, orders.paid_at
     from intermediate.int_orders as orders
     join candidates using (channel, platform_order_no)
-    where orders.buyer_id is not null
+    where orders.buyer_id in (select buyer_id from _cs_escalations)
         and orders.paid_at is not null
         and orders.paid_at <= %(now)s
 ),
@@ -204,6 +205,7 @@ def hold_escalated_buyers(
         conn.execute("drop table if exists _cs_escalations, _cs_hold, _cs_touched")
         sql = _OPEN_ESCALATIONS.format(escalations=escalations_sql(_STAGING_TICKETS))
         conn.execute(sql, args)
+        conn.execute("analyze _cs_escalations")
         conn.execute(_TO_HOLD, args)
         with conn.cursor() as cur:
             cur.execute(_QUEUE, args)

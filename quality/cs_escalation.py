@@ -47,8 +47,9 @@ class CsEscalationParams(DetectorParams):
 
 
 # `{tickets}` selects ticket_id, channel, platform_order_no, buyer_id, ticket_text, topic,
-# is_open, opened_at; the window is applied here. `escalated_at` is the ticket at which the
-# order crossed a threshold (asks or mentions counted up to and including it).
+# is_open, opened_at; the window is applied here. Only the orders over a threshold in all go
+# through the running counts, which find `escalated_at`: the ticket at which the order crossed
+# a threshold (asks or mentions counted up to and including it).
 _ESCALATIONS = """
 with tickets as (
     select ticket_id, channel, platform_order_no, buyer_id,
@@ -62,11 +63,14 @@ with tickets as (
 word_counts as (
     select
         tickets.ticket_id,
+        tickets.channel,
+        tickets.platform_order_no,
         words.word,
         (length(tickets.ticket_text) - length(replace(tickets.ticket_text, words.word, '')))
             / length(words.word) as mentions
     from tickets
     cross join unnest(%(words)s::text[]) as words (word)
+    where strpos(tickets.ticket_text, words.word) > 0
 ),
 
 per_ticket as (
@@ -79,14 +83,23 @@ per_ticket as (
     ) as counted using (ticket_id)
 ),
 
+over_threshold as (
+    select channel, platform_order_no
+    from per_ticket
+    group by 1, 2
+    having count(*) >= %(asks)s or sum(mentions) >= %(mentions)s
+),
+
 running as (
     select
         per_ticket.*,
         count(*) over so_far as asks_so_far,
-        sum(mentions) over so_far as mentions_so_far
+        sum(per_ticket.mentions) over so_far as mentions_so_far
     from per_ticket
+    join over_threshold using (channel, platform_order_no)
     window so_far as (
-        partition by channel, platform_order_no order by opened_at, ticket_id
+        partition by per_ticket.channel, per_ticket.platform_order_no
+        order by per_ticket.opened_at, per_ticket.ticket_id
         rows between unbounded preceding and current row
     )
 ),
@@ -113,12 +126,11 @@ per_order as (
 
 words_used as (
     select
-        tickets.channel,
-        tickets.platform_order_no,
-        array_agg(distinct word_counts.word order by word_counts.word) as words
+        channel,
+        platform_order_no,
+        array_agg(distinct word order by word) as words
     from word_counts
-    join tickets using (ticket_id)
-    where word_counts.mentions > 0
+    where mentions > 0
     group by 1, 2
 ),
 
@@ -128,7 +140,6 @@ final as (
         words_used.words
     from per_order
     left join words_used using (channel, platform_order_no)
-    where per_order.escalated_at is not null
 )
 
 select * from final
