@@ -6,6 +6,15 @@ then `handling_hours` + the carrier's transit days for the distance band from th
 On top comes the warehouse's backlog: orders allocated but not shipped, divided by its daily
 capacity, is that many days of queue before this order is picked.
 
+Hour resolution (both learned from the same history, switched on in the rule file):
+- `by_paid_hour`: an order paid at 23:00 waits for the morning shift, one paid at 09:00 does
+  not. The history gives a shift per paid hour of day (Beijing): the median of that hour's
+  hours minus its lane×carrier median, relative to all hours. Lane quantiles are taken over
+  the hours less that shift, and a promise adds the shift of its start hour back.
+- `closed_hour_share`: hours of the day in which (almost) no delivery of the history happened
+  (couriers deliver 08:00-21:00) are closed: a promise falling in one moves back to the end of
+  the last open hour. It promises no less: nothing would have been delivered in between.
+
 Pure and vectorised: `lane_hours()` aggregates the history once (a groupby quantile);
 `promise_hours()` looks every decision up in a dense (warehouse, carrier, province) array.
 """
@@ -22,6 +31,8 @@ import pandas as pd
 from fulfillment.routing_rules import RoutingRules
 
 SOURCES = ("lane_carrier", "lane", "distance_band", "none")
+BEIJING_S = 8 * 3600  # Beijing = UTC+8, no DST: hours of the day in the merchant's time
+HOUR_SHIFT_MIN_SAMPLES = 30  # a paid hour with fewer deliveries gets no shift of its own
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,10 @@ class LaneTable:
     by_carrier: pd.DataFrame
     by_lane: pd.DataFrame
     quantile: float
+    # hours added per start hour of day (Beijing, 24 values); None: no hour resolution
+    paid_hour_shift: np.ndarray | None = None
+    # hours of the day (Beijing, 24 bools) in which deliveries happen; None: every hour
+    open_hours: np.ndarray | None = None
 
 
 def _index_of(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
@@ -48,6 +63,42 @@ def _utc(values: pd.Series | pd.Index) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
+def _unix_s(values: pd.Series) -> np.ndarray:
+    """Unix seconds of timestamps (float; NaN = missing), whatever their resolution."""
+    t = _utc(values)
+    return ((t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
+
+
+def hour_of_day(unix_s: np.ndarray) -> np.ndarray:
+    """Beijing hour of the day (0..23) of unix seconds (int64 array)."""
+    return (np.floor_divide(np.asarray(unix_s, dtype=np.int64) + BEIJING_S, 3600) % 24).astype(
+        np.int64
+    )
+
+
+def paid_hour_shift(
+    hours: np.ndarray, paid_hour: np.ndarray, lane_median: np.ndarray
+) -> np.ndarray:
+    """Hours to add per paid hour of day: the median of (hours − lane median) of the orders
+    paid in that hour, less the same median over all hours (hours with fewer than
+    HOUR_SHIFT_MIN_SAMPLES deliveries: 0)."""
+    rel = pd.Series(hours - lane_median)
+    by_hour = rel.groupby(paid_hour).agg(["median", "size"]).reindex(range(24))
+    shift = by_hour["median"].to_numpy(float) - (rel.median() if len(rel) else 0.0)
+    enough = by_hour["size"].fillna(0).to_numpy() >= HOUR_SHIFT_MIN_SAMPLES
+    return np.where(enough & ~np.isnan(shift), shift, 0.0)
+
+
+def open_hours(delivered_s: np.ndarray, closed_share: float) -> np.ndarray | None:
+    """Hours of the day (Beijing) holding at least `closed_share` of the deliveries; None when
+    there are no deliveries or no hour is open."""
+    if len(delivered_s) == 0:
+        return None
+    share = np.bincount(hour_of_day(delivered_s), minlength=24) / len(delivered_s)
+    is_open = share >= closed_share
+    return is_open if is_open.any() else None
+
+
 def lane_hours(
     history: pd.DataFrame,
     *,
@@ -55,22 +106,37 @@ def lane_hours(
     min_samples: int = 20,
     now: datetime | None = None,
     history_days: int | None = None,
+    by_paid_hour: bool = False,
+    closed_hour_share: float | None = None,
 ) -> LaneTable:
     """Aggregate delivered orders into lane quantiles.
 
     `history` columns: warehouse_id, province (receiver), carrier, paid_at, delivered_at
     (timestamps; rows without delivered_at are not deliveries and are ignored). With `now` and
-    `history_days` only orders paid within that window count."""
+    `history_days` only orders paid within that window count. `by_paid_hour` and
+    `closed_hour_share`: the hour resolution of the module docstring."""
     h = history[["warehouse_id", "province", "carrier"]].copy()
     paid = _utc(history["paid_at"])
-    delivered = _utc(history["delivered_at"])
-    h["hours"] = (delivered - paid).dt.total_seconds().to_numpy() / 3600.0
+    paid_s = _unix_s(history["paid_at"])
+    delivered_s = _unix_s(history["delivered_at"])
+    h["hours"] = (delivered_s - paid_s) / 3600.0
     keep = h["hours"].notna() & (h["hours"] >= 0)
     if now is not None and history_days is not None:
         end = pd.Timestamp(now)
         end = end.tz_convert("UTC") if end.tzinfo else end.tz_localize("UTC")
         keep &= (paid > end - timedelta(days=history_days)).to_numpy()
-    h = h[keep.to_numpy()]
+    keep = keep.to_numpy()
+    h = h[keep]
+    shift = None
+    if by_paid_hour and len(h):
+        ph = hour_of_day(paid_s[keep])
+        lane_median = h.groupby(["warehouse_id", "province", "carrier"], observed=True)[
+            "hours"
+        ].transform("median")
+        shift = paid_hour_shift(h["hours"].to_numpy(), ph, lane_median.to_numpy())
+        # lanes are taken over the hours less the shift of their paid hour
+        h["hours"] = h["hours"].to_numpy() - shift[ph]
+    closed = None if closed_hour_share is None else open_hours(delivered_s[keep], closed_hour_share)
 
     def agg(keys: list[str]) -> pd.DataFrame:
         g = h.groupby(keys, observed=True, sort=True)["hours"]
@@ -78,7 +144,11 @@ def lane_hours(
         return out[out["deliveries"] >= min_samples].reset_index(drop=True)
 
     return LaneTable(
-        agg(["warehouse_id", "province", "carrier"]), agg(["warehouse_id", "province"]), quantile
+        agg(["warehouse_id", "province", "carrier"]),
+        agg(["warehouse_id", "province"]),
+        quantile,
+        shift,
+        closed,
     )
 
 
@@ -93,6 +163,8 @@ def lane_hours_for(
         min_samples=p.min_samples,
         now=now,
         history_days=p.history_days if now is not None else None,
+        by_paid_hour=p.by_paid_hour,
+        closed_hour_share=p.closed_hour_share,
     )
 
 
@@ -112,7 +184,9 @@ def promise_hours(
     """Promised paid -> delivered hours per decision row.
 
     `decisions` columns: warehouse_id, carrier, province, distance_km (float, NaN = unknown),
-    is_remote (bool). Rows without a warehouse or carrier get NaN and source "none".
+    is_remote (bool); optional start_hour (Beijing hour of day the order's clock starts: its
+    payment, or the decision when later) for lanes with a paid-hour shift. Rows without a
+    warehouse or carrier get NaN and source "none".
     `backlog`: warehouse_id -> orders allocated but not yet shipped.
     Returns a frame aligned with `decisions`: promise_hours, promise_source (one of SOURCES),
     backlog_hours."""
@@ -166,6 +240,14 @@ def promise_hours(
         hours = np.where(got, val, hours)
         source = np.where(got, SOURCES.index("lane_carrier"), source)
 
+        # history lanes are net of the paid-hour shift: add the start hour's back
+        if lanes.paid_hour_shift is not None and "start_hour" in decisions:
+            start = decisions["start_hour"].to_numpy(dtype=float)
+            known = ~np.isnan(start)
+            add = lanes.paid_hour_shift[np.where(known, start, 0).astype(np.int64) % 24]
+            from_history = source <= SOURCES.index("lane")
+            hours = np.where(from_history & known, hours + add, hours)
+
     # 4. backlog: days of queue in front of this order at its warehouse
     queue = np.zeros(n_w)
     if backlog:
@@ -183,14 +265,45 @@ def promise_hours(
     )
 
 
+def start_hour_ns(paid_ns: np.ndarray, now_ns: int) -> np.ndarray:
+    """Beijing hour of day at which an order's clock starts: its payment, or `now` when it is
+    decided later (or its paid time is unknown: int64 max)."""
+    start = np.maximum(np.where(paid_ns == np.iinfo(np.int64).max, now_ns, paid_ns), now_ns)
+    return hour_of_day(start // 10**9)
+
+
+def back_to_open_ns(at_ns: np.ndarray, open_h: np.ndarray | None) -> np.ndarray:
+    """Times (int64 ns) falling in a closed hour of the day move back to the end of the last
+    open hour before them (one second before the next hour starts); open ones stay."""
+    if open_h is None or open_h.all():
+        return at_ns
+    # per hour of day: how many hours back the last open hour is (0: this one is open)
+    back = np.zeros(24, dtype=np.int64)
+    for h in range(24):  # 24 values, not per order
+        while not open_h[(h - back[h]) % 24]:
+            back[h] += 1
+    hour = hour_of_day(at_ns // 10**9)
+    steps = back[hour]
+    hour_start = at_ns - (at_ns + BEIJING_S * 10**9) % (3600 * 10**9)
+    moved = hour_start - (steps - 1) * 3600 * 10**9 - 10**9
+    return np.where(steps > 0, moved, at_ns)
+
+
 def promised_at_ns(
-    paid_ns: np.ndarray, hours: np.ndarray, now_ns: int, handling_hours: float
+    paid_ns: np.ndarray,
+    hours: np.ndarray,
+    now_ns: int,
+    handling_hours: float,
+    open_h: np.ndarray | None = None,
 ) -> pd.DatetimeIndex:
-    """`promised_at` on int64 ns since the epoch (int64 max = unknown paid time); UTC result."""
+    """`promised_at` on int64 ns since the epoch (int64 max = unknown paid time); UTC result.
+    `open_h`: `LaneTable.open_hours` (a promise in a closed hour moves back to an open one)."""
     h_ns = np.where(np.isnan(hours), 0, hours * 3.6e12).astype(np.int64)
     late_ns = np.where(np.isnan(hours), 0, np.clip(hours - handling_hours, 0, None) * 3.6e12)
     paid = np.where(paid_ns == np.iinfo(np.int64).max, now_ns, paid_ns)
     out = np.maximum(paid + h_ns, now_ns + late_ns.astype(np.int64))
+    moved = back_to_open_ns(out, open_h)
+    out = np.where(moved > np.maximum(paid, now_ns), moved, out)  # never before its start
     values = out.astype("datetime64[ns]")
     values[np.isnan(hours)] = np.datetime64("NaT")
     return pd.DatetimeIndex(values).tz_localize("UTC")

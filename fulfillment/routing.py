@@ -1090,6 +1090,7 @@ def _assemble(
             "province": pd.Categorical.from_codes(world.prov_codes, world.provinces),
             "distance_km": dist,
             "is_remote": world.remote,
+            "start_hour": promise_mod.start_hour_ns(world.paid_ns, now_ts.value),
         }
     )
     pr = promise_mod.promise_hours(promise_in, rules, lanes, backlog)
@@ -1110,13 +1111,18 @@ def _assemble(
                 "province": pd.Categorical.from_codes(world.prov_codes[po], world.provinces),
                 "distance_km": world.dist[po, pw],
                 "is_remote": world.remote[po],
+                "start_hour": promise_mod.start_hour_ns(world.paid_ns[po], now_ts.value),
             }
         )
         ph = promise_mod.promise_hours(part_in, rules, lanes, backlog)["promise_hours"]
         slowest = pd.Series(ph.to_numpy()).groupby(po).max()
         hours[slowest.index.to_numpy()] = slowest.to_numpy()
     promised = promise_mod.promised_at_ns(
-        world.paid_ns, hours, now_ts.value, rules.promise.handling_hours
+        world.paid_ns,
+        hours,
+        now_ts.value,
+        rules.promise.handling_hours,
+        lanes.open_hours if lanes is not None else None,
     )
 
     inputs = _explain(world, st, freight_cost, now_ts) if explain else np.full(n, None, object)

@@ -193,6 +193,10 @@ class Promise(_Model):
     min_samples: int = Field(default=20, gt=0)
     history_days: int = Field(default=30, gt=0)
     handling_hours: float = Field(default=24, ge=0)
+    # hour resolution (fulfillment/promise.py): a shift per paid hour of day, and hours of the
+    # day with fewer than this share of the history's deliveries closed (None: all open)
+    by_paid_hour: bool = False
+    closed_hour_share: float | None = Field(default=None, ge=0, lt=1)
 
 
 class RoutingRules(_Model):
