@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
+from fulfillment.ops_schema import ensure_ops_tables
 from quality import cs_escalation
 from tests.quality.crafted_marts import create, insert
 
@@ -59,3 +61,19 @@ def test_polite_asks_and_a_complaint_topic_stay_quiet(conn: psycopg.Connection) 
     rows += tickets("B", ["快递超时了，我要投诉"], topic="物流投诉")  # one word; topic is CS's
     insert(conn, "marts.fct_cs_tickets", rows)
     assert cs_escalation.detect(conn, PARAMS, NOW) == []
+
+
+def test_the_alert_counts_the_buyers_orders_held_for_it(conn: psycopg.Connection) -> None:
+    insert(conn, "marts.fct_cs_tickets", tickets("B", ["再不处理我就投诉", "已经打了12315"]))
+    ensure_ops_tables(conn)
+    evidence = {"escalations": [{"channel": "taobao", "platform_order_no": "B"}]}
+    conn.execute(
+        "insert into ops.review_queue (channel, platform_order_no, hold_until, hold_reason, "
+        "hold_evidence) values ('jd', 'N1', %(h)s, 'cs_escalation', %(e)s), "
+        "('jd', 'N2', %(h)s, 'cs_escalation', %(e)s)",
+        {"h": NOW + timedelta(hours=72), "e": Jsonb(evidence)},
+    )
+    conn.execute("update ops.review_queue set decision = 'release' where platform_order_no = 'N2'")
+    [alert] = cs_escalation.detect(conn, PARAMS, NOW)
+    assert alert.facts["buyer_new_orders_held"] is True
+    assert alert.facts["orders_held_now"] == 1  # N2 was released
