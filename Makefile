@@ -63,6 +63,7 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/run_all.py
 
 # Refresh the lock after changing dependencies in pyproject.toml.

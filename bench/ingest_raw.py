@@ -13,8 +13,10 @@ What it does:
    upsert + cursor) apart from the HTTP work;
 4. right after each channel, exports its loaded rows to CSV and times `psql \\copy` of them into
    an empty table of the same shape (primary key and index included);
-5. prints rows/s of the raw load and of `\\copy`, their ratio, the end-to-end rate and the peak
-   memory (max RSS) of this process, and writes them as JSON to --out.
+5. loads a sample of the same rows (--reference-rows) the ways a user would write instead:
+   `pandas.DataFrame.to_sql` and a dlt pipeline (bench/load_references.py);
+6. prints rows/s of the raw load, of `\\copy`, of to_sql and dlt, the ratios, the end-to-end
+   rate and the peak memory (max RSS) of this process, and writes them as JSON to --out.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import load_references
 import psycopg
 
 import connectors.ingest as ingest_module
@@ -129,6 +132,10 @@ def main() -> int:
     parser.add_argument("--channels", default=",".join(marketplaces()))
     parser.add_argument("--batch-rows", type=int, default=ingest_module.BATCH_ROWS)
     parser.add_argument("--workers", type=int, default=8, help="parallel detail/decrypt calls")
+    parser.add_argument(
+        "--reference-rows", type=int, default=100_000,
+        help="rows loaded by to_sql and dlt for the references (0: none)",
+    )  # fmt: skip
     parser.add_argument("--home", type=Path, default=None, help="scratch ORDERPULSE_HOME")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
@@ -186,6 +193,13 @@ def main() -> int:
         sandbox.wait(timeout=60)
 
     loaded = sum(r.inserted for r in reports.values())
+    references = {}
+    if args.reference_rows > 0:
+        frame = load_references.sample(db, channels, args.reference_rows)
+        references["to_sql"] = load_references.to_sql_rate(db, frame)
+        references["dlt"] = load_references.dlt_rate(db, frame, str(scratch / "dlt"))
+        for name, figures in references.items():
+            print(f"reference {name}: {figures}", flush=True)
     result = {
         "orders": args.orders,
         "items": generated["items"],
@@ -199,6 +213,7 @@ def main() -> int:
         "end_to_end_rows_per_s": round(loaded / ingest_seconds),
         "ingest_seconds": round(ingest_seconds, 1),
         "peak_rss_mib": round(peak_rss_mib()),
+        "references": references,
         "total_seconds": round(time.monotonic() - began, 1),
     }
     print()
@@ -210,6 +225,14 @@ def main() -> int:
         ("peak memory of the ingest process", f"{result['peak_rss_mib']:,} MiB"),
     ):
         print(f"{label:<44}{value:>16}")
+    raw_rate = timer.rows / timer.seconds
+    for name, figures in references.items():
+        if "rows_per_s" in figures:
+            ratio = result[f"ratio_to_{name}"] = round(raw_rate / figures["rows_per_s"], 2)
+            label = f"{name} ({figures['rows']:,} of the same rows)"
+            print(f"{label:<44}{figures['rows_per_s']:>11,} rows/s  (raw load {ratio}x)")
+        else:
+            print(f"{name:<44}{figures.get('skipped', '')}")
     if loaded != args.orders:
         print(f"WARNING: loaded {loaded:,} of {args.orders:,} orders")
     if args.out:
