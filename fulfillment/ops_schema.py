@@ -46,7 +46,16 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
             score             numeric,
             signals           jsonb
         )""",
-        ("assessed_at timestamptz", "config_version text", "input_hash text"),
+        (
+            "assessed_at timestamptz",
+            "config_version text",
+            "input_hash text",
+            # fulfillment/risk_store.py: the rules' own score and the learned model that
+            # scored the order beside them (null: the rules alone)
+            "rule_score numeric",
+            "model_version text",
+            "model_probability float8",
+        ),
         ("channel", "platform_order_no"),
     ),
     "review_queue": (

@@ -608,5 +608,6 @@ def summarise(assessments: pd.DataFrame) -> Mapping[str, int]:
     counts = dict.fromkeys(ALL_SIGNALS, 0)
     for item in assessments["signals"]:
         for name in item:
-            counts[name] += 1
+            # `learned_score`: the model's evidence (fulfillment.risk_model.combine)
+            counts[name] = counts.get(name, 0) + 1
     return {k: v for k, v in counts.items() if v}

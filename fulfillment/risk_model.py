@@ -43,7 +43,16 @@ from fulfillment.risk import normalise_phone
 from fulfillment.risk_rules import ALL_SIGNALS, LearnedScore, RiskRules
 from kernel.timezones import BUSINESS_TIMEZONE
 
-__all__ = ["FEATURES", "RiskModel", "hold_figures", "model_version", "order_features", "train"]
+__all__ = [
+    "FEATURES",
+    "RiskModel",
+    "combine",
+    "hold_figures",
+    "model_score",
+    "model_version",
+    "order_features",
+    "train",
+]
 
 KEY = ["channel", "platform_order_no"]
 FEATURES: tuple[str, ...] = (
@@ -145,12 +154,16 @@ def order_features(
     return out[list(FEATURES)]
 
 
-def model_version(settings: LearnedScore, window: tuple[str, str], rows: int) -> str:
-    """`rm-` + 12 hex of the settings, the feature list, the training window and its size."""
-    blob = json.dumps(
-        {"settings": settings.model_dump(), "features": FEATURES, "window": window, "rows": rows},
-        sort_keys=True,
-    )
+def model_version(
+    settings: LearnedScore, window: tuple[str, str], rows: int, labels: str = ""
+) -> str:
+    """`rm-` + 12 hex of the settings, the feature list, the training window and its size
+    (and `labels`, a digest of the verdicts, when given: a new review makes a new model)."""
+    record = {"settings": settings.model_dump(), "features": FEATURES, "window": window}
+    record["rows"] = rows
+    if labels:
+        record["labels"] = labels
+    blob = json.dumps(record, sort_keys=True)
     return "rm-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -205,7 +218,8 @@ def train(
     threshold = _threshold(p, bad[~fit], rules_hold[~fit], settings.honest_hold_target)
     held = rules_hold[~fit] | (p > threshold)
     window = (times.min().isoformat(), times.max().isoformat())
-    version = model_version(settings, window, len(times))
+    digest = hashlib.sha256(np.packbits(bad).tobytes() + np.packbits(labelled).tobytes())
+    version = model_version(settings, window, len(times), digest.hexdigest())
     return RiskModel(
         version=version,
         threshold=threshold,
@@ -257,3 +271,43 @@ def hold_figures(held: np.ndarray, bad: np.ndarray) -> dict[str, float | int]:
         "honest_held_share": honest_held / (~bad).sum() if (~bad).any() else float("nan"),
         "precision": caught / held.sum() if held.any() else float("nan"),
     }
+
+
+def model_score(p: np.ndarray, threshold: float, review_threshold: float) -> np.ndarray:
+    """The model's probability on the rules' 0-100 scale: piecewise linear, 0 -> 0, its hold
+    threshold -> `review_threshold`, 1 -> 100; a held order scores above `review_threshold`."""
+    p = np.clip(np.asarray(p, float), 0.0, 1.0)
+    t = min(max(threshold, 1e-12), 1.0)
+    below = p / t * review_threshold
+    above = review_threshold + (p - t) / max(1.0 - t, 1e-12) * (100.0 - review_threshold)
+    score = np.where(p > t, above, below)
+    score = np.where(p > t, np.maximum(score, review_threshold + 0.1), score)
+    return np.round(np.clip(score, 0.0, 100.0), 1)
+
+
+def combine(
+    assessments: pd.DataFrame, probability: np.ndarray, model: RiskModel, review_threshold: float
+) -> pd.DataFrame:
+    """Rules + model on `fulfillment.risk.assess`'s output (rows aligned with `probability`):
+    `score` = max(the rules' score, the model's score), `decision` review when the rules hold
+    or the probability is above the model's threshold; a model hold adds the evidence
+    `learned_score` (version, probability, threshold) to `signals`. Adds `rule_score`,
+    `model_version` and `model_probability`."""
+    out = assessments.copy()
+    p = np.asarray(probability, float)
+    held = p > model.threshold
+    out["rule_score"] = out["score"].to_numpy(float)
+    out["score"] = np.maximum(out["rule_score"], model_score(p, model.threshold, review_threshold))
+    out["decision"] = np.where(out["decision"].eq("review").to_numpy() | held, "review", "pass")
+    out["model_version"] = model.version
+    out["model_probability"] = np.round(p, 6)
+    signals = out["signals"].tolist()
+    for i in np.flatnonzero(held):
+        evidence = {
+            "model_version": model.version,
+            "probability": round(float(p[i]), 6),
+            "threshold": round(model.threshold, 6),
+        }
+        signals[i] = {**signals[i], "learned_score": evidence}
+    out["signals"] = signals
+    return out

@@ -176,7 +176,8 @@ class LearnedScore(_Model):
     training window's later part (the validation slice) so that rules + model hold at most
     `honest_hold_target` of that slice's honest orders. `min_reviewed` / `min_each`: the
     reviewed orders (and intercepted and released ones each) the warehouse must hold before
-    the retrain asset trains; fewer, and risk stays with the rules alone."""
+    the retrain asset trains; fewer, and risk stays with the rules alone. `history_days`: how
+    far back the reviewed orders reach."""
 
     learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_iter: int = Field(default=200, ge=10, le=2000)
@@ -187,6 +188,7 @@ class LearnedScore(_Model):
     honest_hold_target: float = Field(default=0.0085, ge=0, le=0.2)
     min_reviewed: int = Field(default=200, ge=2)
     min_each: int = Field(default=20, ge=1)
+    history_days: int = Field(default=90, ge=1)
     random_state: int = 0
 
 

@@ -9,9 +9,15 @@ storefront behaviour log (`staging.stg_merchant_systems__behaviour_events`). Set
 order keys go to a temp table by COPY, one query per input, the assessments back by COPY, one
 upsert per table, all in one transaction under an advisory lock.
 
+With a learned model (`fulfillment.risk_model`, trained by `fulfillment.risk_model_store`),
+the same inputs give the model's features, and rules + model decide (`risk_model.combine`):
+each assessment records `rule_score`, `model_version` and `model_probability` (null without a
+model: the rules alone).
+
 Idempotent: each assessment stores `input_hash` (the order's content hash, the rule set's
-fingerprint and the signals with their evidence). A re-run writes nothing; a changed order, new
-evidence around it (a sixth order from its IP) or a rule change assesses it again. A held order
+fingerprint, the model version, the score and the signals with their evidence). A re-run
+writes nothing; a changed order, new evidence around it (a sixth order from its IP), a rule
+change or a new model assesses it again. A held order
 enters the review queue once (hold_until = now + `review.hold_hours`, decision null); a
 re-assessment updates the score of an undecided entry and never touches a reviewer's decision
 (release / intercept), its hold or its time. An order whose new score passes stays queued until
@@ -31,9 +37,11 @@ import psycopg
 from fulfillment.frames import read_frame
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.risk import assess, summarise
+from fulfillment.risk_model import RiskModel, combine, order_features
 from fulfillment.risk_rules import RiskRules
 
-_ORDER_COLUMNS = """
+# the int_orders columns `risk.assess` reads (also the training set's, risk_model_store)
+ORDER_COLUMNS = """
 o.channel, o.platform_order_no, o.buyer_id, o.buyer_ip, o.receiver_name, o.receiver_phone,
 o.receiver_address, o.province, o.country, o.goods_value::float8 as goods_value,
 o.discount_amount::float8 as discount_amount, o.platform_discount::float8 as platform_discount,
@@ -42,7 +50,7 @@ o.declared_value::float8 as declared_value, o.created_at, o.paid_at
 """
 
 _CANDIDATES = f"""
-select {_ORDER_COLUMNS}, o.content_hash
+select {ORDER_COLUMNS}, o.content_hash
 from intermediate.int_orders_awaiting_allocation a
 join intermediate.int_orders o using (channel, platform_order_no)
 """
@@ -58,7 +66,7 @@ group by r.channel, r.platform_order_no
 
 # the orders around the candidates that a window or a share can count
 _CONTEXT = f"""
-select {_ORDER_COLUMNS}
+select {ORDER_COLUMNS}
 from intermediate.int_orders o
 where o.created_at between %(since)s and %(until)s
     and (o.buyer_id in (select buyer_id from _risk_orders)
@@ -99,13 +107,16 @@ select s.ident, s.buyer_id from shared s join sizes using (ident)
 
 _WRITE_ASSESSMENTS = """
 insert into ops.risk_assessments
-    (channel, platform_order_no, score, signals, assessed_at, config_version, input_hash)
-select channel, platform_order_no, score, signals::jsonb, %(now)s, config_version, input_hash
+    (channel, platform_order_no, score, signals, assessed_at, config_version, input_hash,
+     rule_score, model_version, model_probability)
+select channel, platform_order_no, score, signals::jsonb, %(now)s, config_version, input_hash,
+    rule_score, model_version, model_probability
 from _risk_assessed
 on conflict (channel, platform_order_no) do update
     set score = excluded.score, signals = excluded.signals,
         assessed_at = excluded.assessed_at, config_version = excluded.config_version,
-        input_hash = excluded.input_hash
+        input_hash = excluded.input_hash, rule_score = excluded.rule_score,
+        model_version = excluded.model_version, model_probability = excluded.model_probability
     where ops.risk_assessments.input_hash is distinct from excluded.input_hash
 returning channel, platform_order_no
 """
@@ -132,6 +143,9 @@ _STAGE_COLUMNS = (
     "decision",
     "config_version",
     "input_hash",
+    "rule_score",
+    "model_version",
+    "model_probability",
 )
 
 
@@ -144,18 +158,25 @@ class RiskRunReport:
     by_decision: dict[str, int] = field(default_factory=dict)
     by_signal: dict[str, int] = field(default_factory=dict)
     examples: pd.DataFrame | None = None
+    model_version: str | None = None  # None: the rules alone decided
+    held_by_model: int = 0  # candidates held by the model that the rules let pass
 
 
-def _hash(content_hash: object, fingerprint: str, signals: dict) -> str:
+def _hash(content_hash: object, fingerprint: str, signals: dict, score: float) -> str:
     payload = json.dumps(signals, ensure_ascii=False, sort_keys=True, default=str)
-    return hashlib.md5(f"{content_hash}|{fingerprint}|{payload}".encode()).hexdigest()
+    return hashlib.md5(f"{content_hash}|{fingerprint}|{score}|{payload}".encode()).hexdigest()
 
 
 def load_inputs(
-    conn: psycopg.Connection, rules: RiskRules, orders: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    conn: psycopg.Connection,
+    rules: RiskRules,
+    orders: pd.DataFrame,
+    *,
+    upto: datetime | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The context orders and the behaviour events for `orders` (inside the caller's
-    transaction: the order keys go to the temp table `_risk_orders`); adds `prior_orders`."""
+    transaction: the order keys go to the temp table `_risk_orders`); adds `prior_orders`.
+    `upto` caps the context (scoring past orders as they were seen when they arrived)."""
     conn.execute("drop table if exists _risk_orders, _risk_assessed, _risk_changed")
     conn.execute(
         "create temp table _risk_orders (channel text, platform_order_no text, buyer_id text, "
@@ -177,6 +198,8 @@ def load_inputs(
     created = pd.to_datetime(orders["created_at"], utc=True)
     since = (created.min() if created.notna().any() else pd.Timestamp.now(tz="UTC")) - window
     until = (created.max() if created.notna().any() else pd.Timestamp.now(tz="UTC")) + window
+    if upto is not None:
+        until = min(until, pd.Timestamp(upto))
     params = {"since": since, "until": until, "limit": rules.behaviour.identifier_max_buyers}
     context = read_frame(conn, _CONTEXT, params)
     cart = read_frame(conn, _CART, params)
@@ -193,11 +216,14 @@ def load_inputs(
     return orders, context, events
 
 
-def decide_risk(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> RiskRunReport:
-    """Assess every order awaiting allocation; write the assessments whose inputs or evidence
-    changed, and queue the newly held ones, in one transaction."""
+def decide_risk(
+    conn: psycopg.Connection, rules: RiskRules, now: datetime, model: RiskModel | None = None
+) -> RiskRunReport:
+    """Assess every order awaiting allocation (rules, and `model` when given); write the
+    assessments whose inputs or evidence changed, and queue the newly held ones, in one
+    transaction."""
     ensure_ops_tables(conn)
-    report = RiskRunReport()
+    report = RiskRunReport(model_version=model.version if model is not None else None)
     with conn.transaction():
         # one risk run at a time: two would queue the same order twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.risk'))")
@@ -207,12 +233,25 @@ def decide_risk(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> Ri
             return report
         orders, context, events = load_inputs(conn, rules, orders)
         result = assess(orders, rules, context=context, events=events)
+        if model is not None:
+            rules_hold = result["decision"].eq("review").to_numpy()
+            features = order_features(orders, result, rules, context=context, events=events)
+            result = combine(result, model.probability(features), model, rules.review.threshold)
+            report.held_by_model = int((result["decision"].eq("review") & ~rules_hold).sum())
+        else:
+            result["rule_score"] = result["score"]
+            result["model_version"] = None
+            result["model_probability"] = None
         content = orders.set_index(["channel", "platform_order_no"])["content_hash"]
-        fingerprint = rules.fingerprint()
+        fingerprint = f"{rules.fingerprint()}|{report.model_version}"
         result["input_hash"] = [
-            _hash(content.get((c, n)), fingerprint, s)
-            for c, n, s in zip(
-                result["channel"], result["platform_order_no"], result["signals"], strict=True
+            _hash(content.get((c, n)), fingerprint, s, score)
+            for c, n, s, score in zip(
+                result["channel"],
+                result["platform_order_no"],
+                result["signals"],
+                result["score"],
+                strict=True,
             )
         ]
         result["config_version"] = rules.version
@@ -238,10 +277,12 @@ def _write(
 ) -> tuple[pd.DataFrame, int, int]:
     conn.execute(
         "create temp table _risk_assessed (channel text, platform_order_no text, score float8, "
-        "signals text, decision text, config_version text, input_hash text, "
+        "signals text, decision text, config_version text, input_hash text, rule_score float8, "
+        "model_version text, model_probability float8, "
         "primary key (channel, platform_order_no)) on commit drop"
     )
     frame = result.reindex(columns=list(_STAGE_COLUMNS)).astype(object)
+    frame = frame.where(pd.notna(frame), None)
     frame["signals"] = frame["signals"].map(
         lambda s: json.dumps(s, ensure_ascii=False, sort_keys=False, default=str)
     )

@@ -15,6 +15,7 @@ from orchestration.fulfillment.inventory import (
 )
 from orchestration.fulfillment.merges import merge_candidates
 from orchestration.fulfillment.risk import risk_assessments
+from orchestration.fulfillment.risk_model import risk_model, risk_model_weekly_schedule
 from orchestration.fulfillment.routing import routing_decisions
 
 defs = dg.Definitions(
@@ -22,11 +23,12 @@ defs = dg.Definitions(
         address_geo,
         routing_decisions,
         risk_assessments,
+        risk_model,
         review_queue,
         inventory_locks,
         pause_sale,
         merge_candidates,
         stock_reconciliation,
     ],
-    schedules=[stock_reconciliation_schedule],
+    schedules=[stock_reconciliation_schedule, risk_model_weekly_schedule],
 )

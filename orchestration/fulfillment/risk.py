@@ -1,5 +1,6 @@
 """`ops/risk_assessments`: risk interception (风控) of every paid order awaiting allocation,
-between the two dbt ops; the held orders go to `ops.review_queue`."""
+between the two dbt ops; the held orders go to `ops.review_queue`. The rules decide, with the
+newest learned model of `ops.risk_models` beside them when `ops/risk_model` has trained one."""
 
 from datetime import UTC, datetime
 
@@ -33,20 +34,36 @@ class RiskConfig(dg.Config):
         "that fired with their evidence (validation, behaviour, coupon abuse, cross-border "
         "customs). Orders above the review threshold, or without customs data, are queued in "
         "ops.review_queue with a 72 h hold; a reviewer's decision is never overwritten. Rules: "
-        "config/risk.yaml. Orders whose inputs and evidence did not change keep their assessment."
+        "config/risk.yaml. With a learned model (ops/risk_model, stored in ops.risk_models) the "
+        "score is the larger of the rules' and the model's, and the model also holds orders "
+        "above its threshold; each row records the model version that scored it (null: the "
+        "rules alone). Orders whose inputs and evidence did not change keep their assessment."
     ),
     code_version=source_version(
-        __name__, "fulfillment.risk", "fulfillment.risk_store", "fulfillment.risk_rules"
+        __name__,
+        "fulfillment.risk",
+        "fulfillment.risk_store",
+        "fulfillment.risk_rules",
+        "fulfillment.risk_model",
+        "fulfillment.risk_model_store",
     ),
     automation_condition=keep_current(),
 )
 def risk_assessments(warehouse: WarehouseResource, config: RiskConfig) -> dg.MaterializeResult:
+    from fulfillment.risk_model_store import load_current_model
     from fulfillment.risk_rules import load_risk_rules
     from fulfillment.risk_store import decide_risk
 
     rules = load_risk_rules(config.rules_path)
     with warehouse.connect() as conn:
-        report = decide_risk(conn, rules, datetime.now(UTC))
+        model = load_current_model(conn)
+        report = decide_risk(conn, rules, datetime.now(UTC), model=model)
+        scored_by = {
+            version or "rules alone": int(n)
+            for version, n in conn.execute(
+                "select model_version, count(*) from ops.risk_assessments group by 1 order by 1"
+            ).fetchall()
+        }
         total, held = conn.execute(
             "select count(*), count(*) filter (where score > %s) from ops.risk_assessments",
             [rules.review.threshold],
@@ -68,6 +85,10 @@ def risk_assessments(warehouse: WarehouseResource, config: RiskConfig) -> dg.Mat
             {"pending": int(pending), "released": int(released), "intercepted": int(intercepted)}
         ),
         "config_version": rules.version,
+        # which model scored: this run, and every stored assessment
+        "model_version": report.model_version or "none: rules alone (no model trained yet)",
+        "held_by_model_this_run": dg.MetadataValue.int(report.held_by_model),
+        "assessments_by_model": dg.MetadataValue.json(scored_by),
     }
     if report.examples is not None and len(report.examples):
         metadata["examples"] = dg.MetadataValue.md(report.examples.to_markdown(index=False))

@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fulfillment.risk_model import FEATURES, hold_figures, model_version, train
+from fulfillment.risk_model import (
+    FEATURES,
+    combine,
+    hold_figures,
+    model_score,
+    model_version,
+    train,
+)
 from fulfillment.risk_rules import LearnedScore
 
 SETTINGS = LearnedScore(max_iter=30, honest_hold_target=0.012)
@@ -102,3 +109,30 @@ def test_hold_figures() -> None:
     f = hold_figures(held, bad)
     assert (f["bad"], f["held"], f["recall"], f["precision"]) == (2, 3, 0.5, 1 / 3)
     assert f["honest_held_share"] == 2 / 6
+
+
+def test_model_score_puts_the_cut_on_the_review_threshold() -> None:
+    p = np.array([0.0, 0.01, 0.02, 0.020001, 0.5, 1.0])
+    s = model_score(p, threshold=0.02, review_threshold=80)
+    assert s[0] == 0 and s[2] == 80 and s[-1] == 100
+    assert s[3] > 80  # held by the model: above the rules' review threshold
+    assert np.all(np.diff(s) >= 0)  # monotone in the probability
+
+
+def test_combine_holds_what_the_rules_or_the_model_hold_and_says_which_model() -> None:
+    x, bad, times = _data()
+    model = train(x, bad, np.zeros(len(x), bool), times, SETTINGS)
+    assessments = pd.DataFrame({
+        "channel": ["tmall"] * 3, "platform_order_no": ["1", "2", "3"],
+        "score": [85.0, 10.0, 10.0], "signals": [{"ip_burst": {}}, {}, {"b2b_address": {}}],
+        "decision": ["review", "pass", "pass"],
+    })  # fmt: skip
+    p = np.array([0.0, 1.0, 0.0])
+    out = combine(assessments, p, model, review_threshold=80)
+    assert out["decision"].tolist() == ["review", "review", "pass"]
+    assert out["rule_score"].tolist() == [85.0, 10.0, 10.0]
+    assert out["score"].tolist()[0] == 85.0 and out["score"].tolist()[1] == 100.0
+    assert out["score"].tolist()[2] == 10.0  # the rules' score when it is the larger
+    assert set(out["model_version"]) == {model.version}
+    assert out["signals"][1]["learned_score"]["model_version"] == model.version
+    assert "learned_score" not in out["signals"][0] and out["signals"][2] == {"b2b_address": {}}

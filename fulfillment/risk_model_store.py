@@ -1,0 +1,270 @@
+"""The learned risk model in the warehouse: trained on the reviewers' decisions, stored
+versioned in `ops.risk_models`, loaded by the scoring step.
+
+Public entries: `reviewed_counts(conn)`, `train_from_warehouse(conn, rules, now)` (a
+`RiskModel`, or `NotEnoughReviews` naming what is missing), `save_model(conn, trained, now)`
+and `load_current_model(conn)` (the newest stored model, or None: the rules alone).
+
+What production has to learn from is what reviewers decided: `ops.review_queue` rows that
+risk held (`hold_reason` risk) with a person's `decision` `intercept` (bad) or `release`
+(honest). The sandbox's verdict labels never reach
+the warehouse. Training takes every paid order of `intermediate.int_orders` paid between the
+first and the last reviewed one (at most `model.history_days` back), computes each order's features
+as the scoring step would have when it arrived (`risk_store.load_inputs` day by day, the
+context capped at the day's end), fits on the reviewed orders of the earlier part and chooses
+the threshold on the later part, where an unreviewed order counts as honest: the honest share
+it holds can only be lower than the target. Fewer than `model.min_reviewed` reviewed orders,
+or fewer than `model.min_each` intercepted or released ones: no model, the rules alone.
+
+The artefact is the pickled `RiskModel` with its SHA-256 beside; `load_current_model` refuses
+an artefact whose hash differs. Only the pipeline's role writes `ops` (BI roles cannot), and
+only what this module pickled is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import sklearn
+
+from fulfillment.frames import read_frame
+from fulfillment.ops_schema import ensure_ops_tables
+from fulfillment.risk import assess
+from fulfillment.risk_model import RiskModel, order_features, train
+from fulfillment.risk_rules import RiskRules
+from fulfillment.risk_store import ORDER_COLUMNS, load_inputs
+
+__all__ = [
+    "NotEnoughReviews",
+    "ReviewCounts",
+    "TrainedModel",
+    "load_current_model",
+    "reviewed_counts",
+    "save_model",
+    "train_from_warehouse",
+]
+
+MODEL_TABLE = """
+create table if not exists ops.risk_models (
+    version           text primary key,
+    trained_at        timestamptz not null,
+    threshold         float8 not null,
+    window_start      timestamptz,
+    window_end        timestamptz,
+    orders            integer,
+    reviewed          integer,
+    intercepted       integer,
+    released          integer,
+    validation        jsonb,
+    sklearn_version   text,
+    artefact          bytea not null,
+    artefact_sha256   text not null
+)"""
+
+# a person's decision on an order risk held (CS-escalation holds, and the releases the system
+# makes when a ticket closes, say nothing about fraud)
+_REVIEWED = """
+select channel, platform_order_no, decision
+from ops.review_queue
+where decision in ('release', 'intercept')
+    and hold_reason = 'risk'
+    and coalesce(reviewer, '') <> 'system'
+"""
+
+_COUNTS = f"""
+with reviewed as ({_REVIEWED})
+select count(*),
+       count(*) filter (where decision = 'intercept'),
+       count(*) filter (where decision = 'release'),
+       min(o.paid_at),
+       max(o.paid_at)
+from reviewed r
+join intermediate.int_orders o using (channel, platform_order_no)
+where o.paid_at >= %(since)s
+"""
+
+_DAY_ORDERS = f"""
+with reviewed as ({_REVIEWED})
+select {ORDER_COLUMNS}, o.content_hash, r.decision as review_decision
+from intermediate.int_orders o
+left join reviewed r using (channel, platform_order_no)
+where o.paid_at >= %(start)s and o.paid_at < %(end)s
+"""
+
+
+class NotEnoughReviews(Exception):  # noqa: N818 (reads as what happened)
+    """Too few reviewed orders to train on: the rules alone keep deciding."""
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    reviewed: int
+    intercepted: int
+    released: int
+    first_paid: datetime | None
+    last_paid: datetime | None
+
+    def shortfall(self, rules: RiskRules) -> str | None:
+        """Why these are too few to train on (None: enough)."""
+        m = rules.model
+        if (
+            self.reviewed >= m.min_reviewed
+            and self.intercepted >= m.min_each
+            and self.released >= m.min_each
+        ):
+            return None
+        return (
+            f"{self.reviewed} reviewed orders in ops.review_queue ({self.intercepted} "
+            f"intercepted, {self.released} released); training needs at least "
+            f"{m.min_reviewed} with {m.min_each} intercepted and {m.min_each} released "
+            "(config/risk.yaml model.min_reviewed, model.min_each). Risk stays with the rules "
+            "alone until reviewers decide more held orders (orderpulse review ORDER "
+            "--release|--intercept)."
+        )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: RiskModel
+    orders: int  # the paid orders of the training window (reviewed or not)
+    counts: ReviewCounts
+
+
+def reviewed_counts(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> ReviewCounts:
+    """The reviewers' decisions on orders paid within `model.history_days` before `now`."""
+    ensure_ops_tables(conn)
+    since = now - timedelta(days=rules.model.history_days)
+    row = conn.execute(_COUNTS, {"since": since}).fetchone()
+    return ReviewCounts(int(row[0]), int(row[1]), int(row[2]), row[3], row[4])
+
+
+def _day_features(
+    conn: psycopg.Connection, rules: RiskRules, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The features of the orders paid in [start, end), as scoring saw them then, with
+    `paid_at`, `bad` and `labelled` beside."""
+    with conn.transaction():
+        orders = read_frame(conn, _DAY_ORDERS, {"start": start, "end": end})
+        if orders.empty:
+            return pd.DataFrame()
+        orders, context, events = load_inputs(conn, rules, orders, upto=end)
+    assessed = assess(orders, rules, context=context, events=events)
+    features = order_features(orders, assessed, rules, context=context, events=events)
+    keys = orders.set_index(["channel", "platform_order_no"])
+    decision = keys["review_decision"].reindex(features.index)
+    features["paid_at"] = pd.to_datetime(keys["paid_at"], utc=True).reindex(features.index)
+    features["rules_hold"] = assessed["decision"].eq("review").to_numpy()
+    features["bad"] = decision.eq("intercept").to_numpy()
+    features["labelled"] = decision.isin(["intercept", "release"]).to_numpy()
+    return features
+
+
+def train_from_warehouse(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> TrainedModel:
+    """Train on the reviewers' decisions (raises `NotEnoughReviews` with what is missing)."""
+    counts = reviewed_counts(conn, rules, now)
+    shortfall = counts.shortfall(rules)
+    if shortfall:
+        raise NotEnoughReviews(shortfall)
+    # from the first reviewed order to the last: the orders after it are not decided yet
+    # (awaiting allocation or a reviewer) and would count as honest in the validation slice
+    start = pd.Timestamp(counts.first_paid)
+    end = pd.Timestamp(counts.last_paid) + pd.Timedelta(microseconds=1)
+    bounds = [start, *pd.date_range(start.floor("D"), end, freq="D")[1:], end]
+    days = [
+        _day_features(conn, rules, a.to_pydatetime(), b.to_pydatetime())
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if a < b
+    ]
+    frame = pd.concat([d for d in days if not d.empty])
+    frame = frame.sort_values("paid_at", kind="stable")
+    try:
+        model = train(
+            frame,
+            frame["bad"].to_numpy(bool),
+            frame["rules_hold"].to_numpy(bool),
+            frame["paid_at"].reset_index(drop=True),
+            rules.model,
+            labelled=frame["labelled"].to_numpy(bool),
+        )
+    except ValueError as err:
+        raise NotEnoughReviews(
+            f"{err}: the reviewed orders paid before the validation slice (the last "
+            f"{rules.model.calibration_share:.0%} of {start:%Y-%m-%d}..{end:%Y-%m-%d}) must "
+            "include intercepted and released ones; wait for more reviews."
+        ) from None
+    return TrainedModel(model=model, orders=len(frame), counts=counts)
+
+
+def save_model(conn: psycopg.Connection, trained: TrainedModel, now: datetime) -> str:
+    """Store the model (a re-train on the same data keeps its version, newly dated)."""
+    model, counts = trained.model, trained.counts
+    artefact = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    with conn.transaction():
+        conn.execute(MODEL_TABLE)
+        conn.execute(
+            """
+            insert into ops.risk_models (version, trained_at, threshold, window_start,
+                window_end, orders, reviewed, intercepted, released, validation,
+                sklearn_version, artefact, artefact_sha256)
+            values (%(version)s, %(now)s, %(threshold)s, %(start)s, %(end)s, %(orders)s,
+                %(reviewed)s, %(intercepted)s, %(released)s, %(validation)s::jsonb,
+                %(sklearn)s, %(artefact)s, %(sha)s)
+            on conflict (version) do update set trained_at = excluded.trained_at
+            """,
+            {
+                "version": model.version,
+                "now": now,
+                "threshold": model.threshold,
+                "start": model.window[0],
+                "end": model.window[1],
+                "orders": trained.orders,
+                "reviewed": counts.reviewed,
+                "intercepted": counts.intercepted,
+                "released": counts.released,
+                "validation": json.dumps(_plain(model.validation)),
+                "sklearn": sklearn.__version__,
+                "artefact": artefact,
+                "sha": hashlib.sha256(artefact).hexdigest(),
+            },
+        )
+    return model.version
+
+
+def load_current_model(conn: psycopg.Connection) -> RiskModel | None:
+    """The newest stored model, or None when none was trained (the rules alone)."""
+    exists = conn.execute("select to_regclass('ops.risk_models') is not null").fetchone()[0]
+    if not exists:
+        return None
+    row = conn.execute(
+        "select version, artefact, artefact_sha256 from ops.risk_models "
+        "order by trained_at desc, version limit 1"
+    ).fetchone()
+    if row is None:
+        return None
+    version, artefact, sha = row
+    artefact = bytes(artefact)
+    if hashlib.sha256(artefact).hexdigest() != sha:
+        raise ValueError(
+            f"ops.risk_models {version}: the artefact's SHA-256 differs from the one stored "
+            "with it; retrain (materialise ops/risk_model) or delete the row"
+        )
+    model = pickle.loads(artefact)  # noqa: S301 (our own artefact, hash checked above)
+    if not isinstance(model, RiskModel):
+        raise ValueError(f"ops.risk_models {version}: the artefact is no RiskModel")
+    return model
+
+
+def _plain(figures: dict) -> dict:
+    """JSON-ready figures (numpy numbers to Python, NaN to None)."""
+    out = {}
+    for k, v in figures.items():
+        v = v.item() if isinstance(v, np.generic) else v
+        out[k] = None if isinstance(v, float) and np.isnan(v) else v
+    return out

@@ -1,0 +1,100 @@
+"""`ops/risk_model`: retrains the learned risk score on the reviewers' decisions in the
+warehouse (manually, or by a weekly schedule that is off by default); `ops/risk_assessments`
+scores with the newest stored model, or with the rules alone while there is none."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.code_versions import source_version
+from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE
+from orchestration.fulfillment.risk import RiskConfig
+from orchestration.resources import WarehouseResource
+
+RISK_MODEL_INPUTS = [
+    dg.AssetKey(["intermediate", "int_orders"]),
+    dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"]),
+]
+
+
+@dg.asset(
+    key=["ops", "risk_model"],
+    group_name="fulfillment",
+    owners=OWNERS,
+    kinds={"python", "scikitlearn", "postgres"},
+    deps=RISK_MODEL_INPUTS,
+    description=(
+        "The learned risk score, trained on the reviewers' decisions (ops.review_queue: "
+        "intercept = bad, release = honest) and the order history, its threshold chosen on a "
+        "later validation slice; stored versioned in ops.risk_models, used by "
+        "ops/risk_assessments from its next run. With too few reviewed orders it trains "
+        "nothing and says so: the rules alone keep deciding. Not automated: materialise it, "
+        "or turn on risk_model_weekly_schedule."
+    ),
+    code_version=source_version(
+        __name__, "fulfillment.risk_model", "fulfillment.risk_model_store", "fulfillment.risk"
+    ),
+)
+def risk_model(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: RiskConfig
+) -> dg.MaterializeResult:
+    from fulfillment.risk_model_store import (
+        NotEnoughReviews,
+        load_current_model,
+        reviewed_counts,
+        save_model,
+        train_from_warehouse,
+    )
+    from fulfillment.risk_rules import load_risk_rules
+
+    rules = load_risk_rules(config.rules_path)
+    now = datetime.now(UTC)
+    with warehouse.connect() as conn:
+        counts = reviewed_counts(conn, rules, now)
+        reviewed = {
+            "reviewed": counts.reviewed,
+            "intercepted": counts.intercepted,
+            "released": counts.released,
+        }
+        try:
+            trained = train_from_warehouse(conn, rules, now)
+        except NotEnoughReviews as refused:
+            current = load_current_model(conn)
+            in_use = current.version if current is not None else "none: rules alone"
+            context.log.warning(f"no model trained: {refused}")
+            return dg.MaterializeResult(
+                metadata={
+                    "trained": False,
+                    "reason": str(refused),
+                    "reviewed_orders": dg.MetadataValue.json(reviewed),
+                    "model_in_use": in_use,
+                }
+            )
+        version = save_model(conn, trained, now)
+    model = trained.model
+    figures = {k: round(float(v), 4) for k, v in model.validation.items()}
+    return dg.MaterializeResult(
+        metadata={
+            "trained": True,
+            "model_version": version,
+            "threshold": dg.MetadataValue.float(model.threshold),
+            "training_window": dg.MetadataValue.json(list(model.window)),
+            "training_orders": dg.MetadataValue.int(trained.orders),
+            "reviewed_orders": dg.MetadataValue.json(reviewed),
+            "validation_rules_and_model": dg.MetadataValue.json(figures),
+            "model_in_use": version,
+        }
+    )
+
+
+@dg.schedule(
+    name="risk_model_weekly_schedule",
+    target=dg.AssetSelection.assets(risk_model),
+    cron_schedule="0 4 * * 1",
+    execution_timezone=SCHEDULE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Retrains the learned risk score on the reviewers' decisions, Mondays 04:00 "
+    "Beijing; off by default (turn it on once reviewers decide held orders regularly).",
+)
+def risk_model_weekly_schedule() -> dg.RunRequest:
+    return dg.RunRequest()
