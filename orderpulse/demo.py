@@ -268,6 +268,50 @@ def print_decisions_vs_truth(
     )
 
 
+# risk's review queue beside the sandbox's hidden verdicts (fraud, coupon_abuse)
+RISK_TRUTH_SQL = """
+with bad as (
+    select * from unnest(%(channels)s::text[], %(nos)s::text[]) as b(channel, platform_order_no)
+)
+select
+    count(*),
+    count(b.platform_order_no),
+    count(q.platform_order_no),
+    count(*) filter (where b.platform_order_no is not null and q.platform_order_no is not null),
+    string_agg(distinct coalesce(a.model_version, 'rules alone'), ', ')
+from ops.risk_assessments a
+left join bad b using (channel, platform_order_no)
+left join ops.review_queue q
+    on (q.channel, q.platform_order_no) = (a.channel, a.platform_order_no)
+    and q.hold_reason = 'risk'
+"""
+
+
+def print_risk_vs_truth(console: Console, conn: psycopg.Connection, truth: dict | None) -> None:
+    """Recall, honest share held and precision of risk's review queue against the sandbox's
+    verdicts, over the orders risk assessed."""
+    if truth is None:
+        return
+    bad = [
+        (o["channel"], o["platform_order_no"])
+        for o in truth.get("orders", [])
+        if {"fraud", "coupon_abuse"} & set(o.get("labels") or [])
+    ]
+    channels, nos = (list(c) for c in zip(*bad, strict=True)) if bad else ([], [])
+    assessed, n_bad, held, caught, scorers = conn.execute(
+        RISK_TRUTH_SQL, {"channels": channels, "nos": nos}
+    ).fetchone()
+    honest = assessed - n_bad
+    recall = f"{caught / n_bad:.1%}" if n_bad else "n/a"
+    honest_held = f"{(held - caught) / honest:.2%}" if honest else "n/a"
+    precision = f"{caught / held:.1%}" if held else "n/a"
+    console.print(
+        f"risk vs the sandbox's verdicts (fraud, coupon_abuse): {assessed:,} orders assessed, "
+        f"{n_bad} bad; review queue recall {recall}, honest orders held {honest_held}, "
+        f"precision {precision} ({held} held; scored by {scorers or 'nothing'})"
+    )
+
+
 HEALTH_SQL = """
 select channel, count(*) as days, avg(ohi) as mean_ohi, min(ohi) as min_ohi,
        (array_agg(ohi order by day desc))[1] as last_ohi
@@ -400,6 +444,7 @@ def run_demo(
             total = print_summary(console, conn, truth)
             print_decisions(console, conn)
             print_decisions_vs_truth(console, conn, truth)
+            print_risk_vs_truth(console, conn, truth)
             print_watching(console, conn, truth)
     except psycopg.errors.UndefinedTable:
         console.print("[red]marts.fct_orders does not exist: the dbt step did not build it[/]")
