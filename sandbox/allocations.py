@@ -142,6 +142,9 @@ class AllocationBook:
                     "warehouse_id": a.allocation.warehouse_id,
                     "carrier": a.allocation.carrier,
                     "delivered_at": a.delivered_at.isoformat(),
+                    # the same moment on the model's clock (uncompressed by time_scale), the
+                    # clock OrderPulse's promised_delivery_at counts on
+                    "delivered_at_model": self._model(a.delivered_at, a.received_at).isoformat(),
                     "freight_cost": str(a.freight_cost),
                 }
                 for a in self._played.values()
@@ -264,6 +267,13 @@ class AllocationBook:
         )
         for j, (a, o) in enumerate(zip(batch, orders, strict=True)):
             self._played[(a.channel, a.platform_order_no)] = self._records(a, o, out, j, now)
+
+    def _model(self, live: datetime, received: datetime) -> datetime:
+        """The model time of a live moment of a future played from `received` (`_live`'s
+        inverse, to the second)."""
+        return received + timedelta(
+            seconds=round((live - received).total_seconds() * self.time_scale)
+        )
 
     def _live(self, t_model: int, now: datetime) -> datetime:
         return now + timedelta(seconds=(t_model - now.timestamp()) / self.time_scale)
