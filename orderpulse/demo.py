@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 import dagster as dg
+import pandas as pd
 import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -374,6 +375,35 @@ def print_watching(console: Console, conn: psycopg.Connection, truth: dict | Non
     console.print(table)
 
 
+def print_promise_accuracy(console: Console, conn: psycopg.Connection, truth: dict | None) -> None:
+    """The stored promises against the sandbox's deliveries: the sandbox plays each accepted
+    allocation's future to the end at once (its truth is the clock advanced past every
+    delivery), on the model's clock that the promises count on."""
+    from fulfillment.promise_accuracy import read_promises, score_promises
+
+    played = (truth or {}).get("deliveries") or []
+    deliveries = pd.DataFrame(
+        [
+            {
+                "channel": d["channel"],
+                "platform_order_no": d["platform_order_no"],
+                "warehouse_id": d["warehouse_id"],
+                "carrier": d["carrier"],
+                "delivered_at": d.get("delivered_at_model", d["delivered_at"]),
+            }
+            for d in played
+        ],
+        columns=["channel", "platform_order_no", "warehouse_id", "carrier", "delivered_at"],
+    )
+    accuracy = score_promises(read_promises(conn), deliveries)
+    where = (
+        f"the sandbox's played futures of the {len(played):,} allocations its WMS accepted"
+        if played
+        else "the sandbox's WMS played no allocation"
+    )
+    console.print(f"{accuracy.sentence()} ({where})")
+
+
 def print_step_failures(console: Console, result) -> None:
     """Each failed step of a run with the last line of its error."""
     for event in result.all_events:
@@ -443,6 +473,7 @@ def run_demo(
         with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
             total = print_summary(console, conn, truth)
             print_decisions(console, conn)
+            print_promise_accuracy(console, conn, truth)
             print_decisions_vs_truth(console, conn, truth)
             print_risk_vs_truth(console, conn, truth)
             print_watching(console, conn, truth)
