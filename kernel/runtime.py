@@ -41,6 +41,12 @@ run_monitoring:
   enabled: true
   start_timeout_seconds: 300
   poll_interval_seconds: 30
+# a run that failed outside its steps (the code server too busy to answer the run queue
+# within its time-out, a run worker that died) is launched again once; a failed step is not
+run_retries:
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 telemetry:
   enabled: false
 """
@@ -78,6 +84,9 @@ def prepare(settings: Settings | None = None) -> PgConn:
             "DAGSTER_HOME": str(dagster_home),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "GX_ANALYTICS_ENABLED": "false",
+            # the one code server answers every sensor, schedule and run-queue call: on a busy
+            # machine its default 60 s time-out failed queued runs while it was evaluating
+            "DAGSTER_GRPC_TIMEOUT_SECONDS": os.environ.get("DAGSTER_GRPC_TIMEOUT_SECONDS", "180"),
             # dagster-dbt and `dagster dev` run the `dbt` / `dagster` of the PATH: this venv's
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             **warehouse.env(),

@@ -105,8 +105,17 @@ def _runs(port: int) -> list[dict]:
 
 def _failed_runs(runs: list[dict]) -> list[str]:
     """What failed, run by run: the trigger and each failed step's first error line, with the
-    first line of each error it was raised from (Dagster wraps the user's exception)."""
+    first line of each error it was raised from (Dagster wraps the user's exception). A run
+    that failed outside its steps (dagster.yaml retries those once) counts only if its retry
+    did not succeed."""
     out = []
+    retried_ok = {
+        tag["value"]
+        for run in runs
+        if run["status"] == "SUCCESS"
+        for tag in run["tags"]
+        if tag["key"] == "dagster/parent_run_id"
+    }
     for run in runs:
         if run["status"] != "FAILURE":
             continue
@@ -121,6 +130,8 @@ def _failed_runs(runs: list[dict]) -> list[str]:
             for e in run["eventConnection"]["events"]
             if e["__typename"] == "ExecutionStepFailureEvent"
         ]
+        if not steps and run["runId"] in retried_ok:
+            continue  # failed outside its steps and Dagster's run retry then succeeded
         out.append(f"{run['runId'][:8]} ({trigger}) {steps or 'no step failed'}")
     return out
 

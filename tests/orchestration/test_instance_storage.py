@@ -28,6 +28,11 @@ def test_runs_are_recorded_in_postgres(pg, op_home: Path) -> None:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        # a run failed outside its steps (e.g. dequeued while the code server was busy) is
+        # launched again once, a failed step is not; the code server gets 180 s to answer
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+        assert not instance.run_retries_retry_on_asset_or_op_failure
+        assert os.environ["DAGSTER_GRPC_TIMEOUT_SECONDS"] == "180"
         result = dg.materialize([tiny_asset], instance=instance)
         assert result.success
         with psycopg.connect(os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")) as c:
