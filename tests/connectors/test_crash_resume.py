@@ -16,6 +16,8 @@ import psycopg
 
 from connectors.raw_loader import read_cursor
 from sandbox.faults import FaultConfig
+from tests.connectors import platform_truth
+from tests.faults.ground_truth import assert_raw_equals_truth
 
 REPO = Path(__file__).resolve().parents[2]
 CHANNEL = "pdd"  # 30-minute windows: a three-day pull commits its cursor many times
@@ -78,6 +80,8 @@ def test_sigkilled_ingest_resumes_without_gap_or_duplicate(
         kept = conn.execute(
             f"select count(*) from {table} where run_id = %s", [first_run[0][0]]
         ).fetchone()[0]
+        # every order once, in the truth's latest version (status and paid amount)
+        assert_raw_equals_truth(conn, CHANNEL, truth, platform_truth.pdd)
 
     numbers = [no for (no,) in rows]
     assert len(numbers) == len(set(numbers)) == len(truth)
