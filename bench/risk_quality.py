@@ -2,7 +2,7 @@
 the rules alone and for rules + the learned model, on a later time window the model never saw.
 
     .venv/bin/python bench/risk_quality.py [--orders 100000] [--days 30] [--seed 7] [--quick]
-                                           [--out result.json]
+                                           [--labels all|reviewed] [--out result.json]
 
 What it does:
 1. generates a sandbox world (`sandbox.world.generate_world`: orders, behaviour log, and the
@@ -20,6 +20,9 @@ What it does:
    the share of honest orders held, precision, for the rules alone and for rules + model; and
    how many bad orders fired no signal and how many honest ones fired one (the truth is not
    the rules restated). `--quick` is a 6,000-order world over 6 days (for the test).
+`--labels reviewed` trains as the pipeline's `ops/risk_model` must: only the orders the rules
+held carry a verdict (a reviewer's decision), the rest are unlabelled (not fitted on, counted
+as honest when the cut is chosen).
 Nothing is tuned on the later window: the thresholds come from the rule file and the training
 window (the validation slice's own figures are printed beside, as `validation`).
 """
@@ -92,7 +95,12 @@ def _scored(
 
 
 def measure(
-    orders: int, days: int, seed: int, train_share: float = 0.6, rules: RiskRules | None = None
+    orders: int,
+    days: int,
+    seed: int,
+    train_share: float = 0.6,
+    rules: RiskRules | None = None,
+    labels: str = "all",
 ) -> dict:
     """Generate, split, score, train and measure; returns the figures and the later window's
     rows (`test`: key, bad, signals, rules_hold, model_hold)."""
@@ -122,7 +130,16 @@ def measure(
     t = time.perf_counter()
     tr_hold = tr_assessed["decision"].eq("review").to_numpy()
     paid = early.set_index(["channel", "platform_order_no"])["paid_at"].reindex(tr_features.index)
-    model = train(tr_features, tr_bad, tr_hold, paid.reset_index(drop=True), rules.model)
+    # "reviewed": a verdict only where the rules held the order (what reviewers decide)
+    labelled = tr_hold if labels == "reviewed" else np.ones(len(tr_bad), bool)
+    model = train(
+        tr_features,
+        tr_bad & labelled,
+        tr_hold,
+        paid.reset_index(drop=True),
+        rules.model,
+        labelled=labelled,
+    )
     clock["train_s"] = time.perf_counter() - t
 
     rules_hold = te_assessed["decision"].eq("review").to_numpy()
@@ -141,6 +158,8 @@ def measure(
         "test_window": [cut.isoformat(), pd.Timestamp(world.end).isoformat()],
         "train_orders": len(early),
         "train_bad": int(tr_bad.sum()),
+        "labels": labels,
+        "train_labelled": int(labelled.sum()),
         "model_version": model.version,
         "model_window": list(model.window),  # fit + validation: all before the test window
         "model_threshold": round(model.threshold, 6),
@@ -158,7 +177,8 @@ def _print(result: dict) -> None:
     print(
         f"world: {result['orders']:,} orders over {result['days']} days (seed {result['seed']});"
         f" trained on {result['train_orders']:,} paid orders ({result['train_bad']} bad) paid"
-        f" {result['train_window'][0][:16]} .. {result['train_window'][1][:16]}"
+        f" {result['train_window'][0][:16]} .. {result['train_window'][1][:16]};"
+        f" labels: {result['labels']} ({result['train_labelled']:,} labelled)"
     )
     print(
         f"model {result['model_version']} threshold {result['model_threshold']}; measured on"
@@ -188,11 +208,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--train-share", type=float, default=0.6)
     parser.add_argument("--quick", action="store_true", help="6,000 orders over 6 days")
+    parser.add_argument(
+        "--labels",
+        choices=("all", "reviewed"),
+        default="all",
+        help="train on every order's verdict, or only on the orders the rules held",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.quick:
         args.orders, args.days = 6000, 6
-    result = measure(args.orders, args.days, args.seed, args.train_share)
+    result = measure(args.orders, args.days, args.seed, args.train_share, labels=args.labels)
     _print(result)
     if args.out:
         printable = {k: v for k, v in result.items() if k != "test"}

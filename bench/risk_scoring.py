@@ -1,7 +1,8 @@
 """Benchmark: the risk scoring step (`fulfillment.risk.assess`) over N synthetic orders
 (default 1,000,000) and N/2 storefront cart events, with config/risk.yaml.
 
-    .venv/bin/python bench/risk_scoring.py [--orders 1000000] [--seed 7] [--out result.json]
+    .venv/bin/python bench/risk_scoring.py [--orders 1000000] [--seed 7] [--with-model]
+                                           [--out result.json]
 
 What it does:
 1. builds N orders over three days in memory, shaped like the sandbox's: two orders per three
@@ -14,6 +15,10 @@ What it does:
 3. prints orders/s, the decisions, how often each signal fired and the peak memory:
    tracemalloc's peak of a separate run (numpy and Python allocations made by the scorer)
    and the process's max RSS; --out writes the figures as JSON.
+4. with --with-model, also times what the learned score adds when a model is stored
+   (`risk_model.order_features`, the probability, `risk_model.combine`) over the same orders,
+   with a model trained beforehand on the first 50,000 orders (the IP-burst farm's orders as
+   "bad": speed only, the labels mean nothing).
 This measures speed only: the synthetic orders carry no ground truth (recall and the honest
 share held need the sandbox's latent truth, issue 12, not built yet). Inputs are generated
 before the clock starts; timings are wall time, best of --repeat runs.
@@ -35,6 +40,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fulfillment.risk import assess, summarise  # noqa: E402
+from fulfillment.risk_model import combine, order_features, train  # noqa: E402
 from fulfillment.risk_rules import load_risk_rules  # noqa: E402
 
 CHANNELS = ["taobao", "jd", "douyin", "pdd", "kuaishou", "youzan"]
@@ -100,11 +106,42 @@ def synthetic(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return orders, events
 
 
+def _model_figures(
+    orders: pd.DataFrame, events: pd.DataFrame, assessed: pd.DataFrame, rules, repeat: int
+) -> dict:
+    """Seconds and orders/s of the learned score on top of `assess` (features, probability,
+    combine), with a model fitted on the first 50,000 orders."""
+    first = orders.iloc[:50_000]
+    part = assessed.set_index(["channel", "platform_order_no"])
+    keys = pd.MultiIndex.from_frame(first[["channel", "platform_order_no"]])
+    head = part.reindex(keys).reset_index()
+    features = order_features(first, head, rules, events=events)
+    bad = features.index.get_level_values(1).isin(
+        first.loc[first["buyer_ip"].str.startswith("9.9."), "platform_order_no"]
+    )
+    hold = head["decision"].eq("review").to_numpy()
+    model = train(features, bad, hold, first["paid_at"], rules.model)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        f = order_features(orders, assessed, rules, events=events)
+        out = combine(assessed, model.probability(f), model, rules.review.threshold)
+        best = min(best, time.perf_counter() - start)
+    return {
+        "seconds": round(best, 2),
+        "orders_per_second": round(len(orders) / best),
+        "held_by_model": int(
+            (out["decision"].eq("review") & assessed["decision"].ne("review")).sum()
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--with-model", action="store_true", help="time the learned score too")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rules = load_risk_rules()
@@ -130,6 +167,9 @@ def main() -> None:
         "tracemalloc_peak_mb": round(peak / 2**20),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if args.with_model:
+        figures["model"] = _model_figures(orders, events, result, rules, args.repeat)
+        figures["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -125,9 +126,15 @@ def order_features(
     goods = mine["goods_value"].fillna(0).to_numpy()
     safe = np.where(goods > 0, goods, np.nan)
     out = pd.DataFrame(index=pd.MultiIndex.from_frame(mine[KEY]))
+    # the fired signals as a 0/1 matrix, from the (few) fired names only
     fired = assessments["signals"].tolist()
-    for s in ALL_SIGNALS:
-        out[f"sig_{s}"] = np.fromiter((s in f for f in fired), dtype=float, count=len(fired))
+    lengths = np.fromiter(map(len, fired), dtype=np.int64, count=len(fired))
+    rows = np.repeat(np.arange(len(fired)), lengths)
+    cols = pd.Index(ALL_SIGNALS).get_indexer(list(chain.from_iterable(fired)))
+    flags = np.zeros((len(fired), len(ALL_SIGNALS)))
+    flags[rows[cols >= 0], cols[cols >= 0]] = 1.0
+    for j, s in enumerate(ALL_SIGNALS):
+        out[f"sig_{s}"] = flags[:, j]
     out["rule_score"] = assessments["score"].to_numpy(dtype=float)
     out["log_goods_value"] = np.log1p(goods)
     out["discount_share"] = np.nan_to_num(mine["discount_amount"].fillna(0).to_numpy() / safe)

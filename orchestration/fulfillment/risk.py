@@ -49,14 +49,22 @@ class RiskConfig(dg.Config):
     ),
     automation_condition=keep_current(),
 )
-def risk_assessments(warehouse: WarehouseResource, config: RiskConfig) -> dg.MaterializeResult:
+def risk_assessments(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, config: RiskConfig
+) -> dg.MaterializeResult:
     from fulfillment.risk_model_store import load_current_model
     from fulfillment.risk_rules import load_risk_rules
     from fulfillment.risk_store import decide_risk
 
     rules = load_risk_rules(config.rules_path)
     with warehouse.connect() as conn:
-        model = load_current_model(conn)
+        unusable = None
+        try:
+            model = load_current_model(conn)
+        except Exception as err:  # noqa: BLE001 (an unreadable model must not stop risk)
+            conn.rollback()
+            model, unusable = None, f"{type(err).__name__}: {err}"
+            context.log.error(f"stored risk model unusable, scoring with the rules alone: {err}")
         report = decide_risk(conn, rules, datetime.now(UTC), model=model)
         scored_by = {
             version or "rules alone": int(n)
@@ -86,7 +94,12 @@ def risk_assessments(warehouse: WarehouseResource, config: RiskConfig) -> dg.Mat
         ),
         "config_version": rules.version,
         # which model scored: this run, and every stored assessment
-        "model_version": report.model_version or "none: rules alone (no model trained yet)",
+        "model_version": report.model_version
+        or (
+            f"none: rules alone (stored model unusable: {unusable})"
+            if unusable
+            else "none: rules alone (no model trained yet)"
+        ),
         "held_by_model_this_run": dg.MetadataValue.int(report.held_by_model),
         "assessments_by_model": dg.MetadataValue.json(scored_by),
     }

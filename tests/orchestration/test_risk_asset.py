@@ -220,3 +220,18 @@ def test_retrain_refuses_with_too_few_reviewed_orders(fresh_db, tmp_path) -> Non
     # and the risk asset scores with the rules alone
     scored = dg.materialize([risk_assessments], resources=resources)
     assert _meta(scored, "ops__risk_assessments")["assessments_by_model"] == {"rules alone": 2}
+
+    # a stored model whose artefact does not match its hash is not used, and says so
+    from fulfillment.risk_model_store import MODEL_TABLE
+
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute(MODEL_TABLE)
+        conn.execute(
+            "insert into ops.risk_models (version, trained_at, threshold, artefact, "
+            "artefact_sha256) values ('rm-000000000000', now(), 0.5, 'x', 'not-its-hash')"
+        )
+        conn.commit()
+    scored = dg.materialize([risk_assessments], resources=resources)
+    meta = _meta(scored, "ops__risk_assessments")
+    assert meta["model_version"].startswith("none: rules alone (stored model unusable: ")
+    assert "rm-000000000000" in meta["model_version"] and "SHA-256" in meta["model_version"]
