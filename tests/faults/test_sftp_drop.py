@@ -16,7 +16,14 @@ import asyncssh
 import psycopg
 import pytest
 
-from connectors.sftp import RECONNECTS, SftpError, credentials_from_info, pending_files, sync_source
+from connectors.sftp import (
+    RECONNECTS,
+    SftpCredentials,
+    SftpError,
+    credentials_from_info,
+    pending_files,
+    sync_source,
+)
 from sandbox.sftp_server import SftpHandle, known_hosts_line, start_sftp
 from sandbox.truth import truth_document
 from sandbox.world import World, generate_world
@@ -52,7 +59,7 @@ def server(world: World, tmp_path: Path) -> Iterator[SftpHandle]:
     handle.stop()
 
 
-def _through(server: SftpHandle, relay: CuttingRelay, tmp_path: Path):  # noqa: ANN202
+def _through(server: SftpHandle, relay: CuttingRelay, tmp_path: Path) -> SftpCredentials:
     """Credentials that reach `server` through `relay` (its host key known at the relay's port)."""
     host_key = asyncssh.read_private_key(str(server.host_key_path))
     known = tmp_path / "known_hosts_relay"
