@@ -76,6 +76,10 @@ WORKLOADS = (
         ("figures", "incremental_run_share", "incremental_build_share", "bench_peak_rss_mib"),
     ),
     Workload(
+        "full_flow", "full_flow.py", ("--orders", "1000000"), ("--orders", "2000", "--days", "2"),
+        ("stages", "run_seconds", "run_orders_per_s", "peak_rss_mib_largest_process"),
+    ),
+    Workload(
         "webhook_load", "webhook_load.py", ("--events", "20000"), ("--events", "2000"),
         ("accepted_per_s", "bare_per_s", "ratio_to_bare", "lost", "peak_rss_mib"),
     ),
