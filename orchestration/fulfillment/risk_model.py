@@ -1,5 +1,5 @@
 """`ops/risk_model`: retrains the learned risk score on the reviewers' decisions in the
-warehouse (manually, or by a weekly schedule that is off by default); `ops/risk_assessments`
+warehouse (manually, or by its weekly schedule); `ops/risk_assessments`
 scores with the newest stored model, or with the rules alone while there is none."""
 
 from datetime import UTC, datetime
@@ -9,6 +9,7 @@ import dagster as dg
 from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE
 from orchestration.fulfillment.risk import RiskConfig
+from orchestration.readiness import skip_until_built
 from orchestration.resources import WarehouseResource
 
 RISK_MODEL_INPUTS = [
@@ -29,7 +30,7 @@ RISK_MODEL_INPUTS = [
         "later validation slice; stored versioned in ops.risk_models, used by "
         "ops/risk_assessments from its next run. With too few reviewed orders it trains "
         "nothing and says so: the rules alone keep deciding. Not automated: materialise it, "
-        "or turn on risk_model_weekly_schedule."
+        "or let risk_model_weekly_schedule retrain it on Mondays."
     ),
     code_version=source_version(
         __name__, "fulfillment.risk_model", "fulfillment.risk_model_store", "fulfillment.risk"
@@ -92,9 +93,13 @@ def risk_model(
     target=dg.AssetSelection.assets(risk_model),
     cron_schedule="0 4 * * 1",
     execution_timezone=SCHEDULE_TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Retrains the learned risk score on the reviewers' decisions, Mondays 04:00 "
-    "Beijing; off by default (turn it on once reviewers decide held orders regularly).",
+    "Beijing, once the warehouse is built; with too few reviewed orders the run trains nothing "
+    "and says so (the rules alone keep deciding).",
 )
-def risk_model_weekly_schedule() -> dg.RunRequest:
-    return dg.RunRequest()
+def risk_model_weekly_schedule(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> dg.RunRequest | dg.SkipReason:
+    reads = [".".join(key.path) for key in RISK_MODEL_INPUTS]
+    return skip_until_built(warehouse, reads) or dg.RunRequest()

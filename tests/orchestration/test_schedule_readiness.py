@@ -56,3 +56,16 @@ def test_the_nightly_data_tests_wait_for_every_dbt_model(
         conn.execute("create table marts.fct_orders ()")
     (request,) = _evaluate(dbt_full_data_tests_schedule, fresh_db)
     assert isinstance(request, dg.RunRequest)
+
+
+def test_the_weekly_risk_retrain_waits_for_the_order_history(fresh_db: PgConn) -> None:
+    from orchestration.fulfillment.risk_model import risk_model_weekly_schedule
+
+    assert risk_model_weekly_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    (skip,) = _evaluate(risk_model_weekly_schedule, fresh_db)
+    assert isinstance(skip, str) and "intermediate.int_orders" in skip
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        conn.execute("create table intermediate.int_orders ()")
+        conn.execute("create table staging.stg_merchant_systems__behaviour_events ()")
+    (request,) = _evaluate(risk_model_weekly_schedule, fresh_db)
+    assert isinstance(request, dg.RunRequest)
