@@ -22,7 +22,8 @@ What it does:
    the rules restated). `--quick` is a 6,000-order world over 6 days (for the test).
 `--labels reviewed` trains as the pipeline's `ops/risk_model` must: only the orders the rules
 held carry a verdict (a reviewer's decision), the rest are unlabelled (not fitted on, counted
-as honest when the cut is chosen).
+as honest when the cut is chosen); `--labels reviewed-pu` fits on every order, the unreviewed
+ones as honest.
 Nothing is tuned on the later window: the thresholds come from the rule file and the training
 window (the validation slice's own figures are printed beside, as `validation`).
 """
@@ -130,8 +131,11 @@ def measure(
     t = time.perf_counter()
     tr_hold = tr_assessed["decision"].eq("review").to_numpy()
     paid = early.set_index(["channel", "platform_order_no"])["paid_at"].reindex(tr_features.index)
-    # "reviewed": a verdict only where the rules held the order (what reviewers decide)
+    # "reviewed": a verdict only where the rules held the order (what reviewers decide);
+    # "reviewed-pu": the same verdicts, every other order fitted on as honest
     labelled = tr_hold if labels == "reviewed" else np.ones(len(tr_bad), bool)
+    if labels == "reviewed-pu":
+        tr_bad = tr_bad & tr_hold
     model = train(
         tr_features,
         tr_bad & labelled,
@@ -210,9 +214,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="6,000 orders over 6 days")
     parser.add_argument(
         "--labels",
-        choices=("all", "reviewed"),
+        choices=("all", "reviewed", "reviewed-pu"),
         default="all",
-        help="train on every order's verdict, or only on the orders the rules held",
+        help="train on every order's verdict, only on the orders the rules held, or on "
+        "those with every other order taken as honest",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

@@ -11,9 +11,10 @@ risk held (`hold_reason` risk) with a person's `decision` `intercept` (bad) or `
 the warehouse. Training takes every paid order of `intermediate.int_orders` paid between the
 first and the last reviewed one (at most `model.history_days` back), computes each order's features
 as the scoring step would have when it arrived (`risk_store.load_inputs` day by day, the
-context capped at the day's end), fits on the reviewed orders of the earlier part and chooses
-the threshold on the later part, where an unreviewed order counts as honest: the honest share
-it holds can only be lower than the target. Fewer than `model.min_reviewed` reviewed orders,
+context capped at the day's end), fits on the earlier part (every order, the unreviewed ones as
+honest, with `model.fit_unreviewed_as_honest`; else the reviewed ones only) and chooses the
+threshold on the later part, where an unreviewed order counts as honest: the honest share it
+holds can only be lower than the target. Fewer than `model.min_reviewed` reviewed orders,
 or fewer than `model.min_each` intercepted or released ones: no model, the rules alone.
 
 The artefact is the pickled `RiskModel` with its SHA-256 beside; `load_current_model` refuses
@@ -191,7 +192,10 @@ def train_from_warehouse(conn: psycopg.Connection, rules: RiskRules, now: dateti
             frame["rules_hold"].to_numpy(bool),
             frame["paid_at"].reset_index(drop=True),
             rules.model,
-            labelled=frame["labelled"].to_numpy(bool),
+            # every order, the unreviewed as honest; or the reviewed only
+            labelled=None
+            if rules.model.fit_unreviewed_as_honest
+            else frame["labelled"].to_numpy(bool),
         )
     except ValueError as err:
         raise NotEnoughReviews(

@@ -177,7 +177,8 @@ class LearnedScore(_Model):
     `honest_hold_target` of that slice's honest orders. `min_reviewed` / `min_each`: the
     reviewed orders (and intercepted and released ones each) the warehouse must hold before
     the retrain asset trains; fewer, and risk stays with the rules alone. `history_days`: how
-    far back the reviewed orders reach."""
+    far back the reviewed orders reach. `fit_unreviewed_as_honest`: fit on every order of the
+    window, the unreviewed ones as honest (else on the reviewed orders only)."""
 
     learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_iter: int = Field(default=200, ge=10, le=2000)
@@ -189,6 +190,7 @@ class LearnedScore(_Model):
     min_reviewed: int = Field(default=200, ge=2)
     min_each: int = Field(default=20, ge=1)
     history_days: int = Field(default=90, ge=1)
+    fit_unreviewed_as_honest: bool = True
     random_state: int = 0
 
 
