@@ -94,3 +94,44 @@ def test_played_deliveries_on_the_model_clock_score_the_promises() -> None:
     )
     assert (acc.orders, acc.on_time_share) == (6, 0.5)
     assert acc.mean_slack_days == pytest.approx(0.0, abs=1e-6)
+
+
+def test_read_promises_takes_shipped_main_parts_with_a_promise(fresh_db) -> None:
+    import psycopg
+
+    from fulfillment.ops_schema import ensure_ops_tables
+    from fulfillment.promise_accuracy import read_promises
+
+    rows = [  # (no, part, decision, promised hours after T0 or None)
+        ("a", 0, "ship", 30.0),
+        ("b", 0, "split", 40.0),
+        ("b", 1, "split", 50.0),  # a split's other part: the main part carries the promise
+        ("c", 0, "manual_review", None),
+        ("d", 0, "ship", None),
+    ]
+    with psycopg.connect(fresh_db.url()) as conn:
+        ensure_ops_tables(conn)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into ops.routing_decisions (channel, platform_order_no, part, decision, "
+                "warehouse_id, carrier, decided_at, promised_delivery_at) "
+                "values ('jd', %s, %s, %s, 'WH-EAST', 'JD', %s, %s)",
+                [
+                    (no, part, d, T0, None if h is None else T0 + timedelta(hours=h))
+                    for no, part, d, h in rows
+                ],
+            )
+        promises = read_promises(conn)
+    assert sorted(promises["platform_order_no"]) == ["a", "b"]
+    deliveries = pd.DataFrame(
+        {
+            "channel": "jd",
+            "platform_order_no": ["a", "b"],
+            "warehouse_id": "WH-EAST",
+            "carrier": "JD",
+            "delivered_at": [T0 + timedelta(hours=36), T0 + timedelta(hours=36)],
+        }
+    )
+    acc = score_promises(promises, deliveries)
+    assert (acc.orders, acc.on_time_share) == (2, 0.5)
+    assert acc.mean_slack_days == pytest.approx((-6 + 4) / 2 / 24)
