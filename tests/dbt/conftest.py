@@ -33,7 +33,7 @@ DBT = Path(sys.executable).with_name("dbt")
 DbtRunner = Callable[..., subprocess.CompletedProcess]
 
 
-# dbt parses the whole project again (8–17 s on this machine) unless the partial-parse file
+# dbt parses the whole project again (12 s here, 3 s partially) unless the partial-parse file
 # in its target folder was saved for the same connection (database name included) and the
 # same --vars. So the scratch databases take names from a small pool (the same names come back
 # test after test on a session's server) and each parse is kept here, per connection and vars,
