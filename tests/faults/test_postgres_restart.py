@@ -71,8 +71,8 @@ def test_postgres_restarted_mid_load_fails_cleanly_and_the_next_run_completes(
         first = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_for_committed_rows(url, first)
-            private_pg.stop()  # fast shutdown: the process's session is terminated
             assert first.poll() is None, "the run finished before the restart"
+            private_pg.stop()  # fast shutdown: the process's session is terminated
             private_pg.start()
             code = first.wait(timeout=60)
         finally:
