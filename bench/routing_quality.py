@@ -211,9 +211,8 @@ def history_backtest(
         )  # fmt: skip
         pr = promise_hours(frame, rules, lanes)
         at = promised_at_ns(
-            paid_ns, pr["promise_hours"].to_numpy(float), int(paid_ns.min()), p.handling_hours,
-            lanes.open_hours,
-        )  # fmt: skip
+            paid_ns, pr["promise_hours"].to_numpy(float), int(paid_ns.min()), lanes.open_hours
+        )
         promised_s = unix_s(pd.Series(at))
         got = (pr["promise_source"] == "lane_carrier").to_numpy()
         actual, promised = delivered_s[got], promised_s[got]

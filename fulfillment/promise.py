@@ -290,34 +290,18 @@ def back_to_open_ns(at_ns: np.ndarray, open_h: np.ndarray | None) -> np.ndarray:
 
 
 def promised_at_ns(
-    paid_ns: np.ndarray,
-    hours: np.ndarray,
-    now_ns: int,
-    handling_hours: float,
-    open_h: np.ndarray | None = None,
+    paid_ns: np.ndarray, hours: np.ndarray, now_ns: int, open_h: np.ndarray | None = None
 ) -> pd.DatetimeIndex:
-    """`promised_at` on int64 ns since the epoch (int64 max = unknown paid time); UTC result.
-    `open_h`: `LaneTable.open_hours` (a promise in a closed hour moves back to an open one)."""
+    """The promised delivery time on int64 ns since the epoch (UTC result): `hours` from the
+    payment, or from `now` for an order decided later (or with an unknown paid time: int64
+    max): the warehouse starts on an order when its allocation arrives, and the history's
+    hours were counted from payments allocated within minutes. `open_h`:
+    `LaneTable.open_hours` (a promise in a closed hour moves back to an open one)."""
     h_ns = np.where(np.isnan(hours), 0, hours * 3.6e12).astype(np.int64)
-    late_ns = np.where(np.isnan(hours), 0, np.clip(hours - handling_hours, 0, None) * 3.6e12)
-    paid = np.where(paid_ns == np.iinfo(np.int64).max, now_ns, paid_ns)
-    out = np.maximum(paid + h_ns, now_ns + late_ns.astype(np.int64))
+    start = np.maximum(np.where(paid_ns == np.iinfo(np.int64).max, now_ns, paid_ns), now_ns)
+    out = start + h_ns
     moved = back_to_open_ns(out, open_h)
-    out = np.where(moved > np.maximum(paid, now_ns), moved, out)  # never before its start
+    out = np.where(moved > start, moved, out)  # never before its start
     values = out.astype("datetime64[ns]")
     values[np.isnan(hours)] = np.datetime64("NaT")
     return pd.DatetimeIndex(values).tz_localize("UTC")
-
-
-def promised_at(
-    paid_at: pd.Series, hours: np.ndarray, now: datetime, handling_hours: float
-) -> pd.Series:
-    """The promised delivery time: paid_at + hours, but an order decided late still gets its
-    transit time from now (now + hours − handling); unpaid/unknown paid_at counts from now."""
-    now_ts = pd.Timestamp(now)
-    now_ts = now_ts.tz_convert("UTC") if now_ts.tzinfo else now_ts.tz_localize("UTC")
-    paid = _utc(paid_at).fillna(now_ts)
-    delta = pd.to_timedelta(hours, unit="h")
-    late = now_ts + pd.to_timedelta(np.clip(hours - handling_hours, 0, None), unit="h")
-    out = (paid + delta).where(paid + delta >= late, late)
-    return out.where(~np.isnan(hours), pd.NaT)

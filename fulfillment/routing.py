@@ -1118,11 +1118,7 @@ def _assemble(
         slowest = pd.Series(ph.to_numpy()).groupby(po).max()
         hours[slowest.index.to_numpy()] = slowest.to_numpy()
     promised = promise_mod.promised_at_ns(
-        world.paid_ns,
-        hours,
-        now_ts.value,
-        rules.promise.handling_hours,
-        lanes.open_hours if lanes is not None else None,
+        world.paid_ns, hours, now_ts.value, lanes.open_hours if lanes is not None else None
     )
 
     inputs = _explain(world, st, freight_cost, now_ts) if explain else np.full(n, None, object)

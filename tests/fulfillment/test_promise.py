@@ -103,12 +103,14 @@ def test_history_window_from_the_rule_file() -> None:
     assert len(lane_hours_for(hist, rules).by_carrier) == 1  # no now: no window
 
 
-def test_promised_time_counts_from_payment_but_not_before_now() -> None:
+def test_promised_time_counts_from_payment_or_a_later_decision() -> None:
     now = pd.Timestamp(NOW).value
-    paid = np.array([now - 3_600 * 10**9, now - 72 * 3_600 * 10**9, np.iinfo(np.int64).max])
-    at = promised_at_ns(paid, np.array([48.0, 48.0, 48.0]), now, handling_hours=24)
-    assert at[0] == pd.Timestamp(NOW) + timedelta(hours=47)
-    assert at[1] == pd.Timestamp(NOW) + timedelta(hours=24)  # decided late: transit from now
+    paid = np.array([now + 3_600 * 10**9, now - 72 * 3_600 * 10**9, np.iinfo(np.int64).max])
+    at = promised_at_ns(paid, np.array([48.0, 48.0, 48.0]), now)
+    assert at[0] == pd.Timestamp(NOW) + timedelta(hours=49)  # decided before payment
+    # decided late: the warehouse starts when the allocation arrives, the whole lead time
+    # counts from the decision
+    assert at[1] == pd.Timestamp(NOW) + timedelta(hours=48)
     assert at[2] == pd.Timestamp(NOW) + timedelta(hours=48)
 
 
@@ -121,7 +123,7 @@ def test_route_uses_lane_history_and_backlog() -> None:
     assert r["promise_source"] == "lane_carrier"
     assert r["promise_hours"] == pytest.approx(expected, abs=0.01)
     assert r["promise_days"] == pytest.approx(expected / 24, abs=0.01)
-    paid = pd.Timestamp(NOW) - timedelta(hours=1)
-    assert abs(r["promised_delivery_at"] - (paid + timedelta(hours=expected))) < timedelta(
-        seconds=40
+    # paid an hour before NOW, decided at NOW: the lead time counts from the decision
+    assert abs(r["promised_delivery_at"] - (pd.Timestamp(NOW) + timedelta(hours=expected))) < (
+        timedelta(seconds=40)
     )

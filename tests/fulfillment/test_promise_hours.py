@@ -138,7 +138,7 @@ def test_promised_time_moves_back_but_never_before_its_start() -> None:
     open_h = np.array([8 <= h < 21 for h in range(24)])
     paid = np.array([pd.Timestamp(_bj(0, 10)).value, pd.Timestamp(_bj(0, 22)).value])
     now = pd.Timestamp(_bj(0, 9)).value
-    at = promised_at_ns(paid, np.array([16.0, 1.0]), now, handling_hours=0, open_h=open_h)
+    at = promised_at_ns(paid, np.array([16.0, 1.0]), now, open_h=open_h)
     assert at[0] == pd.Timestamp(_bj(0, 21)) - timedelta(seconds=1)  # 02:00 -> 20:59:59
     assert at[1] == pd.Timestamp(_bj(0, 23))  # back would be before payment: kept
 
