@@ -3,8 +3,8 @@
 
 Reads only what sits upstream of `ops`: the orders awaiting allocation
 (`intermediate.int_orders_awaiting_allocation`, the paid orders not taken up by a warehouse yet)
-with their fields from `intermediate.int_orders`, the orders around them (same buyer, IP or
-receiver phone within `behaviour.window_hours`), the buyers' earlier order counts and the
+with their fields from `intermediate.int_orders`, the orders around them (same buyer, IP,
+receiver phone or address within `behaviour.window_hours`), the buyers' earlier order counts and the
 storefront behaviour log (`staging.stg_merchant_systems__behaviour_events`). Set-based: the
 order keys go to a temp table by COPY, one query per input, the assessments back by COPY, one
 upsert per table, all in one transaction under an advisory lock.
@@ -64,14 +64,16 @@ left join intermediate.int_orders h
 group by r.channel, r.platform_order_no
 """
 
-# the orders around the candidates that a window or a share can count
+# the orders around the candidates that a window or a share can count (the receiver address
+# for the learned model's buyers-on-address: the rules count nothing by address)
 _CONTEXT = f"""
 select {ORDER_COLUMNS}
 from intermediate.int_orders o
 where o.created_at between %(since)s and %(until)s
     and (o.buyer_id in (select buyer_id from _risk_orders)
          or o.buyer_ip in (select buyer_ip from _risk_orders)
-         or o.receiver_phone in (select receiver_phone from _risk_orders))
+         or o.receiver_phone in (select receiver_phone from _risk_orders)
+         or o.receiver_address in (select receiver_address from _risk_orders))
 """
 
 # the candidates' cart events (bursts), and who else used their devices and IPs; an identifier
@@ -180,10 +182,17 @@ def load_inputs(
     conn.execute("drop table if exists _risk_orders, _risk_assessed, _risk_changed")
     conn.execute(
         "create temp table _risk_orders (channel text, platform_order_no text, buyer_id text, "
-        "buyer_ip text, receiver_phone text, created_at timestamptz, "
+        "buyer_ip text, receiver_phone text, receiver_address text, created_at timestamptz, "
         "primary key (channel, platform_order_no)) on commit drop"
     )
-    columns = ["channel", "platform_order_no", "buyer_id", "buyer_ip", "receiver_phone"]
+    columns = [
+        "channel",
+        "platform_order_no",
+        "buyer_id",
+        "buyer_ip",
+        "receiver_phone",
+        "receiver_address",
+    ]
     keys = orders[[*columns, "created_at"]].astype(object)
     keys = keys.where(pd.notna(keys), None)
     with conn.cursor() as cur, cur.copy(f"copy _risk_orders ({', '.join(keys)}) from stdin") as cp:
