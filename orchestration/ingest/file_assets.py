@@ -4,6 +4,8 @@ Each lands in `raw/<channel>_orders` through the shared raw loader; a sensor per
 and for the POS drop folder starts a run when a new or changed file appears, and a schedule
 pulls the DB bridge."""
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +13,29 @@ import dagster as dg
 from connectors.channels_config import load_channels
 from orchestration.ingest.assets import channel_schedule, orders_asset, orders_asset_key
 from orchestration.resources import ChannelsResource, WarehouseResource
+
+# Dagster never runs a run key twice, and a failed load leaves its files pending under the same
+# signature: the key carries a retry window, so files still pending are asked for again once per
+# window (never while a load of this sensor is queued or running)
+RETRY_WINDOW_SECONDS = 900
+_ACTIVE = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]  # fmt: skip
+
+
+def pending_run_request(
+    context: dg.SensorEvaluationContext, sensor: str, signature: str, now: float
+) -> dg.RunRequest | dg.SkipReason:
+    """A run for the pending files `signature`, unless a load `sensor` started is under way."""
+    active = context.instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor}, statuses=_ACTIVE),
+        limit=1,
+    )
+    if active:
+        return dg.SkipReason(f"files pending; run {active[0].run_id[:8]} is loading them")
+    window = int(now // RETRY_WINDOW_SECONDS)
+    return dg.RunRequest(run_key=f"{signature}@{window}")
 
 
 def _file_report_metadata(reports) -> dict:
@@ -54,7 +79,7 @@ def build_sftp_asset(channel: str) -> dg.AssetsDefinition:
     return _asset
 
 
-def build_sftp_sensor(channel: str) -> dg.SensorDefinition:
+def build_sftp_sensor(channel: str, clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{channel}_sftp_sensor",
         target=dg.AssetSelection.assets(orders_asset_key(channel)),
@@ -62,7 +87,11 @@ def build_sftp_sensor(channel: str) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts a {channel} load when a new or changed export appears on SFTP.",
     )
-    def _sensor(warehouse: WarehouseResource, channels: ChannelsResource):
+    def _sensor(
+        context: dg.SensorEvaluationContext,
+        warehouse: WarehouseResource,
+        channels: ChannelsResource,
+    ):
         from connectors.sftp import pending_files, resolve_credentials
 
         creds = resolve_credentials(channel, channels.sandbox_file)
@@ -70,7 +99,8 @@ def build_sftp_sensor(channel: str) -> dg.SensorDefinition:
             files = pending_files(conn, channel, creds=creds)
         if not files:
             return dg.SkipReason("no new or changed files")
-        return dg.RunRequest(run_key="|".join(sorted(f.signature for f in files)))
+        signature = "|".join(sorted(f.signature for f in files))
+        return pending_run_request(context, f"{channel}_sftp_sensor", signature, clock())
 
     return _sensor
 
@@ -120,7 +150,9 @@ def build_file_drop_asset(channel: str) -> dg.AssetsDefinition:
     return _asset
 
 
-def build_file_drop_sensor(channel: str) -> dg.SensorDefinition:
+def build_file_drop_sensor(
+    channel: str, clock: Callable[[], float] = time.time
+) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{channel}_drop_folder_sensor",
         target=dg.AssetSelection.assets(orders_asset_key(channel)),
@@ -128,7 +160,11 @@ def build_file_drop_sensor(channel: str) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts a {channel} load when a file lands in its drop folder.",
     )
-    def _sensor(warehouse: WarehouseResource, channels: ChannelsResource):
+    def _sensor(
+        context: dg.SensorEvaluationContext,
+        warehouse: WarehouseResource,
+        channels: ChannelsResource,
+    ):
         from connectors.file_drop import pending_files
 
         folder = Path(channels.home) / "drop" / channel
@@ -136,7 +172,8 @@ def build_file_drop_sensor(channel: str) -> dg.SensorDefinition:
             files = pending_files(conn, channel, folder=folder)
         if not files:
             return dg.SkipReason("no new files")
-        return dg.RunRequest(run_key="|".join(f.signature for f in files))
+        signature = "|".join(f.signature for f in files)
+        return pending_run_request(context, f"{channel}_drop_folder_sensor", signature, clock())
 
     return _sensor
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -79,3 +80,38 @@ def test_sftp_sensor_sees_new_exports_then_nothing(fresh_db, tmp_path: Path) -> 
             assert isinstance(after, dg.SkipReason)
     finally:
         handle.stop()
+
+
+def test_files_a_failed_load_left_pending_are_asked_for_again(fresh_db, tmp_path: Path) -> None:
+    """Dagster runs a run key once: the key carries a 15-minute retry window, so files a failed
+    run left pending get a new run in the next window, never while a load is under way."""
+    from orchestration.ingest.file_assets import RETRY_WINDOW_SECONDS, build_file_drop_sensor
+
+    home = tmp_path / "home"
+    (home / "drop" / "pos").mkdir(parents=True)
+    shutil.copy(TEMPLATE, home / "drop" / "pos" / "pos_20261120.csv")
+    resources = _resources(fresh_db, home)
+    now = [1_796_000_000.0]  # pinned: 2026-11-30
+    sensor = build_file_drop_sensor("pos", clock=lambda: now[0])
+    with dg.instance_for_test() as instance:
+
+        def evaluate():
+            return sensor(dg.build_sensor_context(instance=instance, resources=resources))
+
+        first = evaluate()
+        assert isinstance(first, dg.RunRequest) and "pos_20261120.csv" in first.run_key
+        run = dg.DagsterRun(
+            job_name="__ASSET_JOB", run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED, tags={"dagster/sensor_name": sensor.name},
+        )  # fmt: skip
+        instance.add_run(run)
+        busy = evaluate()
+        assert isinstance(busy, dg.SkipReason) and run.run_id[:8] in busy.skip_message
+        instance.report_run_failed(run)
+        # the load failed and the file is still pending: the same window repeats its key
+        # (which Dagster does not run again), the next one asks again
+        assert evaluate().run_key == first.run_key
+        now[0] += RETRY_WINDOW_SECONDS
+        again = evaluate()
+        assert isinstance(again, dg.RunRequest) and again.run_key != first.run_key
+        assert "pos_20261120.csv" in again.run_key
