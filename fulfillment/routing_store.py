@@ -139,7 +139,7 @@ from sync
 left join streak using (warehouse_id)
 """
 
-# delivered shipments: the lanes' historical fulfillment times (promise p80)
+# delivered shipments: the lanes' fulfillment times (the promise: config/routing.yaml quantile)
 _HISTORY = """
 select s.warehouse_id, o.province, s.carrier, o.paid_at, s.delivered_at
 from staging.stg_merchant_systems__carrier_shipments s
