@@ -13,9 +13,12 @@ are computed from it, so they are exact: `night_payment` (paid 02:00–04:00 Bei
 `virtual_carrier_phone` (170/171), `cross_border` (country != CN), `remote_region`
 (新疆/西藏/青海), `b2b_address` (an office: 公司/工业园, 大厦/写字楼 or 办公室 in the
 address), `duplicate_order` (same phone and address, created within 30 min of another
-order), `coupon_stacking` (a buyer's coupons in one Beijing day exceed 30 % of the day's goods
-value, or platform coupons on two or more channels that day), `stuck_order` (paid more than 48
-h before `end`, neither shipped, cancelled nor refunded). The others are injected: `ip_burst`
+order of that household, both mergeable as a merchant sees them: shipped by parcel, not POS,
+neither cancelled nor refunded, the receiver visible: PDD hides it unless the order is paid and
+awaiting shipment; every other injected pair spans two channels), `coupon_stacking` (a
+buyer's coupons in one Beijing day exceed 30 % of the day's goods value, or platform coupons
+on two or more channels that day), `stuck_order` (paid more than 48 h before `end`, neither
+shipped, cancelled nor refunded). The others are injected: `ip_burst`
 (6–9 orders from one IP within an hour), `oversold_sku` (paid after the SKU's stock ran out;
 never shipped), `late_status_update` (the platform reports the order's last event hours late,
 see `World.late_updates`), `pickup_failure` (the carrier's first pickup failed, a retry
@@ -35,6 +38,7 @@ oversold SKUs and the stale warehouse are incidents as well). Each becomes an `I
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -226,11 +230,13 @@ def plan_world(
         created[group] = t0 + np.sort(rng.integers(0, 55 * 60, size=len(group)))
         ip[group] = int(octets[int(rng.integers(len(octets)))]) << 24 | int(rng.integers(1 << 24))
     forced_paid[chosen] = lab["ip_burst"][chosen] = True
-    # duplicate_order: the same buyer orders again within 2-25 minutes (mergeable)
+    # duplicate_order: the same household orders again within 2-25 minutes (mergeable), every
+    # other pair on another shipping channel (a buyer with accounts on two marketplaces)
     pairs = pick(2 * (max(2, round(n / 800)) if n >= 4 else 0), ~is_pos)
     a, b = pairs[: len(pairs) // 2], pairs[len(pairs) // 2 : len(pairs) // 2 * 2]
     person[b], channel[b], shop[b], ip[b] = person[a], channel[a], shop[a], ip[a]
     delta = rng.integers(120, 1500, size=len(a))
+    _cross_channel(b[1::2], delta[1::2], channel, shop, channels, shop_base)
     created[b] = np.where(created[a] + delta <= end, created[a] + delta, created[a] - delta)
     forced_paid[pairs] = True
     # coupon_stacking: one buyer, platform coupons on 2-3 marketplaces the same Beijing day
@@ -512,7 +518,12 @@ def plan_world(
     lab["customs_incomplete"] = abroad & (rng.random(n) < 0.1)
     ended = (ev["ship"] >= 0) | (ev["cancel"] >= 0) | (ev["refund"] >= 0)
     lab["stuck_order"] = paid & ~is_pos & ~ended & (pay_at <= end - 48 * HOUR)
-    lab["duplicate_order"] = _within_30_min(person, created)
+    # a merge candidate as the merchant sees it: both orders still go out by parcel (not the
+    # counter), neither cancelled nor refunded, and the receiver visible (PDD shows it only
+    # while an order is paid and awaiting shipment: docs/channels.md)
+    closed = (ev["cancel"] >= 0) | (ev["refund"] >= 0)
+    hidden = (ch_names_o == "pdd") & (~paid | (ev["ship"] >= 0))
+    lab["duplicate_order"] = _within_30_min(person, created, ~is_pos & ~closed & ~hidden)
     lab["coupon_stacking"] = _coupon_stacking(person, ev["pay"], goods, shop_c, plat_c, channel)
 
     note = np.where(rng.random(n) < 0.08, rng.integers(len(people.BUYER_NOTES), size=n), -1)
@@ -546,14 +557,36 @@ def _creation_times(rng: np.random.Generator, n: int, start: int, end: int) -> n
     return np.sort(np.concatenate(out)[:n]) if out else np.zeros(0, np.int64)
 
 
-def _within_30_min(person: np.ndarray, created: np.ndarray) -> np.ndarray:
-    """Orders of one buyer (same phone and address) created within 30 min of another."""
+def _cross_channel(
+    b: np.ndarray,
+    delta: np.ndarray,
+    channel: np.ndarray,
+    shop: np.ndarray,
+    channels: Sequence[str],
+    shop_base: dict[str, int],
+) -> None:
+    """Move the second orders `b` of duplicate pairs to another channel that ships (never POS),
+    picked from the pair's own delay (no new draw: the rest of every world stays as it was)."""
+    ships = np.array([i for i, c in enumerate(channels) if c != "pos"])
+    if len(ships) < 2 or len(b) == 0:
+        return
+    at = np.searchsorted(ships, channel[b])
+    other = ships[(at + 1 + delta % (len(ships) - 1)) % len(ships)]
+    channel[b] = other
+    shop[b] = [shop_base[channels[c]] for c in other]
+
+
+def _within_30_min(person: np.ndarray, created: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Orders of one buyer (same phone and address) created within 30 min of another, both
+    `among` the orders that count."""
+    keep = np.flatnonzero(among)
+    person, created = person[keep], created[keep]
     order = np.lexsort((created, person))
     p, c = person[order], created[order]
     close = (p[1:] == p[:-1]) & (c[1:] - c[:-1] <= 1800)
-    hit = np.zeros(len(person), bool)
-    hit[order[1:][close]] = True
-    hit[order[:-1][close]] = True
+    hit = np.zeros(len(among), bool)
+    hit[keep[order[1:][close]]] = True
+    hit[keep[order[:-1][close]]] = True
     return hit
 
 

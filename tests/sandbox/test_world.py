@@ -135,20 +135,32 @@ def test_computed_labels_match_the_data(world) -> None:
         assert ("stuck_order" in labels) == stuck, o.platform_order_no
 
 
-def test_duplicate_orders_same_phone_and_address_within_30_min(world) -> None:
+def test_duplicate_orders_are_the_mergeable_households_within_30_min(world) -> None:
+    """Same phone and address within 30 min among orders a merchant could merge: shipped by
+    parcel (not POS), neither cancelled nor refunded, receiver visible (PDD: only while paid
+    and awaiting shipment); pairs on one channel and across channels."""
+
+    def mergeable(o) -> bool:  # noqa: ANN001
+        kinds = {e.type for e in o.events}
+        hidden = o.channel == "pdd" and ("pay" not in kinds or "ship" in kinds)
+        return o.channel != "pos" and not kinds & {"cancel", "refund"} and not hidden
+
     by_contact = defaultdict(list)
     for o in world.orders:
-        by_contact[(o.receiver.phone, o.receiver.address)].append(o)
-    expected = set()
+        if mergeable(o):
+            by_contact[(o.receiver.phone, o.receiver.address)].append(o)
+    expected, channels = set(), set()
     for group in by_contact.values():
         group.sort(key=lambda o: o.created_at)
         for a, b in zip(group, group[1:], strict=False):
             if b.created_at - a.created_at <= timedelta(minutes=30):
                 expected |= {(a.channel, a.platform_order_no), (b.channel, b.platform_order_no)}
+                channels.add(a.channel == b.channel)
     labelled = {
         (o.channel, o.platform_order_no) for o in world.orders if "duplicate_order" in o.labels
     }
     assert expected and labelled == expected
+    assert channels == {True, False}  # same-channel and cross-channel pairs
 
 
 def test_ip_bursts_are_exactly_the_labelled_orders(world) -> None:

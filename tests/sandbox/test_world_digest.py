@@ -10,7 +10,12 @@ Recorded again with the latent risk truth (sandbox/fraud_actors.py): fraud rings
 coupon farmers and honest families change identities and coupons of some orders (their own
 generator: every other draw is unchanged), offices are written with 大厦/写字楼/办公室 too,
 shared devices show a fingerprint in the behaviour log, and `fraud` / `coupon_abuse` verdicts
-join the labels."""
+join the labels.
+
+Recorded again when duplicate pairs crossed channels (every other injected pair's second order
+moves to another shipping channel, chosen from the pair's own delay: no new draw) and
+`duplicate_order` became the merchant's merge candidates (not POS, neither cancelled nor
+refunded, the receiver visible: PDD hides it unless paid and awaiting shipment)."""
 
 from __future__ import annotations
 
@@ -29,12 +34,12 @@ RECORDS = (
 # recorded when the incidents were planted; a pydantic or numpy upgrade that changes a draw or
 # the JSON form would change it as well
 DIGESTS = {
-    (5, 600, None): "13f67733fb3ef48f9501634473223976be0e17f7dcdfcf29c7ee2d33769cbd6c",
+    (5, 600, None): "255c8b500737f7096caf1a8d2171f9f973a57d1db24b3eb275fcbff59a41cbe2",
     (9, 300, ("taobao", "pos", "regional_b")): (
-        "4f8d85543fb40d27c57679fa55db3d760fc26bdbd0c50e64e24ecc8f55c253bb"
+        "4af80f5b73c403043ffd5cf3894545e4c088da0c29eb8ebb3f84de1cad4b6e47"
     ),
-    (5, 600, None, True): "a68acdcf1ab2dedab04d0525ace1f205eac08f57862407c5b31fc0d78c289bcc",
-    (3, 2000, None): "2819113d1f66acf2246af7ce58853130bc41342906f60467dd1bf5100c1d3bed",
+    (5, 600, None, True): "5050993f3a01ceb969dc1072441c721ef3e0d1517137cb9c1267d73965b39944",
+    (3, 2000, None): "033c38b312b5a8df66a79fd6bd6d29eb5f9489f47745472f0c5e1be94feeba78",
 }
 
 
