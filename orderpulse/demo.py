@@ -225,17 +225,14 @@ select
             and k.state = 'oversold')),
     count(*) filter (where label = 'duplicate_order'),
     count(*) filter (where label = 'duplicate_order' and m.platform_order_no is not null),
-    -- why the others are not: no phone to match (PDD withholds it after shipment), or the
-    -- order was cancelled or refunded (never merged)
+    -- the sandbox labels only mergeable households; risk's review holds never merge (the
+    -- sandbox cannot know them)
     count(*) filter (where label = 'duplicate_order' and m.platform_order_no is null
-                     and coalesce(o.receiver_phone, '') = ''),
-    count(*) filter (where label = 'duplicate_order' and m.platform_order_no is null
-                     and coalesce(o.receiver_phone, '') <> '' and f.unified_status = 'closed')
+                     and r.platform_order_no is not null)
 from labelled l
 left join (select distinct channel, platform_order_no from ops.merge_candidates) m
     using (channel, platform_order_no)
-left join intermediate.int_orders o using (channel, platform_order_no)
-left join marts.fct_orders f using (channel, platform_order_no)
+left join ops.review_queue r using (channel, platform_order_no)
 """
 
 
@@ -253,16 +250,15 @@ def print_decisions_vs_truth(
         if label in ("oversold_sku", "duplicate_order")
     ]
     channels, nos, labels = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
-    oversold, flagged, duplicates, merged, no_phone, closed = conn.execute(
+    oversold, flagged, duplicates, merged, held = conn.execute(
         LABELLED_SQL, {"channels": channels, "nos": nos, "labels": labels}
     ).fetchone()
     planted = {i["sku"] for i in truth.get("incidents", []) if i.get("kind") == "stock_diff"}
     found = {r[0] for r in conn.execute("select distinct sku from ops.stock_reconciliation")}
     console.print(
         f"truth: {flagged} of {oversold} oversold_sku orders flagged oversold; {merged} of "
-        f"{duplicates} duplicate_order orders in ops.merge_candidates ({no_phone} without a "
-        f"phone the platform shows, {closed} cancelled or refunded, "
-        f"{duplicates - merged - no_phone - closed} otherwise, e.g. a cancelled partner); stock "
+        f"{duplicates} duplicate_order orders in ops.merge_candidates ({held} held for review, "
+        f"never merged; {duplicates - merged - held} missed); stock "
         f"reconciliation: "
         f"{len(found)} SKUs off by more than 3, {len(found & planted)} of {len(planted)} planted "
         f"stock_diff SKUs among them"
