@@ -13,6 +13,7 @@ from fulfillment.inventory_rules import InventoryRules
 from fulfillment.merges import find_merge_candidates, write_merge_candidates
 from fulfillment.ops_schema import ensure_ops_tables
 from kernel.database import PgConn
+from sandbox.world import generate_world
 from tests.fulfillment.test_inventory_store import TABLES
 
 T0 = datetime(2026, 12, 4, 8, tzinfo=UTC)
@@ -89,3 +90,29 @@ def test_warehouse_step_writes_and_is_idempotent(fresh_db: PgConn) -> None:
         gone = write_merge_candidates(c, InventoryRules(), T0 + timedelta(hours=3))
         assert gone.removed == 2
         assert c.execute("select count(*) from ops.merge_candidates").fetchone()[0] == 0
+
+
+def test_every_sandbox_duplicate_pair_is_found_as_the_platforms_show_it() -> None:
+    """The sandbox's duplicate_order orders, same-channel and cross-channel, seen as the
+    platforms hand them over (PDD: receiver only while paid and awaiting shipment, its
+    docs/channels.md rule; cancel/refund events as the fold's flags), are all candidates."""
+    world = generate_world(seed=3, orders=2000, days=3, end=T0)
+    rows = []
+    for o in world.orders:
+        kinds = {e.type for e in o.events}
+        hidden = o.channel == "pdd" and ("pay" not in kinds or "ship" in kinds)
+        rows.append(
+            order(o.platform_order_no, 0, o.channel,
+                  phone=None if hidden else o.receiver.phone,
+                  address=None if hidden else o.receiver.address,
+                  is_cancelled="cancel" in kinds, is_refunded="refund" in kinds)
+            | {"created_at": o.created_at}
+        )  # fmt: skip
+    found = find_merge_candidates(pd.DataFrame(rows))
+    labelled = {(o.channel, o.platform_order_no) for o in world.orders
+                if "duplicate_order" in o.labels}  # fmt: skip
+    keys = list(zip(found["channel"], found["platform_order_no"], strict=True))
+    assert labelled and labelled <= set(keys)
+    ours = found[[k in labelled for k in keys]]
+    per_group = ours.groupby("group_id")["channel"].nunique()
+    assert (per_group > 1).any() and (per_group == 1).any()  # cross- and same-channel pairs
