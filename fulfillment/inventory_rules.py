@@ -43,6 +43,8 @@ class ReconciliationRules(_Model):
 
 class MergeRules(_Model):
     window_minutes: float = Field(default=30, gt=0, le=24 * 60)
+    # sales taken over the counter: no parcel to share
+    exclude_channels: tuple[str, ...] = ("pos",)
 
 
 class InventoryRules(_Model):

@@ -7,11 +7,13 @@ the address without white space, lower-cased), each order placed (`created_at`) 
 A chain of such orders is one group; groups of two or more orders become candidates.
 
 Never merged: cancelled or refunded orders (the platform's fold), orders held by review
-(`ops.review_queue`: hold running without a release decision, or intercepted), and orders
-without a phone or an address. Cash-on-delivery and pre-sale orders must never merge too, but
-no source carries either today (no payment-method or pre-sale field in any staging payload):
-`find_merge_candidates` takes `is_cod` / `is_presale` columns and excludes them when a source
-adds them; the warehouse step fills them with false until then.
+(`ops.review_queue`: hold running without a release decision, or intercepted), orders
+without a phone or an address, and orders of `merge.exclude_channels` (POS: a store sale is
+taken over the counter, there is no parcel to share). Cash-on-delivery and pre-sale orders
+must never merge too, but no source carries either today (no payment-method or pre-sale
+field in any staging payload): `find_merge_candidates` takes `is_cod` / `is_presale` columns
+and excludes them when a source adds them; the warehouse step fills them with false until
+then.
 
 `find_merge_candidates` is vectorised (sort + shift + cumsum); `write_merge_candidates` reads
 the orders, writes `ops.merge_candidates` (the table is the current set: a group that dissolved
@@ -43,13 +45,17 @@ def _household(phone: pd.Series, address: pd.Series) -> pd.Series:
     return key.where((p != "") & (a != ""))
 
 
-def find_merge_candidates(orders: pd.DataFrame, window_minutes: float = 30) -> pd.DataFrame:
+def find_merge_candidates(
+    orders: pd.DataFrame,
+    window_minutes: float = 30,
+    exclude_channels: tuple[str, ...] = ("pos",),
+) -> pd.DataFrame:
     """`orders`: channel, platform_order_no, receiver_phone, receiver_address, created_at and
     any of EXCLUSIONS (booleans). Returns CANDIDATE_COLUMNS, one row per order in a group."""
     if orders.empty:
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
     df = orders.copy()
-    keep = pd.Series(True, index=df.index)
+    keep = ~df["channel"].isin(exclude_channels)
     for flag in EXCLUSIONS:
         if flag in df:
             keep &= ~df[flag].fillna(False).astype(bool)
@@ -130,7 +136,9 @@ def write_merge_candidates(
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.merge_candidates'))")
         orders = read_frame(conn, _ORDERS, {"now": now, "intercept": INTERCEPT_DECISIONS})
-        found = find_merge_candidates(orders, rules.merge.window_minutes)
+        found = find_merge_candidates(
+            orders, rules.merge.window_minutes, rules.merge.exclude_channels
+        )
         copy_frame(
             conn,
             "_merge",
