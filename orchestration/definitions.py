@@ -15,14 +15,16 @@ from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
 from orchestration.fulfillment import definitions as fulfillment_domain
 from orchestration.ingest import definitions as ingest_domain
+from orchestration.ingest.assets import without_nightly_checks
 from orchestration.quality import definitions as quality_domain
 from orchestration.reporting import definitions as reporting_domain
 from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
 
 all_assets_job = dg.define_asset_job(
     name="orderpulse_full_run",
-    selection=dg.AssetSelection.all(),
-    description="Everything once: ingest every channel, dbt build, decisions and reports.",
+    selection=without_nightly_checks(dg.AssetSelection.all()),
+    description="Everything once: ingest every channel, dbt build, decisions and reports (the "
+    "nightly 24 h re-pull checks run in their own job).",
 )
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -5,14 +5,14 @@ import dagster as dg
 
 from connectors.channels_config import ChannelConfig, load_channels
 from orchestration.conventions import SCHEDULE_TIMEZONE
-from orchestration.ingest.assets import orders_asset_key
+from orchestration.ingest.assets import RECONCILIATION_CHECK, orders_asset_key
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 
 def build_reconciliation_check(channel: str, cfg: ChannelConfig) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=orders_asset_key(channel),
-        name="no_orders_missed_last_24h",
+        name=RECONCILIATION_CHECK,
         description=(
             f"Re-pulls the last 24 h of {channel} and fails when any order was missing from "
             "raw (or older there) before the re-pull; the re-pull also repairs it."

@@ -84,3 +84,26 @@ def test_dbt_parse_passes(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tmp_path / "manifest.json").exists()
+
+
+def test_the_nightly_re_pull_runs_in_its_own_job_only() -> None:
+    """The 24 h re-pull check re-reads a day of orders: it must not ride along with every
+    scheduled pull, push run or full run (as a check of the raw asset it did)."""
+    from orchestration.definitions import defs
+
+    def re_pulls(job_name: str) -> set[str]:
+        graph = defs.resolve_job_def(job_name).asset_layer.asset_graph
+        return {
+            c.asset_key.to_user_string()
+            for c in graph.asset_check_keys
+            if c.name == "no_orders_missed_last_24h"
+        }
+
+    assert re_pulls("nightly_reconciliation") >= {"raw/jd_orders", "raw/taobao_orders"}
+    assert re_pulls("orderpulse_full_run") == set()
+    assert re_pulls("jd_push_ingest") == set()
+    schedule = next(s for s in defs.schedules if s.name == "jd_orders_schedule")
+    assert re_pulls(schedule.job_name) == set()
+    # the raw asset's Great Expectations checks still run with each pull
+    pull = defs.resolve_job_def(schedule.job_name).asset_layer.asset_graph
+    assert any(c.name.startswith("gx_") for c in pull.asset_check_keys)
