@@ -152,9 +152,12 @@ def create_webhook_app(
             messages = check_messages(channel, verified.messages, clock(), max_age)
             await store.store(channel, messages)
         except Rejected as err:
-            log.warning("webhook %s: refused (%d): %s", channel, err.status, err.reason)
+            # a reason may quote the sender's text (a message id): a lone surrogate in it
+            # cannot be encoded as UTF-8, so it is escaped rather than failing the reply
+            reason = err.reason.encode("utf-8", "backslashreplace").decode("utf-8")
+            log.warning("webhook %s: refused (%d): %s", channel, err.status, reason)
             headers = {"retry-after": "5"} if err.status == 503 else None
-            return JSONResponse({"error": err.reason}, status_code=err.status, headers=headers)
+            return JSONResponse({"error": reason}, status_code=err.status, headers=headers)
         except Exception:  # a bug of ours: the log has the traceback, the sender does not
             log.exception("webhook %s: internal error", channel)
             return JSONResponse({"error": "internal error"}, status_code=500)

@@ -38,7 +38,9 @@ from sandbox.push import build_message, latest_state
 from tests.databases import drop_database, new_database
 
 LIMIT = 4096
-NOW = datetime.now(UTC)  # messages are checked against the receiver's real clock
+# the receiver's clock is pinned to NOW (a file run minutes after its import would otherwise
+# send messages outside the 5-minute window)
+NOW = datetime.now(UTC)
 CHANNELS = list(GATEWAYS)
 CREDS = {c: GATEWAYS[c].new_credentials() for c in CHANNELS}
 
@@ -54,7 +56,7 @@ def db(pg: PgConn) -> Iterator[PgConn]:
 
 @pytest.fixture()
 def receiver(db: PgConn, serve) -> Iterator[tuple[str, psycopg.Connection]]:  # noqa: ANN001
-    base = serve(create_webhook_app(db.url(), CREDS, max_body=LIMIT))
+    base = serve(create_webhook_app(db.url(), CREDS, max_body=LIMIT, clock=lambda: NOW))
     with psycopg.connect(db.url(), autocommit=True) as conn:
         conn.execute("truncate raw.webhook_events")
         yield f"{base}/webhooks", conn
@@ -206,6 +208,24 @@ def test_malformed_signed_douyin_messages_get_a_clear_400(receiver) -> None:  # 
             assert response.status_code == 400, (case, response.text)
             assert set(response.json()) == {"error"} and response.json()["error"], case
             assert "Traceback" not in response.text and creds["app_secret"] not in response.text
+    assert _stored(conn) == []
+
+
+def test_a_refusal_quoting_a_lone_surrogate_is_still_a_clear_json_reply(receiver) -> None:  # noqa: ANN001
+    """A stale message whose id holds a lone surrogate: the 403's reason quotes the id, which
+    UTF-8 cannot encode; it is escaped (it crashed the reply, and a test worker, before)."""
+    url, conn = receiver
+    creds = CREDS["douyin"]
+    stale = int((NOW - timedelta(hours=1)).timestamp())
+    body = json.dumps([{"tag": "100", "msg_id": "\ud800", "data": "{}", "timestamp": stale}])
+    raw = creds["app_key"].encode() + body.encode() + creds["app_secret"].encode()
+    with httpx.Client() as http:
+        response = http.post(
+            f"{url}/douyin", content=body.encode(),
+            headers={"event-sign": hashlib.md5(raw).hexdigest()},
+        )  # fmt: skip
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "message \\ud800 is outside the time window"
     assert _stored(conn) == []
 
 
@@ -364,7 +384,7 @@ def test_postgresql_restart_then_push(tmp_path: Path, serve) -> None:  # noqa: A
     server.start()
     pg = server.conn("postgres")
     try:
-        base = serve(create_webhook_app(pg.url(), CREDS, max_body=LIMIT))
+        base = serve(create_webhook_app(pg.url(), CREDS, max_body=LIMIT, clock=lambda: NOW))
         url = f"{base}/webhooks"
         messages = [_message("jd", i) for i in range(3)]
         with httpx.Client() as http:
