@@ -31,6 +31,9 @@ import yaml
 
 BIN = Path(sys.executable).parent
 CATCH_UP_SECONDS = 420
+# the first catch-up waits for the initial full run (about 3.5 min on an idle machine; 9 min
+# seen with the dbt tests building beside it on the other worker)
+FIRST_CATCH_UP_SECONDS = 720
 
 pytestmark = pytest.mark.slow
 
@@ -225,7 +228,7 @@ def _marts(url: str) -> dict[tuple[str, str], tuple[Decimal, str]]:
     return {(c, n): (Decimal(p), s) for c, n, p, s in rows}
 
 
-@pytest.mark.timeout(1200)  # two catch-ups of up to 420 s each on a busy 2-core host
+@pytest.mark.timeout(1500)  # catch-ups of up to 720 s and 420 s on a busy 2-core host
 def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
     home, port = tmp_path / "home", _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERPULSE_", "DAGSTER_"))}
@@ -272,7 +275,7 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
         while len(snapshot := _truth(home)) <= world:
             assert time.monotonic() < deadline, "the live sandbox publishes no new orders"
             time.sleep(2)
-        deadline = time.monotonic() + CATCH_UP_SECONDS
+        deadline = time.monotonic() + FIRST_CATCH_UP_SECONDS
         while True:
             marts = _marts(url)
             for key, (_, status) in marts.items():
@@ -283,9 +286,9 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
                 break
             assert proc.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (
-                f"marts.fct_orders did not catch up in {CATCH_UP_SECONDS}s: {len(missing)} of "
-                f"{len(snapshot)} orders missing (e.g. {missing[:3]}), {len(wrong)} with another "
-                f"paid amount; {_run_report(port)}"
+                f"marts.fct_orders did not catch up in {FIRST_CATCH_UP_SECONDS}s: "
+                f"{len(missing)} of {len(snapshot)} orders missing (e.g. {missing[:3]}), "
+                f"{len(wrong)} with another paid amount; {_run_report(port)}"
             )
             time.sleep(5)
 

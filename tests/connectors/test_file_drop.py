@@ -74,7 +74,8 @@ def test_orderpulse_load_file_command_prints_the_report(fresh_db, tmp_path) -> N
 
 
 def test_drop_folder_scan_load_and_move(fresh_db, tmp_path) -> None:
-    channels = load_channels()
+    # a copy: load_channels() is cached, and a move_to set on it would move other tests' files
+    channels = load_channels().model_copy(deep=True)
     cfg = channels.channels["pos"]
     cfg.file_drop = cfg.file_drop.model_copy(update={"move_to": "loaded"})
     folder = drop_folder("pos", channels=channels, settings=Settings(home=tmp_path))

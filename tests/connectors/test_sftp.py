@@ -175,7 +175,8 @@ def test_a_corrected_file_replaces_its_rows(server, fresh_db) -> None:
 
 
 def test_a_broken_file_fails_alone_and_loaded_files_move(server, fresh_db) -> None:
-    channels = load_channels()
+    # a copy: load_channels() is cached, and a move_to set on it would move other tests' files
+    channels = load_channels().model_copy(deep=True)
     cfg = channels.channels["regional_a"]
     cfg.sftp = cfg.sftp.model_copy(update={"move_to": "done"})
     creds = credentials_from_info(server.info(), "regional_a")
