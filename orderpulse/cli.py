@@ -590,6 +590,9 @@ def up(
     daemon: schedules, sensors and declarative automation keep everything current)."""
     from orderpulse.services import start_services
 
+    # started in the background by a script, a process inherits SIGINT ignored, and so would
+    # the processes it starts: Ctrl-C (or `kill -INT`) must still stop everything
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _prepare_everything()
     services = start_services(
         console, home=get_settings().home_dir, live=live, seed=seed, orders=orders, days=days,
