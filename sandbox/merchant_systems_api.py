@@ -15,6 +15,7 @@ gets `401 {"error": "unauthorized", ...}` (the token is never echoed).
 | `GET /carriers/tracks` | tracking events (at, event_id) | `at` |
 | `GET /cs/tickets` | CS tickets (updated_at, ticket_id) | `updated_at` |
 | `GET /behaviour/events` | behaviour log (at, event_id) | `at` |
+| `GET /risk/feedback` | chargebacks and audit verdicts (reported_at, feedback_id) | `reported_at` |
 
 | `POST /wms/allocations` | OrderPulse's routing decisions in; see below | – |
 
@@ -43,6 +44,9 @@ Record fields (all times ISO 8601 with offset, amounts decimal strings):
   status (open|pending|resolved), priority (low|normal|high)
 - behaviour: event_id, at, buyer_id, ip, device, action
   (view|cart_add|cart_remove|submit_order|pay), channel, sku, platform_order_no
+- risk feedback (`sandbox.risk_feedback`): feedback_id, kind (chargeback|audit), channel,
+  platform_order_no, reported_at, verdict (fraud|coupon_abuse|honest; a chargeback claims one
+  of the first two), reason (unauthorized_payment|coupon_clawback|audit), amount
 
 Allocations (`sandbox.allocations`): `POST /wms/allocations` with
 `{"allocations": [{"channel", "platform_order_no", "warehouse_id", "carrier", "decided_at",
@@ -125,6 +129,7 @@ def _index(world: World) -> dict[str, _Resource]:
         "tracks": _timed(world.tracking_events, "at", "event_id"),
         "tickets": _timed(world.cs_tickets, "updated_at", "ticket_id"),
         "behaviour": _timed(world.behaviour_log, "at", "event_id"),
+        "risk_feedback": _timed(world.risk_feedback, "reported_at", "feedback_id"),
     }
 
 
@@ -304,6 +309,7 @@ def build_merchant_systems_app(
         ("/carriers/tracks", "tracks"),
         ("/cs/tickets", "tickets"),
         ("/behaviour/events", "behaviour"),
+        ("/risk/feedback", "risk_feedback"),
     ):
         app.add_api_route(path, lister(kind), methods=["GET"], name=kind)
 

@@ -33,6 +33,7 @@ from sandbox import geo, people
 from sandbox.catalog import CARRIERS, WAREHOUSES, assign_warehouses
 from sandbox.incidents import ESCALATION_TICKETS, STALE_SYNC_MINUTES
 from sandbox.model import Order
+from sandbox.risk_feedback import draw_risk_feedback
 
 if TYPE_CHECKING:
     from sandbox.world import World
@@ -237,6 +238,7 @@ def build_merchant_systems_records(world: World) -> None:
         BehaviourEvent(f"E{i:010d}", *row)
         for i, row in enumerate(sorted(behaviour, key=_by_time), start=1)
     ]
+    world.risk_feedback = draw_risk_feedback(world)
 
 
 def _by_time(row: tuple) -> tuple:

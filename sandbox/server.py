@@ -234,6 +234,11 @@ class Sandbox:
             rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
         incidents = [*getattr(self.world, "incidents", []), *self._stock_incidents]
         truth: dict = {"orders": rows, "incidents": incidents}
+        feedback = getattr(self.world, "risk_feedback", [])
+        if feedback:  # chargebacks and audits the merchant systems serve (sandbox.risk_feedback)
+            from sandbox.merchant_systems_records import record_dict
+
+            truth["risk_feedback"] = [record_dict(f) for f in feedback]
         app = self._apps.get("merchant_systems")
         state = getattr(getattr(app, "app", None), "state", None)
         deliveries = state.allocations.deliveries() if state is not None else []

@@ -80,6 +80,7 @@ class World:
     tracking_events: list = field(default_factory=list)  # list[TrackingEvent]
     cs_tickets: list = field(default_factory=list)  # list[CsTicket]
     behaviour_log: list = field(default_factory=list)  # list[BehaviourEvent]
+    risk_feedback: list = field(default_factory=list)  # list[RiskFeedback]: chargebacks, audits
     late_updates: dict[tuple[str, str], LateUpdate] = field(default_factory=dict)
     oversold_skus: list[str] = field(default_factory=list)
     extra_skus: list[str] = field(default_factory=list)  # added by a scenario: stocked everywhere
