@@ -5,6 +5,10 @@ Signing (DingTalk "加签"): string_to_sign = f"{timestamp_ms}\\n{secret}", HMAC
 the secret, base64, then url-encoded into the `timestamp` and `sign` query parameters of the
 webhook URL. The robot answers `{"errcode": 0, "errmsg": "ok"}`; any other errcode is a failure.
 Settings: ORDERPULSE_ROBOT_WEBHOOK_URL and ORDERPULSE_ROBOT_SECRET.
+
+Transport: like the connectors' clients (connectors/http.py, which `quality` does not import),
+the robot refuses plain `http://` for any host but this machine's loopback (the sandbox's
+robot), and httpx verifies certificates.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 from datetime import datetime
 from urllib.parse import quote_plus
 
@@ -20,6 +25,38 @@ import httpx
 
 class RobotError(RuntimeError):
     """The robot refused or could not be reached; the text carries no secret."""
+
+
+class InsecureRobotWebhook(RobotError):
+    """The webhook URL is plain HTTP (or not HTTP) for a host that is not this machine."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(webhook_url: str) -> str:
+    """`webhook_url` if it is `https://`, or `http://` to a loopback host; otherwise
+    `InsecureRobotWebhook` in the connectors' wording, the URL shown without its query (the
+    robot's access token rides there)."""
+    try:
+        parsed = httpx.URL(webhook_url)
+    except httpx.InvalidURL:
+        parsed = httpx.URL("")
+    if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.host)):
+        return webhook_url
+    shown = str(parsed.copy_with(query=None, fragment=None))
+    problem = "is plain HTTP" if parsed.scheme == "http" else "is not an https:// URL"
+    raise InsecureRobotWebhook(
+        f"robot webhook: {shown} {problem}; real endpoints must use https:// (certificates "
+        "are verified), plain http:// is allowed only on loopback (127.0.0.1, ::1, "
+        "localhost). Fix: set ORDERPULSE_ROBOT_WEBHOOK_URL to the https:// webhook"
+    )
 
 
 def robot_sign(secret: str, timestamp_ms: int) -> str:
@@ -43,7 +80,9 @@ def post_markdown(
     now: datetime,
     client: httpx.Client | None = None,
 ) -> None:
-    """Post one markdown message; raise RobotError unless the robot says errcode 0."""
+    """Post one markdown message; raise RobotError unless the robot says errcode 0 (and
+    before sending anything when the URL is plain HTTP to another machine)."""
+    require_tls(webhook_url)
     ts = int(now.timestamp() * 1000)
     body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
     own = client is None

@@ -1,5 +1,6 @@
 """TLS for real endpoints: plain http:// is refused for every host but loopback (at
-configuration, naming the channel and the setting to fix, and again on every request), and
+configuration, naming the channel and the setting to fix, and again on every request; the
+group robot's webhook too, before anything is posted), and
 certificates are verified (a loopback HTTPS server with an untrusted or misnamed certificate is
 refused, without retries; trusting its CA makes the same call pass). No code turns verification
 or host-key checking off."""
@@ -7,19 +8,15 @@ or host-key checking off."""
 from __future__ import annotations
 
 import ast
-import datetime as dt
 import http.server
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from connectors.http import (
     IngestError,
@@ -32,7 +29,9 @@ from connectors.http import (
 )
 from connectors.marketplace import build_client
 from connectors.merchant_systems import merchant_systems_endpoint
+from quality.robot import InsecureRobotWebhook, post_markdown
 from sandbox.model import MARKETPLACES
+from tests.tls_certs import PINNED, self_signed
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = (
@@ -46,7 +45,6 @@ PACKAGES = (
     "bench",
 )
 FAST = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.02, jitter=0.0)
-PINNED = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
 # -- plain HTTP ------------------------------------------------------------------------------------
@@ -94,35 +92,40 @@ def test_every_request_to_a_plain_http_host_is_refused_before_it_is_sent() -> No
         assert http.stats("jd").retries == 0
 
 
+def test_the_group_robot_refuses_a_plain_http_webhook_before_posting() -> None:
+    sent: list[str] = []
+
+    def robot(request: httpx.Request) -> httpx.Response:  # records what would leave
+        sent.append(str(request.url.copy_with(query=None)))
+        return httpx.Response(200, json={"errcode": 0, "errmsg": "ok"})
+
+    with httpx.Client(transport=httpx.MockTransport(robot)) as client:
+        refused = {
+            "http://oapi.example.com/robot/send?access_token=tok-robot-123":
+                "robot webhook: http://oapi.example.com/robot/send is plain HTTP",
+            "http://203.0.113.9/robot/send": "http://203.0.113.9/robot/send is plain HTTP",
+            "ftp://oapi.example.com/robot": "is not an https:// URL",
+        }  # fmt: skip
+        for url, reason in refused.items():
+            with pytest.raises(InsecureRobotWebhook) as caught:
+                post_markdown(url, "SECxyz", "t", "text", PINNED, client=client)
+            message = str(caught.value)
+            assert reason in message and "ORDERPULSE_ROBOT_WEBHOOK_URL to the https://" in message
+            assert "tok-robot-123" not in message and "SECxyz" not in message
+        assert sent == []  # refused before anything was sent
+        # the sandbox's robot on loopback and any https:// webhook are posted to
+        allowed = ("http://127.0.0.1:8001/robot/send?access_token=t", "http://[::1]:8001/robot/send",
+                   "https://oapi.dingtalk.com/robot/send")  # fmt: skip
+        for url in allowed:
+            post_markdown(url, "SECxyz", "t", "text", PINNED, client=client)
+    assert sent == [
+        "http://127.0.0.1:8001/robot/send",
+        "http://[::1]:8001/robot/send",
+        "https://oapi.dingtalk.com/robot/send",
+    ]
+
+
 # -- certificate verification ----------------------------------------------------------------------
-
-
-def _certificate(tmp_path: Path, name: str, san: x509.GeneralName) -> tuple[Path, Path]:
-    """A self-signed certificate (its own CA) and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(PINNED - dt.timedelta(days=1))
-        .not_valid_after(PINNED + dt.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class _Ok(http.server.BaseHTTPRequestHandler):
@@ -175,7 +178,7 @@ def test_certificates_are_verified_and_an_untrusted_one_is_refused_without_retri
     https_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start, served = https_server
-    ip_cert = _certificate(tmp_path, "loopback", x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    ip_cert = self_signed(tmp_path, "loopback")
     base = start(*ip_cert)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
@@ -195,7 +198,7 @@ def test_certificates_are_verified_and_an_untrusted_one_is_refused_without_retri
     assert served == ["/orders"]
 
     # a trusted certificate for another name is refused too: the host name is checked
-    other = _certificate(tmp_path, "other", x509.DNSName("other.example"))
+    other = self_signed(tmp_path, "other", x509.DNSName("other.example"))
     misnamed = start(*other)
     monkeypatch.setenv("SSL_CERT_FILE", str(other[0]))
     with make_http_client(timeout=5, policy=FAST) as http, pytest.raises(IngestError) as caught:
