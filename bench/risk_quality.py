@@ -20,10 +20,15 @@ What it does:
    the share of honest orders held, precision, for the rules alone and for rules + model; and
    how many bad orders fired no signal and how many honest ones fired one (the truth is not
    the rules restated). `--quick` is a 6,000-order world over 6 days (for the test).
-`--labels reviewed` trains as the pipeline's `ops/risk_model` must: only the orders the rules
-held carry a verdict (a reviewer's decision), the rest are unlabelled (not fitted on, counted
-as honest when the cut is chosen); `--labels reviewed-pu` fits on every order, the unreviewed
-ones as honest.
+`--labels reviewed`: only the orders the rules held carry a verdict (a reviewer's decision),
+the rest are unlabelled (not fitted on, counted as honest when the cut is chosen);
+`--labels reviewed-pu` fits on every order, the unreviewed ones as honest. `--labels pipeline`
+trains as `ops/risk_model` does, on what the merchant knows at the training cut: reviewers'
+decisions on the orders the rules held (the verdict), the chargebacks and audit verdicts of
+`sandbox.risk_feedback` reported before the cut (noisy: friendly fraud, a reviewer who errs),
+and nothing else; only orders paid before the label window closed (`model.label_window_days`
+before the cut) are trained on, each bad when intercepted, charged back or audited bad, else
+honest; the cut is chosen on the last 25 % of those.
 Nothing is tuned on the later window: the thresholds come from the rule file and the training
 window (the validation slice's own figures are printed beside, as `validation`).
 """
@@ -47,6 +52,8 @@ from fulfillment.risk import assess  # noqa: E402
 from fulfillment.risk_model import hold_figures, order_features, train  # noqa: E402
 from fulfillment.risk_rules import RiskRules, load_risk_rules  # noqa: E402
 from sandbox.world import VERDICTS, World, generate_world  # noqa: E402
+
+LABELS = ("all", "reviewed", "reviewed-pu", "pipeline")
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -79,6 +86,33 @@ def order_frame(world: World) -> pd.DataFrame:
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["paid_at"] = pd.to_datetime(frame["paid_at"], utc=True)
     return frame
+
+
+def feedback_bad(world: World, keys: pd.MultiIndex, until: pd.Timestamp) -> np.ndarray:
+    """Per key: a chargeback or a bad audit verdict reported before `until`."""
+    said_bad = {
+        (f.channel, f.platform_order_no)
+        for f in world.risk_feedback
+        if f.reported_at < until and f.verdict != "honest"
+    }
+    return np.fromiter((k in said_bad for k in keys), bool, len(keys))
+
+
+def pipeline_labels(
+    world: World,
+    keys: pd.MultiIndex,
+    bad: np.ndarray,
+    rules_hold: np.ndarray,
+    paid: pd.Series,
+    cut: pd.Timestamp,
+    window_days: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, trained-on) as the merchant knows them at `cut`: intercepted by a reviewer (a
+    held order's verdict), charged back or audited bad before `cut`; trained on only when paid
+    before the label window closed."""
+    closed = (paid < cut - pd.Timedelta(days=window_days)).to_numpy()
+    known_bad = (rules_hold & bad) | feedback_bad(world, keys, cut)
+    return known_bad, closed
 
 
 def _scored(
@@ -136,13 +170,19 @@ def measure(
     labelled = tr_hold if labels == "reviewed" else np.ones(len(tr_bad), bool)
     if labels == "reviewed-pu":
         tr_bad = tr_bad & tr_hold
+    rows = np.ones(len(tr_bad), bool)
+    truly_bad = tr_bad
+    if labels == "pipeline":
+        tr_bad, rows = pipeline_labels(
+            world, tr_features.index, tr_bad, tr_hold, paid, cut, rules.model.label_window_days
+        )
     model = train(
-        tr_features,
-        tr_bad & labelled,
-        tr_hold,
-        paid.reset_index(drop=True),
+        tr_features[rows],
+        tr_bad[rows] & labelled[rows],
+        tr_hold[rows],
+        paid[rows].reset_index(drop=True),
         rules.model,
-        labelled=labelled,
+        labelled=labelled[rows],
     )
     clock["train_s"] = time.perf_counter() - t
 
@@ -161,9 +201,11 @@ def measure(
         "train_window": [start.isoformat(), cut.isoformat()],
         "test_window": [cut.isoformat(), pd.Timestamp(world.end).isoformat()],
         "train_orders": len(early),
-        "train_bad": int(tr_bad.sum()),
+        "train_bad": int((tr_bad & rows).sum()),  # as labelled (pipeline: as known at the cut)
+        "trained_rows": int(rows.sum()),
+        "trained_truly_bad": int((truly_bad & rows).sum()),
         "labels": labels,
-        "train_labelled": int(labelled.sum()),
+        "train_labelled": int((labelled & rows).sum()),
         "model_version": model.version,
         "model_window": list(model.window),  # fit + validation: all before the test window
         "model_threshold": round(model.threshold, 6),
@@ -183,6 +225,11 @@ def _print(result: dict) -> None:
         f" trained on {result['train_orders']:,} paid orders ({result['train_bad']} bad) paid"
         f" {result['train_window'][0][:16]} .. {result['train_window'][1][:16]};"
         f" labels: {result['labels']} ({result['train_labelled']:,} labelled)"
+    )
+    print(
+        f"trained on {result['trained_rows']:,} orders paid {result['model_window'][0][:16]} .."
+        f" {result['model_window'][1][:16]}: {result['train_bad']} labelled bad,"
+        f" {result['trained_truly_bad']} truly bad"
     )
     print(
         f"model {result['model_version']} threshold {result['model_threshold']}; measured on"
@@ -214,10 +261,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="6,000 orders over 6 days")
     parser.add_argument(
         "--labels",
-        choices=("all", "reviewed", "reviewed-pu"),
+        choices=LABELS,
         default="all",
-        help="train on every order's verdict, only on the orders the rules held, or on "
-        "those with every other order taken as honest",
+        help="train on every order's verdict, only on the orders the rules held, on those "
+        "with every other order taken as honest, or as the pipeline does (reviews, "
+        "chargebacks, audits; closed label window)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

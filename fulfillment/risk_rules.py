@@ -178,7 +178,9 @@ class LearnedScore(_Model):
     reviewed orders (and intercepted and released ones each) the warehouse must hold before
     the retrain asset trains; fewer, and risk stays with the rules alone. `history_days`: how
     far back the reviewed orders reach. `fit_unreviewed_as_honest`: fit on every order of the
-    window, the unreviewed ones as honest (else on the reviewed orders only)."""
+    window, the unreviewed ones as honest (else on the reviewed orders only).
+    `label_window_days`: a chargeback or an audit verdict may still come this long after
+    payment; only orders paid before it closed are trained on, the newer ones are unlabelled."""
 
     learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_iter: int = Field(default=200, ge=10, le=2000)
@@ -191,6 +193,7 @@ class LearnedScore(_Model):
     min_each: int = Field(default=20, ge=1)
     history_days: int = Field(default=90, ge=1)
     fit_unreviewed_as_honest: bool = True
+    label_window_days: float = Field(default=7, ge=0, le=365)
     random_state: int = 0
 
 
