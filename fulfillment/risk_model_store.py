@@ -5,17 +5,26 @@ Public entries: `reviewed_counts(conn)`, `train_from_warehouse(conn, rules, now)
 `RiskModel`, or `NotEnoughReviews` naming what is missing), `save_model(conn, trained, now)`
 and `load_current_model(conn)` (the newest stored model, or None: the rules alone).
 
-What production has to learn from is what reviewers decided: `ops.review_queue` rows that
-risk held (`hold_reason` risk) with a person's `decision` `intercept` (bad) or `release`
-(honest). The sandbox's verdict labels never reach
-the warehouse. Training takes every paid order of `intermediate.int_orders` paid between the
-first and the last reviewed one (at most `model.history_days` back), computes each order's features
-as the scoring step would have when it arrived (`risk_store.load_inputs` day by day, the
-context capped at the day's end), fits on the earlier part (every order, the unreviewed ones as
-honest, with `model.fit_unreviewed_as_honest`; else the reviewed ones only) and chooses the
-threshold on the later part, where an unreviewed order counts as honest: the honest share it
-holds can only be lower than the target. Fewer than `model.min_reviewed` reviewed orders,
-or fewer than `model.min_each` intercepted or released ones: no model, the rules alone.
+What production has to learn from is what the merchant found out: `ops.review_queue` rows
+that risk held (`hold_reason` risk) with a person's `decision` `intercept` (bad) or `release`
+(honest), and for the orders that shipped, the platforms' chargebacks and the audits of
+`raw.risk_feedback` (`connectors.risk_feedback`; a chargeback or an audit verdict fraud /
+coupon_abuse: bad, an audit verdict honest: honest). An order is bad when a reviewer
+intercepted it, a chargeback came or an audit found it bad. A chargeback may still come
+`model.label_window_days` after payment, so only orders paid before that window closed
+(`now - label_window_days`) are trained on; the newer ones are unlabelled. The sandbox's
+verdict labels never reach the warehouse. Training takes every paid order of
+`intermediate.int_orders` paid from the first order with a verdict (a review or feedback, at
+most `model.history_days` back) to the last one paid before the label window closed, computes
+each order's features as the scoring step would have when it arrived
+(`risk_store.load_inputs` day by day, the context capped at the day's end), fits on the
+earlier part (every order, those without a verdict as honest, with
+`model.fit_unreviewed_as_honest`; else the ones with a verdict only) and chooses the threshold
+on the later part, where an order without a verdict counts as honest. Fewer than
+`model.min_reviewed` reviewed orders, or fewer than `model.min_each` intercepted or released
+ones, or no verdict before the label window closed: no model, the rules alone.
+(`raw.risk_feedback` is read here directly, not through dbt: it feeds no model of the
+warehouse, only this training.)
 
 The artefact is the pickled `RiskModel` with its SHA-256 beside; `load_current_model` refuses
 an artefact whose hash differs. Only the pipeline's role writes `ops` (BI roles cannot), and
@@ -27,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -91,13 +100,64 @@ join intermediate.int_orders o using (channel, platform_order_no)
 where o.paid_at >= %(since)s
 """
 
-_DAY_ORDERS = f"""
-with reviewed as ({_REVIEWED})
-select {ORDER_COLUMNS}, o.content_hash, r.decision as review_decision
+# per order: what chargebacks and audits reported up to now (bad wins over an honest audit)
+_FEEDBACK = """
+select channel, platform_order_no,
+    bool_or(kind = 'chargeback') as charged_back,
+    bool_or(kind = 'audit' and verdict <> 'honest') as audit_bad,
+    bool_or(kind = 'audit' and verdict = 'honest') as audit_honest
+from raw.risk_feedback
+where source_modified_at <= %(now)s
+group by channel, platform_order_no
+"""
+# before the first pull of raw.risk_feedback: no feedback
+_NO_FEEDBACK = """
+select null::text as channel, null::text as platform_order_no, null::bool as charged_back,
+    null::bool as audit_bad, null::bool as audit_honest
+where false
+"""
+
+
+def _day_orders(feedback: str) -> str:
+    return f"""
+with reviewed as ({_REVIEWED}),
+
+feedback as ({feedback})
+
+select {ORDER_COLUMNS}, o.content_hash, r.decision as review_decision,
+    coalesce(f.charged_back, false) as charged_back,
+    coalesce(f.audit_bad, false) as audit_bad,
+    coalesce(f.audit_honest, false) as audit_honest
 from intermediate.int_orders o
 left join reviewed r using (channel, platform_order_no)
+left join feedback f using (channel, platform_order_no)
 where o.paid_at >= %(start)s and o.paid_at < %(end)s
 """
+
+
+def _evidence_span(feedback: str) -> str:
+    """The first and last payment of an order with a verdict, paid in [since, closes)."""
+    return f"""
+with reviewed as ({_REVIEWED}),
+
+feedback as ({feedback}),
+
+verdicts as (
+    select channel, platform_order_no from reviewed
+    union
+    select channel, platform_order_no from feedback
+)
+
+select min(o.paid_at), max(o.paid_at)
+from verdicts v
+join intermediate.int_orders o using (channel, platform_order_no)
+where o.paid_at >= %(since)s and o.paid_at < %(closes)s
+"""
+
+
+def _feedback_sql(conn: psycopg.Connection) -> str:
+    exists = conn.execute("select to_regclass('raw.risk_feedback') is not null").fetchone()[0]
+    return _FEEDBACK if exists else _NO_FEEDBACK
 
 
 class NotEnoughReviews(Exception):  # noqa: N818 (reads as what happened)
@@ -136,6 +196,8 @@ class TrainedModel:
     model: RiskModel
     orders: int  # the paid orders of the training window (reviewed or not)
     counts: ReviewCounts
+    # what it trained on: the window, where the label window closed, and the verdicts by source
+    labels: dict = field(default_factory=dict)
 
 
 def reviewed_counts(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> ReviewCounts:
@@ -147,12 +209,18 @@ def reviewed_counts(conn: psycopg.Connection, rules: RiskRules, now: datetime) -
 
 
 def _day_features(
-    conn: psycopg.Connection, rules: RiskRules, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    rules: RiskRules,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    feedback: str,
 ) -> pd.DataFrame:
     """The features of the orders paid in [start, end), as scoring saw them then, with
-    `paid_at`, `bad` and `labelled` beside."""
+    `paid_at`, `bad`, `labelled` and where the verdict came from beside."""
     with conn.transaction():
-        orders = read_frame(conn, _DAY_ORDERS, {"start": start, "end": end})
+        params = {"start": start, "end": end, "now": now}
+        orders = read_frame(conn, _day_orders(feedback), params)
         if orders.empty:
             return pd.DataFrame()
         orders, context, events = load_inputs(conn, rules, orders, upto=end)
@@ -162,8 +230,15 @@ def _day_features(
     decision = keys["review_decision"].reindex(features.index)
     features["paid_at"] = pd.to_datetime(keys["paid_at"], utc=True).reindex(features.index)
     features["rules_hold"] = assessed["decision"].eq("review").to_numpy()
-    features["bad"] = decision.eq("intercept").to_numpy()
-    features["labelled"] = decision.isin(["intercept", "release"]).to_numpy()
+    said = keys[["charged_back", "audit_bad", "audit_honest"]].reindex(features.index)
+    said = said.fillna(False).astype(bool)
+    features["intercepted"] = decision.eq("intercept").to_numpy()
+    features["charged_back"] = said["charged_back"].to_numpy()
+    features["audit_bad"] = said["audit_bad"].to_numpy()
+    features["bad"] = features["intercepted"] | features["charged_back"] | features["audit_bad"]
+    features["labelled"] = (
+        decision.isin(["intercept", "release"]).to_numpy() | said.any(axis=1).to_numpy()
+    )
     return features
 
 
@@ -173,13 +248,27 @@ def train_from_warehouse(conn: psycopg.Connection, rules: RiskRules, now: dateti
     shortfall = counts.shortfall(rules)
     if shortfall:
         raise NotEnoughReviews(shortfall)
-    # from the first reviewed order to the last: the orders after it are not decided yet
+    # only orders whose label window closed (a chargeback may still come for the newer),
+    # from the first with a verdict to the last: the orders after it are not decided yet
     # (awaiting allocation or a reviewer) and would count as honest in the validation slice
-    start = pd.Timestamp(counts.first_paid)
-    end = pd.Timestamp(counts.last_paid) + pd.Timedelta(microseconds=1)
+    closes = now - timedelta(days=rules.model.label_window_days)
+    since = now - timedelta(days=rules.model.history_days)
+    feedback = _feedback_sql(conn)
+    first, last = conn.execute(
+        _evidence_span(feedback), {"since": since, "closes": closes, "now": now}
+    ).fetchone()
+    if first is None:
+        raise NotEnoughReviews(
+            f"no reviewed, charged-back or audited order was paid between {since:%Y-%m-%d} "
+            f"and {closes:%Y-%m-%d %H:%M} (the label window, model.label_window_days = "
+            f"{rules.model.label_window_days:g}, is still open for the newer ones: a "
+            "chargeback may still come); wait until it closes."
+        )
+    start = pd.Timestamp(first)
+    end = pd.Timestamp(last) + pd.Timedelta(microseconds=1)
     bounds = [start, *pd.date_range(start.floor("D"), end, freq="D")[1:], end]
     days = [
-        _day_features(conn, rules, a.to_pydatetime(), b.to_pydatetime())
+        _day_features(conn, rules, a.to_pydatetime(), b.to_pydatetime(), now, feedback)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         if a < b
     ]
@@ -203,7 +292,28 @@ def train_from_warehouse(conn: psycopg.Connection, rules: RiskRules, now: dateti
             f"{rules.model.calibration_share:.0%} of {start:%Y-%m-%d}..{end:%Y-%m-%d}) must "
             "include intercepted and released ones; wait for more reviews."
         ) from None
-    return TrainedModel(model=model, orders=len(frame), counts=counts)
+    return TrainedModel(
+        model=model, orders=len(frame), counts=counts, labels=_labels(frame, rules, closes)
+    )
+
+
+def _labels(frame: pd.DataFrame, rules: RiskRules, closes: datetime) -> dict:
+    """What the model trained on, for the record: the orders, the bad ones by the source of
+    their verdict (one order may have several), those with any verdict."""
+    return {
+        "orders_paid": [frame["paid_at"].min().isoformat(), frame["paid_at"].max().isoformat()],
+        "label_window_closed_at": pd.Timestamp(closes).isoformat(),
+        "label_window_days": rules.model.label_window_days,
+        "orders": len(frame),
+        "with_a_verdict": int(frame["labelled"].sum()),
+        "bad": int(frame["bad"].sum()),
+        "bad_by_source": {
+            "reviewer_intercept": int(frame["intercepted"].sum()),
+            "chargeback": int(frame["charged_back"].sum()),
+            "audit": int(frame["audit_bad"].sum()),
+        },
+        "fitted_without_a_verdict_as_honest": rules.model.fit_unreviewed_as_honest,
+    }
 
 
 def save_model(conn: psycopg.Connection, trained: TrainedModel, now: datetime) -> str:

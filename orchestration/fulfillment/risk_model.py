@@ -16,6 +16,7 @@ RISK_MODEL_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders"]),
     dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"]),
 ]
+RISK_FEEDBACK = dg.AssetKey(["raw", "risk_feedback"])
 
 
 @dg.asset(
@@ -23,14 +24,16 @@ RISK_MODEL_INPUTS = [
     group_name="fulfillment",
     owners=OWNERS,
     kinds={"python", "scikitlearn", "postgres"},
-    deps=RISK_MODEL_INPUTS,
+    deps=[*RISK_MODEL_INPUTS, RISK_FEEDBACK],
     description=(
         "The learned risk score, trained on the reviewers' decisions (ops.review_queue: "
-        "intercept = bad, release = honest) and the order history, its threshold chosen on a "
+        "intercept = bad, release = honest), the chargebacks and audit verdicts of shipped "
+        "orders (raw.risk_feedback) and the order history, on orders whose label window "
+        "(config/risk.yaml model.label_window_days) has closed; its threshold chosen on a "
         "later validation slice; stored versioned in ops.risk_models, used by "
         "ops/risk_assessments from its next run. With too few reviewed orders it trains "
         "nothing and says so: the rules alone keep deciding. Not automated: materialise it, "
-        "or let risk_model_weekly_schedule retrain it on Mondays."
+        "or let risk_model_weekly_schedule pull the feedback and retrain it on Mondays."
     ),
     code_version=source_version(
         __name__, "fulfillment.risk_model", "fulfillment.risk_model_store", "fulfillment.risk"
@@ -83,6 +86,8 @@ def risk_model(
             "training_orders": dg.MetadataValue.int(trained.orders),
             "reviewed_orders": dg.MetadataValue.json(reviewed),
             "validation_rules_and_model": dg.MetadataValue.json(figures),
+            # the window, where the label window closed, the verdicts by source
+            "trained_on": dg.MetadataValue.json(trained.labels),
             "model_in_use": version,
         }
     )
@@ -90,13 +95,14 @@ def risk_model(
 
 @dg.schedule(
     name="risk_model_weekly_schedule",
-    target=dg.AssetSelection.assets(risk_model),
+    target=dg.AssetSelection.assets(RISK_FEEDBACK, risk_model),
     cron_schedule="0 4 * * 1",
     execution_timezone=SCHEDULE_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Retrains the learned risk score on the reviewers' decisions, Mondays 04:00 "
-    "Beijing, once the warehouse is built; with too few reviewed orders the run trains nothing "
-    "and says so (the rules alone keep deciding).",
+    description="Pulls the chargebacks and audits, then retrains the learned risk score on "
+    "them and the reviewers' decisions, Mondays 04:00 Beijing, once the warehouse is built; "
+    "with too few reviewed orders the run trains nothing and says so (the rules alone keep "
+    "deciding).",
 )
 def risk_model_weekly_schedule(
     context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource

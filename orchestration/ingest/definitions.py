@@ -13,12 +13,13 @@ from orchestration.ingest.checks import (
 )
 from orchestration.ingest.file_assets import db_bridge_schedules, file_and_db_assets, file_sensors
 from orchestration.ingest.merchant_systems import merchant_systems, merchant_systems_schedule
+from orchestration.ingest.risk_feedback import risk_feedback
 from orchestration.ingest.sensors import push_jobs_and_sensors
 
 push_jobs, push_sensors = push_jobs_and_sensors()
 
 defs = dg.Definitions(
-    assets=[*marketplace_assets(), *file_and_db_assets(), merchant_systems],
+    assets=[*marketplace_assets(), *file_and_db_assets(), merchant_systems, risk_feedback],
     asset_checks=reconciliation_checks(),
     jobs=[nightly_reconciliation_job, *push_jobs],
     schedules=[

@@ -135,7 +135,7 @@ def test_risk_uses_the_retrained_model_when_present_and_the_rules_alone_before(
     _prepared(fresh_db, now, history=True)
     rules = _rules_file(
         tmp_path, min_reviewed=50, min_each=10, max_iter=30, min_samples_leaf=5,
-        honest_hold_target=0.0,
+        honest_hold_target=0.0, label_window_days=0,
     )  # fmt: skip
     resources = {"warehouse": WarehouseResource(pg_url=fresh_db.url())}
     run_config = {"ops": {"ops__risk_assessments": {"config": {"rules_path": rules}}}}
