@@ -46,6 +46,7 @@ from typing import Any
 import psycopg
 
 from connectors.raw_schema import ensure_raw_tables
+from fulfillment.ops_schema import ensure_ops_tables
 from kernel.database import SCHEMAS, EmbeddedServer, PgConn, ensure_database, stop_embedded
 from kernel.settings import Settings
 
@@ -169,6 +170,7 @@ def load_sample(db: PgConn, orders: int, days: int, seed: int) -> datetime:
     world = generate_world(seed=seed, orders=orders, days=days, end=END)
     with psycopg.connect(db.url()) as conn:
         ensure_raw_tables(conn, CHANNELS)  # every channel's table, even one the sample lacks
+        ensure_ops_tables(conn)  # the decisions' tables: marts read them (empty here)
         load_sample_orders(conn, world.orders)
         load_merchant_systems_records(conn, world)
         conn.execute(
