@@ -9,9 +9,10 @@ of `<ORDERPULSE_HOME>/sandbox.json` (`merchant_systems_endpoint()`). The token g
 `ingest_merchant_systems(conn, base_url, token, run_id=None)` reads every source page by page
 (`limit`, `next_cursor`), the time-ordered ones incrementally from their cursor in
 `raw.ingest_cursors` (source `merchant_systems.<table>`; re-read from `cursor - LOOKBACK`, rows at the boundary come again and
-the upsert absorbs them). Pages stream through psycopg `COPY` into a temp table, then one
-`INSERT … ON CONFLICT DO UPDATE` applies them only where the content changed and the source
-time did not go back; the cursor moves in the same transaction, one transaction per batch of
+the upsert absorbs them). Each page's JSON text goes as it came through psycopg `COPY` into a
+temp table (one row per page: no Python per record), then one statement unpacks and checks the
+records and an `INSERT … ON CONFLICT DO UPDATE` applies them only where the content changed and
+the source time did not go back; the next pages are fetched while it runs; the cursor moves in the same transaction, one transaction per batch of
 pages. Re-running is a no-op. A record without its key or time field goes to
 `raw.rejected_rows` (source `merchant_systems.<table>`) instead of stopping the load.
 
@@ -39,12 +40,14 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 import psycopg
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -64,7 +67,7 @@ from connectors.raw_schema import BOOKKEEPING_DDL
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
-BATCH_ROWS = 20_000  # rows per transaction (COPY + merge + cursor)
+BATCH_ROWS = 10_000  # rows per transaction (COPY + merge + cursor); one merges while more arrive
 LOOKBACK = timedelta(minutes=10)
 # raw.ingest_cursors / raw.rejected_rows source of a table; was `ops.` (migrated on ensure)
 CURSOR_PREFIX = "merchant_systems."
@@ -191,15 +194,40 @@ def ensure_merchant_systems_tables(conn: psycopg.Connection) -> None:
 
 
 # -- reading the API ----------------------------------------------------------------------
-class _Page(BaseModel):
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
-    has_more: bool = False
+@dataclass(frozen=True)
+class _Page:
+    """One answer of a list endpoint: its JSON text as received (staged as is) and what paging
+    needs from it."""
+
+    text: str
+    count: int
+    next_cursor: str | None
+
+
+def _page(response: httpx.Response) -> _Page:
+    """A list endpoint's answer: transport errors and 5xx raise retryable, another status a
+    platform error, a body that is not a page a server error. The records are not looked at
+    here: PostgreSQL checks them with the whole batch (`_merge_sql`)."""
+    raise_for_transport(response)
+    if response.status_code != 200:
+        body = json_body(response)
+        raise PlatformError(
+            f"http-{response.status_code}", str(body.get("message") or body.get("error"))
+        )
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise ServerError("http-200", "answer is not JSON") from None
+    items = body.get("items") if isinstance(body, dict) else None
+    cursor = body.get("next_cursor") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not isinstance(cursor, str | None):
+        raise ServerError("bad-response", "not a page: no items list or a bad next_cursor")
+    return _Page(response.text, len(items), cursor or None)
 
 
 def _pages(
     http: Http, base_url: str, token: SecretStr, source: MerchantSource, since: datetime | None
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[_Page]:
     params: dict[str, str] = {"limit": str(PAGE_SIZE)}
     if since is not None:
         params["since"] = since.isoformat()
@@ -207,14 +235,13 @@ def _pages(
     url = f"{base_url}{source.path}"
 
     def get(query: dict[str, str]) -> _Page:
-        response = http.client.get(url, params=query, headers=headers)
-        return _parsed(response, _Page, "a page")
+        return _page(http.client.get(url, params=query, headers=headers))
 
     while True:
         page = http.call(
             lambda q=dict(params): get(q), channel="merchant_systems", what=f"GET {source.path}"
         )
-        yield page.items
+        yield page
         if not page.next_cursor:
             return
         params["cursor"] = page.next_cursor
@@ -229,16 +256,79 @@ on conflict (source) do update
         detail = excluded.detail, run_id = excluded.run_id, updated_at = now()
 """
 
+# a time must end in an offset: a time without one is rejected, not guessed
+_OFFSET = r"([+-]\d{2}(:?\d{2})?|Z)$"
+
+
+def _reason_sql(source: MerchantSource) -> str:
+    """SQL: why the staged record `payload` is rejected (null when it is kept)."""
+    cases = ["when jsonb_typeof(payload) <> 'object' then 'not a JSON object'"]
+    for key in source.keys:
+        cases.append(
+            f"when coalesce(payload ->> '{key}', '') = '' then 'missing key field ''{key}'''"
+        )
+    if source.time_field is not None:
+        field = source.time_field
+        text = f"(payload ->> '{field}')"
+        cases.append(
+            f"when {text} is null or {text} !~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}'"
+            f" or not pg_input_is_valid({text}, 'timestamptz')"
+            f" then format('{field}=%%s is not an ISO 8601 time',"
+            f" coalesce(quote_literal({text}), 'None'))"
+        )
+        cases.append(
+            f"when {text} !~ '{_OFFSET}'"
+            f" then format('{field}=%%s has no UTC offset', quote_literal({text}))"
+        )
+    return "case " + " ".join(cases) + " end"
+
 
 def _merge_sql(source: MerchantSource) -> str:
+    """One statement over the staged pages: every record checked (rejects recorded), the newest
+    version of each key upserted where its content changed and its time did not go back.
+    Returns (inserted, updated, rejected, newest source time kept)."""
     keys = ", ".join(source.keys)
+    key_columns = ", ".join(f"payload ->> '{k}' as {k}" for k in source.keys)
+    if source.time_field is None:
+        modified = "%(loaded)s::timestamptz"
+    else:  # only rows whose reason is null reach the cast; the guard keeps the plan safe
+        text = f"(payload ->> '{source.time_field}')"
+        modified = (
+            f"case when pg_input_is_valid({text}, 'timestamptz') then {text}::timestamptz end"
+        )
     return f"""
-with latest as (
+with records as (
+    select payload
+    from _merchant_stage_{source.table} as stage
+    cross join lateral jsonb_array_elements(stage.page -> 'items') as payload
+),
+
+checked as (
+    select payload, {_reason_sql(source)} as reason
+    from records
+),
+
+kept as (
+    select {key_columns}, {modified} as source_modified_at, payload
+    from checked
+    where reason is null
+),
+
+rejected as (
+    insert into raw.rejected_rows (source, raw_text, reason, run_id)
+    select %(source)s, left(payload::text, 2000), reason, %(run_id)s
+    from checked
+    where reason is not null
+    returning 1
+),
+
+latest as (
     select distinct on ({keys})
         {keys}, source_modified_at, payload, md5(payload::text) as content_hash
-    from _merchant_stage_{source.table}
+    from kept
     order by {keys}, source_modified_at desc
 ),
+
 upserted as (
     insert into raw.{source.table} as t
         ({keys}, source_modified_at, payload, content_hash, loaded_at, run_id)
@@ -254,7 +344,13 @@ upserted as (
           and excluded.source_modified_at >= t.source_modified_at
     returning (xmax = 0) as inserted
 )
-select count(*) filter (where inserted), count(*) filter (where not inserted) from upserted
+
+select
+    count(*) filter (where inserted),
+    count(*) filter (where not inserted),
+    (select count(*) from rejected),
+    (select max(source_modified_at) from kept)
+from upserted
 """
 
 
@@ -266,61 +362,31 @@ class SourceStats:
     rejected: int = 0
 
 
-def _row(source: MerchantSource, record: dict[str, Any], loaded: datetime) -> tuple | str:
-    """The staged row of a record, or the reason it is rejected."""
-    keys = []
-    for k in source.keys:
-        value = record.get(k)
-        if value in (None, ""):
-            return f"missing key field {k!r}"
-        keys.append(str(value))
-    when = loaded
-    if source.time_field is not None:
-        text = record.get(source.time_field)
-        try:
-            when = datetime.fromisoformat(str(text))
-        except ValueError:
-            return f"{source.time_field}={text!r} is not an ISO 8601 time"
-        if when.tzinfo is None:
-            return f"{source.time_field}={text!r} has no UTC offset"
-    return (*keys, when, json.dumps(record, ensure_ascii=False, sort_keys=True))
-
-
 def _flush(
     conn: psycopg.Connection,
     source: MerchantSource,
-    rows: list[tuple],
-    rejects: list[tuple[str, str]],
+    pages: list[str],
+    rows: int,
+    loaded: datetime,
     run_id: str | None,
     stats: SourceStats,
 ) -> None:
-    """COPY `rows` into the stage, merge them, record rejects and move the cursor: one
-    transaction."""
+    """COPY the pages' text into the stage (one row per page), check and merge their records,
+    record rejects and move the cursor: one transaction, no Python per record."""
     stage = f"_merchant_stage_{source.table}"
-    cols = ", ".join(source.keys)
     with conn.transaction(), conn.cursor() as cur:
-        key_ddl = ", ".join(f"{k} text" for k in source.keys)
-        cur.execute(
-            f"create temp table if not exists {stage} ({key_ddl}, source_modified_at timestamptz,"
-            " payload jsonb) on commit delete rows"
-        )
-        with cur.copy(f"copy {stage} ({cols}, source_modified_at, payload) from stdin") as copy:
-            for row in rows:
-                copy.write_row(row)
-        if rows:
-            cur.execute(_merge_sql(source), {"run_id": run_id})
-            inserted, updated = cur.fetchone()
-            stats.inserted += inserted
-            stats.updated += updated
-        if rejects:
-            cur.executemany(
-                "insert into raw.rejected_rows (source, raw_text, reason, run_id)"
-                " values (%s, %s, %s, %s)",
-                [(source.cursor_name, text, reason, run_id) for text, reason in rejects],
-            )
-        if source.incremental and rows:
-            newest = max(r[len(source.keys)] for r in rows)
-            detail = json.dumps({"rows": len(rows)})
+        cur.execute(f"create temp table if not exists {stage} (page jsonb) on commit delete rows")
+        with cur.copy(f"copy {stage} (page) from stdin") as copy:
+            for text in pages:
+                copy.write_row((text,))
+        params = {"run_id": run_id, "source": source.cursor_name, "loaded": loaded}
+        cur.execute(_merge_sql(source), params)
+        inserted, updated, rejected, newest = cur.fetchone()
+        stats.inserted += inserted
+        stats.updated += updated
+        stats.rejected += rejected
+        if source.incremental and newest is not None:
+            detail = json.dumps({"rows": rows})
             cur.execute(_CURSOR_SQL, (source.cursor_name, newest, detail, run_id))
 
 
@@ -346,23 +412,26 @@ def ingest_source(
         since = cursor - LOOKBACK if cursor is not None else None
     loaded = datetime.now(UTC)
     stats = SourceStats()
-    rows: list[tuple] = []
-    rejects: list[tuple[str, str]] = []
-    for items in _pages(http, base_url, token, source, since):
-        for record in items:
-            row = _row(source, record, loaded)
-            if isinstance(row, str):
-                rejects.append((json.dumps(record, ensure_ascii=False)[:2000], row))
-            else:
-                rows.append(row)
-        stats.received += len(items)
-        if len(rows) >= BATCH_ROWS:
-            _flush(conn, source, rows, rejects, run_id, stats)
-            stats.rejected += len(rejects)
-            rows, rejects = [], []
-    if rows or rejects:
-        _flush(conn, source, rows, rejects, run_id, stats)
-        stats.rejected += len(rejects)
+    pages: list[str] = []
+    staged = 0
+    # the next pages are fetched while PostgreSQL merges the previous batch (one batch in
+    # flight, so batches and their cursor moves commit in page order)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merchant-flush") as flusher:
+        pending: Future | None = None
+        for page in _pages(http, base_url, token, source, since):
+            stats.received += page.count
+            if page.count:
+                pages.append(page.text)
+                staged += page.count
+            if staged >= BATCH_ROWS:
+                if pending is not None:
+                    pending.result()
+                pending = flusher.submit(_flush, conn, source, pages, staged, loaded, run_id, stats)
+                pages, staged = [], 0
+        if pending is not None:
+            pending.result()
+        if pages:
+            _flush(conn, source, pages, staged, loaded, run_id, stats)
     log.info(
         "merchant systems %s: %d received, %d new, %d changed, %d rejected",
         source.table, stats.received, stats.inserted, stats.updated, stats.rejected,

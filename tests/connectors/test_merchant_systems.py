@@ -176,3 +176,37 @@ def test_cursors_under_the_old_ops_names_are_migrated(conn) -> None:
     cursors = [r[0] for r in conn.execute("select source from raw.ingest_cursors")]
     rejects = [r[0] for r in conn.execute("select source from raw.rejected_rows")]
     assert (cursors, rejects) == (["merchant_systems.cs_tickets"], ["merchant_systems.skus"])
+
+
+def test_bad_times_are_rejected_with_their_reason(conn, world) -> None:
+    """The record checks run in PostgreSQL over the whole batch: a time without an offset and
+    one that is not a time are rejected with their reasons, the page's good records load and
+    the cursor moves to the newest good one."""
+    from fastapi import FastAPI
+
+    from sandbox.merchant_systems_records import record_dict
+
+    records = [record_dict(e) for e in world.wms_events[:50]]
+    records[0]["at"] = records[0]["at"][:19]  # 2026-11-22T08:00:00: no offset
+    records[1]["at"] = "yesterday"
+    app = FastAPI()
+    app.get("/wms/events")(lambda: {"items": records, "next_cursor": None, "has_more": False})
+    server = serve_in_thread(app)
+    source = next(s for s in SOURCES if s.table == "wms_events")
+    ensure_merchant_systems_tables(conn)
+    try:
+        with make_http_client() as http:
+            stats = ingest_source(conn, http, server.base_url, _secret(), source, run_id="r")
+    finally:
+        server.stop()
+    assert (stats.received, stats.inserted, stats.rejected) == (50, 48, 2)
+    rejects = conn.execute("select reason, raw_text from raw.rejected_rows order by id").fetchall()
+    assert [r[0] for r in rejects] == [
+        f"at='{records[0]['at']}' has no UTC offset",
+        "at='yesterday' is not an ISO 8601 time",
+    ]
+    assert json.loads(rejects[0][1])["event_id"] == records[0]["event_id"]
+    cursor = conn.execute(
+        "select cursor_value from raw.ingest_cursors where source = 'merchant_systems.wms_events'"
+    ).fetchone()[0]
+    assert cursor == max(e.at for e in world.wms_events[2:50])
