@@ -284,6 +284,27 @@ left join ops.review_queue q
 """
 
 
+# the queue's risk holds the rules alone made: their score above the review threshold, or
+# customs data missing (the rest of the queue the learned model added)
+RISK_RULES_ALONE_SQL = """
+with bad as (
+    select * from unnest(%(channels)s::text[], %(nos)s::text[]) as b(channel, platform_order_no)
+),
+
+rules_held as (
+    select a.channel, a.platform_order_no
+    from ops.risk_assessments a
+    join ops.review_queue q using (channel, platform_order_no)
+    where q.hold_reason = 'risk'
+        and (coalesce(a.rule_score, a.score) > %(threshold)s or a.signals ? 'customs_incomplete')
+)
+
+select count(*), count(b.platform_order_no)
+from rules_held r
+left join bad b using (channel, platform_order_no)
+"""
+
+
 def print_risk_vs_truth(console: Console, conn: psycopg.Connection, truth: dict | None) -> None:
     """Recall, honest share held and precision of risk's review queue against the sandbox's
     verdicts, over the orders risk assessed."""
@@ -307,6 +328,27 @@ def print_risk_vs_truth(console: Console, conn: psycopg.Connection, truth: dict 
         f"{n_bad} bad; review queue recall {recall}, honest orders held {honest_held}, "
         f"precision {precision} ({held} held; scored by {scorers or 'nothing'})"
     )
+    from fulfillment.risk_rules import load_risk_rules
+
+    threshold = load_risk_rules().review.threshold
+    params = {"channels": channels, "nos": nos, "threshold": threshold}
+    rules_held, rules_caught = conn.execute(RISK_RULES_ALONE_SQL, params).fetchone()
+    alone = (
+        f"  rules alone: recall {rules_caught / n_bad:.1%}"
+        if n_bad
+        else "  rules alone: recall n/a"
+    )
+    alone += ", honest orders held " + (
+        f"{(rules_held - rules_caught) / honest:.2%}" if honest else "n/a"
+    )
+    alone += ", precision " + (f"{rules_caught / rules_held:.1%}" if rules_held else "n/a")
+    if scorers and scorers != "rules alone":
+        alone += f" ({rules_held} held); rules + model: the line above ({held - rules_held} more)"
+    else:
+        alone += (
+            f" ({rules_held} held); rules + model: no model scored (ops/risk_model not trained)"
+        )
+    console.print(alone)
 
 
 HEALTH_SQL = """

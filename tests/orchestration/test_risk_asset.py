@@ -198,6 +198,9 @@ def test_risk_uses_the_retrained_model_when_present_and_the_rules_alone_before(
     line = console.export_text()
     assert "2 orders assessed, 1 bad; review queue recall 100.0%, honest orders held 0.00%" in line
     assert f"precision 100.0% (1 held; scored by {version})" in line
+    # beside it, what the rules alone hold (nothing: T1 is the model's)
+    assert "rules alone: recall 0.0%, honest orders held 0.00%, precision n/a (0 held)" in line
+    assert "rules + model: the line above (1 more)" in line
 
 
 def test_retrain_refuses_with_too_few_reviewed_orders(fresh_db, tmp_path) -> None:
