@@ -1,0 +1,253 @@
+"""Faults in the middle of a dbt build: PostgreSQL restarted, and the `dbt` process SIGKILLed.
+
+Each starts from a warehouse built once (orders of every channel, `dbt build` of the models
+`fct_orders` needs) on a server of this module's own (the session's is shared and must never
+be restarted), into which later versions of half the orders and new orders are loaded. A build
+of the incremental chain from the parsed orders to the mart (`int_orders+,+fct_orders`, the
+subset of the product's `dbt build` that the faults touch) is then stopped at a known point:
+the test holds a lock that parks one model's merge, inside that model's transaction, and the
+fault strikes while it waits. Nothing of the struck model is visible afterwards (dbt builds in
+a transaction: no half-merged mart, no leftover `__dbt_tmp` relation, its build register
+unchanged); the next build completes and the marts reconcile with the truth: every order once
+in `int_orders` and `marts.fct_orders`, in its latest version, and as a clean build writes it.
+
+Cheap on purpose: one full dbt parse per module (the server's port and the database name stay
+the same, so every later build reuses dbt's partial parse), the first build copied per test as
+a template database, and a few hundred orders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from kernel.database import EmbeddedServer, PgConn
+from sandbox.model import MARKETPLACES, Order
+from tests.dbt.conftest import DBT, PROJECT, run_dbt
+from tests.dbt.sample_raw import load_sample_orders, orders_for
+from tests.faults.ground_truth import assert_marts_equal_truth
+
+DB, TEMPLATE = "dbt_faults", "dbt_faults_template"
+# the marketplaces and the H5 mall: the CSV channels' parsing would cost more than the builds
+CHANNELS = [*MARKETPLACES, "h5mall"]
+PER_CHANNEL, HELD_BACK = 40, 8  # per channel: 32 orders in the first build, 8 arrive later
+# the first build only sets the scene: its data tests are left out (the later builds run theirs)
+FIRST = ("build", "--select", "+fct_orders", "--exclude-resource-type", "test", "unit_test")
+LATER = ("build", "--select", "int_orders+,+fct_orders", "--indirect-selection", "cautious")
+# how psycopg2 reports the server going away (before or after it told the session why)
+LOST = r"server closed the connection unexpectedly|terminating connection due to administrator"
+# what a build left behind if its transaction did not roll back
+LEFTOVERS = """
+select n.nspname || '.' || c.relname
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.relname like '%%dbt_tmp%%' or c.relname like '%%dbt_backup%%'
+"""
+
+
+def _advance(order: Order) -> Order:
+    """The order one step further along its lifecycle (a late update from the platform)."""
+    step = {(): "pay", ("pay",): "ship", ("pay", "ship"): "deliver"}.get(
+        tuple(e.type for e in order.events)
+    )
+    if step is None:
+        return order
+    data = order.model_dump()
+    data["events"] = [*data["events"], {"at": order.modified_at + timedelta(hours=1), "type": step}]
+    return Order.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """This module's PostgreSQL: restarted by a test, so never the session's."""
+    server = EmbeddedServer(tmp_path_factory.mktemp("dbtfaults_pg") / "pgdata")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def dbt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dbt target folder for the module: its partial parse serves every build."""
+    return tmp_path_factory.mktemp("dbtfaults_dbt")
+
+
+@pytest.fixture(scope="module")
+def orders() -> tuple[list[Order], list[Order]]:
+    """(the orders of the first build, what arrives later: half of them advanced a step and
+    the held-back new orders)."""
+    every = {c: orders_for([c], PER_CHANNEL) for c in CHANNELS}
+    old = {c: mine[:-HELD_BACK] for c, mine in every.items()}
+    first = [o for mine in old.values() for o in mine]
+    # half of each channel's orders (every lifecycle keeps an order that stays as it was)
+    moved = [o for mine in old.values() for k, o in enumerate(mine) if k % 4 in (1, 2)]
+    later = [_advance(o) for o in moved] + [o for mine in every.values() for o in mine[-HELD_BACK:]]
+    assert sum(a.events != b.events for a, b in zip(later, moved, strict=False)) >= 40
+    return first, later
+
+
+@pytest.fixture(scope="module")
+def template(server: EmbeddedServer, dbt_dir: Path, orders: tuple[list[Order], list[Order]]) -> str:
+    """A database after one complete build of the first orders, the later orders loaded into
+    raw since (not built yet), kept as the template of each test's warehouse."""
+    first, later = orders
+    with psycopg.connect(server.conn("postgres").url(), autocommit=True) as admin:
+        admin.execute(f'create database "{DB}"')
+        with psycopg.connect(server.conn(DB).url()) as db:
+            load_sample_orders(db, first)
+        run_dbt(server.conn(DB), dbt_dir, *FIRST)
+        with psycopg.connect(server.conn(DB).url()) as db:
+            load_sample_orders(db, later)
+        admin.execute(f'alter database "{DB}" rename to "{TEMPLATE}"')
+    return TEMPLATE
+
+
+@pytest.fixture()
+def warehouse(server: EmbeddedServer, template: str) -> Iterator[PgConn]:
+    """A copy of the template under the name every build of the module uses."""
+    with psycopg.connect(server.conn("postgres").url(), autocommit=True) as admin:
+        admin.execute(f'create database "{DB}" template "{template}"')
+    yield server.conn(DB)
+    with psycopg.connect(server.conn("postgres").url(), autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{DB}" with (force)')
+
+
+def _start_build(conn: PgConn, dbt_dir: Path, log: Path) -> subprocess.Popen:
+    """`dbt build` of LATER as `run_dbt` runs it, in the background, in its own process group."""
+    env = {
+        **os.environ,
+        **conn.env(),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": str(dbt_dir / "logs"),
+    }
+    command = [str(DBT), *LATER, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+               "--target-path", str(dbt_dir / "target")]  # fmt: skip
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def _parked_merge(conn: psycopg.Connection, relation: str, proc: subprocess.Popen) -> int:
+    """The backend pid of the build's merge into `relation` once it waits for the test's lock."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        row = conn.execute(
+            "select pid from pg_stat_activity where wait_event_type = 'Lock'"
+            " and xact_start is not null and query like %s",
+            [f"%merge into%{relation}%"],
+        ).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    raise AssertionError(f"the build never reached its merge into {relation} (exit {proc.poll()})")
+
+
+def _state(conn: psycopg.Connection, model: str) -> tuple[list[tuple], tuple | None]:
+    """A model's rows (key, status, amounts) and its row in the build register."""
+    rows = conn.execute(
+        f"select channel, platform_order_no, platform_unified_status, paid_amount, _written_xid"
+        f" from {model} order by 1, 2"
+    ).fetchall()
+    register = conn.execute(
+        "select built_xid, previous_built_xid, invocation_id from intermediate.model_builds"
+        " where model like %s",
+        [f'%"{model.split(".")[1]}"'],
+    ).fetchone()
+    return rows, register
+
+
+@pytest.mark.slow  # about 20 s: two dbt builds (plus, once per module, the first build)
+def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_completes(
+    server: EmbeddedServer,
+    warehouse: PgConn,
+    dbt_dir: Path,
+    orders: tuple[list[Order], list[Order]],
+    tmp_path: Path,
+) -> None:
+    first, later = orders
+    url = warehouse.url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = {m: _state(conn, m) for m in ("intermediate.int_orders", "marts.fct_orders")}
+        # the build parses the new rows, then waits to merge them into int_orders
+        holder = psycopg.connect(url)
+        holder.execute("lock table intermediate.int_orders in share mode")
+        build = _start_build(warehouse, dbt_dir, tmp_path / "build.log")
+        try:
+            _parked_merge(conn, '"intermediate"."int_orders"', build)
+            conn.close()
+            server.stop()  # fast shutdown: every session is terminated, the merge with it
+            server.start()
+            code = build.wait(timeout=180)
+        finally:
+            if build.poll() is None:
+                os.killpg(build.pid, signal.SIGKILL)
+                build.wait()
+            holder.close()
+    output = (tmp_path / "build.log").read_text()
+    assert code in (1, 2), output[-3000:]  # dbt's "model failed" or "run failed"
+    # dbt names the model and, in the next line, the lost connection; no traceback, no password
+    assert "Database Error in model int_orders" in output, output[-3000:]
+    assert re.search(LOST, output), output[-3000:]
+    assert "Traceback" not in output and server.password not in output
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        # nothing of the struck build is visible: both models and their registers as before
+        for model, state in before.items():
+            assert _state(conn, model) == state, model
+        assert conn.execute(LEFTOVERS).fetchall() == []
+        run_dbt(warehouse, dbt_dir, *LATER)  # the next build completes
+        assert_marts_equal_truth(conn, first, later)
+
+
+@pytest.mark.slow  # about 20 s: two dbt builds (plus, once per module, the first build)
+def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_completes(
+    warehouse: PgConn,
+    dbt_dir: Path,
+    orders: tuple[list[Order], list[Order]],
+    tmp_path: Path,
+) -> None:
+    first, later = orders
+    url = warehouse.url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = _state(conn, "marts.fct_orders")
+        # int_orders merges the new rows and commits; fct_orders then waits to merge them
+        holder = psycopg.connect(url)
+        holder.execute("lock table marts.fct_orders in share mode")
+        build = _start_build(warehouse, dbt_dir, tmp_path / "build.log")
+        try:
+            backend = _parked_merge(conn, '"marts"."fct_orders"', build)
+            os.killpg(build.pid, signal.SIGKILL)  # dbt and anything it started
+            assert build.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if build.poll() is None:
+                os.killpg(build.pid, signal.SIGKILL)
+                build.wait()
+            holder.rollback()  # the orphaned merge runs on, finds its client gone, rolls back
+            holder.close()
+        deadline = time.monotonic() + 60
+        while conn.execute("select 1 from pg_stat_activity where pid = %s", [backend]).fetchone():
+            assert time.monotonic() < deadline, "the killed build's transaction outlived it"
+            time.sleep(0.05)
+
+        # the mart and its register as before the build; int_orders, built before the kill,
+        # holds the new versions, to be picked up by fct_orders' next build
+        assert _state(conn, "marts.fct_orders") == before
+        assert conn.execute(LEFTOVERS).fetchall() == []
+        stale = conn.execute(
+            "select count(*) from intermediate.int_orders i join marts.fct_orders f"
+            " using (channel, platform_order_no)"
+            " where i.platform_unified_status <> f.platform_unified_status"
+        ).fetchone()[0]
+        assert stale > 0
+        run_dbt(warehouse, dbt_dir, *LATER)  # the next build completes
+        assert_marts_equal_truth(conn, first, later)
