@@ -2,7 +2,8 @@
 the rules alone and for rules + the learned model, on a later time window the model never saw.
 
     .venv/bin/python bench/risk_quality.py [--orders 100000] [--days 30] [--seed 7] [--quick]
-                                           [--labels all|reviewed] [--out result.json]
+                                           [--labels all,reviewed,reviewed-pu,pipeline]
+                                           [--out result.json]
 
 What it does:
 1. generates a sandbox world (`sandbox.world.generate_world`: orders, behaviour log, and the
@@ -139,6 +140,18 @@ def measure(
 ) -> dict:
     """Generate, split, score, train and measure; returns the figures and the later window's
     rows (`test`: key, bad, signals, rules_hold, model_hold)."""
+    return measure_each(orders, days, seed, train_share, rules, (labels,))[0]
+
+
+def measure_each(
+    orders: int,
+    days: int,
+    seed: int,
+    train_share: float = 0.6,
+    rules: RiskRules | None = None,
+    labels: tuple[str, ...] = ("all",),
+) -> list[dict]:
+    """`measure` for each way of labelling the training window, on one world."""
     rules = rules or load_risk_rules()
     clock = {}
     t = time.perf_counter()
@@ -156,67 +169,69 @@ def measure(
     later = frame.loc[frame["paid_at"] >= cut].reset_index(drop=True)
 
     t = time.perf_counter()
-    tr_assessed, tr_features, tr_bad = _scored(
+    tr_assessed, tr_features, truly_bad = _scored(
         early, early, events.loc[events["event_at"] < cut], rules
     )
     te_assessed, te_features, te_bad = _scored(later, frame, events, rules)
     clock["assess_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     tr_hold = tr_assessed["decision"].eq("review").to_numpy()
     paid = early.set_index(["channel", "platform_order_no"])["paid_at"].reindex(tr_features.index)
-    # "reviewed": a verdict only where the rules held the order (what reviewers decide);
-    # "reviewed-pu": the same verdicts, every other order fitted on as honest
-    labelled = tr_hold if labels == "reviewed" else np.ones(len(tr_bad), bool)
-    if labels == "reviewed-pu":
-        tr_bad = tr_bad & tr_hold
-    rows = np.ones(len(tr_bad), bool)
-    truly_bad = tr_bad
-    if labels == "pipeline":
-        tr_bad, rows = pipeline_labels(
-            world, tr_features.index, tr_bad, tr_hold, paid, cut, rules.model.label_window_days
-        )
-    model = train(
-        tr_features[rows],
-        tr_bad[rows] & labelled[rows],
-        tr_hold[rows],
-        paid[rows].reset_index(drop=True),
-        rules.model,
-        labelled=labelled[rows],
-    )
-    clock["train_s"] = time.perf_counter() - t
-
     rules_hold = te_assessed["decision"].eq("review").to_numpy()
-    both_hold = model.hold(te_features, rules_hold)
     quiet = te_assessed["signals"].map(len).eq(0).to_numpy()
-    test = pd.DataFrame({
-        "channel": te_assessed["channel"], "platform_order_no": te_assessed["platform_order_no"],
-        "bad": te_bad, "signals": te_assessed["signals"], "rules_hold": rules_hold,
-        "model_hold": both_hold,
-    })  # fmt: skip
-    return {
-        "orders": orders,
-        "days": days,
-        "seed": seed,
-        "train_window": [start.isoformat(), cut.isoformat()],
-        "test_window": [cut.isoformat(), pd.Timestamp(world.end).isoformat()],
-        "train_orders": len(early),
-        "train_bad": int((tr_bad & rows).sum()),  # as labelled (pipeline: as known at the cut)
-        "trained_rows": int(rows.sum()),
-        "trained_truly_bad": int((truly_bad & rows).sum()),
-        "labels": labels,
-        "train_labelled": int((labelled & rows).sum()),
-        "model_version": model.version,
-        "model_window": list(model.window),  # fit + validation: all before the test window
-        "model_threshold": round(model.threshold, 6),
-        "validation": model.validation,
-        "rules": hold_figures(rules_hold, te_bad),
-        "rules_and_model": hold_figures(both_hold, te_bad),
-        "bad_firing_no_signal": int((te_bad & quiet).sum()),
-        "honest_firing_a_signal": int((~te_bad & ~quiet).sum()),
-        "seconds": {k: round(v, 1) for k, v in clock.items()},
-        "test": test,
-    }
+
+    results = []
+    for how in labels:
+        t = time.perf_counter()
+        tr_bad = truly_bad
+        # "reviewed": a verdict only where the rules held the order (what reviewers decide);
+        # "reviewed-pu": the same verdicts, every other order fitted on as honest
+        labelled = tr_hold if how == "reviewed" else np.ones(len(tr_bad), bool)
+        if how == "reviewed-pu":
+            tr_bad = tr_bad & tr_hold
+        rows = np.ones(len(tr_bad), bool)
+        if how == "pipeline":
+            tr_bad, rows = pipeline_labels(
+                world, tr_features.index, tr_bad, tr_hold, paid, cut, rules.model.label_window_days
+            )
+        model = train(
+            tr_features[rows],
+            tr_bad[rows] & labelled[rows],
+            tr_hold[rows],
+            paid[rows].reset_index(drop=True),
+            rules.model,
+            labelled=labelled[rows],
+        )
+        seconds = {**clock, "train_s": time.perf_counter() - t}
+        both_hold = model.hold(te_features, rules_hold)
+        test = pd.DataFrame({
+            "channel": te_assessed["channel"],
+            "platform_order_no": te_assessed["platform_order_no"], "bad": te_bad,
+            "signals": te_assessed["signals"], "rules_hold": rules_hold, "model_hold": both_hold,
+        })  # fmt: skip
+        results.append({
+            "orders": orders,
+            "days": days,
+            "seed": seed,
+            "train_window": [start.isoformat(), cut.isoformat()],
+            "test_window": [cut.isoformat(), pd.Timestamp(world.end).isoformat()],
+            "train_orders": len(early),
+            "train_bad": int((tr_bad & rows).sum()),  # as labelled (pipeline: known at the cut)
+            "trained_rows": int(rows.sum()),
+            "trained_truly_bad": int((truly_bad & rows).sum()),
+            "labels": how,
+            "train_labelled": int((labelled & rows).sum()),
+            "model_version": model.version,
+            "model_window": list(model.window),  # fit + validation: all before the test window
+            "model_threshold": round(model.threshold, 6),
+            "validation": model.validation,
+            "rules": hold_figures(rules_hold, te_bad),
+            "rules_and_model": hold_figures(both_hold, te_bad),
+            "bad_firing_no_signal": int((te_bad & quiet).sum()),
+            "honest_firing_a_signal": int((~te_bad & ~quiet).sum()),
+            "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "test": test,
+        })  # fmt: skip
+    return results
 
 
 def _print(result: dict) -> None:
@@ -252,7 +267,15 @@ def _print(result: dict) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _labels(text: str) -> tuple[str, ...]:
+    chosen = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in chosen if t not in LABELS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(LABELS)}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> dict | list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
@@ -261,22 +284,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="6,000 orders over 6 days")
     parser.add_argument(
         "--labels",
-        choices=LABELS,
-        default="all",
-        help="train on every order's verdict, only on the orders the rules held, on those "
-        "with every other order taken as honest, or as the pipeline does (reviews, "
-        "chargebacks, audits; closed label window)",
+        type=_labels,
+        default=("all",),
+        help="comma-separated, each measured on the same world: all (every order's verdict), "
+        "reviewed (only the orders the rules held), reviewed-pu (those, every other order "
+        "taken as honest), pipeline (reviews, chargebacks, audits; closed label window)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.quick:
         args.orders, args.days = 6000, 6
-    result = measure(args.orders, args.days, args.seed, args.train_share, labels=args.labels)
-    _print(result)
+    results = measure_each(args.orders, args.days, args.seed, args.train_share, labels=args.labels)
+    for result in results:
+        _print(result)
     if args.out:
-        printable = {k: v for k, v in result.items() if k != "test"}
+        printable = [{k: v for k, v in r.items() if k != "test"} for r in results]
         args.out.write_text(json.dumps(printable, indent=1, default=str) + "\n")
-    return result
+    return results[0] if len(results) == 1 else results
 
 
 if __name__ == "__main__":
