@@ -46,3 +46,31 @@ def test_quick_run_measures_against_hidden_truth(capsys) -> None:
     # rules + model holds everything the rules hold
     assert np.all(test["model_hold"].to_numpy() >= test["rules_hold"].to_numpy())
     assert result["model_version"].startswith("rm-")
+
+
+def test_pipeline_labels_know_only_what_was_reported_before_the_cut() -> None:
+    from types import SimpleNamespace
+
+    from sandbox.risk_feedback import RiskFeedback
+
+    cut = pd.Timestamp("2026-11-20", tz="UTC")
+    keys = pd.MultiIndex.from_tuples([("jd", f"N{i}") for i in range(6)])
+    paid = pd.Series([cut - pd.Timedelta(days=d) for d in (20, 20, 20, 20, 20, 3)], index=keys)
+    bad = np.array([True, True, True, False, False, True])
+    rules_hold = np.array([True, False, False, False, False, False])
+
+    def fb(no: str, kind: str, verdict: str, days_before_cut: float) -> RiskFeedback:
+        at = (cut - pd.Timedelta(days=days_before_cut)).to_pydatetime()
+        return RiskFeedback(f"F{no}", kind, "jd", no, at, verdict, "x", 0)
+
+    world = SimpleNamespace(risk_feedback=[
+        fb("N1", "chargeback", "fraud", 10),  # known
+        fb("N2", "chargeback", "fraud", -1),  # reported after the cut: not known yet
+        fb("N3", "chargeback", "fraud", 10),  # friendly fraud on an honest order: bad
+        fb("N4", "audit", "honest", 10),
+        fb("N5", "chargeback", "fraud", 1),  # paid inside the label window
+    ])  # fmt: skip
+    known_bad, trained = _bench().pipeline_labels(world, keys, bad, rules_hold, paid, cut, 7)
+    # N0: a reviewer's intercept; N2 bad but unreported, taken as honest
+    assert known_bad.tolist() == [True, True, False, True, False, True]
+    assert trained.tolist() == [True, True, True, True, True, False]
