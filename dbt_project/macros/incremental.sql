@@ -33,7 +33,8 @@
     )
 {%- endmacro %}
 
-{#- pre-hook of every model: an incremental model registers the start of its build. -#}
+{#- pre-hook of every model: an incremental model registers the start of its build; the others
+    render nothing, which dbt skips (no statement per view and table). -#}
 {% macro register_build() -%}
     {%- if config.get('materialized') == 'incremental' -%}
     insert into {{ build_register() }} as register
@@ -46,8 +47,6 @@
         built_xid = excluded.built_xid,
         built_at = excluded.built_at,
         invocation_id = excluded.invocation_id
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 
@@ -158,7 +157,5 @@
             where _written_xid >= {{ registered_build(this, 'previous_built_xid') }}
             {%- endfor %}
         )
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
