@@ -2,7 +2,7 @@
     never handles a password: its SQL lands in logs); grant it to a login user for a BI tool:
     `create role metabase login password '...' in role bi_reader`. -#}
 
-{#- on-run-start: the role must exist before models apply their `grants`. Roles are
+{#- on-run-start: the role must exist before on-run-end grants to it. Roles are
     cluster-wide and another database's dbt run may create it at the same moment. -#}
 {% macro create_bi_reader_role(role=var('bi_reader_role', 'bi_reader')) -%}
 do $bi$
