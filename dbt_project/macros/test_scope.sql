@@ -25,6 +25,12 @@
     {%- if not execute or flags.FULL_REFRESH or var('test_all_rows', false) -%}
         {%- do return(false) -%}
     {%- endif -%}
+    {#- the model's own node by its id (no model here has an alias) instead of a walk over
+        every node of the graph for each test; the walk stays for anything else -#}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier) -%}
+    {%- if node and node.schema | lower == relation.schema | lower -%}
+        {%- do return(node.config.materialized == 'incremental') -%}
+    {%- endif -%}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model'
             and node.config.materialized == 'incremental'
