@@ -1,19 +1,21 @@
 """Faults in the middle of a dbt build: PostgreSQL restarted, and the `dbt` process SIGKILLed.
 
-Each starts from a warehouse built once (orders of every channel, `dbt build` of the models
-`fct_orders` needs) on a server of this module's own (the session's is shared and must never
-be restarted), into which later versions of half the orders and new orders are loaded. A build
-of the incremental chain from the parsed orders to the mart (`int_orders+,+fct_orders`, the
-subset of the product's `dbt build` that the faults touch) is then stopped at a known point:
-the test holds a lock that parks one model's merge, inside that model's transaction, and the
-fault strikes while it waits. Nothing of the struck model is visible afterwards (dbt builds in
-a transaction: no half-merged mart, no leftover `__dbt_tmp` relation, its build register
-unchanged); the next build completes and the marts reconcile with the truth: every order once
-in `int_orders` and `marts.fct_orders`, in its latest version, and as a clean build writes it.
+Each starts from a warehouse built once (orders of the six marketplaces and the H5 mall,
+`dbt build` of the models `fct_orders` needs) on a server of this module's own (the session's
+is shared and must never be restarted), into which later versions of half the orders and new
+orders are loaded. A build of the incremental chain from the parsed orders to the mart
+(`int_orders+,+fct_orders`, the subset of the product's `dbt build` that the faults touch) is
+then stopped at a known point: the test holds a lock that parks one model's merge, inside that
+model's transaction, and the fault strikes while it waits. Nothing of the struck model is
+visible afterwards (dbt builds in a transaction: no half-merged mart, no leftover `__dbt_tmp`
+relation, its build register unchanged); the next build completes and the marts reconcile
+with the truth: every order once in `int_orders` and `marts.fct_orders`, in its latest
+version, and as a clean build writes it.
 
-Cheap on purpose: one full dbt parse per module (the server's port and the database name stay
-the same, so every later build reuses dbt's partial parse), the first build copied per test as
-a template database, and a few hundred orders.
+Cheap on purpose: a few hundred orders; one full dbt parse per module (the server's port and
+the database name stay the same, so the faulted `dbt` processes reuse its partial parse); the
+first build copied per test as a template database; the builds no fault strikes run in this
+process on the parsed manifest.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import psycopg
 import pytest
 
 from kernel.database import EmbeddedServer, PgConn
+from orchestration.resources import ensure_owned_tables
 from sandbox.model import MARKETPLACES, Order
-from tests.dbt.conftest import DBT, PROJECT, run_dbt
+from tests.dbt.conftest import DBT, PROJECT
 from tests.dbt.sample_raw import load_sample_orders, orders_for
 from tests.faults.ground_truth import assert_marts_equal_truth
 
@@ -65,6 +68,54 @@ def _advance(order: Order) -> Order:
     return Order.model_validate(data)
 
 
+class Dbt:
+    """`dbt` against the module's warehouse: the builds that set the scene or recover run in
+    this process on a manifest parsed once (a `dbt` process costs seconds of start-up and
+    parse loading each time); the builds a fault strikes are `dbt` processes, as Dagster
+    runs them, reusing the partial parse the first parse saved."""
+
+    def __init__(self, conn: PgConn, dbt_dir: Path) -> None:
+        self.conn = conn
+        self.env = {**conn.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        self.dir = dbt_dir
+        self.paths = ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+                      "--target-path", str(dbt_dir / "target")]  # fmt: skip
+        self.manifest = self._invoke(None, "parse")
+
+    def _invoke(self, manifest: object, *args: str):  # noqa: ANN202 (dbt's result)
+        from dbt.cli.main import dbtRunner  # here: importing it at collection touches logging
+
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in self.env.items():
+                env.setenv(name, value)
+            env.setenv("DBT_LOG_PATH", str(self.dir / "logs"))
+            result = dbtRunner(manifest=manifest).invoke([*args, *self.paths])
+        if not result.success:
+            failed = [
+                f"{r.node.name}: {r.message}"
+                for r in getattr(result.result, "results", [])
+                if r.status in ("error", "fail")
+            ]
+            pytest.fail(f"dbt {' '.join(args)} failed: {result.exception or failed}")
+        return result.result
+
+    def build(self, *args: str) -> None:
+        """`dbt <args>` in this process; fails the test when dbt fails."""
+        with psycopg.connect(self.conn.url()) as db:
+            ensure_owned_tables(db)  # as every entry point does before dbt
+        self._invoke(self.manifest, *args)
+
+    def start(self, log: Path, *args: str) -> subprocess.Popen:
+        """`dbt <args>` as a process of its own (own process group), its output in `log`."""
+        command = [str(DBT), *args, *self.paths]
+        env = {**os.environ, **self.env, "DBT_LOG_PATH": str(self.dir / "logs")}
+        with log.open("w") as out:
+            return subprocess.Popen(
+                command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """This module's PostgreSQL: restarted by a test, so never the session's."""
@@ -75,9 +126,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
 
 
 @pytest.fixture(scope="module")
-def dbt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One dbt target folder for the module: its partial parse serves every build."""
-    return tmp_path_factory.mktemp("dbtfaults_dbt")
+def dbt(server: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory) -> Dbt:
+    """dbt for the module's database name on its server: one parse serves every build."""
+    return Dbt(server.conn(DB), tmp_path_factory.mktemp("dbtfaults_dbt"))
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +146,7 @@ def orders() -> tuple[list[Order], list[Order]]:
 
 
 @pytest.fixture(scope="module")
-def template(server: EmbeddedServer, dbt_dir: Path, orders: tuple[list[Order], list[Order]]) -> str:
+def template(server: EmbeddedServer, dbt: Dbt, orders: tuple[list[Order], list[Order]]) -> str:
     """A database after one complete build of the first orders, the later orders loaded into
     raw since (not built yet), kept as the template of each test's warehouse."""
     first, later = orders
@@ -103,7 +154,7 @@ def template(server: EmbeddedServer, dbt_dir: Path, orders: tuple[list[Order], l
         admin.execute(f'create database "{DB}"')
         with psycopg.connect(server.conn(DB).url()) as db:
             load_sample_orders(db, first)
-        run_dbt(server.conn(DB), dbt_dir, *FIRST)
+        dbt.build(*FIRST)
         with psycopg.connect(server.conn(DB).url()) as db:
             load_sample_orders(db, later)
         admin.execute(f'alter database "{DB}" rename to "{TEMPLATE}"')
@@ -118,23 +169,6 @@ def warehouse(server: EmbeddedServer, template: str) -> Iterator[PgConn]:
     yield server.conn(DB)
     with psycopg.connect(server.conn("postgres").url(), autocommit=True) as admin:
         admin.execute(f'drop database if exists "{DB}" with (force)')
-
-
-def _start_build(conn: PgConn, dbt_dir: Path, log: Path) -> subprocess.Popen:
-    """`dbt build` of LATER as `run_dbt` runs it, in the background, in its own process group."""
-    env = {
-        **os.environ,
-        **conn.env(),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": str(dbt_dir / "logs"),
-    }
-    command = [str(DBT), *LATER, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-               "--target-path", str(dbt_dir / "target")]  # fmt: skip
-    with log.open("w") as out:
-        return subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
 
 
 def _parked_merge(conn: psycopg.Connection, relation: str, proc: subprocess.Popen) -> int:
@@ -166,11 +200,11 @@ def _state(conn: psycopg.Connection, model: str) -> tuple[list[tuple], tuple | N
     return rows, register
 
 
-@pytest.mark.slow  # about 20 s: two dbt builds (plus, once per module, the first build)
+@pytest.mark.slow  # ~15 s: two dbt builds (and once per module ~25 s: the parse, the first build)
 def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_completes(
     server: EmbeddedServer,
     warehouse: PgConn,
-    dbt_dir: Path,
+    dbt: Dbt,
     orders: tuple[list[Order], list[Order]],
     tmp_path: Path,
 ) -> None:
@@ -181,7 +215,7 @@ def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_compl
         # the build parses the new rows, then waits to merge them into int_orders
         holder = psycopg.connect(url)
         holder.execute("lock table intermediate.int_orders in share mode")
-        build = _start_build(warehouse, dbt_dir, tmp_path / "build.log")
+        build = dbt.start(tmp_path / "build.log", *LATER)
         try:
             _parked_merge(conn, '"intermediate"."int_orders"', build)
             conn.close()
@@ -205,14 +239,14 @@ def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_compl
         for model, state in before.items():
             assert _state(conn, model) == state, model
         assert conn.execute(LEFTOVERS).fetchall() == []
-        run_dbt(warehouse, dbt_dir, *LATER)  # the next build completes
+        dbt.build(*LATER)  # the next build completes
         assert_marts_equal_truth(conn, first, later)
 
 
-@pytest.mark.slow  # about 20 s: two dbt builds (plus, once per module, the first build)
+@pytest.mark.slow  # ~15 s: two dbt builds (and once per module ~25 s: the parse, the first build)
 def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_completes(
     warehouse: PgConn,
-    dbt_dir: Path,
+    dbt: Dbt,
     orders: tuple[list[Order], list[Order]],
     tmp_path: Path,
 ) -> None:
@@ -223,7 +257,7 @@ def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_compl
         # int_orders merges the new rows and commits; fct_orders then waits to merge them
         holder = psycopg.connect(url)
         holder.execute("lock table marts.fct_orders in share mode")
-        build = _start_build(warehouse, dbt_dir, tmp_path / "build.log")
+        build = dbt.start(tmp_path / "build.log", *LATER)
         try:
             backend = _parked_merge(conn, '"marts"."fct_orders"', build)
             os.killpg(build.pid, signal.SIGKILL)  # dbt and anything it started
@@ -249,5 +283,5 @@ def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_compl
             " where i.platform_unified_status <> f.platform_unified_status"
         ).fetchone()[0]
         assert stale > 0
-        run_dbt(warehouse, dbt_dir, *LATER)  # the next build completes
+        dbt.build(*LATER)  # the next build completes
         assert_marts_equal_truth(conn, first, later)
