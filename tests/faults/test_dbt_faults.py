@@ -171,7 +171,9 @@ def warehouse(server: EmbeddedServer, template: str) -> Iterator[PgConn]:
         admin.execute(f'drop database if exists "{DB}" with (force)')
 
 
-def _parked_merge(conn: psycopg.Connection, relation: str, proc: subprocess.Popen) -> int:
+def _parked_merge(
+    conn: psycopg.Connection, relation: str, proc: subprocess.Popen, log: Path
+) -> int:
     """The backend pid of the build's merge into `relation` once it waits for the test's lock."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
@@ -183,7 +185,10 @@ def _parked_merge(conn: psycopg.Connection, relation: str, proc: subprocess.Pope
         if row:
             return row[0]
         time.sleep(0.05)
-    raise AssertionError(f"the build never reached its merge into {relation} (exit {proc.poll()})")
+    raise AssertionError(
+        f"the build never reached its merge into {relation} (exit {proc.poll()}):\n"
+        + log.read_text()[-3000:]
+    )
 
 
 def _state(conn: psycopg.Connection, model: str) -> tuple[list[tuple], tuple | None]:
@@ -212,12 +217,13 @@ def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_compl
     url = warehouse.url()
     with psycopg.connect(url, autocommit=True) as conn:
         before = {m: _state(conn, m) for m in ("intermediate.int_orders", "marts.fct_orders")}
+        assert all(rows and register for rows, register in before.values())
         # the build parses the new rows, then waits to merge them into int_orders
         holder = psycopg.connect(url)
         holder.execute("lock table intermediate.int_orders in share mode")
         build = dbt.start(tmp_path / "build.log", *LATER)
         try:
-            _parked_merge(conn, '"intermediate"."int_orders"', build)
+            _parked_merge(conn, '"intermediate"."int_orders"', build, tmp_path / "build.log")
             conn.close()
             server.stop()  # fast shutdown: every session is terminated, the merge with it
             server.start()
@@ -254,12 +260,13 @@ def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_compl
     url = warehouse.url()
     with psycopg.connect(url, autocommit=True) as conn:
         before = _state(conn, "marts.fct_orders")
+        assert before[0] and before[1]  # built, and registered
         # int_orders merges the new rows and commits; fct_orders then waits to merge them
         holder = psycopg.connect(url)
         holder.execute("lock table marts.fct_orders in share mode")
         build = dbt.start(tmp_path / "build.log", *LATER)
         try:
-            backend = _parked_merge(conn, '"marts"."fct_orders"', build)
+            backend = _parked_merge(conn, '"marts"."fct_orders"', build, tmp_path / "build.log")
             os.killpg(build.pid, signal.SIGKILL)  # dbt and anything it started
             assert build.wait(timeout=10) == -signal.SIGKILL
         finally:
