@@ -80,6 +80,11 @@ WORKLOADS = (
         ("stages", "run_seconds", "run_orders_per_s", "peak_rss_mib_largest_process"),
     ),
     Workload(
+        "incremental_cycle", "incremental_cycle.py", ("--base", "1000000"), ("--quick",),
+        ("stages", "cycle_seconds", "cycle_orders_per_s", "checks_passed",
+         "peak_rss_mib_largest_process"),
+    ),
+    Workload(
         "webhook_load", "webhook_load.py", ("--events", "20000"), ("--events", "2000"),
         ("accepted_per_s", "bare_per_s", "ratio_to_bare", "lost", "peak_rss_mib"),
     ),

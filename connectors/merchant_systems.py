@@ -376,6 +376,9 @@ def _flush(
     stage = f"_merchant_stage_{source.table}"
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(f"create temp table if not exists {stage} (page jsonb) on commit delete rows")
+        # emptied here too: inside a caller's open transaction this block is a savepoint, no
+        # commit empties the stage, and every batch would merge all earlier ones again
+        cur.execute(f"truncate {stage}")
         with cur.copy(f"copy {stage} (page) from stdin") as copy:
             for text in pages:
                 copy.write_row((text,))
@@ -391,9 +394,12 @@ def _flush(
 
 
 def _read_cursor(conn: psycopg.Connection, name: str) -> datetime | None:
-    row = conn.execute(
-        "select cursor_value from raw.ingest_cursors where source = %s", [name]
-    ).fetchone()
+    # in a transaction block of its own: a bare execute would leave one open on a
+    # non-autocommit connection, turning every later batch into a savepoint of it
+    with conn.transaction():
+        row = conn.execute(
+            "select cursor_value from raw.ingest_cursors where source = %s", [name]
+        ).fetchone()
     return row[0] if row else None
 
 

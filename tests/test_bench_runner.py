@@ -31,7 +31,8 @@ def _options(script: Path) -> set[str]:
 
 def test_every_workload_is_a_script_taking_the_runners_options():
     runner = _runner()
-    assert {w.name for w in runner.WORKLOADS} >= {"ingest_raw", "dbt_build", "push_latency"}
+    names = {w.name for w in runner.WORKLOADS}
+    assert names >= {"ingest_raw", "dbt_build", "push_latency", "full_flow", "incremental_cycle"}
     for workload in runner.WORKLOADS:
         script = BENCH / workload.script
         assert script.exists(), script

@@ -210,3 +210,20 @@ def test_bad_times_are_rejected_with_their_reason(conn, world) -> None:
         "select cursor_value from raw.ingest_cursors where source = 'merchant_systems.wms_events'"
     ).fetchone()[0]
     assert cursor == max(e.at for e in world.wms_events[2:50])
+
+
+def test_batches_commit_on_a_connection_that_is_not_autocommit(fresh_db, api, world, monkeypatch):
+    """The Dagster asset passes a plain (non-autocommit) connection: each batch still commits
+    on its own (visible to another session at once) and merges only its own pages."""
+    import connectors.merchant_systems as merchant_systems
+
+    _, base_url = api
+    monkeypatch.setattr(merchant_systems, "BATCH_ROWS", 500)  # several batches per source
+    source = next(s for s in SOURCES if s.table == "behaviour_events")
+    with psycopg.connect(fresh_db.url()) as conn, make_http_client() as http:
+        ensure_merchant_systems_tables(conn)
+        stats = ingest_source(conn, http, base_url, _secret(), source, run_id="r")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with psycopg.connect(fresh_db.url(), autocommit=True) as other:
+            assert _count(other, "behaviour_events") == len(world.behaviour_log)
+    assert (stats.inserted, stats.updated) == (len(world.behaviour_log), 0)
