@@ -21,8 +21,9 @@ each order's features as the scoring step would have when it arrived
 earlier part (every order, those without a verdict as honest, with
 `model.fit_unreviewed_as_honest`; else the ones with a verdict only) and chooses the threshold
 on the later part, where an order without a verdict counts as honest. Fewer than
-`model.min_reviewed` reviewed orders, or fewer than `model.min_each` intercepted or released
-ones, or no verdict before the label window closed: no model, the rules alone.
+`model.min_reviewed` orders with a verdict (from any source: a reviewer's decision, a
+chargeback, an audit), or fewer than `model.min_each` bad or honest ones, or no verdict before
+the label window closed: no model, the rules alone.
 (`raw.risk_feedback` is read here directly, not through dbt: it feeds no model of the
 warehouse, only this training.)
 
@@ -88,18 +89,6 @@ where decision in ('release', 'intercept')
     and coalesce(reviewer, '') <> 'system'
 """
 
-_COUNTS = f"""
-with reviewed as ({_REVIEWED})
-select count(*),
-       count(*) filter (where decision = 'intercept'),
-       count(*) filter (where decision = 'release'),
-       min(o.paid_at),
-       max(o.paid_at)
-from reviewed r
-join intermediate.int_orders o using (channel, platform_order_no)
-where o.paid_at >= %(since)s
-"""
-
 # per order: what chargebacks and audits reported up to now (bad wins over an honest audit)
 _FEEDBACK = """
 select channel, platform_order_no,
@@ -115,6 +104,49 @@ _NO_FEEDBACK = """
 select null::text as channel, null::text as platform_order_no, null::bool as charged_back,
     null::bool as audit_bad, null::bool as audit_honest
 where false
+"""
+
+
+def _counts(feedback: str) -> str:
+    """Per label source, the orders paid since `since` with a verdict: reviewers' decisions,
+    chargebacks, audit verdicts; and the orders with any verdict, bad and honest (an order is
+    bad when intercepted, charged back or audited bad; honest when only released or audited
+    honest)."""
+    return f"""
+with reviewed as ({_REVIEWED}),
+
+feedback as ({feedback}),
+
+verdicts as (
+    select channel, platform_order_no, r.decision,
+        coalesce(f.charged_back, false) as charged_back,
+        coalesce(f.audit_bad, false) as audit_bad,
+        coalesce(f.audit_honest, false) as audit_honest
+    from reviewed r
+    full join feedback f using (channel, platform_order_no)
+),
+
+labelled as (
+    select v.*, o.paid_at,
+        coalesce(v.decision = 'intercept', false) or v.charged_back or v.audit_bad
+            as is_bad
+    from verdicts v
+    join intermediate.int_orders o using (channel, platform_order_no)
+    where o.paid_at >= %(since)s
+)
+
+select count(*) filter (where decision is not null),
+       count(*) filter (where decision = 'intercept'),
+       count(*) filter (where decision = 'release'),
+       count(*) filter (where charged_back),
+       count(*) filter (where audit_bad),
+       count(*) filter (where audit_honest),
+       count(*),
+       count(*) filter (where is_bad),
+       count(*) filter (where not is_bad),
+       min(paid_at),
+       max(paid_at)
+from labelled
 """
 
 
@@ -166,28 +198,38 @@ class NotEnoughReviews(Exception):  # noqa: N818 (reads as what happened)
 
 @dataclass(frozen=True)
 class ReviewCounts:
+    """The verdicts the warehouse holds on orders paid within `model.history_days`, by source
+    (a person's decision on a held order; a chargeback; an audit), and the orders with any
+    verdict, bad or honest (one order may have several)."""
+
     reviewed: int
     intercepted: int
     released: int
     first_paid: datetime | None
     last_paid: datetime | None
+    charged_back: int = 0
+    audited_bad: int = 0
+    audited_honest: int = 0
+    with_verdict: int = 0
+    bad: int = 0
+    honest: int = 0
 
     def shortfall(self, rules: RiskRules) -> str | None:
-        """Why these are too few to train on (None: enough)."""
+        """Why these are too few to train on (None: enough). Every label source counts: the
+        minimums apply to the orders with a verdict and to the bad and the honest ones."""
         m = rules.model
-        if (
-            self.reviewed >= m.min_reviewed
-            and self.intercepted >= m.min_each
-            and self.released >= m.min_each
-        ):
+        if self.with_verdict >= m.min_reviewed and min(self.bad, self.honest) >= m.min_each:
             return None
         return (
             f"{self.reviewed} reviewed orders in ops.review_queue ({self.intercepted} "
-            f"intercepted, {self.released} released); training needs at least "
-            f"{m.min_reviewed} with {m.min_each} intercepted and {m.min_each} released "
-            "(config/risk.yaml model.min_reviewed, model.min_each). Risk stays with the rules "
-            "alone until reviewers decide more held orders (orderpulse review ORDER "
-            "--release|--intercept)."
+            f"intercepted, {self.released} released), {self.charged_back} charged back and "
+            f"{self.audited_bad + self.audited_honest} audited ({self.audited_bad} bad) in "
+            f"raw.risk_feedback: {self.with_verdict} orders with a verdict ({self.bad} bad, "
+            f"{self.honest} honest); training needs at least {m.min_reviewed} with "
+            f"{m.min_each} bad and {m.min_each} honest (config/risk.yaml model.min_reviewed, "
+            "model.min_each). Risk stays with the rules alone until reviewers decide more "
+            "held orders (orderpulse review ORDER --release|--intercept) or more chargebacks "
+            "and audits arrive (raw/risk_feedback)."
         )
 
 
@@ -201,11 +243,17 @@ class TrainedModel:
 
 
 def reviewed_counts(conn: psycopg.Connection, rules: RiskRules, now: datetime) -> ReviewCounts:
-    """The reviewers' decisions on orders paid within `model.history_days` before `now`."""
+    """The verdicts on orders paid within `model.history_days` before `now`: reviewers'
+    decisions, and the chargebacks and audits reported by `now`."""
     ensure_ops_tables(conn)
     since = now - timedelta(days=rules.model.history_days)
-    row = conn.execute(_COUNTS, {"since": since}).fetchone()
-    return ReviewCounts(int(row[0]), int(row[1]), int(row[2]), row[3], row[4])
+    row = conn.execute(_counts(_feedback_sql(conn)), {"since": since, "now": now}).fetchone()
+    n = [int(v) for v in row[:9]]
+    return ReviewCounts(
+        reviewed=n[0], intercepted=n[1], released=n[2], first_paid=row[9], last_paid=row[10],
+        charged_back=n[3], audited_bad=n[4], audited_honest=n[5], with_verdict=n[6], bad=n[7],
+        honest=n[8],
+    )  # fmt: skip
 
 
 def _day_features(

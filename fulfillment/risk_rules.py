@@ -175,8 +175,9 @@ class LearnedScore(_Model):
     rules let pass when its probability of being bad is above a threshold chosen on the
     training window's later part (the validation slice) so that rules + model hold at most
     `honest_hold_target` of that slice's honest orders. `min_reviewed` / `min_each`: the
-    reviewed orders (and intercepted and released ones each) the warehouse must hold before
-    the retrain asset trains; fewer, and risk stays with the rules alone. `history_days`: how
+    orders with a verdict (a reviewer's decision, a chargeback or an audit) and the bad and
+    honest ones each the warehouse must hold before the retrain asset trains; fewer, and risk
+    stays with the rules alone. `history_days`: how
     far back the reviewed orders reach. `fit_unreviewed_as_honest`: fit on every order of the
     window, the unreviewed ones as honest (else on the reviewed orders only).
     `label_window_days`: a chargeback or an audit verdict may still come this long after

@@ -14,7 +14,7 @@ import pytest
 from connectors.risk_feedback import DDL as FEEDBACK_DDL
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.risk_model import FEATURES, train
-from fulfillment.risk_model_store import NotEnoughReviews, train_from_warehouse
+from fulfillment.risk_model_store import NotEnoughReviews, reviewed_counts, train_from_warehouse
 from fulfillment.risk_rules import LearnedScore, load_risk_rules
 from tests.fulfillment.test_risk_store import _EVENTS, _INT_ORDERS, _insert_order
 
@@ -98,6 +98,29 @@ def test_training_takes_only_orders_whose_label_window_closed(conn) -> None:
     # a label window longer than the history leaves nothing to train on, and says so
     with pytest.raises(NotEnoughReviews, match="label window"):
         train_from_warehouse(conn, _rules(label_window_days=13), NOW)
+
+
+def test_the_minimum_counts_reviews_chargebacks_and_audits(conn) -> None:
+    _world(conn)
+    counts = reviewed_counts(conn, _rules(), NOW)
+    # 12 days: a reviewer's intercept and release each; a chargeback 2 days and an honest
+    # audit 1 day after payment, known by NOW for the first 10 and 11 days
+    assert (counts.reviewed, counts.intercepted, counts.released) == (24, 12, 12)
+    assert (counts.charged_back, counts.audited_bad, counts.audited_honest) == (10, 0, 11)
+    assert (counts.with_verdict, counts.bad, counts.honest) == (45, 22, 23)
+    # the reviews alone (24, 12 each) are too few for 40 with 20 bad and 20 honest; with the
+    # chargebacks and audits there are enough
+    assert counts.shortfall(_rules(min_reviewed=40, min_each=20)) is None
+    # one more than there is of each: refused, naming every source
+    reason = counts.shortfall(_rules(min_reviewed=46, min_each=20))
+    assert reason is not None and "10 charged back and 11 audited (0 bad)" in reason
+    assert "45 orders with a verdict (22 bad, 23 honest)" in reason
+    assert counts.shortfall(_rules(min_reviewed=40, min_each=23)) is not None
+    # before the first pull of raw.risk_feedback: the reviews alone
+    conn.execute("drop table raw.risk_feedback")
+    alone = reviewed_counts(conn, _rules(), NOW)
+    assert (alone.with_verdict, alone.bad, alone.honest) == (24, 12, 12)
+    assert alone.shortfall(_rules(min_reviewed=40, min_each=20)) is not None
 
 
 def _frames(n: int = 4000, seed: int = 5) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
