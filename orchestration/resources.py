@@ -72,9 +72,14 @@ def ensure_owned_tables(conn: psycopg.Connection) -> None:
 
 
 def dbt_executable() -> str:
-    """The dbt of this interpreter's venv (dagster-dbt would otherwise take whatever is on PATH)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """The dbt of this interpreter's venv (dagster-dbt would otherwise take whatever is on PATH),
+    through `orderpulse-dbt` so that it dies with the step that started it
+    (kernel/tied_child.py): a killed run leaves no dbt building on behind its retry."""
+    for name in ("orderpulse-dbt", "dbt"):
+        candidate = Path(sys.executable).parent / name
+        if candidate.exists():
+            return str(candidate)
+    return "dbt"
 
 
 def _open_client_impl(resource: ChannelsResource, channel: str, page_size: int | None):
