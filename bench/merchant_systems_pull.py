@@ -1,6 +1,7 @@
 """The merchant-systems pull alone: `connectors.merchant_systems.ingest_merchant_systems` over a
 sandbox world of N orders (default 20,000), its API served in a thread of this process (as
-`orderpulse demo` serves it: one process, one GIL), into a fresh database of a scratch
+`orderpulse demo` serves it: one process, one GIL), over a non-autocommit connection (as the
+Dagster asset's), into a fresh database of a scratch
 ORDERPULSE_HOME's embedded PostgreSQL. Prints rows and seconds per table, then re-runs (a
 no-op) and prints that too.
 
@@ -75,6 +76,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--home", type=Path, default=None, help="scratch ORDERPULSE_HOME")
+    parser.add_argument("--autocommit", action="store_true", help="an autocommit connection")
     parser.add_argument("--profile", action="store_true", help="print the top cProfile entries")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
@@ -87,7 +89,8 @@ def main() -> int:
     db = scratch_database(home)
     profiler = cProfile.Profile() if args.profile else None
     try:
-        with psycopg.connect(db.url(), autocommit=True) as conn:
+        # a plain connection, as the Dagster asset passes (`--autocommit` for the other kind)
+        with psycopg.connect(db.url(), autocommit=args.autocommit) as conn:
             if profiler:
                 profiler.enable()
             began, cpu = time.perf_counter(), time.process_time()
