@@ -13,10 +13,19 @@ The features (documented for reviewers; all computed set-based over the batch an
   `platform_discount_share`;
 - `pay_minute` (Beijing minute of day of the payment), `pay_delay_min` (creation to payment);
 - `virtual_phone` (an MVNO prefix of the rule file);
-- `buyers_on_ip`, `buyers_on_phone`, `buyers_on_address`, `buyers_on_device`: distinct buyers
-  on the order's IP, receiver phone, receiver address (province + address) and device over the
-  context, uncapped (the rules only see 3..20 on IP/phone/device, and nothing on addresses);
-- `ip_orders_day`, `buyer_orders_day`: orders from the IP / of the buyer in its Beijing day.
+- `buyers_on_ip`, `buyers_on_phone`, `buyers_on_address`: distinct buyers on the order's IP,
+  receiver phone and receiver address (province + address) over the context, uncapped (the
+  rules only see 3..20 on IP/phone/device, and nothing on addresses);
+- `buyers_on_device`: distinct buyers on the most shared device its buyer used, counting only
+  devices that name one household or ring (2..`identifier_max_buyers` buyers; a phone model
+  thousands share counts as none: 1, the buyer alone);
+- `ip_orders_day`, `buyer_orders_day`: orders from the IP / of the buyer in its Beijing day;
+- `linked_buyers`, `linked_kinds`, `linked_orders_2d`: over the same identifiers (IP, phone,
+  address, device, each on 2..`identifier_max_buyers` buyers), the other buyers sharing any of
+  them with the order's buyer, how many kinds its buyer shares, and those buyers' orders paid
+  within two days of it. A ring's accounts each share a different part of its IP, phone,
+  address and device (no single one reaches the rules' three) and order within days; a
+  family shares router and home and orders over months.
 
 The model: scikit-learn's `HistGradientBoostingClassifier` with the settings of
 `config/risk.yaml` `model:` (seeded). It is fitted on the first (1 - calibration_share) of the
@@ -71,6 +80,9 @@ FEATURES: tuple[str, ...] = (
     "buyers_on_device",
     "ip_orders_day",
     "buyer_orders_day",
+    "linked_buyers",
+    "linked_kinds",
+    "linked_orders_2d",
 )
 
 
@@ -96,15 +108,59 @@ def _buyers_on(orders: pd.DataFrame, around: pd.DataFrame, column: str) -> np.nd
     return orders[column].map(counts).fillna(0).to_numpy(dtype=float)
 
 
-def _device_counts(orders: pd.DataFrame, events: pd.DataFrame | None) -> np.ndarray:
-    """Distinct buyers on the most shared device the order's buyer used (0 without a log)."""
-    if events is None or events.empty:
-        return np.zeros(len(orders))
-    pairs = events.loc[events["device"].notna() & events["buyer_id"].notna()]
-    pairs = pairs[["buyer_id", "device"]].astype("string").drop_duplicates()
-    pairs["n"] = pairs.groupby("device")["buyer_id"].transform("nunique")
-    most = pairs.groupby("buyer_id")["n"].max()
-    return orders["buyer_id"].map(most).fillna(0).to_numpy(dtype=float)
+def _identifier_pairs(around: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
+    """(buyer_id, kind, key): every IP, receiver phone, receiver address and device a buyer
+    used in the context, distinct."""
+    parts = [
+        around[["buyer_id", c]].rename(columns={c: "key"}).assign(kind=c)
+        for c in ("buyer_ip", "phone", "address")
+    ]
+    if events is not None and not events.empty:
+        parts.append(events[["buyer_id", "device"]].rename(columns={"device": "key"}))
+        parts[-1] = parts[-1].assign(kind="device")
+    pairs = pd.concat(parts, ignore_index=True).dropna().astype("string").drop_duplicates()
+    return pairs.loc[pairs["key"].str.len() > 0]
+
+
+def _linked(
+    orders: pd.DataFrame, around: pd.DataFrame, pairs: pd.DataFrame, most: int
+) -> pd.DataFrame:
+    """Per order, over identifiers that name one household or ring (2..`most` buyers; more is
+    a device model or a NAT address): the distinct buyers on its buyer's most shared device
+    (`buyers_on_device`), the other buyers sharing any identifier with its buyer
+    (`linked_buyers`: a ring's accounts each share a different part of its IP, phone, address
+    and device), how many kinds of identifier its buyer shares (`linked_kinds`) and the orders
+    of those other buyers paid within two days of it (`linked_orders_2d`: a ring orders within
+    days, a family over months)."""
+    n = pairs.groupby(["kind", "key"])["buyer_id"].transform("nunique")
+    shared = pairs.loc[n.between(2, most)].assign(n=n)
+    device = shared.loc[shared["kind"] == "device"].groupby("buyer_id")["n"].max()
+    links = shared.merge(
+        shared[["kind", "key", "buyer_id"]], on=["kind", "key"], suffixes=("", "_o")
+    )
+    links = links.loc[links["buyer_id"] != links["buyer_id_o"]]
+    per_buyer = pd.DataFrame({
+        "buyers_on_device": device,
+        "linked_buyers": links.groupby("buyer_id")["buyer_id_o"].nunique(),
+        "linked_kinds": shared.groupby("buyer_id")["kind"].nunique(),
+    })  # fmt: skip
+    out = per_buyer.reindex(orders["buyer_id"].astype("string")).fillna(0)
+    pair = links[["buyer_id", "buyer_id_o"]].drop_duplicates()
+    mine = pd.DataFrame({
+        "i": np.arange(len(orders)), "buyer_id": orders["buyer_id"].astype("string"),
+        "at": orders["paid_at"].fillna(orders["created_at"]),
+    })  # fmt: skip
+    theirs = pd.DataFrame({
+        "buyer_id_o": around["buyer_id"].astype("string"),
+        "at_o": around["paid_at"].fillna(around["created_at"]),
+    })  # fmt: skip
+    near = mine.merge(pair, on="buyer_id").merge(theirs, on="buyer_id_o")
+    near = near.loc[(near["at"] - near["at_o"]).abs() <= pd.Timedelta(days=2)]
+    counts = near.groupby("i").size().reindex(np.arange(len(orders)), fill_value=0)
+    out["linked_orders_2d"] = counts.to_numpy(dtype=float)
+    # a buyer on no shared device still is on its own
+    out["buyers_on_device"] = out["buyers_on_device"].clip(lower=1)
+    return out.reset_index(drop=True)
 
 
 def order_features(
@@ -149,7 +205,10 @@ def order_features(
     out["buyers_on_ip"] = _buyers_on(mine, around, "buyer_ip")
     out["buyers_on_phone"] = _buyers_on(mine, around, "phone")
     out["buyers_on_address"] = _buyers_on(mine, around, "address")
-    out["buyers_on_device"] = _device_counts(mine, events)
+    most = rules.behaviour.identifier_max_buyers
+    linked = _linked(mine, around, _identifier_pairs(around, events), most)
+    for c in ("buyers_on_device", "linked_buyers", "linked_kinds", "linked_orders_2d"):
+        out[c] = linked[c].to_numpy(dtype=float)
     per_ip_day = around.groupby(["buyer_ip", "day"]).size()
     per_buyer_day = around.groupby(["buyer_id", "day"]).size()
     out["ip_orders_day"] = (

@@ -189,7 +189,7 @@ class LearnedScore(_Model):
     min_samples_leaf: int = Field(default=20, ge=1)
     l2_regularization: float = Field(default=1.0, ge=0)
     calibration_share: float = Field(default=0.25, gt=0, lt=1)
-    honest_hold_target: float = Field(default=0.0085, ge=0, le=0.2)
+    honest_hold_target: float = Field(default=0.0095, ge=0, le=0.2)
     min_reviewed: int = Field(default=200, ge=2)
     min_each: int = Field(default=20, ge=1)
     history_days: int = Field(default=90, ge=1)
