@@ -31,6 +31,7 @@ LONG_FILES = (
     "cli/test_demo_command.py",  # 90–196
     "orchestration/test_skeleton_e2e.py",  # ~150
     "cli/test_backfill_command.py",  # ~70
+    "faults/test_dbt_faults.py",  # ~65
     "quality/test_detectors_on_dbt_marts.py",  # ~35
     "dbt/test_spreadsheet_safety.py",  # ~30
     "quality/test_health_index_mart.py",  # ~30
