@@ -5,6 +5,8 @@ One check per suite and asset, named `gx_<suite>`:
   the run loaded; bad rows here reach routing and risk) and `gx_raw_orders_volume` (WARN:
   row-count change since the last check, freshness within the channel's quiet time);
 - `raw/<merchant table>`: `gx_raw_<table>` (WARN: keys, times, payload enums);
+- `raw/risk_feedback`: `gx_raw_risk_feedback` (WARN: keys, kinds, verdicts, times of the
+  chargebacks and audits the learned risk score trains on);
 - `intermediate/int_orders_awaiting_allocation`: ERROR, blocking: the routing decision's input;
 - `marts/fct_orders`, `marts/order_holographic`, `marts/fct_order_items` (items -> orders):
   WARN.
@@ -33,6 +35,7 @@ CHECK_PREFIX = "gx_"
 AWAITING_ALLOCATION = dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"])
 MART_KEYS = {relation: dg.AssetKey(relation.split(".")) for relation in targets.MART_TARGETS}
 BLOCKING_MARTS = {AWAITING_ALLOCATION}
+RISK_FEEDBACK = dg.AssetKey(["raw", "risk_feedback"])
 
 
 def check_name(target: CheckTarget) -> str:
@@ -186,6 +189,7 @@ def expectation_checks() -> list[dg.AssetChecksDefinition]:
                 blocking=False,
             )
         )
+    checks.append(expectation_check(RISK_FEEDBACK, targets.risk_feedback(), blocking=False))
     for relation, target in targets.MART_TARGETS.items():
         key = MART_KEYS[relation]
         checks.append(expectation_check(key, target, blocking=key in BLOCKING_MARTS))

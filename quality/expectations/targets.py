@@ -102,6 +102,22 @@ def merchant_table(table: str) -> CheckTarget:
     )
 
 
+def risk_feedback() -> CheckTarget:
+    """Integrity of the chargebacks and audit verdicts a pull wrote to `raw.risk_feedback`:
+    the learned risk score trains on them, so a wrong kind or verdict teaches it wrong."""
+    return CheckTarget(
+        suite="raw_risk_feedback",
+        relation="raw.risk_feedback",
+        select=(
+            "select t.feedback_id, t.channel, t.platform_order_no, t.kind, t.verdict, "
+            "t.kind || ':' || t.verdict as claim, t.source_modified_at, t.loaded_at "
+            "from raw.risk_feedback as t"
+        ),
+        keys=("feedback_id",),
+        scope="run_id",
+    )
+
+
 def _mart(
     model: str, columns: str, keys: tuple[str, ...], scope: Scope, joins: str = ""
 ) -> CheckTarget:

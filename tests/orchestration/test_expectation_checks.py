@@ -59,7 +59,8 @@ def test_every_suite_is_a_check_on_its_asset_with_its_severity() -> None:
     assert severity(awaiting, "gx_int_orders_awaiting_allocation") == (True, "ERROR")
     for mart in ("fct_orders", "order_holographic", "fct_order_items"):
         assert severity(f"marts/{mart}", f"gx_{mart}") == (False, "WARN")
-    assert len(specs) == 2 * len(load_channels().channels) + len(SOURCES) + 4
+    assert severity("raw/risk_feedback", "gx_raw_risk_feedback") == (False, "WARN")
+    assert len(specs) == 2 * len(load_channels().channels) + len(SOURCES) + 5
 
 
 @pytest.mark.slow

@@ -265,6 +265,7 @@ def test_the_repo_holds_a_gx_file_context_with_a_suite_for_every_target(
     wanted = {targets.raw_orders("x").suite, targets.raw_orders_volume("x").suite}
     wanted |= {targets.merchant_table(t).suite for t in targets.MERCHANT_TABLES}
     wanted |= {t.suite for t in targets.MART_TARGETS.values()}
+    wanted.add(targets.risk_feedback().suite)
     assert wanted == set(suite_names())
 
 
