@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 1000
 BATCH_ROWS = 10_000  # rows per transaction (COPY + merge + cursor); one merges while more arrive
 LOOKBACK = timedelta(minutes=10)
+# a pull that wrote at least this many rows refreshes the table's planner statistics: the
+# checks that read "the rows this run wrote" were planned for 1 row and took minutes on 22,000
+ANALYZE_ROWS = 1_000
 # raw.ingest_cursors / raw.rejected_rows source of a table; was `ops.` (migrated on ensure)
 CURSOR_PREFIX = "merchant_systems."
 
@@ -438,6 +441,9 @@ def ingest_source(
             pending.result()
         if pages:
             _flush(conn, source, pages, staged, loaded, run_id, stats)
+    if stats.inserted + stats.updated >= ANALYZE_ROWS:
+        with conn.transaction():
+            conn.execute(f"analyze raw.{source.table}")
     log.info(
         "merchant systems %s: %d received, %d new, %d changed, %d rejected",
         source.table, stats.received, stats.inserted, stats.updated, stats.rejected,

@@ -227,3 +227,10 @@ def test_batches_commit_on_a_connection_that_is_not_autocommit(fresh_db, api, wo
         with psycopg.connect(fresh_db.url(), autocommit=True) as other:
             assert _count(other, "behaviour_events") == len(world.behaviour_log)
     assert (stats.inserted, stats.updated) == (len(world.behaviour_log), 0)
+    # a pull that wrote many rows leaves fresh planner statistics (reltuples -1: never analysed)
+    assert len(world.behaviour_log) >= merchant_systems.ANALYZE_ROWS
+    with psycopg.connect(fresh_db.url(), autocommit=True) as other:
+        (reltuples,) = other.execute(
+            "select reltuples from pg_class where oid = 'raw.behaviour_events'::regclass"
+        ).fetchone()
+    assert reltuples == len(world.behaviour_log)
