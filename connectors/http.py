@@ -11,7 +11,6 @@ again on every request the client sends. A certificate that fails verification i
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import ssl
@@ -30,6 +29,9 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+
+from kernel import tls as kernel_tls
+from kernel.tls import InsecureEndpoint  # noqa: F401  (raised by require_tls; callers catch it from here)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,33 +141,10 @@ def _install_log_filter() -> None:
 # -- TLS only, except on loopback ---------------------------------------------------------
 
 
-class InsecureEndpoint(ValueError):
-    """A plain-HTTP (or non-HTTP) URL for a host that is not this machine."""
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
-    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def require_tls(url: str, *, what: str, fix: str) -> str:
     """`url` if it is `https://`, or `http://` to a loopback host (the sandbox); otherwise
-    `InsecureEndpoint` naming `what`, the URL (without its query: tokens ride there) and `fix`."""
-    parsed = httpx.URL(url)
-    if parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback(parsed.host)):
-        return url
-    shown = scrub(str(parsed.copy_with(query=None, fragment=None)))
-    problem = "is plain HTTP" if parsed.scheme == "http" else "is not an https:// URL"
-    raise InsecureEndpoint(
-        f"{what}: {shown} {problem}; real endpoints must use https:// (certificates are "
-        f"verified), plain http:// is allowed only on loopback (127.0.0.1, ::1, localhost). "
-        f"Fix: {fix}"
-    )
+    `InsecureEndpoint` naming `what`, the URL (without its query, secrets blanked) and `fix`."""
+    return kernel_tls.require_tls(url, what=what, fix=fix, shown=scrub)
 
 
 def _refuse_plain_http(request: httpx.Request) -> None:

@@ -6,9 +6,9 @@ the secret, base64, then url-encoded into the `timestamp` and `sign` query param
 webhook URL. The robot answers `{"errcode": 0, "errmsg": "ok"}`; any other errcode is a failure.
 Settings: ORDERPULSE_ROBOT_WEBHOOK_URL and ORDERPULSE_ROBOT_SECRET.
 
-Transport: like the connectors' clients (connectors/http.py, which `quality` does not import),
-the robot refuses plain `http://` for any host but this machine's loopback (the sandbox's
-robot), and httpx verifies certificates.
+Transport: like the connectors' clients (the rule in kernel/tls.py), the robot refuses plain
+`http://` for any host but this machine's loopback (the sandbox's robot), and httpx verifies
+certificates.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 from datetime import datetime
 from urllib.parse import quote_plus
 
 import httpx
+
+from kernel.tls import require_tls as kernel_require_tls
 
 
 class RobotError(RuntimeError):
@@ -31,31 +32,15 @@ class InsecureRobotWebhook(RobotError):
     """The webhook URL is plain HTTP (or not HTTP) for a host that is not this machine."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def require_tls(webhook_url: str) -> str:
     """`webhook_url` if it is `https://`, or `http://` to a loopback host; otherwise
-    `InsecureRobotWebhook` in the connectors' wording, the URL shown without its query (the
-    robot's access token rides there)."""
-    try:
-        parsed = httpx.URL(webhook_url)
-    except httpx.InvalidURL:
-        parsed = httpx.URL("")
-    if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.host)):
-        return webhook_url
-    shown = str(parsed.copy_with(query=None, fragment=None))
-    problem = "is plain HTTP" if parsed.scheme == "http" else "is not an https:// URL"
-    raise InsecureRobotWebhook(
-        f"robot webhook: {shown} {problem}; real endpoints must use https:// (certificates "
-        "are verified), plain http:// is allowed only on loopback (127.0.0.1, ::1, "
-        "localhost). Fix: set ORDERPULSE_ROBOT_WEBHOOK_URL to the https:// webhook"
+    `InsecureRobotWebhook` in the connectors' wording (kernel/tls.py), the URL shown without
+    its query (the robot's access token rides there)."""
+    return kernel_require_tls(
+        webhook_url,
+        what="robot webhook",
+        fix="set ORDERPULSE_ROBOT_WEBHOOK_URL to the https:// webhook",
+        error=InsecureRobotWebhook,
     )
 
 
