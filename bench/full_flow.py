@@ -78,6 +78,22 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
     return stages, steps, wall
 
 
+def print_stages(
+    per_stage: dict[str, dict],
+    total_label: str,
+    total_seconds: float,
+    total_rate: int | None,
+    note: str = "",
+) -> None:
+    """The per-stage table (seconds, orders/s) and its total line (then `note`)."""
+    print()
+    print(f"{'stage':<12}{'seconds':>10}{'orders/s':>12}")
+    for name, figures in per_stage.items():
+        rate = f"{figures['orders_per_s']:,}" if figures["orders_per_s"] else "-"
+        print(f"{name:<12}{figures['seconds']:>10,.1f}{rate:>12}")
+    print(f"{total_label:<12}{total_seconds:>10,.1f}{total_rate or 0:>12,}{note}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -128,12 +144,7 @@ def main() -> int:
         "peak_rss_mib_largest_process": round(peak_child_mib),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
     }
-    print()
-    print(f"{'stage':<12}{'seconds':>10}{'orders/s':>12}")
-    for name, figures in per_stage.items():
-        rate = f"{figures['orders_per_s']:,}" if figures["orders_per_s"] else "-"
-        print(f"{name:<12}{figures['seconds']:>10,.1f}{rate:>12}")
-    print(f"{'run':<12}{wall:>10,.1f}{result['run_orders_per_s'] or 0:>12,}")
+    print_stages(per_stage, "run", wall, result["run_orders_per_s"])
     print(f"demo process (world generation, run, summary): {total:,.1f} s")
     print(f"peak memory of the largest process: {result['peak_rss_mib_largest_process']:,} MiB")
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))

@@ -255,7 +255,7 @@ def main() -> int:
         return 1
     child = json.loads(child_path.read_text())
 
-    from full_flow import step_seconds  # the same per-stage sums as the whole flow
+    from full_flow import print_stages, step_seconds  # the whole flow's stages and table
 
     stages, steps, wall = step_seconds(home)
     orders = child["orders"]
@@ -280,12 +280,7 @@ def main() -> int:
         "peak_rss_mib_largest_process": round(peak_child_mib),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
     }
-    print()
-    print(f"{'stage':<12}{'seconds':>10}{'orders/s':>12}")
-    for name, figures in per_stage.items():
-        rate = f"{figures['orders_per_s']:,}" if figures["orders_per_s"] else "-"
-        print(f"{name:<12}{figures['seconds']:>10,.1f}{rate:>12}")
-    print(f"{'cycle':<12}{wall:>10,.1f}{result['cycle_orders_per_s'] or 0:>12,}   (target 30 s)")
+    print_stages(per_stage, "cycle", wall, result["cycle_orders_per_s"], "   (target 30 s)")
     print(
         f"{orders:,} new or changed orders on a base of {args.base:,}; checks passed "
         f"{child['checks_passed']}, failed {len(child['checks_failed'])}; written during the "
