@@ -20,6 +20,7 @@ process on the parsed manifest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -194,6 +195,26 @@ def _parked_merge(
     )
 
 
+@contextlib.contextmanager
+def _build_parked_at(
+    conn: psycopg.Connection, url: str, dbt: Dbt, table: str, log: Path
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A `dbt build` of LATER whose merge into `table` waits on the test's share lock: yields
+    the build and the waiting backend's pid. Afterwards the build is killed if it still runs
+    and the lock's connection closed (an orphaned merge then finds its client gone)."""
+    holder = psycopg.connect(url)
+    holder.execute(f"lock table {table} in share mode")
+    build = dbt.start(log, *LATER)
+    try:
+        schema, name = table.split(".")
+        yield build, _parked_merge(conn, f'"{schema}"."{name}"', build, log)
+    finally:
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+            build.wait()
+        holder.close()
+
+
 def _state(conn: psycopg.Connection, model: str) -> tuple[list[tuple], tuple | None]:
     """A model's rows (key, status, amounts) and its row in the build register."""
     rows = conn.execute(
@@ -222,20 +243,12 @@ def test_postgres_restarted_mid_dbt_build_fails_cleanly_and_the_next_build_compl
         before = {m: _state(conn, m) for m in ("intermediate.int_orders", "marts.fct_orders")}
         assert all(rows and register for rows, register in before.values())
         # the build parses the new rows, then waits to merge them into int_orders
-        holder = psycopg.connect(url)
-        holder.execute("lock table intermediate.int_orders in share mode")
-        build = dbt.start(tmp_path / "build.log", *LATER)
-        try:
-            _parked_merge(conn, '"intermediate"."int_orders"', build, tmp_path / "build.log")
+        log = tmp_path / "build.log"
+        with _build_parked_at(conn, url, dbt, "intermediate.int_orders", log) as (build, _):
             conn.close()
             server.stop()  # fast shutdown: every session is terminated, the merge with it
             server.start()
             code = build.wait(timeout=180)
-        finally:
-            if build.poll() is None:
-                os.killpg(build.pid, signal.SIGKILL)
-                build.wait()
-            holder.close()
     output = (tmp_path / "build.log").read_text()
     assert code in (1, 2), output[-3000:]  # dbt's "model failed" or "run failed"
     # dbt names the model and, in the next line, the lost connection; no traceback, no password
@@ -265,19 +278,11 @@ def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_compl
         before = _state(conn, "marts.fct_orders")
         assert before[0] and before[1]  # built, and registered
         # int_orders merges the new rows and commits; fct_orders then waits to merge them
-        holder = psycopg.connect(url)
-        holder.execute("lock table marts.fct_orders in share mode")
-        build = dbt.start(tmp_path / "build.log", *LATER)
-        try:
-            backend = _parked_merge(conn, '"marts"."fct_orders"', build, tmp_path / "build.log")
+        log = tmp_path / "build.log"
+        with _build_parked_at(conn, url, dbt, "marts.fct_orders", log) as (build, backend):
             os.killpg(build.pid, signal.SIGKILL)  # dbt and anything it started
             assert build.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if build.poll() is None:
-                os.killpg(build.pid, signal.SIGKILL)
-                build.wait()
-            holder.rollback()  # the orphaned merge runs on, finds its client gone, rolls back
-            holder.close()
+        # the lock released, the orphaned merge runs on, finds its client gone, rolls back
         deadline = time.monotonic() + 60
         while conn.execute("select 1 from pg_stat_activity where pid = %s", [backend]).fetchone():
             assert time.monotonic() < deadline, "the killed build's transaction outlived it"
