@@ -13,11 +13,15 @@ from kernel.settings import Settings, get_settings
 
 DAGSTER_YAML = """\
 # Written by `orderpulse`: Dagster's run, event-log and schedule storage in PostgreSQL.
-# The URL comes from the environment, so no password is stored here.
+# The URL comes from the environment, so no password is stored here. dagster-postgres's own
+# storage on pooled connections (orchestration/instance_storage.py): it opens one per call.
 storage:
-  postgres:
-    postgres_url:
-      env: ORDERPULSE_DAGSTER_PG_URL
+  custom:
+    module: orchestration.instance_storage
+    class: PooledPostgresStorage
+    config:
+      postgres_url:
+        env: ORDERPULSE_DAGSTER_PG_URL
 run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator

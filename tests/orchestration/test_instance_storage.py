@@ -7,9 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import sqlalchemy
 
 from kernel import runtime
 from kernel.settings import Settings
+from orchestration.instance_storage import POOL_SIZE
 
 
 @dg.asset
@@ -38,6 +40,47 @@ def test_runs_are_recorded_in_postgres(pg, op_home: Path) -> None:
         with psycopg.connect(os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")) as c:
             found = c.execute("select count(*) from runs where run_id = %s", [result.run_id])
             assert found.fetchone()[0] == 1
+        instance.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_storage_reuses_connections_and_reconnects_after_a_drop(pg, op_home: Path) -> None:
+    """dagster-postgres alone opens a connection per storage call (hundreds per run); ours
+    keeps a few per storage, and a connection the server dropped (a restart) is replaced on
+    the next call instead of failing it."""
+    saved = dict(os.environ)
+    try:
+        settings = Settings(home=op_home, pg_url=os.environ.get("ORDERPULSE_TEST_PG_URL"))
+        runtime.prepare(settings)
+        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+        storages = [instance.run_storage, instance.event_log_storage, instance.schedule_storage]
+        opened: list[str] = []
+        for storage in storages:
+            sqlalchemy.event.listen(
+                storage._engine,
+                "connect",
+                lambda *_, name=type(storage).__name__: opened.append(name),
+            )
+        result = dg.materialize([tiny_asset], instance=instance)
+        assert result.success
+        stored = len(instance.all_logs(result.run_id))
+        assert stored >= 10, stored
+        assert 1 <= len(opened) <= 3 * POOL_SIZE, opened
+
+        url = os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")
+        with psycopg.connect(url, autocommit=True) as c:
+            dropped = c.execute(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                " where datname = current_database() and pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert dropped >= 1
+        before = len(opened)
+        again = dg.materialize([tiny_asset], instance=instance)
+        assert again.success
+        assert len(instance.all_logs(again.run_id)) >= 10
+        assert 1 <= len(opened) - before <= 3 * POOL_SIZE
         instance.dispose()
     finally:
         os.environ.clear()
