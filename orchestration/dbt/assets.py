@@ -95,6 +95,10 @@ def dbt_args(config: DbtBuildConfig, checks_only: bool = False) -> list[str]:
 # project with them), and every data test still runs here. Under load int_order_status waited
 # ~10 s on its unit test in each live `dbt_after_decisions` run.
 RUN_EXCLUDES = ["--exclude-resource-type", "unit_test"]
+# Nor does a run write manifest.json and run_results.json into its target folder: Dagster has
+# the manifest and reads the results from dbt's event stream. Writing them cost ~0.7 s of
+# dbt's ~6.3 s CPU in a run of the staging and intermediate models (20,000 orders, 2026-12-04).
+RUN_FLAGS = [*RUN_EXCLUDES, "--no-write-json"]
 
 
 def _with_model_metadata(
@@ -144,7 +148,7 @@ def _run_dbt(
         conn.autocommit = True
         checks_only = not context.selected_asset_keys
         outputs = {key.to_python_identifier(): key for key in models}
-        args = [*dbt_args(config, checks_only), *RUN_EXCLUDES]
+        args = [*dbt_args(config, checks_only), *RUN_FLAGS]
         for event in dbt.cli(args, context=context).stream():
             yield _with_model_metadata(event, conn, tables, models, outputs)
 
