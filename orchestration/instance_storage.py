@@ -17,7 +17,11 @@ from typing import Any
 
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
-from dagster_postgres.utils import create_pg_engine, pg_url_from_config
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
 
 # Connections kept open per storage and process; more are opened when threads need them at
 # once (the daemon's sensor threads) and closed again when returned (no wait, no cap).
@@ -32,12 +36,14 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         postgres_url: str,
         should_autocreate_tables: bool = True,
         inst_data: ConfigurableClassData | None = None,
+        token_provider: Any = None,
     ) -> None:
-        super().__init__(postgres_url, should_autocreate_tables, inst_data)
+        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
             unpooled = storage._engine
             storage._engine = create_pg_engine(
                 postgres_url,
+                token_provider,
                 isolation_level="AUTOCOMMIT",
                 pool_size=POOL_SIZE,
                 max_overflow=-1,
@@ -53,4 +59,5 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
         )
