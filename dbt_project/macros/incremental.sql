@@ -12,6 +12,12 @@
       model finds the rows changed since its own last build with an index range scan instead of
       a scan of the whole table by xmin, and a data test finds the rows the current build wrote
       (`_written_xid >= built_xid`).
+    - The register also keeps that statement's whole snapshot (`built_snapshot`): a row whose
+      `_written_xid` is visible in it was committed before the build began, so the build saw
+      it. Without it, every transaction still open when a build began (a sibling model's
+      build on another dbt thread, a load) pinned its xmin, and the next build took again
+      everything written since: the first incremental build after a 100,000-order base
+      re-inserted 982,950 status transitions (23 s) for 10,000 changed orders.
     - `_built_xid` (the snapshot xmin of the statement that wrote the row) stays for diagnosis.
     Ids are 64-bit (epoch-aware) and never wrap. Raw tables have only their 32-bit xmin:
     `last_built_xid()` compares within the 32-bit space (after a wraparound, run once with
@@ -30,7 +36,11 @@
         previous_built_xid bigint,
         built_at           timestamptz not null,
         invocation_id      text
-    )
+    );
+    -- registers made before the snapshots were kept: null means "by xmin only"
+    alter table {{ build_register() }}
+        add column if not exists built_snapshot text,
+        add column if not exists previous_built_snapshot text
 {%- endmacro %}
 
 {#- pre-hook of every model: an incremental model registers the start of its build; the others
@@ -38,13 +48,17 @@
 {% macro register_build() -%}
     {%- if config.get('materialized') == 'incremental' -%}
     insert into {{ build_register() }} as register
-        (model, built_xid, previous_built_xid, built_at, invocation_id)
+        (model, built_xid, previous_built_xid, built_snapshot, previous_built_snapshot,
+         built_at, invocation_id)
     values (
-        '{{ this }}', {{ built_xid() }}, null, now(), '{{ invocation_id }}'
+        '{{ this }}', {{ built_xid() }}, null, pg_current_snapshot()::text, null, now(),
+        '{{ invocation_id }}'
     )
     on conflict (model) do update set
         previous_built_xid = register.built_xid,
         built_xid = excluded.built_xid,
+        previous_built_snapshot = register.built_snapshot,
+        built_snapshot = excluded.built_snapshot,
         built_at = excluded.built_at,
         invocation_id = excluded.invocation_id
     {%- endif -%}
@@ -75,27 +89,42 @@
     registers the new build). A literal, not a sub-query: the planner then estimates how few
     rows changed from the `_written_xid` index and picks index scans. 0 when never
     registered: look at everything. -#}
-{% macro registered_build(relation=none, column='built_xid') -%}
+{% macro registered_build(relation=none, column='built_xid', default=0) -%}
     {%- if not execute -%}
-        {{ return(0) }}
+        {{ return(default) }}
     {%- endif -%}
     {%- set register = adapter.get_relation(
         database=target.database, schema='intermediate', identifier='model_builds') -%}
     {%- if register is none -%}
-        {{ return(0) }}
+        {{ return(default) }}
     {%- endif -%}
     {%- set query -%}
         select {{ column }} from {{ build_register() }} where model = '{{ relation or this }}'
     {%- endset -%}
     {%- set result = run_query(query) -%}
     {%- if result is none or result.rows | length == 0 or result.rows[0][0] is none -%}
-        {{ return(0) }}
+        {{ return(default) }}
+    {%- endif -%}
+    {%- if default is string -%}
+        {{ return(result.rows[0][0] | string) }}
     {%- endif -%}
     {{ return(result.rows[0][0] | int) }}
 {%- endmacro %}
 
 {% macro last_build() -%}
     {{ registered_build() }}
+{%- endmacro %}
+
+{#- The condition "written by a transaction the last build of `relation` (default: this model)
+    did not see": at or above that build's xmin (the `_written_xid` index range) and not
+    visible in its snapshot. `which='previous'` is the build before (for post-hooks, which
+    render after the pre-hook registered the current build). -#}
+{% macro unseen_by_last_build(column='_written_xid', relation=none, which='built') -%}
+    {%- set snapshot = registered_build(relation, which ~ '_snapshot', default='') -%}
+    {{ column }} >= {{ registered_build(relation, which ~ '_xid') }}
+    {%- if snapshot %}
+        and not pg_visible_in_snapshot({{ column }}::text::xid8, '{{ snapshot }}'::pg_snapshot)
+    {%- endif %}
 {%- endmacro %}
 
 {#- The same, for raw tables' 32-bit xmin. -#}
@@ -120,7 +149,7 @@
 {% macro changed_rows(relation, keys=['channel', 'platform_order_no']) -%}
     select {{ keys | join(', ') }}
     from {{ relation }}
-    where _written_xid >= {{ last_build() }}
+    where {{ unseen_by_last_build() }}
 {%- endmacro %}
 
 {#- The keys of orders about which any decision changed since this model was last built
@@ -154,7 +183,7 @@
             {% if not loop.first %}union{% endif %}
             select channel, platform_order_no
             from {{ upstream }}
-            where _written_xid >= {{ registered_build(this, 'previous_built_xid') }}
+            where {{ unseen_by_last_build(relation=this, which='previous_built') }}
             {%- endfor %}
         )
     {%- endif -%}

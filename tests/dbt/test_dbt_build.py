@@ -329,6 +329,53 @@ def test_incremental_build_ends_where_a_full_refresh_does(
         drop_database(pg, conn)
 
 
+# incremental models that find their work with `changed_rows` (rows of a parent model written
+# since their own last build)
+REDONE_BY_CHANGED_ROWS = (
+    "intermediate.int_order_fulfillment_status", "marts.fct_order_status_transitions",
+    "marts.fct_order_status_history", "marts.fct_order_status_violations",
+    "marts.order_holographic", "marts.dim_buyers", "marts.fct_after_sales",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+):
+    """A build registers where it began by its snapshot, not by the oldest transaction still
+    open then (another dbt thread's model, a loader): the next build takes only what the one
+    before did not see. By xmin alone a transaction open through a build made the next build
+    redo every row that build wrote."""
+    conn = _copy_of(pg, first_build)
+    try:
+        first = [o for o in sample_orders_all if o.channel in FIRST_CHANNELS]
+        with psycopg.connect(conn.url()) as db:
+            load_sample_orders(db, [_advance(o) for o in first[::2]])
+            db.commit()
+        with psycopg.connect(conn.url()) as blocker:
+            blocker.execute("select pg_current_xact_id()")  # holds a transaction id, open
+            run_dbt(conn, tmp_path, "build")
+            blocker.rollback()
+
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            before = db.execute("select pg_current_xact_id()::text::bigint").fetchone()[0]
+            run_dbt(conn, tmp_path, "build")  # nothing changed since the last build
+            redone = {
+                table: db.execute(
+                    sql.SQL("select count(*) from {} where _written_xid > %s").format(
+                        sql.Identifier(*table.split("."))
+                    ),
+                    [before],
+                ).fetchone()[0]
+                for table in REDONE_BY_CHANGED_ROWS
+            }
+            incremental = _snapshot(db)
+        assert redone == dict.fromkeys(REDONE_BY_CHANGED_ROWS, 0)
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
+    finally:
+        drop_database(pg, conn)
+
+
 def _set_taobao_refund(db: psycopg.Connection, order_no: str, refund: str, at: str) -> None:
     """What a later pull of the order stores: its lines' refund status and a newer modified
     time (Beijing wall clock, Taobao's format)."""

@@ -67,7 +67,7 @@ unresolved as (
         and tracking_no in (
             select tracking_no
             from {{ ref('int_orders') }}
-            where _written_xid >= {{ last_build() }}
+            where {{ unseen_by_last_build() }}
         )
 ),
 {% endif %}

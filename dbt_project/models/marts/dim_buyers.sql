@@ -18,7 +18,7 @@ with
 changed_buyers as (
     select distinct channel, buyer_id
     from {{ ref('fct_orders') }}
-    where _written_xid >= {{ last_build() }}
+    where {{ unseen_by_last_build() }}
         and buyer_id is not null
 ),
 {% endif %}
