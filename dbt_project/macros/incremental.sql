@@ -117,8 +117,8 @@
 
 {#- The condition "written by a transaction the last build of `relation` (default: this model)
     did not see": at or above that build's xmin (the `_written_xid` index range) and not
-    visible in its snapshot. `which='previous'` is the build before (for post-hooks, which
-    render after the pre-hook registered the current build). -#}
+    visible in its snapshot. `which='previous_built'` is the build before (for post-hooks,
+    which render after the pre-hook registered the current build). -#}
 {% macro unseen_by_last_build(column='_written_xid', relation=none, which='built') -%}
     {%- set snapshot = registered_build(relation, which ~ '_snapshot', default='') -%}
     {{ column }} >= {{ registered_build(relation, which ~ '_xid') }}
