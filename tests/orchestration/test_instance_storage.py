@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
 import sqlalchemy
 
 from kernel import runtime
@@ -19,69 +21,67 @@ def tiny_asset() -> int:
     return 1
 
 
-def test_runs_are_recorded_in_postgres(pg, op_home: Path) -> None:
+@pytest.fixture()
+def settings(pg, op_home: Path) -> Iterator[Settings]:
+    """The session home prepared as every entry point prepares it (dagster.yaml, env vars);
+    the environment as it was afterwards."""
     saved = dict(os.environ)
-    try:
-        settings = Settings(home=op_home, pg_url=os.environ.get("ORDERPULSE_TEST_PG_URL"))
-        runtime.prepare(settings)
-        yaml_text = (settings.dagster_home / "dagster.yaml").read_text()
-        assert "ORDERPULSE_DAGSTER_PG_URL" in yaml_text and pg.password not in yaml_text
-        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
-        # a run failed outside its steps (e.g. dequeued while the code server was busy) is
-        # launched again once, a failed step is not; the code server gets 180 s to answer
-        assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
-        assert not instance.run_retries_retry_on_asset_or_op_failure
-        assert os.environ["DAGSTER_GRPC_TIMEOUT_SECONDS"] == "180"
-        result = dg.materialize([tiny_asset], instance=instance)
-        assert result.success
-        with psycopg.connect(os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")) as c:
-            found = c.execute("select count(*) from runs where run_id = %s", [result.run_id])
-            assert found.fetchone()[0] == 1
-        instance.dispose()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    settings = Settings(home=op_home, pg_url=os.environ.get("ORDERPULSE_TEST_PG_URL"))
+    runtime.prepare(settings)
+    yield settings
+    os.environ.clear()
+    os.environ.update(saved)
 
 
-def test_storage_reuses_connections_and_reconnects_after_a_drop(pg, op_home: Path) -> None:
+def test_runs_are_recorded_in_postgres(pg, settings: Settings) -> None:
+    yaml_text = (settings.dagster_home / "dagster.yaml").read_text()
+    assert "ORDERPULSE_DAGSTER_PG_URL" in yaml_text and pg.password not in yaml_text
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+    # a run failed outside its steps (e.g. dequeued while the code server was busy) is
+    # launched again once, a failed step is not; the code server gets 180 s to answer
+    assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+    assert not instance.run_retries_retry_on_asset_or_op_failure
+    assert os.environ["DAGSTER_GRPC_TIMEOUT_SECONDS"] == "180"
+    result = dg.materialize([tiny_asset], instance=instance)
+    assert result.success
+    with psycopg.connect(os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")) as c:
+        found = c.execute("select count(*) from runs where run_id = %s", [result.run_id])
+        assert found.fetchone()[0] == 1
+    instance.dispose()
+
+
+def test_storage_reuses_connections_and_reconnects_after_a_drop(settings: Settings) -> None:
     """dagster-postgres alone opens a connection per storage call (hundreds per run); ours
     keeps a few per storage, and a connection the server dropped (a restart) is replaced on
     the next call instead of failing it."""
-    saved = dict(os.environ)
-    try:
-        settings = Settings(home=op_home, pg_url=os.environ.get("ORDERPULSE_TEST_PG_URL"))
-        runtime.prepare(settings)
-        instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
-        storages = [instance.run_storage, instance.event_log_storage, instance.schedule_storage]
-        opened: list[str] = []
-        for storage in storages:
-            sqlalchemy.event.listen(
-                storage._engine,
-                "connect",
-                lambda *_, name=type(storage).__name__: opened.append(name),
-            )
-        result = dg.materialize([tiny_asset], instance=instance)
-        assert result.success
-        stored = len(instance.all_logs(result.run_id))
-        assert stored >= 10, stored
-        assert 1 <= len(opened) <= 3 * POOL_SIZE, opened
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    storages = [instance.run_storage, instance.event_log_storage, instance.schedule_storage]
+    opened: list[str] = []
+    for storage in storages:
+        sqlalchemy.event.listen(
+            storage._engine,
+            "connect",
+            lambda *_, name=type(storage).__name__: opened.append(name),
+        )
+    result = dg.materialize([tiny_asset], instance=instance)
+    assert result.success
+    stored = len(instance.all_logs(result.run_id))
+    assert stored >= 10, stored
+    assert 1 <= len(opened) <= 3 * POOL_SIZE, opened
 
-        url = os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")
-        with psycopg.connect(url, autocommit=True) as c:
-            dropped = c.execute(
-                "select count(pg_terminate_backend(pid)) from pg_stat_activity"
-                " where datname = current_database() and pid <> pg_backend_pid()"
-            ).fetchone()[0]
-        assert dropped >= 1
-        before = len(opened)
-        again = dg.materialize([tiny_asset], instance=instance)
-        assert again.success
-        assert len(instance.all_logs(again.run_id)) >= 10
-        assert 1 <= len(opened) - before <= 3 * POOL_SIZE
-        instance.dispose()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    url = os.environ["ORDERPULSE_DAGSTER_PG_URL"].replace("+psycopg2", "")
+    with psycopg.connect(url, autocommit=True) as c:
+        dropped = c.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert dropped >= 1
+    before = len(opened)
+    again = dg.materialize([tiny_asset], instance=instance)
+    assert again.success
+    assert len(instance.all_logs(again.run_id)) >= 10
+    assert 1 <= len(opened) - before <= 3 * POOL_SIZE
+    instance.dispose()
