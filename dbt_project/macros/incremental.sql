@@ -89,26 +89,32 @@
     registers the new build). A literal, not a sub-query: the planner then estimates how few
     rows changed from the `_written_xid` index and picks index scans. 0 when never
     registered: look at everything. -#}
-{% macro registered_build(relation=none, column='built_xid', default=0) -%}
+{% macro registered_build(relation=none, column='built_xid') -%}
+    {{ return(registered_build_and_snapshot(relation, column)[0]) }}
+{%- endmacro %}
+
+{#- [xid, snapshot text] of the register's `<which>_xid` and `<which>_snapshot` for a
+    relation, read in one query; [0, ''] when never registered ('' when kept no snapshot).
+    `column` may also name the xid column itself (`built_xid`, `previous_built_xid`). -#}
+{% macro registered_build_and_snapshot(relation=none, column='built_xid') -%}
     {%- if not execute -%}
-        {{ return(default) }}
+        {{ return([0, '']) }}
     {%- endif -%}
     {%- set register = adapter.get_relation(
         database=target.database, schema='intermediate', identifier='model_builds') -%}
     {%- if register is none -%}
-        {{ return(default) }}
+        {{ return([0, '']) }}
     {%- endif -%}
+    {%- set snapshot_column = column | replace('_xid', '_snapshot') -%}
     {%- set query -%}
-        select {{ column }} from {{ build_register() }} where model = '{{ relation or this }}'
+        select {{ column }}, {{ snapshot_column }}
+        from {{ build_register() }} where model = '{{ relation or this }}'
     {%- endset -%}
     {%- set result = run_query(query) -%}
     {%- if result is none or result.rows | length == 0 or result.rows[0][0] is none -%}
-        {{ return(default) }}
+        {{ return([0, '']) }}
     {%- endif -%}
-    {%- if default is string -%}
-        {{ return(result.rows[0][0] | string) }}
-    {%- endif -%}
-    {{ return(result.rows[0][0] | int) }}
+    {{ return([result.rows[0][0] | int, (result.rows[0][1] or '') | string]) }}
 {%- endmacro %}
 
 {% macro last_build() -%}
@@ -120,8 +126,8 @@
     visible in its snapshot. `which='previous_built'` is the build before (for post-hooks,
     which render after the pre-hook registered the current build). -#}
 {% macro unseen_by_last_build(column='_written_xid', relation=none, which='built') -%}
-    {%- set snapshot = registered_build(relation, which ~ '_snapshot', default='') -%}
-    {{ column }} >= {{ registered_build(relation, which ~ '_xid') }}
+    {%- set xid, snapshot = registered_build_and_snapshot(relation, which ~ '_xid') -%}
+    {{ column }} >= {{ xid }}
     {%- if snapshot %}
         and not pg_visible_in_snapshot({{ column }}::text::xid8, '{{ snapshot }}'::pg_snapshot)
     {%- endif %}
