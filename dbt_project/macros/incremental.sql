@@ -117,10 +117,6 @@
     {{ return([result.rows[0][0] | int, (result.rows[0][1] or '') | string]) }}
 {%- endmacro %}
 
-{% macro last_build() -%}
-    {{ registered_build() }}
-{%- endmacro %}
-
 {#- The condition "written by a transaction the last build of `relation` (default: this model)
     did not see": at or above that build's xmin (the `_written_xid` index range) and not
     visible in its snapshot. `which='previous_built'` is the build before (for post-hooks,
