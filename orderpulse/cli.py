@@ -242,6 +242,15 @@ def sandbox_serve(
     days: DaysOpt = 3,
     seed: SeedOpt = 7,
     calm: CalmOpt = False,
+    full_world: Annotated[
+        bool,
+        typer.Option(
+            "--full-world",
+            help="Above 200,000 orders too: every channel and the merchant systems' records, "
+            "held in memory (about 1.6 GiB per 100,000 orders); default there: marketplaces "
+            "only, streamed.",
+        ),
+    ] = False,
 ) -> None:
     """Run every sandbox server on loopback until Ctrl-C; endpoints go to sandbox.json."""
     from sandbox.server import run_sandbox_cli
@@ -249,7 +258,9 @@ def sandbox_serve(
     _check_configs()  # the sandbox serves the channels of config/channels.yaml
     settings = get_settings()
     runtime.prepare(settings)  # the ERP stand-in database lives on the warehouse's server
-    run_sandbox_cli(settings.home_dir, seed, orders, days, scenario, add, live, calm=calm)
+    run_sandbox_cli(
+        settings.home_dir, seed, orders, days, scenario, add, live, calm=calm, full_world=full_world
+    )
 
 
 @sandbox_app.command("truth")
@@ -534,24 +545,70 @@ def demo(
         bool,
         typer.Option("--yes", "-y", help="Reset without asking (asked only in a terminal)."),
     ] = False,
+    sandbox_running: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox-running",
+            help="Use the world `orderpulse sandbox serve` runs for this ORDERPULSE_HOME, in "
+            "its own process, instead of publishing one here (no reset: start it on an empty "
+            "home; bench/full_flow.py measures the pipeline's memory this way).",
+        ),
+    ] = False,
 ) -> None:
     """Publish a sandbox world, materialise the whole asset graph once, print a summary."""
     if add and scenario is None:
         raise typer.BadParameter("--add needs --scenario FILE", param_hint="--add")
+    if sandbox_running:
+        if scenario is not None:
+            raise typer.BadParameter(
+                "the running sandbox publishes its own world: give --scenario to "
+                "`orderpulse sandbox serve`",
+                param_hint="--scenario",
+            )
+        if reset:
+            raise typer.BadParameter(
+                "a reset would remove the running sandbox's SFTP exports and POS files: reset "
+                "first (`orderpulse demo --reset` or a new ORDERPULSE_HOME), then start it",
+                param_hint="--reset",
+            )
+        _check_running_sandbox(get_settings().home_dir)
     _check_configs()  # before anything is emptied
     conn = _reach_warehouse()
     console.print(f"[bold]warehouse[/] {redact(conn.url())}")
-    if reset if reset is not None else not get_settings().pg_url:
+    if not sandbox_running and (reset if reset is not None else not get_settings().pg_url):
         _reset_world(conn, get_settings().home_dir, ask=not yes and sys.stdin.isatty())
     _prepare_everything(conn)
     from orderpulse.demo import run_demo  # imports Dagster: after the quick checks
 
     ok = run_demo(
         console, home=get_settings().home_dir, seed=seed, orders=orders, days=days,
-        scenario=scenario, add=add, calm=calm,
+        scenario=scenario, add=add, calm=calm, sandbox_running=sandbox_running,
     )  # fmt: skip
     if not ok:
         raise typer.Exit(1)
+
+
+def _check_running_sandbox(home: Path) -> None:
+    """sandbox.json names a sandbox and its gateways answer on loopback."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    path = home / "sandbox.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        urls = [c["base_url"] for c in document["channels"].values()]
+        document["generated"]["end"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"{path}: no running sandbox described ({_one_line(exc)}); start "
+              "`orderpulse sandbox serve` for this ORDERPULSE_HOME first")  # fmt: skip
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+        except OSError:
+            _fail(f"nothing answers at {url} ({path}): the sandbox is not running; start "
+                  "`orderpulse sandbox serve` for this ORDERPULSE_HOME first")  # fmt: skip
 
 
 def _reset_world(conn, home: Path, *, ask: bool) -> None:

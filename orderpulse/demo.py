@@ -4,8 +4,10 @@ progress display, and print a summary beside the sandbox's ground truth."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
+import resource
 import sys
 import threading
 import time
@@ -451,13 +453,12 @@ def print_step_failures(console: Console, result) -> None:
             console.print(f"[red]failed[/] {event.step_key}: {detail}")
 
 
-def _backfill_config(orders) -> dict:
+def _backfill_config(oldest: datetime | None) -> dict:
     """Pull every marketplace far enough back to cover the oldest published order (a scenario
     may hold orders older than the channels' default first-run look-back)."""
     from connectors.channels_config import load_channels
     from orchestration.ingest.assets import orders_asset_key
 
-    oldest = min((o.created_at for o in orders), default=None)
     if oldest is None:
         return {}
     days = max(1, math.ceil((datetime.now(UTC) - oldest).total_seconds() / 86400) + 1)
@@ -465,6 +466,17 @@ def _backfill_config(orders) -> dict:
         orders_asset_key(channel).to_python_identifier(): {"config": {"backfill_days": days}}
         for channel in load_channels().of_kind("marketplace")
     }
+
+
+def running_sandbox_oldest(home: Path) -> datetime:
+    """The start of the world `orderpulse sandbox serve` publishes for `home` (its end less its
+    days, from sandbox.json): how far back the run must pull."""
+    generated = json.loads((home / "sandbox.json").read_text(encoding="utf-8"))["generated"]
+    return datetime.fromisoformat(generated["end"]) - timedelta(days=int(generated["days"]))
+
+
+def _peak_rss_mib() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def run_demo(
@@ -477,33 +489,48 @@ def run_demo(
     scenario: Path | None,
     add: bool,
     calm: bool = False,
+    sandbox_running: bool = False,
 ) -> bool:
+    """Publish a world (or, with `sandbox_running`, use the one `orderpulse sandbox serve` runs
+    for `home`, in its own process), run the whole graph once, print the summary."""
     from orchestration.definitions import defs
     from sandbox.server import Sandbox
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("orderpulse_full_run")
     started = time.monotonic()
-    # The world ends a few minutes ago: some platforms (PDD) only serve windows that end at
-    # least 3 minutes before their clock, so the last minutes would otherwise be invisible.
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
-    with Sandbox(
-        home, seed=seed, orders=orders, days=days, end=end, scenario=scenario, add=add,
-        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=calm,
-    ) as sb:  # fmt: skip
-        errors = getattr(sb, "scenario_errors", []) or []
-        for error in errors:
-            console.print(f"[yellow]scenario rejected[/] {error}")
-        console.print(
-            f"[bold]sandbox[/] published {len(sb.truth()['orders']):,} orders "
-            f"({time.monotonic() - started:.1f}s); endpoints in {home / 'sandbox.json'}"
-        )
-        log_path = home / "logs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}.log"
+    log_path = home / "logs" / f"demo-{datetime.now():%Y%m%d-%H%M%S}.log"
+    if sandbox_running:
+        console.print(f"[bold]sandbox[/] the running one of {home / 'sandbox.json'}")
         run_id, result = _run_with_progress(
-            console, job, instance, log_path, _backfill_config(sb.world.orders)
+            console, job, instance, log_path, _backfill_config(running_sandbox_oldest(home))
         )
-        console.print(f"dbt and run output: {log_path}", soft_wrap=True)
-        truth = sb.truth()
+        run_peak = _peak_rss_mib()  # before the truth is read for the summary
+        truth_path = home / "sandbox" / "truth.json"
+        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.exists() else None
+    else:
+        # The world ends a few minutes ago: some platforms (PDD) only serve windows that end
+        # at least 3 minutes before their clock, so the last minutes would otherwise be
+        # invisible.
+        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+        with Sandbox(
+            home, seed=seed, orders=orders, days=days, end=end, scenario=scenario, add=add,
+            erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=calm,
+        ) as sb:  # fmt: skip
+            errors = getattr(sb, "scenario_errors", []) or []
+            for error in errors:
+                console.print(f"[yellow]scenario rejected[/] {error}")
+            console.print(
+                f"[bold]sandbox[/] published {len(sb.truth()['orders']):,} orders "
+                f"({time.monotonic() - started:.1f}s); endpoints in {home / 'sandbox.json'}"
+            )
+            oldest = min((o.created_at for o in sb.world.orders), default=None)
+            run_id, result = _run_with_progress(
+                console, job, instance, log_path, _backfill_config(oldest)
+            )
+            run_peak = _peak_rss_mib()
+            truth = sb.truth()
+    console.print(f"dbt and run output: {log_path}", soft_wrap=True)
     if not result.success:
         print_step_failures(console, result)
         console.print(f"details: {log_path} and the run in the Dagster UI (`orderpulse up`)")
@@ -520,7 +547,8 @@ def run_demo(
         total = 0
     status = "[green]succeeded[/]" if result.success else "[red]failed[/]"
     console.print(
-        f"run {run_id} {status} in {time.monotonic() - started:.0f}s; "
-        f"{total:,} orders in marts.fct_orders. Open the UI with `orderpulse up`."
+        f"run {run_id} {status} in {time.monotonic() - started:.0f}s (peak memory of this "
+        f"process by the run's end: {run_peak:,} MiB); {total:,} orders in marts.fct_orders. "
+        "Open the UI with `orderpulse up`."
     )
     return result.success and total > 0

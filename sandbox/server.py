@@ -112,7 +112,10 @@ class Sandbox:
 
     Beyond the documented arguments: `erp_admin_url` (the PostgreSQL server for the ERP
     database; default: the process's warehouse server) and `live_interval` (seconds between
-    live ticks). Rejected scenario lines are in `.scenario_errors` (line number and reason)."""
+    live ticks). Rejected scenario lines are in `.scenario_errors` (line number and reason).
+    Above LARGE_WORLD orders the world is streamed, marketplaces only, unless `full_world`:
+    every channel and the merchant systems' records, in memory (about 1.6 GiB per 100,000
+    orders: for a sandbox in a process of its own, `orderpulse sandbox serve --full-world`)."""
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class Sandbox:
         erp_admin_url: str | None = None,
         live_interval: float = LIVE_INTERVAL,
         calm: bool = False,
+        full_world: bool = False,
     ) -> None:
         self.home = Path(home)
         self.calm = calm
@@ -150,7 +154,7 @@ class Sandbox:
         self._merchant_systems_token = ""
         self._truth_rows: list[dict] = []
         self._templates: list[Order] = []
-        self.large = orders > LARGE_WORLD
+        self.large = orders > LARGE_WORLD and not full_world
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -522,6 +526,7 @@ def run_sandbox_cli(
     live: bool = False,
     webhook_url: str | None = None,
     calm: bool = False,
+    full_world: bool = False,
 ) -> None:
     """`orderpulse sandbox serve`: start everything, print where it is, block until Ctrl-C."""
     sandbox = Sandbox(
@@ -534,6 +539,7 @@ def run_sandbox_cli(
         live=live,
         webhook_url=webhook_url,
         calm=calm,
+        full_world=full_world,
     )
     sandbox.start()
     for error in sandbox.scenario_errors:

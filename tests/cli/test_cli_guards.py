@@ -132,3 +132,26 @@ def test_an_unreachable_warehouse_is_one_line_and_debug_shows_the_traceback(
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert "DatabaseError" in debug.stderr
+
+
+def test_demo_on_a_running_sandbox_needs_one_and_never_resets(kept) -> None:
+    warehouse, home = kept
+    result = _orderpulse(home, warehouse, "demo", "--sandbox-running", "--yes")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "sandbox.json" in lines[0] and "orderpulse sandbox serve" in lines[0]
+
+    # a sandbox.json whose gateways are gone (port 1: refused) is no running sandbox
+    (home / "sandbox.json").write_text(
+        '{"channels": {"taobao": {"base_url": "http://127.0.0.1:1/router/rest"}},'
+        ' "generated": {"end": "2026-12-01T00:00:00+00:00", "days": 1}}'
+    )
+    stale = _orderpulse(home, warehouse, "demo", "--sandbox-running", "--yes")
+    assert stale.returncode == 1
+    assert "http://127.0.0.1:1/router/rest" in stale.stderr and "not running" in stale.stderr
+
+    refused = _orderpulse(home, warehouse, "demo", "--sandbox-running", "--reset", "--yes")
+    assert refused.returncode == 2
+    assert "--reset" in refused.stderr and "running sandbox" in " ".join(refused.stderr.split())
+    _assert_untouched(warehouse, home)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from sandbox.faults import FaultConfig
 from sandbox.gateways.samples import sample_orders
+from sandbox.model import MARKETPLACES
 from sandbox.server import Sandbox, serve_app
 
 CONTRACT = {
@@ -263,6 +264,24 @@ def test_a_large_world_is_streamed_into_compact_gateways(tmp_path: Path, monkeyp
     assert sum(len(g.store) for g in sb.gateways.values()) == len(truth) > 0
     served = {e["full_order_info"]["order_info"]["tid"] for e in data["full_order_info_list"]}
     assert served == {o["platform_order_no"] for o in truth if o["channel"] == "youzan"}
+
+
+def test_full_world_keeps_every_channel_above_the_large_world_size(
+    pg, tmp_path: Path, monkeypatch
+) -> None:
+    import sandbox.server as server
+
+    monkeypatch.setattr(server, "LARGE_WORLD", 100)
+    with Sandbox(
+        tmp_path / "home", seed=6, orders=500, days=1, full_world=True,
+        erp_admin_url=pg.url(dbname="postgres"),
+    ) as sb:  # fmt: skip
+        document = sb.endpoints
+        truth = sb.truth()["orders"]
+        merchant_records = len(getattr(sb.world, "shipments", []) or [])
+    assert document["generated"]["marketplaces_only"] is False
+    assert {o["channel"] for o in truth} - set(MARKETPLACES)  # SFTP, POS, ERP channels too
+    assert len(truth) == 500 and merchant_records > 0
 
 
 def test_pos_files_land_in_the_drop_folder_the_pos_connector_watches(sandbox: Sandbox) -> None:
