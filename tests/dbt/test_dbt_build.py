@@ -560,3 +560,40 @@ def test_orders_landing_between_the_two_dbt_ops_fail_no_test_and_are_not_lost(
         _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
+
+
+def test_order_lines_built_in_a_run_without_fct_orders_wait_for_their_order(
+    pg: PgConn, tmp_path: Path, first_build: PgConn
+):
+    """Declarative automation builds the models whose inputs changed, so a run may rebuild
+    int_orders and fct_order_items but not fct_orders (it waits on the decisions, seen in live
+    mode): the new orders' lines must wait for their order (the parent test passes) and arrive
+    with it when fct_orders is built."""
+    from orchestration.dbt.assets import AFTER_DECISIONS
+
+    conn = _copy_of(pg, first_build)  # no jd order in it yet
+    try:
+        new = [o for o in orders_for(["jd"], 12) if o.channel == "jd"]
+        with psycopg.connect(conn.url()) as db:
+            load_sample_orders(db, new)
+        run_dbt(conn, tmp_path, "build", "--exclude", AFTER_DECISIONS)  # int_orders has them
+        run_dbt(conn, tmp_path, "build", "--select", "fct_order_items")  # tests included: pass
+        with psycopg.connect(conn.url()) as db:
+            early = db.execute(
+                "select count(*) from marts.fct_order_items where channel = 'jd'"
+            ).fetchone()[0]
+        run_dbt(conn, tmp_path, "build", "--select", AFTER_DECISIONS)
+        with psycopg.connect(conn.url()) as db:
+            lines = dict(
+                db.execute(
+                    "select platform_order_no, count(*) from marts.fct_order_items "
+                    "where channel = 'jd' group by 1"
+                ).fetchall()
+            )
+            incremental = _snapshot(db)
+        assert early == 0
+        assert set(lines) == {o.platform_order_no for o in new}
+        assert all(lines[o.platform_order_no] == len(o.items) for o in new)
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
+    finally:
+        drop_database(pg, conn)

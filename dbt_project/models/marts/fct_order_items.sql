@@ -13,19 +13,24 @@
 
 {# One row per order line. Incremental by order: every line of a changed order is replaced
    (delete+insert on the order key), so a line the platform removed disappears too. Only lines
-   whose order is in int_orders: the item view reads raw live, and an order loaded after
-   int_orders was built gets its lines on the next build (raw_xid_since_upstream). #}
+   whose order is in fct_orders, so no line is ever without its order: the item view reads
+   raw live, and declarative automation may build this model in a run that does not rebuild
+   fct_orders (it waits on the decisions). Lines skipped so come back with their order: the
+   lines of every order fct_orders wrote since this model's last build are read again, beside
+   the raw rows int_orders may not have seen (raw_xid_since_upstream). #}
+-- depends_on: {{ ref('int_orders') }}
 
 with items as (
     select * from {{ ref('int_order_items_unioned') }}
     {% if is_incremental() %}
     where raw_xid >= {{ raw_xid_since_upstream(ref('int_orders')) }}
+        or (channel, platform_order_no) in ({{ changed_rows(ref('fct_orders')) }})
     {% endif %}
 ),
 
 orders as (
     select channel, platform_order_no, goods_value, discount_amount
-    from {{ ref('int_orders') }}
+    from {{ ref('fct_orders') }}
     {% if is_incremental() %}
     where (channel, platform_order_no) in (select channel, platform_order_no from items)
     {% endif %}
