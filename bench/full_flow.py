@@ -274,6 +274,13 @@ def main() -> int:
     if code != 0:
         print(log.read_text()[-3000:])
         print(f"the demo exited {code}")
+        try:  # what the steps that finished took: a failed 1 M run still tells where time went
+            stages, steps, wall = step_seconds(home)
+            done = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(steps.items()))
+            print(f"steps finished before it stopped ({wall:,.0f} s into the run): {done}")
+        except Exception as exc:  # no run recorded (it failed before starting one)
+            print(f"no step timings: {exc}")
+        print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
         return 1
 
     stages, steps, wall = step_seconds(home)

@@ -145,6 +145,7 @@ def run_cycle(home: Path, count: int) -> int:
         home, seed=generated["seed"], orders=generated["orders"], days=generated["days"],
         end=datetime.fromisoformat(generated["end"]), scenario=scenario, add=True,
         erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=generated["calm"],
+        full_world=not generated.get("marketplaces_only", False),  # as the base was served
     ) as sandbox:  # fmt: skip
         if sandbox.scenario_errors:
             raise SystemExit(f"scenario rejected: {sandbox.scenario_errors[:3]}")
