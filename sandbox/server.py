@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 LARGE_WORLD = 200_000  # above this many orders: stream the world, marketplaces only
 LIVE_INTERVAL = 2.0  # seconds between live ticks
+STATIC_END_AGO = timedelta(minutes=10)  # `sandbox serve` without --live: the world's end
 LIVE_ORDERS_PER_TICK = 2
 LIVE_TIME_SCALE = 60  # a template's hour of lifecycle becomes a live minute
 # labels that follow from attributes a live copy keeps (the others describe the template's time)
@@ -529,11 +530,15 @@ def run_sandbox_cli(
     full_world: bool = False,
 ) -> None:
     """`orderpulse sandbox serve`: start everything, print where it is, block until Ctrl-C."""
+    # A static world ends a few minutes ago, as the demo's: PDD serves only windows that end at
+    # least 3 minutes before its clock, so a world ending now would hide its last orders.
+    end = None if live else datetime.now(UTC).replace(second=0, microsecond=0) - STATIC_END_AGO
     sandbox = Sandbox(
         home,
         seed=seed,
         orders=orders,
         days=days,
+        end=end,
         scenario=scenario,
         add=add,
         live=live,
