@@ -468,11 +468,13 @@ def _backfill_config(oldest: datetime | None) -> dict:
     }
 
 
-def running_sandbox_oldest(home: Path) -> datetime:
-    """The start of the world `orderpulse sandbox serve` publishes for `home` (its end less its
-    days, from sandbox.json): how far back the run must pull."""
+def running_sandbox_oldest(home: Path) -> datetime | None:
+    """The oldest order of the world `orderpulse sandbox serve` publishes for `home` (from
+    sandbox.json): how far back the run must pull; None for a streamed world (the channels'
+    first-run look-back, as the demo has it)."""
     generated = json.loads((home / "sandbox.json").read_text(encoding="utf-8"))["generated"]
-    return datetime.fromisoformat(generated["end"]) - timedelta(days=int(generated["days"]))
+    oldest = generated.get("oldest_order")
+    return datetime.fromisoformat(oldest) if oldest else None
 
 
 def _peak_rss_mib() -> int:

@@ -19,7 +19,8 @@ sandbox.json:
                              "refresh_token"}},
      "merchant_systems": {"base_url", "token"}, "sftp": {...}, "erp": {...}, "pos": {"folder"},
      "webhook_url": ..., "robot": {"webhook_url", "secret"} (the group robot, robot_receiver.py),
-     "generated": {"seed", "orders", "days", "end", "live", "calm"}}
+     "generated": {"seed", "orders", "days", "end", "live", "calm", "marketplaces_only",
+                   "oldest_order"}}
 
 The truth (`truth()`, truth.json) lists the orders and the incidents planted in the world
 (`sandbox.incidents`); a `calm` sandbox plants none.
@@ -411,6 +412,7 @@ class Sandbox:
             c: {"base_url": self._apps[c].base_url, **g.credentials}
             for c, g in self.gateways.items()
         }
+        oldest = min((o.created_at for o in self.world.orders), default=None)
         document = {
             "channels": channels,
             "merchant_systems": {
@@ -430,6 +432,9 @@ class Sandbox:
                 "live": self.live,
                 "calm": self.calm,
                 "marketplaces_only": self.large,
+                # how far back a first pull must reach (a world holds orders from before its
+                # `days`: returning buyers' history); null for a streamed world
+                "oldest_order": oldest.isoformat() if oldest else None,
             },
         }
         self._endpoints = document

@@ -1,6 +1,7 @@
 """`orderpulse sandbox serve` (a real subprocess, the warehouse a scratch database): a static
 world ends ten minutes before it starts, so every platform serves every order (PDD only
-windows ending 3 minutes before its clock), and `--full-world` is recorded in sandbox.json.
+windows ending 3 minutes before its clock), and sandbox.json records `--full-world` and the
+oldest order (what `orderpulse demo --sandbox-running` pulls back to).
 SIGINT stops it."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kernel.database import PgConn
+from sandbox.world import generate_world
 
 BIN = Path(sys.executable).parent
 
@@ -46,4 +48,8 @@ def test_a_static_sandbox_ends_before_it_starts_and_stops_on_sigint(
     # ten minutes before its start (floored to the minute; a slow start on a busy host allowed)
     assert started - timedelta(minutes=11) <= end <= started - timedelta(minutes=5)
     assert generated["marketplaces_only"] is False and generated["live"] is False
+    # a first pull reaches back to the oldest order (the world regenerated from its seed)
+    world = generate_world(generated["seed"], 300, 1, end)
+    oldest = min(o.created_at for o in world.orders)
+    assert datetime.fromisoformat(generated["oldest_order"]) == oldest
     assert code in (0, -signal.SIGINT, 130), log.read_text()[-2000:]
