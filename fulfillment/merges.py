@@ -35,6 +35,7 @@ from fulfillment.inventory_store import INTERCEPT_DECISIONS
 from fulfillment.ops_schema import ensure_ops_tables
 
 CANDIDATE_COLUMNS = ("group_id", "channel", "platform_order_no", "reason")
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 EXCLUSIONS = ("is_cod", "is_presale", "is_refunded", "is_cancelled", "is_held")
 
 
@@ -78,8 +79,10 @@ def find_merge_candidates(
         n=("platform_order_no", "size"),
         channels=("channel", lambda c: ",".join(sorted(set(c)))),
     )
+    # letters only (as dbt's opaque_key): a hex digest may hold 11 digits a PII scan of the
+    # marts reads as a mobile number (mb17444991552d6cd)
     first["group_id"] = [
-        "m" + hashlib.sha256(f"{h}|{s.isoformat()}".encode()).hexdigest()[:16]
+        "m" + hashlib.sha256(f"{h}|{s.isoformat()}".encode()).hexdigest()[:16].translate(_LETTERS)
         for h, s in zip(first["household"], first["start"], strict=True)
     ]
     minutes = ((first["end"] - first["start"]).dt.total_seconds() / 60).round(1)

@@ -123,3 +123,14 @@ def test_every_sandbox_duplicate_pair_is_found_as_the_platforms_show_it() -> Non
     ours = found[[k in labelled for k in keys]]
     per_group = ours.groupby("group_id")["channel"].nunique()
     assert (per_group > 1).any() and (per_group == 1).any()  # cross- and same-channel pairs
+
+
+def test_merge_group_ids_hold_no_digits_a_pii_scan_could_read_as_a_phone() -> None:
+    """Group ids reach marts.fct_orders: a hex digest with 11 digits in a row (mb17444991552d6cd)
+    looked like a mobile number to the marts' PII scan. Many households, every id letters."""
+    frame = pd.DataFrame(
+        [order(f"{h}-{k}", k, phone=f"1380000{h:04d}") for h in range(300) for k in (0, 1)]
+    )
+    ids = find_merge_candidates(frame)["group_id"].unique()
+    assert len(ids) == 300
+    assert all(i.isalpha() for i in ids)
