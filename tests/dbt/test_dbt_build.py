@@ -528,6 +528,16 @@ def test_holographic_joins_the_merchant_records(built_warehouse: PgConn, world):
 
 
 @pytest.mark.slow
+def _jd_lines(db: psycopg.Connection) -> dict[str, int]:
+    """jd order number -> its lines in marts.fct_order_items."""
+    return dict(
+        db.execute(
+            "select platform_order_no, count(*) from marts.fct_order_items "
+            "where channel = 'jd' group by 1"
+        ).fetchall()
+    )
+
+
 def test_orders_landing_between_the_two_dbt_ops_fail_no_test_and_are_not_lost(
     pg: PgConn, tmp_path: Path, first_build: PgConn
 ):
@@ -548,12 +558,7 @@ def test_orders_landing_between_the_two_dbt_ops_fail_no_test_and_are_not_lost(
         run_dbt(conn, tmp_path, "build", "--exclude", AFTER_DECISIONS)
         run_dbt(conn, tmp_path, "build", "--select", AFTER_DECISIONS)
         with psycopg.connect(conn.url()) as db:
-            lines = dict(
-                db.execute(
-                    "select platform_order_no, count(*) from marts.fct_order_items "
-                    "where channel = 'jd' group by 1"
-                ).fetchall()
-            )
+            lines = _jd_lines(db)
             incremental = _snapshot(db)
         assert set(lines) == {o.platform_order_no for o in between}
         assert all(lines[o.platform_order_no] == len(o.items) for o in between)
@@ -584,12 +589,7 @@ def test_order_lines_built_in_a_run_without_fct_orders_wait_for_their_order(
             ).fetchone()[0]
         run_dbt(conn, tmp_path, "build", "--select", AFTER_DECISIONS)
         with psycopg.connect(conn.url()) as db:
-            lines = dict(
-                db.execute(
-                    "select platform_order_no, count(*) from marts.fct_order_items "
-                    "where channel = 'jd' group by 1"
-                ).fetchall()
-            )
+            lines = _jd_lines(db)
             incremental = _snapshot(db)
         assert early == 0
         assert set(lines) == {o.platform_order_no for o in new}
