@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -496,7 +496,7 @@ def run_demo(
     """Publish a world (or, with `sandbox_running`, use the one `orderpulse sandbox serve` runs
     for `home`, in its own process), run the whole graph once, print the summary."""
     from orchestration.definitions import defs
-    from sandbox.server import Sandbox
+    from sandbox.server import STATIC_END_AGO, Sandbox
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("orderpulse_full_run")
@@ -511,10 +511,9 @@ def run_demo(
         truth_path = home / "sandbox" / "truth.json"
         truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.exists() else None
     else:
-        # The world ends a few minutes ago: some platforms (PDD) only serve windows that end
-        # at least 3 minutes before their clock, so the last minutes would otherwise be
-        # invisible.
-        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+        # The world ends a few minutes ago, as a static `sandbox serve` world does: PDD serves
+        # only windows that end at least 3 minutes before its clock.
+        end = datetime.now(UTC).replace(second=0, microsecond=0) - STATIC_END_AGO
         with Sandbox(
             home, seed=seed, orders=orders, days=days, end=end, scenario=scenario, add=add,
             erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=calm,
