@@ -8,7 +8,6 @@ decisions, writing `ops`) → dbt (int_order_status, marts) → reporting and qu
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.conventions import AUTOMATION_RUN_TAGS
 from orchestration.dbt import definitions as dbt_domain
@@ -18,7 +17,12 @@ from orchestration.ingest import definitions as ingest_domain
 from orchestration.ingest.assets import without_nightly_checks
 from orchestration.quality import definitions as quality_domain
 from orchestration.reporting import definitions as reporting_domain
-from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
+from orchestration.resources import (
+    ChannelsResource,
+    DbtResource,
+    WarehouseResource,
+    dbt_executable,
+)
 
 all_assets_job = dg.define_asset_job(
     name="orderpulse_full_run",
@@ -46,7 +50,7 @@ shared = dg.Definitions(
     resources={
         "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
         "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),
-        "dbt": DbtCliResource(
+        "dbt": DbtResource(
             project_dir=dbt_project,
             profiles_dir=str(dbt_project.profiles_dir),
             dbt_executable=dbt_executable(),

@@ -4,6 +4,7 @@ that end where a full refresh does."""
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from sandbox.model import Order
 from tests.dbt.conftest import drop_database, new_database, run_dbt
 from tests.dbt.sample_raw import fixture_payloads, load_sample_orders, orders_for
 
+ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_DETERMINED = {"awaiting_payment", "in_transit", "delivered", "after_sale", "closed"}
 # a mainland mobile number standing on its own (in text too: 电话13812345678), not a digit run
 # inside a longer id such as an order number or a lettered waybill (JDVA16796014093)
@@ -85,6 +87,44 @@ def test_status_history_ends_in_the_current_status(built_warehouse: PgConn):
         "select count(*) from marts.fct_order_status_history where left_at is null",
     )[0][0]
     assert open_rows == _rows(built_warehouse, "select count(*) from marts.fct_orders")[0][0]
+
+
+def test_status_transitions_follow_the_seeded_state_machine(built_warehouse: PgConn):
+    """Every order's events, replayed in seq order through the state machine of the seeds
+    (read here from their CSV files, not from the warehouse), give the model's from_status,
+    status_after and outcome: the orders the model settles with one window (every event
+    allowed from, or repeating, the one before) and the ones it runs through its recursive
+    machine (a stale or forbidden event) alike."""
+    seeds = ROOT / "dbt_project" / "seeds"
+    with (seeds / "status_transitions.csv").open(encoding="utf-8") as f:
+        allowed = {(row["from_status"], row["to_status"]) for row in csv.DictReader(f)}
+    with (seeds / "unified_statuses.csv").open(encoding="utf-8") as f:
+        rank = {row["unified_status"]: int(row["progress_rank"]) for row in csv.DictReader(f)}
+    rows = _rows(
+        built_warehouse,
+        "select channel, platform_order_no, seq, attempted_status, from_status, status_after, "
+        "outcome from marts.fct_order_status_transitions order by 1, 2, 3",
+    )
+    expected, state, order = [], None, None
+    for channel, order_no, seq, attempted, *_ in rows:
+        if (channel, order_no) != order:
+            order, state, before = (channel, order_no), attempted, None
+            assert seq == 1, (order, seq)
+            outcome = "entered"
+        else:
+            before = state
+            if attempted == state:
+                outcome = "repeated"
+            elif (state, attempted) in allowed:
+                outcome, state = "entered", attempted
+            elif 2 <= rank[attempted] < rank[state] <= 10:
+                outcome = "stale"  # an earlier step of the normal flow arriving late
+            else:
+                outcome = "forbidden"
+        expected.append((channel, order_no, seq, attempted, before, state, outcome))
+    assert [tuple(r) for r in rows] == expected
+    outcomes = {r[-1] for r in rows}
+    assert {"entered", "repeated", "stale"} <= outcomes, outcomes  # both paths were taken
 
 
 def test_no_marts_value_is_a_clear_mobile_number(built_warehouse: PgConn):

@@ -1,10 +1,13 @@
-"""Under `dagster dev` every run worker imports the dbt project: it parses only when the
-manifest is older than a file `dbt parse` reads."""
+"""Every entry point prepares the dbt project (and under `dagster dev` every run worker
+imports it): it parses only when the manifest is older than a file `dbt parse` reads or another
+dbt-core wrote it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from importlib.metadata import version
 from pathlib import Path
 
 from orchestration.dbt.project import DBT_PROJECT_DIR, manifest_is_current
@@ -26,7 +29,8 @@ def test_a_manifest_newer_than_every_project_file_is_current(tmp_path: Path):
     project = _project_copy(tmp_path)
     assert not manifest_is_current(project)  # none yet
     manifest = project / "target" / "manifest.json"
-    manifest.write_text("{}")
+    written = {"metadata": {"dbt_schema_version": "v12", "dbt_version": version("dbt-core")}}
+    manifest.write_text(json.dumps(written))
     for path in project.rglob("*"):
         if path != manifest:
             _age(path, 60)
@@ -40,3 +44,15 @@ def test_a_manifest_newer_than_every_project_file_is_current(tmp_path: Path):
     model = next((project / "models").rglob("*.sql"))
     model.write_text(model.read_text() + "\n")
     assert not manifest_is_current(project)
+
+
+def test_a_manifest_another_dbt_core_wrote_is_not_current(tmp_path: Path):
+    project = _project_copy(tmp_path)
+    manifest = project / "target" / "manifest.json"
+    manifest.write_text(json.dumps({"metadata": {"dbt_version": "1.5.0"}}))
+    for path in project.rglob("*"):
+        if path != manifest:
+            _age(path, 60)
+    assert not manifest_is_current(project)
+    manifest.write_text(json.dumps({"metadata": {"dbt_version": version("dbt-core")}}))
+    assert manifest_is_current(project)

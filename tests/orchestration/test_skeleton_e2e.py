@@ -14,7 +14,6 @@ import dagster as dg
 import numpy as np
 import psycopg
 import pytest
-from dagster_dbt import DbtCliResource
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +44,12 @@ def materialised(pg, tmp_path_factory):
     """One full materialisation of the graph into a fresh database, with the truth."""
     from orchestration.dbt.project import dbt_project
     from orchestration.definitions import defs
-    from orchestration.resources import ChannelsResource, WarehouseResource, dbt_executable
+    from orchestration.resources import (
+        ChannelsResource,
+        DbtResource,
+        WarehouseResource,
+        dbt_executable,
+    )
     from sandbox.server import Sandbox
     from tests.databases import drop_database, new_database
 
@@ -71,7 +75,7 @@ def materialised(pg, tmp_path_factory):
             resources={
                 "warehouse": WarehouseResource(pg_url=db.url()),
                 "channels": ChannelsResource(home=str(home)),
-                "dbt": DbtCliResource(
+                "dbt": DbtResource(
                     project_dir=dbt_project,
                     profiles_dir=str(dbt_project.profiles_dir),
                     dbt_executable=dbt_executable(),
@@ -159,7 +163,7 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
     row that went bad long after its build (so outside any build's test scope) fails it."""
     from orchestration.dbt.definitions import dbt_defs, dbt_full_tests_job
     from orchestration.dbt.project import dbt_project
-    from orchestration.resources import WarehouseResource, dbt_executable
+    from orchestration.resources import DbtResource, WarehouseResource, dbt_executable
 
     db, _, _ = materialised
     defs = dg.Definitions(
@@ -167,7 +171,7 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
         jobs=[dbt_full_tests_job],
         resources={
             "warehouse": WarehouseResource(pg_url=db.url()),
-            "dbt": DbtCliResource(
+            "dbt": DbtResource(
                 project_dir=dbt_project,
                 profiles_dir=str(dbt_project.profiles_dir),
                 dbt_executable=dbt_executable(),

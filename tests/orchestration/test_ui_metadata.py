@@ -177,12 +177,11 @@ def test_money_and_sparklines_read_as_such() -> None:
 def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
     """A real dbt build of a staging view and the incremental model above it, through the
     `@dbt_assets` op: the events dagster-dbt yields get the row count and the column types."""
-    from dagster_dbt import DbtCliResource
 
     from connectors.merchant_systems import ensure_merchant_systems_tables
     from orchestration.dbt.definitions import dbt_defs
     from orchestration.dbt.project import dbt_project
-    from orchestration.resources import dbt_executable
+    from orchestration.resources import DbtResource, dbt_executable
 
     with psycopg.connect(fresh_db.url()) as conn:
         ensure_merchant_systems_tables(conn)
@@ -194,7 +193,7 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
         selection=[view, table],
         resources={
             "warehouse": WarehouseResource(pg_url=fresh_db.url()),
-            "dbt": DbtCliResource(
+            "dbt": DbtResource(
                 project_dir=dbt_project,
                 profiles_dir=str(dbt_project.profiles_dir),
                 dbt_executable=dbt_executable(),

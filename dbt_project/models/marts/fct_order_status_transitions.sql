@@ -11,12 +11,21 @@
    the status_transitions seed: an allowed change is applied; evidence of an earlier step of
    the normal flow arriving after a later one (a carrier's "waybill created" after the
    platform's "shipped") is stale and ignored; anything else is forbidden, recorded with its
-   reason, and the order stays where it was. Rebuilt per changed order. #}
+   reason, and the order stays where it was. Rebuilt per changed order.
+
+   Most orders (96% at 500,000) never meet a stale or forbidden event: each event is allowed
+   from, or repeats, the one before, so the state is simply the attempted status and one
+   window (lag) gives the machine's result. Only the other orders run the recursive machine,
+   which joins the events once per step (17 steps at most): over every order that was most of
+   the model's time (130 s of a 500,000-order build). #}
 
 -- depends_on: {{ ref('int_order_fulfillment_events') }}
 
 with recursive orders as (
-    select * from {{ ref('fct_orders') }}
+    select
+        channel, platform_order_no, platform_unified_status, risk_state, routing_decision,
+        created_at, paid_at, shipped_at, delivered_at, closed_at, modified_at, routing_decided_at
+    from {{ ref('fct_orders') }}
     {% if is_incremental() %}
     where (channel, platform_order_no) in (
         {{ changed_rows(ref('fct_orders')) }}
@@ -103,13 +112,65 @@ numbered as (
         all_events.unified_status,
         all_events.at,
         all_events.origin,
-        row_number() over (
-            partition by all_events.channel, all_events.platform_order_no
-            order by all_events.at, statuses.progress_rank, all_events.origin
-        )::integer as seq
+        (row_number() over order_events)::integer as seq,
+        -- the event before, in the same sort (one sort for both)
+        lag(all_events.unified_status) over order_events as previous_status
     from all_events
     inner join statuses using (unified_status)
     where all_events.at is not null
+    window order_events as (
+        partition by all_events.channel, all_events.platform_order_no
+        order by all_events.at, statuses.progress_rank, all_events.origin
+    )
+),
+
+-- each event against the one before it: does it follow on (allowed, or a repeat)?
+checked as (
+    select
+        numbered.*,
+        numbered.previous_status is null
+            or numbered.previous_status = numbered.unified_status
+            or allowed.to_status is not null as follows_on
+    from numbered
+    left join transitions as allowed
+        on allowed.from_status = numbered.previous_status
+        and allowed.to_status = numbered.unified_status
+),
+
+-- orders with an event that does not follow on: only these need the machine
+machine_orders as (
+    select distinct channel, platform_order_no
+    from checked
+    where not follows_on
+),
+
+straight as (
+    select
+        checked.channel,
+        checked.platform_order_no,
+        checked.seq,
+        checked.unified_status as attempted_status,
+        checked.previous_status as from_status,
+        checked.unified_status as state,
+        checked.at,
+        checked.origin,
+        case
+            when checked.previous_status = checked.unified_status then 'repeated'
+            else 'entered'
+        end as outcome
+    from checked
+    where not exists (
+        select 1
+        from machine_orders
+        where machine_orders.channel = checked.channel
+            and machine_orders.platform_order_no = checked.platform_order_no
+    )
+),
+
+machine_events as (
+    select numbered.*
+    from numbered
+    inner join machine_orders using (channel, platform_order_no)
 ),
 
 machine as (
@@ -123,7 +184,7 @@ machine as (
         at,
         origin,
         'entered' as outcome
-    from numbered
+    from machine_events
     where seq = 1
 
     union all
@@ -150,7 +211,7 @@ machine as (
             else 'forbidden'
         end
     from machine
-    inner join numbered as next_event
+    inner join machine_events as next_event
         on next_event.channel = machine.channel
         and next_event.platform_order_no = machine.platform_order_no
         and next_event.seq = machine.seq + 1
@@ -162,32 +223,40 @@ machine as (
     inner join statuses as next_rank on next_rank.unified_status = next_event.unified_status
 ),
 
+applied as (
+    select channel, platform_order_no, seq, attempted_status, from_status, state, at, origin, outcome
+    from straight
+    union all
+    select channel, platform_order_no, seq, attempted_status, from_status, state, at, origin, outcome
+    from machine
+),
+
 final as (
     select
-        machine.channel,
-        machine.platform_order_no,
-        machine.seq,
-        machine.from_status,
-        machine.attempted_status,
-        machine.state as status_after,
-        machine.at as attempted_at,
-        machine.origin,
-        machine.outcome,
+        applied.channel,
+        applied.platform_order_no,
+        applied.seq,
+        applied.from_status,
+        applied.attempted_status,
+        applied.state as status_after,
+        applied.at as attempted_at,
+        applied.origin,
+        applied.outcome,
         case
-            when machine.outcome <> 'forbidden' then null
+            when applied.outcome <> 'forbidden' then null
             when from_rank.is_terminal
-                then machine.from_status || ' is terminal: ' || machine.from_status
-                    || ' -> ' || machine.attempted_status || ' not applied'
+                then applied.from_status || ' is terminal: ' || applied.from_status
+                    || ' -> ' || applied.attempted_status || ' not applied'
             when to_rank.progress_rank < from_rank.progress_rank
-                then 'moves backwards: ' || machine.from_status || ' -> '
-                    || machine.attempted_status || ' not applied'
-            else 'not an allowed transition: ' || machine.from_status || ' -> '
-                || machine.attempted_status || ' not applied'
+                then 'moves backwards: ' || applied.from_status || ' -> '
+                    || applied.attempted_status || ' not applied'
+            else 'not an allowed transition: ' || applied.from_status || ' -> '
+                || applied.attempted_status || ' not applied'
         end as violation_reason,
         {{ build_columns() }}
-    from machine
-    left join statuses as from_rank on from_rank.unified_status = machine.from_status
-    left join statuses as to_rank on to_rank.unified_status = machine.attempted_status
+    from applied
+    left join statuses as from_rank on from_rank.unified_status = applied.from_status
+    left join statuses as to_rank on to_rank.unified_status = applied.attempted_status
 )
 
 select * from final
