@@ -9,6 +9,8 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.utils import make_new_run_id
 
 from orchestration.ingest.sensors import push_jobs_and_sensors
 from orchestration.resources import ChannelsResource, WarehouseResource
@@ -42,15 +44,24 @@ def test_pushed_order_lands_in_raw_via_the_sensor(fresh_db, tmp_path: Path, chan
                 "warehouse": WarehouseResource(pg_url=fresh_db.url()),
                 "channels": ChannelsResource(home=str(home)),
             }
+            # a push run in flight: the messages wait for the run after it
+            with dg.instance_for_test() as busy:
+                busy.add_run(DagsterRun(
+                    job_name=f"{channel}_push_ingest", run_id=make_new_run_id(),
+                    status=DagsterRunStatus.STARTED,
+                ))  # fmt: skip
+                waiting = sensor(dg.build_sensor_context(instance=busy, resources=resources))
+                assert isinstance(waiting, dg.SkipReason) and "in flight" in waiting.skip_message
             with dg.instance_for_test() as instance:
                 context = dg.build_sensor_context(instance=instance, resources=resources)
                 result = sensor(context)
                 assert isinstance(result, dg.SensorResult), result
                 assert result.asset_events[0].asset_key == dg.AssetKey(["raw", f"{channel}_orders"])
-                again = sensor(dg.build_sensor_context(
-                    instance=instance, resources=resources, cursor=context.cursor
-                ))  # fmt: skip
+                # nothing new: answered without an instance (the code server makes a new one
+                # for every evaluation that asks for it; these sensors tick every second)
+                again = sensor(dg.build_sensor_context(resources=resources, cursor=context.cursor))
                 assert isinstance(again, dg.SkipReason)
+                assert again.skip_message == "no new push messages"
             pusher.close()
         finally:
             server.should_exit = True
