@@ -105,5 +105,23 @@ def test_later_instances_of_a_process_share_its_connections(settings: Settings) 
     assert result.success and later.get_run_by_id(result.run_id) is not None
     assert first.get_run_by_id(result.run_id) is not None
     assert len(opened) <= 2, opened  # the pools' second connections at most
+
+    # the catalog is asked whether a table exists until it does, then never again
+    statements: list[str] = []
+    for engine in engines:
+        sqlalchemy.event.listen(
+            engine, "before_cursor_execute", lambda _c, _r, text, *_: statements.append(text)
+        )
+    schedule, events = later.schedule_storage, later.event_log_storage
+    assert schedule.has_instigators_table() and schedule.has_secondary_index_table()
+    assert events.has_table("asset_check_executions")
+    asked = len(statements)
+    for _ in range(3):
+        assert schedule.has_instigators_table() and schedule.has_secondary_index_table()
+        assert events.has_table("asset_check_executions")
+    assert len(statements) == asked, statements[asked:]
+    assert not events.has_table("no_such_table")  # a "no" is asked again
+    assert not events.has_table("no_such_table")
+    assert len(statements) >= asked + 2
     later.dispose()
     first.dispose()
