@@ -61,9 +61,8 @@ def build_push_sensor(channel: str, job) -> dg.SensorDefinition:
             return dg.SkipReason("no webhook events table yet (no push received)")
         if not events:
             return dg.SkipReason("no new push messages")
-        # Only now: in the code server `context.instance` is a new DagsterInstance per
-        # evaluation (its storages reflect their tables), a second's work of this process
-        # and PostgreSQL when six sensors asked it every second with nothing to do.
+        # Only when there is something to load: the in-flight runs are a query of Dagster's
+        # run storage, and these six sensors tick every second, mostly with nothing to do.
         in_flight = context.instance.get_run_records(
             dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1
         )

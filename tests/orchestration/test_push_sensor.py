@@ -57,8 +57,8 @@ def test_pushed_order_lands_in_raw_via_the_sensor(fresh_db, tmp_path: Path, chan
                 result = sensor(context)
                 assert isinstance(result, dg.SensorResult), result
                 assert result.asset_events[0].asset_key == dg.AssetKey(["raw", f"{channel}_orders"])
-                # nothing new: answered without an instance (the code server makes a new one
-                # for every evaluation that asks for it; these sensors tick every second)
+                # nothing new: answered without asking Dagster's run storage (no instance
+                # here; these sensors tick every second)
                 again = sensor(dg.build_sensor_context(resources=resources, cursor=context.cursor))
                 assert isinstance(again, dg.SkipReason)
                 assert again.skip_message == "no new push messages"
