@@ -25,15 +25,20 @@ def _age(path: Path, seconds: float) -> None:
     os.utime(path, (stamp, stamp))
 
 
+def _age_all_but(manifest: Path, project: Path) -> None:
+    """Every file of the project a minute older than the manifest."""
+    for path in project.rglob("*"):
+        if path != manifest:
+            _age(path, 60)
+
+
 def test_a_manifest_newer_than_every_project_file_is_current(tmp_path: Path):
     project = _project_copy(tmp_path)
     assert not manifest_is_current(project)  # none yet
     manifest = project / "target" / "manifest.json"
     written = {"metadata": {"dbt_schema_version": "v12", "dbt_version": version("dbt-core")}}
     manifest.write_text(json.dumps(written))
-    for path in project.rglob("*"):
-        if path != manifest:
-            _age(path, 60)
+    _age_all_but(manifest, project)
     assert manifest_is_current(project)
 
     # a model edited after the parse makes it stale; files dbt writes do not
@@ -50,9 +55,7 @@ def test_a_manifest_another_dbt_core_wrote_is_not_current(tmp_path: Path):
     project = _project_copy(tmp_path)
     manifest = project / "target" / "manifest.json"
     manifest.write_text(json.dumps({"metadata": {"dbt_version": "1.5.0"}}))
-    for path in project.rglob("*"):
-        if path != manifest:
-            _age(path, 60)
+    _age_all_but(manifest, project)
     assert not manifest_is_current(project)
     manifest.write_text(json.dumps({"metadata": {"dbt_version": version("dbt-core")}}))
     assert manifest_is_current(project)
