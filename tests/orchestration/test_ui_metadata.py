@@ -178,6 +178,8 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
     """A real dbt build of a staging view and the incremental model above it, through the
     `@dbt_assets` op: the events dagster-dbt yields get the row count and the column types."""
 
+    from dbt.adapters.factory import FACTORY
+
     from connectors.merchant_systems import ensure_merchant_systems_tables
     from orchestration.dbt.definitions import dbt_defs
     from orchestration.dbt.project import dbt_project
@@ -188,6 +190,7 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
         conn.commit()
     view = dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"])
     table = dg.AssetKey(["intermediate", "int_cart_adds"])
+    FACTORY.reset_adapters()  # an earlier test in this worker may have built one
     result = dg.materialize(
         [dbt_defs[0]],
         selection=[view, table],
@@ -201,6 +204,8 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
         },
     )
     assert result.success
+    # the metadata below is ours: the step built no dbt adapter for dagster-dbt's own fetches
+    assert not FACTORY.adapters
     mats = {
         event.asset_key: event.materialization.metadata
         for event in result.get_asset_materialization_events()
