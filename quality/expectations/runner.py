@@ -26,7 +26,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -109,10 +109,92 @@ class SuiteResult:
         return mask(asdict(self))
 
 
+# the build register dbt's pre-hook writes (dbt_project/macros/register_build.sql), keyed
+# `"<database>"."<schema>"."<name>"` (dbt's `this`)
+_BUILD_XID_SQL = (
+    "select built_xid from intermediate.model_builds "
+    "where right(model, length(%(suffix)s)) = %(suffix)s order by built_at desc limit 1"
+)
+# expectations that hold for every row each on its own: over no rows they all pass
+_PER_ROW = re.compile(r"^expect_(column_values_to_|compound_columns_to_be_unique$)")
+
+
+def latest_build_xid(cursor: Any, relation: str) -> int | None:
+    """`_written_xid` of the latest dbt build of `relation` (None: never registered), on a
+    DB-API cursor."""
+    schema, name = relation.split(".")
+    cursor.execute(_BUILD_XID_SQL, {"suffix": f'."{schema}"."{name}"'})
+    found = cursor.fetchone()
+    return None if found is None else int(found[0])
+
+
+def scoped_query(
+    target: CheckTarget,
+    run_id: str | None,
+    started: datetime | None,
+    build_start_xid: Callable[[str], int | None],
+) -> tuple[str, str]:
+    """The `select` of the rows a check validates and how they were chosen: the rows `run_id`
+    wrote (raw: by `run_id`; dbt incremental models: by `_written_xid` since the model's latest
+    build), or every row when no run is named or the target reads all."""
+    if run_id is None or target.scope == "all":
+        return target.select, "all rows"
+    if target.scope == "run_id":
+        if not _RUN_ID.match(run_id):
+            raise ValueError(f"run id {run_id!r} is not a Dagster run id")
+        where = f"t.run_id = '{run_id}'"
+        if started is not None:
+            # rows are stamped by the database's clock: allow for skew with the run's
+            since = (started - LOADED_AT_MARGIN).isoformat()
+            where += f" and t.loaded_at >= '{since}'::timestamptz"
+        return f"{target.select} where {where}", f"rows of run {run_id}"
+    since = build_start_xid(target.relation)
+    if since is None:
+        return target.select, "all rows"
+    return (
+        f"{target.select} where t._written_xid >= {since}",
+        f"rows written since xid {since}",
+    )
+
+
+def passes_when_empty(suite: str) -> bool:
+    """Whether every expectation of `suite` is about single rows (values, unique keys), so
+    that it passes over no rows; a row count or a column's maximum does not."""
+    return all(_PER_ROW.match(e["type"]) for e in suite_json(suite)["expectations"])
+
+
+def empty_result(target: CheckTarget, scope: str) -> SuiteResult:
+    """The result of a per-row suite over no rows, without Great Expectations (seconds of
+    import): every expectation passed, nothing observed."""
+    outcomes = [
+        ExpectationOutcome(
+            expectation=_describe_json(e),
+            success=True,
+            why=(e.get("meta") or {}).get("why", ""),
+            observed={"element_count": 0},
+        )
+        for e in suite_json(target.suite)["expectations"]
+    ]
+    return SuiteResult(
+        suite=target.suite,
+        relation=target.relation,
+        scope=f"{scope}: none",
+        success=True,
+        rows_checked=0,
+        seconds=0.0,
+        outcomes=outcomes,
+    )
+
+
 def _describe(config: Any) -> str:
-    kwargs = config.kwargs
+    return _describe_json({"type": config.type, "kwargs": config.kwargs})
+
+
+def _describe_json(expectation: Mapping[str, Any]) -> str:
+    """`type(column)` of an expectation as its suite stores it."""
+    kwargs = expectation.get("kwargs") or {}
     column = kwargs.get("column") or ",".join(kwargs.get("column_list") or [])
-    return f"{config.type}({column})" if column else config.type
+    return f"{expectation['type']}({column})" if column else expectation["type"]
 
 
 _OBSERVED = ("observed_value", "element_count", "unexpected_count", "unexpected_percent",
@@ -212,17 +294,11 @@ class Validator:
 
     def build_start_xid(self, relation: str) -> int | None:
         """`_written_xid` of the latest dbt build of `relation` (None: never registered)."""
-        import sqlalchemy as sa
-
-        schema, name = relation.split(".")
-        # registered as `"<database>"."<schema>"."<name>"` (dbt's `this`)
-        query = sa.text(
-            "select built_xid from intermediate.model_builds "
-            "where right(model, length(:suffix)) = :suffix order by built_at desc limit 1"
-        )
-        with self._source.get_engine().connect() as conn:
-            found = conn.execute(query, {"suffix": f'."{schema}"."{name}"'}).first()
-        return None if found is None else int(found[0])
+        raw = self._source.get_engine().raw_connection()
+        try:
+            return latest_build_xid(raw.cursor(), relation)
+        finally:
+            raw.close()
 
     def validate(
         self,
@@ -236,7 +312,7 @@ class Validator:
         """Validate `target`'s suite on the rows `run_id` wrote (every row without one).
         `run_started_at` lets PostgreSQL find a run's raw rows by the `loaded_at` index."""
         started = time.perf_counter()
-        query, scope = self._scoped(target, run_id, run_started_at)
+        query, scope = scoped_query(target, run_id, run_started_at, self.build_start_xid)
         result_format: dict[str, Any] = {
             "result_format": "SUMMARY",
             "partial_unexpected_count": max(sample_rows, 1),
@@ -268,28 +344,6 @@ class Validator:
             rows_checked=next((c for c in counts if c is not None), None),
             seconds=round(time.perf_counter() - started, 3),
             outcomes=outcomes,
-        )
-
-    def _scoped(
-        self, target: CheckTarget, run_id: str | None, started: datetime | None
-    ) -> tuple[str, str]:
-        if run_id is None or target.scope == "all":
-            return target.select, "all rows"
-        if target.scope == "run_id":
-            if not _RUN_ID.match(run_id):
-                raise ValueError(f"run id {run_id!r} is not a Dagster run id")
-            where = f"t.run_id = '{run_id}'"
-            if started is not None:
-                # rows are stamped by the database's clock: allow for skew with the run's
-                since = (started - LOADED_AT_MARGIN).isoformat()
-                where += f" and t.loaded_at >= '{since}'::timestamptz"
-            return f"{target.select} where {where}", f"rows of run {run_id}"
-        since = self.build_start_xid(target.relation)
-        if since is None:
-            return target.select, "all rows"
-        return (
-            f"{target.select} where t._written_xid >= {since}",
-            f"rows written since xid {since}",
         )
 
 

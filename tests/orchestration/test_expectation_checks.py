@@ -177,3 +177,62 @@ def test_checks_run_through_dagster_and_a_failed_blocking_check_stops_downstream
     volume = evaluation(bad, "gx_raw_orders_volume")
     assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
     assert volume.metadata["previous_row_count"].value == 40
+
+
+_EMPTY_RUN_PROBE = """
+import sys
+import dagster as dg
+from orchestration.ingest.assets import orders_asset_key
+from orchestration.quality.expectation_checks import expectation_check
+from orchestration.resources import WarehouseResource
+from quality.expectations import targets
+
+@dg.asset(key=orders_asset_key("taobao"))
+def taobao_orders_found_nothing_new() -> None:
+    pass  # a pull whose window held no new or changed order
+
+check = expectation_check(orders_asset_key("taobao"), targets.raw_orders("taobao"), blocking=True)
+result = dg.materialize(
+    [taobao_orders_found_nothing_new, check],
+    resources={"warehouse": WarehouseResource(pg_url=sys.argv[1])},
+)
+(evaluation,) = result.get_asset_check_evaluations()
+print(evaluation.passed, evaluation.metadata["rows_checked"].value,
+      evaluation.metadata["scope"].value.endswith(": none"),
+      "great_expectations" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_wrote_no_rows_passes_its_row_checks_without_great_expectations(
+    warehouse: PgConn,
+) -> None:
+    """A pull that found nothing new (most scheduled pulls in live mode: pushes loaded the
+    orders first) passes `gx_raw_orders` over its no rows, in a process that never imports
+    Great Expectations; the table's earlier rows, even bad ones, are not its to check."""
+    with psycopg.connect(warehouse.url(), autocommit=True) as db:
+        db.execute("delete from raw.taobao_orders")
+        db.execute(
+            "insert into raw.taobao_orders (channel, platform_order_no, source_modified_at,"
+            " payload, content_hash, loaded_at, run_id)"
+            " values ('taobao', 'T1', now() + interval '2 days', '{}', 'h', now(), 'earlier')"
+        )
+    result = subprocess.run(
+        [sys.executable, "-c", _EMPTY_RUN_PROBE, warehouse.url()],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "0", "True", "False"]
+
+
+def test_only_suites_of_single_row_expectations_pass_over_no_rows() -> None:
+    from quality.expectations.runner import empty_result, passes_when_empty
+
+    assert passes_when_empty("raw_orders") and passes_when_empty("fct_order_items")
+    # a row count and a newest-row time are about the table: no rows is not a pass
+    assert not passes_when_empty("raw_orders_volume")
+    result = empty_result(targets.raw_orders("taobao"), "rows of run r1")
+    assert result.success and result.rows_checked == 0
+    assert "expect_compound_columns_to_be_unique(channel,platform_order_no)" in {
+        o.expectation for o in result.outcomes
+    }
