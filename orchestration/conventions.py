@@ -9,9 +9,9 @@ from kernel.timezones import BUSINESS_TIMEZONE
 
 OWNERS = ["team:data-engineering"]
 SCHEDULE_TIMEZONE = BUSINESS_TIMEZONE
-# Every scheduled pull carries this tag: dagster.yaml lets at most two such runs hold the run
-# queue's slots at once, so the ten pulls due at the same minute do not keep the automation
-# (dbt, decisions) waiting behind them.
+# Every scheduled pull (and the hourly volume checks) carries this tag: dagster.yaml lets at
+# most two such runs hold the run queue's slots at once, so the ten pulls due at the same
+# minute do not keep the automation (dbt, decisions) waiting behind them.
 SCHEDULED_PULL_TAGS = {"trigger": "schedule"}
 # Queued runs start by priority: push runs first (10), then automation (5), then the rest.
 AUTOMATION_RUN_TAGS = {"dagster/priority": "5"}

@@ -11,7 +11,11 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.channels_config import load_channels
-from orchestration.ingest.assets import channel_schedule, orders_asset, orders_asset_key
+from orchestration.ingest.assets import (
+    channel_schedule,
+    load_run_selection,
+    orders_asset,
+)
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 # Dagster never runs a run key twice, and a failed load leaves its files pending under the same
@@ -82,7 +86,7 @@ def build_sftp_asset(channel: str) -> dg.AssetsDefinition:
 def build_sftp_sensor(channel: str, clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{channel}_sftp_sensor",
-        target=dg.AssetSelection.assets(orders_asset_key(channel)),
+        target=load_run_selection(channel),
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts a {channel} load when a new or changed export appears on SFTP.",
@@ -155,7 +159,7 @@ def build_file_drop_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{channel}_drop_folder_sensor",
-        target=dg.AssetSelection.assets(orders_asset_key(channel)),
+        target=load_run_selection(channel),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts a {channel} load when a file lands in its drop folder.",

@@ -4,7 +4,7 @@ import dagster as dg
 import psycopg
 
 from connectors.channels_config import load_channels
-from orchestration.ingest.assets import orders_asset_key, without_nightly_checks
+from orchestration.ingest.assets import load_run_selection, orders_asset_key
 from orchestration.resources import ChannelsResource, WarehouseResource
 
 MAX_EVENTS_PER_TICK = 500
@@ -23,7 +23,7 @@ def push_job(channel: str):
     """One step, in process: a push run must not pay for a second subprocess."""
     return dg.define_asset_job(
         name=f"{channel}_push_ingest",
-        selection=without_nightly_checks(dg.AssetSelection.assets(orders_asset_key(channel))),
+        selection=load_run_selection(channel),
         executor_def=dg.in_process_executor,
         tags={"trigger": "push", "channel": channel, "dagster/priority": "10"},
         description=f"Fetch the {channel} orders named in push messages.",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from connectors.channels_config import load_channels
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -107,3 +109,35 @@ def test_the_nightly_re_pull_runs_in_its_own_job_only() -> None:
     # the raw asset's Great Expectations checks still run with each pull
     pull = defs.resolve_job_def(schedule.job_name).asset_layer.asset_graph
     assert any(c.name.startswith("gx_") for c in pull.asset_check_keys)
+
+
+def test_volume_checks_run_hourly_in_their_own_job_not_with_each_load() -> None:
+    """A pull that found nothing new must not import Great Expectations for the volume check:
+    the loads' runs check the rows they wrote, the hourly job every channel's volume."""
+    from orchestration.definitions import defs
+
+    def checks(job_name: str) -> set[tuple[str, str]]:
+        job = defs.resolve_job_def(job_name)
+        selected = job.asset_layer.asset_graph.asset_check_keys
+        return {(c.asset_key.to_user_string(), c.name) for c in selected}
+
+    schedules = {s.name: s for s in defs.schedules or []}
+    sensors = {s.name: s for s in defs.sensors or []}
+    loads = {
+        "jd": schedules["jd_orders_schedule"].job_name,
+        "h5mall": schedules["h5mall_orders_schedule"].job_name,
+        "regional_a": sensors["regional_a_sftp_sensor"].job_name,
+        "pos": sensors["pos_drop_folder_sensor"].job_name,
+    }
+    for channel, job_name in loads.items():
+        selected = checks(job_name)
+        assert (f"raw/{channel}_orders", "gx_raw_orders") in selected, job_name
+        assert not any(name == "gx_raw_orders_volume" for _, name in selected), job_name
+    assert not any(n == "gx_raw_orders_volume" for _, n in checks("jd_push_ingest"))
+    volume = schedules["raw_volume_checks_schedule"]
+    assert volume.job_name == "raw_volume_checks" and volume.cron_schedule == "7 * * * *"
+    assert checks("raw_volume_checks") == {
+        (f"raw/{channel}_orders", "gx_raw_orders_volume") for channel in load_channels().channels
+    }
+    # the full run still checks everything once
+    assert ("raw/jd_orders", "gx_raw_orders_volume") in checks("orderpulse_full_run")
