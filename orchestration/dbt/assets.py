@@ -25,6 +25,10 @@ from dagster_dbt import (
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.dbt.model_metadata import ModelRelation, model_metadata, model_relations
 from orchestration.dbt.project import dbt_project, load_manifest
+from orchestration.quality.expectation_checks import (
+    import_great_expectations_in_background,
+    runs_expectation_checks,
+)
 from orchestration.resources import WarehouseResource
 
 # dbt selection of the models downstream of what the Python steps write; the first op is the
@@ -141,6 +145,8 @@ def _run_dbt(
     tables: Mapping[dg.AssetKey, str],
     models: Mapping[dg.AssetKey, ModelRelation],
 ) -> Iterator:
+    if runs_expectation_checks(context.run):
+        import_great_expectations_in_background()
     # the raw and ops tables belong to their writers: make sure they exist before dbt reads them
     warehouse.ensure_tables()
     os.environ.update(warehouse.dbt_env())

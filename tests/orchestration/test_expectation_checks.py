@@ -236,3 +236,30 @@ def test_only_suites_of_single_row_expectations_pass_over_no_rows() -> None:
     assert "expect_compound_columns_to_be_unique(channel,platform_order_no)" in {
         o.expectation for o in result.outcomes
     }
+
+
+def test_a_dbt_step_before_a_gx_check_starts_importing_great_expectations() -> None:
+    """The import (seconds) overlaps dbt's build when a GX check follows in the run; a run
+    without one does not pay for it."""
+    from orchestration.quality.expectation_checks import runs_expectation_checks
+
+    gx = dg.AssetCheckKey(dg.AssetKey(["intermediate", "x"]), "gx_int_orders_awaiting_allocation")
+    dbt_test = dg.AssetCheckKey(dg.AssetKey(["intermediate", "x"]), "unique_x_key")
+    assert runs_expectation_checks(dg.DagsterRun(job_name="j", asset_check_selection={gx}))
+    assert runs_expectation_checks(dg.DagsterRun(job_name="j"))  # every check of its job
+    assert not runs_expectation_checks(
+        dg.DagsterRun(job_name="j", asset_check_selection={dbt_test})
+    )
+    probe = (
+        "import sys\n"
+        "from orchestration.quality.expectation_checks import "
+        "import_great_expectations_in_background as warm\n"
+        "assert 'great_expectations' not in sys.modules\n"
+        "first = warm(); assert warm() is first\n"
+        "first.join(180); print('great_expectations' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True"]
