@@ -13,9 +13,7 @@ SCHEDULE_TIMEZONE = BUSINESS_TIMEZONE
 # most two such runs hold the run queue's slots at once, so the ten pulls due at the same
 # minute do not keep the automation (dbt, decisions) waiting behind them.
 SCHEDULED_PULL_TAGS = {"trigger": "schedule"}
-# Queued runs start by priority: push runs first (10), then the decisions' automation (7),
-# then the rest of the automation (5: int_order_status, marts, reports), then the rest.
-DECISION_RUN_TAGS = {"dagster/priority": "7"}
+# Queued runs start by priority: push runs first (10), then automation (5), then the rest.
 AUTOMATION_RUN_TAGS = {"dagster/priority": "5"}
 
 

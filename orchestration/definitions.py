@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.conventions import AUTOMATION_RUN_TAGS, DECISION_RUN_TAGS
+from orchestration.conventions import AUTOMATION_RUN_TAGS
 from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
 from orchestration.fulfillment import definitions as fulfillment_domain
@@ -31,37 +31,13 @@ all_assets_job = dg.define_asset_job(
     "nightly 24 h re-pull checks run in their own job).",
 )
 
-# What a pushed paid order goes through to its routing decision and risk score: the first dbt
-# op (staging, intermediate up to the decisions' inputs), the address enrichment and the
-# decisions. Their own sensor ticks every 10 s and its runs go before the marts' (priority 7
-# against 5), so a decision never waits for a tick that also plans the marts, nor queues
-# behind a marts rebuild; the marts follow the decisions on the main sensor's next tick.
-DECISION_PATH = dg.AssetSelection.assets(dbt_domain.dbt_defs[0]) | dg.AssetSelection.groups(
-    "enrichment", "fulfillment"
-)
-
-decisions_automation_sensor = dg.AutomationConditionSensorDefinition(
-    name="orderpulse_decisions_automation",
-    target=DECISION_PATH,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=10,
-    run_tags=DECISION_RUN_TAGS,
-    description=(
-        "Keeps the decisions current as orders arrive: staging and the intermediate models "
-        "they read, the address enrichment, risk, merges, holds, routing and the stock locks."
-    ),
-)
-
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="orderpulse_automation",
-    target=dg.AssetSelection.all() - DECISION_PATH,
+    target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     run_tags=AUTOMATION_RUN_TAGS,
-    description=(
-        "Keeps what follows the decisions current: int_order_status, the marts and the "
-        "reports (the decisions have orderpulse_decisions_automation)."
-    ),
+    description="Keeps dbt models, decisions and reports current as their sources change.",
 )
 
 shared = dg.Definitions(
@@ -70,7 +46,7 @@ shared = dg.Definitions(
     # and load these definitions (a minute per step seen on a busy 2-core host), which
     # dominates the small runs that live mode makes.
     executor=dg.in_process_executor,
-    sensors=[decisions_automation_sensor, automation_sensor],
+    sensors=[automation_sensor],
     resources={
         "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),
         "channels": ChannelsResource(home=dg.EnvVar("ORDERPULSE_HOME")),

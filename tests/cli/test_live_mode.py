@@ -90,17 +90,13 @@ def _graphql(port: int, query: str, variables: dict | None = None) -> dict | Non
         return None
 
 
-# the decisions' own automation sensor and the one for what follows them (marts, reports)
-AUTOMATION_SENSORS = ("orderpulse_decisions_automation", "orderpulse_automation")
-
-
-def _automation_ticks(port: int, sensor: str) -> list[dict]:
+def _automation_ticks(port: int) -> list[dict]:
     locations = _graphql(port, LOCATIONS)
     names = [e["name"] for e in locations["workspaceOrError"]["locationEntries"]]
     selector = {
         "repositoryLocationName": names[0],
         "repositoryName": "__repository__",
-        "sensorName": sensor,
+        "sensorName": "orderpulse_automation",
     }
     data = _graphql(port, TICKS, {"selector": selector})
     assert data and data["sensorOrError"]["__typename"] == "Sensor", data
@@ -184,17 +180,14 @@ def _processes_of(home: Path) -> list[str]:
 
 
 def _run_kinds(runs: list[dict]) -> dict[str, int]:
-    """Successful runs by what launched them: schedule, either automation sensor (the
-    decisions', the marts') or another sensor."""
-    kinds = {"schedule": 0, "decisions automation": 0, "automation": 0, "sensor": 0}
+    """Successful runs by what launched them: schedule, automation or another sensor."""
+    kinds = {"schedule": 0, "automation": 0, "sensor": 0}
     for run in runs:
         if run["status"] != "SUCCESS":
             continue
         tags = {t["key"]: t["value"] for t in run["tags"]}
         if "dagster/schedule_name" in tags:
             kinds["schedule"] += 1
-        elif tags.get("dagster/sensor_name") == "orderpulse_decisions_automation":
-            kinds["decisions automation"] += 1
         elif tags.get("dagster/sensor_name") == "orderpulse_automation":
             kinds["automation"] += 1
         elif "dagster/sensor_name" in tags:
@@ -274,7 +267,7 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
         # every schedule and sensor is on: live mode runs itself
         state = _automation_state(port)
         assert {"taobao_orders_schedule", "h5mall_orders_schedule", "taobao_push_sensor",
-                *AUTOMATION_SENSORS, "pos_drop_folder_sensor"} <= set(state)  # fmt: skip
+                "orderpulse_automation", "pos_drop_folder_sensor"} <= set(state)  # fmt: skip
         assert {name for name, status in state.items() if status != "RUNNING"} == set()
 
         url = subprocess.run(
@@ -325,12 +318,11 @@ def test_up_keeps_the_marts_in_step_with_a_live_sandbox(tmp_path: Path) -> None:
             time.sleep(5)
 
         # 3. no failed automation tick, automation did launch runs, and no run failed
-        for sensor in AUTOMATION_SENSORS:
-            ticks = _automation_ticks(port, sensor)
-            assert ticks, f"{sensor} never ticked"
-            failed = [t["error"]["message"][:300] for t in ticks if t["status"] == "FAILURE"]
-            assert failed == [], (sensor, failed)
-            assert any(t["status"] == "SUCCESS" for t in ticks), sensor
+        ticks = _automation_ticks(port)
+        assert ticks, "the automation sensor never ticked"
+        failed = [t["error"]["message"][:300] for t in ticks if t["status"] == "FAILURE"]
+        assert failed == [], failed
+        assert any(t["status"] == "SUCCESS" for t in ticks)
         # a run of each kind has succeeded (the marts may have caught up while the automation
         # run that rebuilt them is still running its checks and reports: wait for it)
         deadline = time.monotonic() + CATCH_UP_SECONDS

@@ -141,29 +141,3 @@ def test_volume_checks_run_hourly_in_their_own_job_not_with_each_load() -> None:
     }
     # the full run still checks everything once
     assert ("raw/jd_orders", "gx_raw_orders_volume") in checks("orderpulse_full_run")
-
-
-def test_the_decisions_have_an_automation_sensor_of_their_own() -> None:
-    """A pushed paid order's path to its decision (first dbt op, enrichment, decisions) is
-    planned every 10 s and runs before the marts' rebuilds; every automated asset belongs to
-    exactly one of the two sensors."""
-    from orchestration.definitions import defs
-
-    repo = defs.get_repository_def()
-    graph = repo.asset_graph
-    sensors = {s.name: s for s in defs.sensors or []}
-    decisions = sensors["orderpulse_decisions_automation"]
-    rest = sensors["orderpulse_automation"]
-    on_decisions = decisions.asset_selection.resolve(graph)
-    on_rest = rest.asset_selection.resolve(graph)
-    assert not on_decisions & on_rest
-    automated = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
-    assert automated <= on_decisions | on_rest
-    path = {"intermediate/int_orders", "intermediate/int_orders_awaiting_allocation",
-            "raw/address_geo", "ops/risk_assessments", "ops/routing_decisions"}  # fmt: skip
-    assert path <= {k.to_user_string() for k in on_decisions}
-    after = {"intermediate/int_order_status", "marts/fct_orders", "marts/order_holographic"}
-    assert after <= {k.to_user_string() for k in on_rest}
-    assert decisions.minimum_interval_seconds < rest.minimum_interval_seconds
-    priority = "dagster/priority"
-    assert int(decisions.run_tags[priority]) > int(rest.run_tags[priority])
