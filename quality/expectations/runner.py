@@ -109,8 +109,8 @@ class SuiteResult:
         return mask(asdict(self))
 
 
-# the build register dbt's pre-hook writes (dbt_project/macros/register_build.sql), keyed
-# `"<database>"."<schema>"."<name>"` (dbt's `this`)
+# the build register dbt's pre-hook writes (`register_build` in dbt_project/macros/
+# incremental.sql), keyed `"<database>"."<schema>"."<name>"` (dbt's `this`)
 _BUILD_XID_SQL = (
     "select built_xid from intermediate.model_builds "
     "where right(model, length(%(suffix)s)) = %(suffix)s order by built_at desc limit 1"
