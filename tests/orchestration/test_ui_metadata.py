@@ -8,6 +8,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -206,6 +207,10 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
     assert result.success
     # the metadata below is ours: the step built no dbt adapter for dagster-dbt's own fetches
     assert not FACTORY.adapters
+    # the step's own dbt target folder went once its parse state was copied to the project's
+    target = Path(dbt_project.manifest_path).parent
+    assert not list(target.glob(f"dbt_before_decisions-{result.run_id[:7]}-*"))
+    assert (target / "partial_parse.msgpack").exists()
     mats = {
         event.asset_key: event.materialization.metadata
         for event in result.get_asset_materialization_events()
