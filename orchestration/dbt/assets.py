@@ -11,6 +11,7 @@ graph is acyclic.
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -181,15 +182,20 @@ def keep_partial_parse(invocation: DbtCliInvocation) -> None:
     """
     run_target = Path(invocation.target_path)
     project_target = Path(dbt_project.manifest_path).parent
-    # the stream has ended: dbt has exited or is about to
-    if invocation.process.wait(timeout=60) != 0 or run_target == project_target:
+    try:
+        # the stream has ended: dbt has exited or is about to
+        if invocation.process.wait(timeout=60) != 0 or run_target == project_target:
+            return
+        state = run_target / PARTIAL_PARSE
+        if state.exists():
+            # atomic: concurrent steps and the next invocation's copy never see half a file
+            staged = project_target / f".{PARTIAL_PARSE}.{os.getpid()}"
+            shutil.copyfile(state, staged)
+            os.replace(staged, project_target / PARTIAL_PARSE)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        # housekeeping: the build itself succeeded, and the next step only parses in full
+        dg.get_dagster_logger().warning(f"dbt parse state not kept ({exc})")
         return
-    state = run_target / PARTIAL_PARSE
-    if state.exists():
-        # atomic: concurrent steps and the next invocation's copy never see half a file
-        staged = project_target / f".{PARTIAL_PARSE}.{os.getpid()}"
-        shutil.copyfile(state, staged)
-        os.replace(staged, project_target / PARTIAL_PARSE)
     shutil.rmtree(run_target, ignore_errors=True)
 
 
