@@ -96,6 +96,10 @@ def main() -> int:
         "--warmup", type=int, default=240,
         help="seconds of the start (the initial full run) left out of push -> decision",
     )  # fmt: skip
+    parser.add_argument(
+        "--decision-worker", action=argparse.BooleanOptionalAction, default=True,
+        help="run `orderpulse up`'s decision worker beside the daemon (as `up` does)",
+    )  # fmt: skip
     args = parser.parse_args()
     console = Console()
 
@@ -120,21 +124,39 @@ def main() -> int:
         # its own process group: the code servers and run workers it starts go with it
         start_new_session=True,
     )
+    groups = [daemon]
+    if args.decision_worker:
+        groups.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "orchestration.decision_worker"],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        )
     # like `orderpulse up`: one run of the whole graph first, then automation keeps it current
     subprocess.run(
         [str(bin_dir / "dagster"), "job", "launch", "-w", "workspace.yaml",
          "-j", "orderpulse_full_run"],
         cwd=ROOT, check=False, capture_output=True,
     )  # fmt: skip
-    console.print(f"daemon and live sandbox running for {args.seconds}s (home {home})")
+    worker = "with" if args.decision_worker else "without"
+    console.print(
+        f"daemon ({worker} the decision worker) and live sandbox running for {args.seconds}s "
+        f"(home {home})"
+    )
     try:
         time.sleep(args.seconds)
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
+        for group in groups:
+            os.killpg(group.pid, signal.SIGTERM)
+        for group in groups:
+            group.wait(timeout=60)
         direct = _direct_reference(home, warehouse.url())  # the sandbox still serves
     finally:
-        with contextlib.suppress(ProcessLookupError):  # whatever of the group is left
-            os.killpg(daemon.pid, signal.SIGKILL)
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):  # whatever of the group is left
+                os.killpg(group.pid, signal.SIGKILL)
         services.stop()
 
     with psycopg.connect(warehouse.url()) as conn:
@@ -181,7 +203,7 @@ def main() -> int:
         )
     console.print(table)
     console.print(f"messages still pending at the end: {pending}")
-    table = Table(title="push message -> decision (dbt, risk, routing under automation)")
+    table = Table(title=f"push message -> decision ({worker} the decision worker)")
     for col in ("decision", "orders", "p50 s", "p95 s", "max s"):
         table.add_column(col, justify="right" if col != "decision" else "left")
     for name, values in decisions.items():
@@ -192,7 +214,11 @@ def main() -> int:
             )  # fmt: skip
     console.print(table)
     if args.out:
-        figures = {"seconds": args.seconds, "pending_at_end": pending}
+        figures = {
+            "seconds": args.seconds,
+            "pending_at_end": pending,
+            "decision_worker": args.decision_worker,
+        }
         for name, values in decisions.items():
             if values:
                 figures[f"push_to_{name}"] = {

@@ -12,6 +12,7 @@ import dagster as dg
 from orchestration.conventions import AUTOMATION_RUN_TAGS
 from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
+from orchestration.decision_worker import live_decisions_job
 from orchestration.fulfillment import definitions as fulfillment_domain
 from orchestration.ingest import definitions as ingest_domain
 from orchestration.ingest.assets import without_nightly_checks
@@ -41,7 +42,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 shared = dg.Definitions(
-    jobs=[all_assets_job],
+    jobs=[all_assets_job, live_decisions_job],
     # One process per run, steps in sequence: a step process pays seconds to import Dagster
     # and load these definitions (a minute per step seen on a busy 2-core host), which
     # dominates the small runs that live mode makes.

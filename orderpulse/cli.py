@@ -642,9 +642,18 @@ def up(
             "without waiting for the first schedule tick.",
         ),
     ] = True,
+    decision_worker: Annotated[
+        bool,
+        typer.Option(
+            "--decision-worker/--no-decision-worker",
+            help="Decide newly loaded orders in a long-lived process within seconds (runs of "
+            "the live_decisions job); without it the automation sensor's runs decide.",
+        ),
+    ] = True,
 ) -> None:
-    """Start the warehouse, the sandbox, the webhook receiver and `dagster dev` (webserver and
-    daemon: schedules, sensors and declarative automation keep everything current)."""
+    """Start the warehouse, the sandbox, the webhook receiver, `dagster dev` (webserver and
+    daemon: schedules, sensors and declarative automation keep everything current) and the
+    decision worker (orchestration/decision_worker.py)."""
     from orderpulse.services import start_services
 
     # started in the background by a script, a process inherits SIGINT ignored, and so would
@@ -673,11 +682,20 @@ def up(
             console.print("queued one run of the whole graph (orderpulse_full_run)")
         else:
             err.print(f"[yellow]could not queue the initial run:[/] {result.stderr[-500:]}")
+    worker = None
+    if decision_worker:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.decision_worker"],
+            cwd=runtime.project_root(), start_new_session=True,
+        )  # fmt: skip
+        console.print("decision worker: deciding new orders as they land (live_decisions)")
     try:
         proc.wait()
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
+        if worker is not None:
+            _stop_group(worker)
         _stop_group(proc)
         services.stop()
 

@@ -3,10 +3,10 @@ whole asset graph in the Dagster UI, keeps `marts.fct_orders` in step with the p
 unattended, no automation tick fails, and Ctrl-C stops every process it started.
 
 The UI lists the schedules and sensors, all running; a run of each kind (schedule, sensor,
-automation) succeeds; after SIGINT no process `up` started is left (the embedded PostgreSQL
-aside, which `orderpulse db stop` ends). The h5mall pull runs every 2 minutes here (a copy of
-config/ through ORDERPULSE_CONFIG_DIR) so a scheduled run is due within the test; the
-marketplaces' pulls every 6 hours (their pushes carry the changes).
+automation, the decision worker's) succeeds; after SIGINT no process `up` started is left
+(the embedded PostgreSQL aside, which `orderpulse db stop` ends). The h5mall pull runs every 2
+minutes here (a copy of config/ through ORDERPULSE_CONFIG_DIR) so a scheduled run is due
+within the test; the marketplaces' pulls every 6 hours (their pushes carry the changes).
 
 The sandbox publishes new orders every few seconds and pushes every change to the webhook
 receiver; the push sensors load them into raw, and declarative automation rebuilds the dbt
@@ -125,7 +125,12 @@ def _failed_runs(runs: list[dict]) -> list[str]:
         if run["status"] != "FAILURE":
             continue
         tags = {t["key"]: t["value"] for t in run["tags"]}
-        trigger = tags.get("dagster/sensor_name") or tags.get("dagster/schedule_name") or "manual"
+        trigger = (
+            tags.get("dagster/sensor_name")
+            or tags.get("dagster/schedule_name")
+            or tags.get("trigger")
+            or "manual"
+        )
         steps = [
             f"{e['stepKey']}: "
             + " <- ".join(
@@ -180,13 +185,16 @@ def _processes_of(home: Path) -> list[str]:
 
 
 def _run_kinds(runs: list[dict]) -> dict[str, int]:
-    """Successful runs by what launched them: schedule, automation or another sensor."""
-    kinds = {"schedule": 0, "automation": 0, "sensor": 0}
+    """Successful runs by what launched them: schedule, automation, another sensor or the
+    decision worker (its in-process runs of `live_decisions`)."""
+    kinds = {"schedule": 0, "automation": 0, "sensor": 0, "decision_worker": 0}
     for run in runs:
         if run["status"] != "SUCCESS":
             continue
         tags = {t["key"]: t["value"] for t in run["tags"]}
-        if "dagster/schedule_name" in tags:
+        if tags.get("trigger") == "decision_worker":
+            kinds["decision_worker"] += 1
+        elif "dagster/schedule_name" in tags:
             kinds["schedule"] += 1
         elif tags.get("dagster/sensor_name") == "orderpulse_automation":
             kinds["automation"] += 1

@@ -41,7 +41,8 @@ def _paid_just_now(i: int, end: datetime) -> dict:
 
 @pytest.fixture(scope="module")
 def materialised(pg, tmp_path_factory):
-    """One full materialisation of the graph into a fresh database, with the truth."""
+    """One full materialisation of the graph into a fresh database, with the truth and the
+    sandbox's home (the sandbox serving until the module ends)."""
     from orchestration.dbt.project import dbt_project
     from orchestration.definitions import defs
     from orchestration.resources import (
@@ -83,20 +84,20 @@ def materialised(pg, tmp_path_factory):
             },
             raise_on_error=False,
         )
-        truth = sandbox.truth()
-    yield db, result, truth
+        # the sandbox stays up: the decision worker's pass below talks to its WMS
+        yield db, result, sandbox.truth(), home
     drop_database(pg, db)
 
 
 def test_run_succeeds_and_summary_counts_orders(materialised) -> None:
-    _, result, truth = materialised
+    _, result, truth, _ = materialised
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     summary = result.asset_materializations_for_node("reporting__channel_order_summary")
     assert summary and summary[0].metadata["orders"].value == len(truth["orders"])
 
 
 def test_fct_orders_holds_exactly_the_truth_with_paid_sums_to_the_cent(materialised) -> None:
-    db, _, truth = materialised
+    db, _, truth, _ = materialised
     expected = {(o["channel"], o["platform_order_no"]) for o in truth["orders"]}
     want_paid: dict[str, Decimal] = defaultdict(Decimal)
     for o in truth["orders"]:
@@ -113,7 +114,7 @@ def test_fct_orders_holds_exactly_the_truth_with_paid_sums_to_the_cent(materiali
 
 
 def test_platform_determined_statuses_match_the_truth(materialised) -> None:
-    db, _, truth = materialised
+    db, _, truth, _ = materialised
     with psycopg.connect(db.url()) as conn:
         got = {
             (c, n): s
@@ -132,7 +133,7 @@ def test_platform_determined_statuses_match_the_truth(materialised) -> None:
 
 
 def test_no_clear_mobile_number_in_any_marts_table(materialised) -> None:
-    db, _, _ = materialised
+    db, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         tables = [
             r[0]
@@ -149,7 +150,7 @@ def test_no_clear_mobile_number_in_any_marts_table(materialised) -> None:
 
 
 def test_every_order_address_is_placed_or_flagged(materialised) -> None:
-    db, _, truth = materialised
+    db, _, truth, _ = materialised
     with psycopg.connect(db.url()) as conn:
         total, parsed = conn.execute(
             "select count(*), count(*) filter (where is_parsed) from raw.address_geo"
@@ -165,7 +166,7 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
     from orchestration.dbt.project import dbt_project
     from orchestration.resources import DbtResource, WarehouseResource, dbt_executable
 
-    db, _, _ = materialised
+    db, *_ = materialised
     defs = dg.Definitions(
         assets=dbt_defs,
         jobs=[dbt_full_tests_job],
@@ -214,7 +215,7 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
 
 # -- routing after the full graph ------------------------------------------------------------
 def test_every_order_awaiting_allocation_has_exactly_one_decision(materialised) -> None:
-    db, _, _ = materialised
+    db, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         awaiting = conn.execute(
             "select count(*) from intermediate.int_orders_awaiting_allocation"
@@ -282,7 +283,7 @@ where p.freight > 0.15 * p.goods_value and o.decision <> 'manual_review'
 
 
 def test_routing_ships_only_from_stock_and_reviews_costly_freight(materialised) -> None:
-    db, _, _ = materialised
+    db, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         # every shipped line's SKU had unlocked stock in the chosen warehouse: on hand less
         # what other orders lock (or the WMS's available before any OrderPulse lock existed)
@@ -302,7 +303,7 @@ def test_routing_again_changes_nothing_and_a_rule_change_decides_again(materiali
     from fulfillment.routing_rules import load_routing_rules
     from fulfillment.routing_store import decide_routing
 
-    db, _, _ = materialised
+    db, *_ = materialised
     rules = load_routing_rules()
     with psycopg.connect(db.url()) as conn:
         before = conn.execute(
@@ -368,7 +369,7 @@ where 2 * 6371 * asin(sqrt(
 def test_an_order_near_a_stock_holding_warehouse_ships_from_one(materialised) -> None:
     """No order decided after near_stock (remote region, weighted score, split) had an
     eligible warehouse holding its whole order within 200 km."""
-    db, _, _ = materialised
+    db, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         by_rule = dict(conn.execute("select rule, count(*) from ops.routing_decisions group by 1"))
         missed = conn.execute(NEAR_HOLDER_MISSED).fetchone()[0]
@@ -382,7 +383,7 @@ def test_simulating_a_rule_change_reports_the_diff_and_writes_nothing(materialis
     from fulfillment.routing_rules import load_routing_rules
     from fulfillment.routing_store import simulate_rules
 
-    db, _, _ = materialised
+    db, *_ = materialised
     current = load_routing_rules()
     # no warehouse counts as near: every near_stock decision must move to another rule
     proposed = current.model_copy(
@@ -416,3 +417,45 @@ def test_simulating_a_rule_change_reports_the_diff_and_writes_nothing(materialis
     moved = report.by_rule[report.by_rule["rule_from"].astype(str) == "near_stock"]
     assert int(moved["orders"].sum()) == len(from_near)
     assert before == after
+
+
+# -- the decision worker of `orderpulse up` (last: it decides the module's orders again) -----
+def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monkeypatch) -> None:
+    """No pass until a load records a materialization of something the decisions read; then
+    one in-process run of `live_decisions` (the models the decisions read, then the
+    decisions) decides every order awaiting allocation; the same load starts no second pass."""
+    from orchestration.decision_worker import JOB_NAME, DecisionWorker, watched_keys
+    from orchestration.definitions import defs
+
+    db, _, _, home = materialised
+    monkeypatch.setenv("ORDERPULSE_WAREHOUSE_URL", db.url())
+    monkeypatch.setenv("ORDERPULSE_HOME", str(home))
+    with psycopg.connect(db.url()) as conn:
+        # as if every order awaiting allocation had just landed: no decision yet
+        conn.execute("delete from ops.routing_decisions")
+    instance = dg.DagsterInstance.ephemeral()
+    worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
+    assert worker.step() is None  # nothing loaded in this instance yet
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(["raw", "taobao_orders"]))
+    result = worker.step()
+    assert result is not None and result.success
+    run = instance.get_run_by_id(result.run_id)
+    assert run.job_name == JOB_NAME and run.tags["trigger"] == "decision_worker"
+    built = {"/".join(e.asset_key.path) for e in result.get_asset_materialization_events()}
+    assert {"intermediate/int_orders_awaiting_allocation", "ops/risk_assessments",
+            "ops/routing_decisions", "ops/inventory_locks"} <= built  # fmt: skip
+    assert not any(key.startswith("raw/") and key != "raw/address_geo" for key in built)
+    with psycopg.connect(db.url()) as conn:
+        undecided, duplicated = conn.execute(
+            "select count(*) filter (where d.n is null and q.channel is null), "
+            "       count(*) filter (where d.n > 1) "
+            "from intermediate.int_orders_awaiting_allocation o left join ("
+            "  select channel, platform_order_no, count(*) n from ops.routing_decisions "
+            "  group by 1, 2) d using (channel, platform_order_no) "
+            "left join ops.review_queue q using (channel, platform_order_no)"
+        ).fetchone()
+        decided = conn.execute("select count(*) from ops.routing_decisions").fetchone()[0]
+    assert decided > 0 and (undecided, duplicated) == (0, 0)
+    assert worker.step() is None  # the same load: no second pass
+    assert worker.runs == [result.run_id]

@@ -1,0 +1,72 @@
+"""The decision worker's seams that need no warehouse: what it watches, what its job builds,
+and the runs a killed worker left behind (its passes end to end: test_skeleton_e2e.py and
+the live-mode test)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.decision_worker import (
+    JOB_NAME,
+    DecisionWorker,
+    fail_orphaned_runs,
+    watched_keys,
+)
+from orchestration.definitions import defs
+
+
+def _keys(keys) -> set[str]:
+    return {"/".join(k.path) for k in keys}
+
+
+def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load() -> None:
+    from connectors.channels_config import load_channels
+
+    watched = _keys(watched_keys(defs))
+    job = defs.resolve_job_def(JOB_NAME)
+    built = _keys(job.asset_layer.selected_asset_keys)
+    # every channel's order load starts a pass, and so do the WMS's stock and events
+    assert {f"raw/{channel}_orders" for channel in load_channels().channels} <= watched
+    assert {"raw/wms_stock", "raw/wms_events"} <= watched
+    # the job decides and builds what the decisions read, never a load or a mart
+    assert {"ops/routing_decisions", "ops/risk_assessments", "ops/merge_candidates",
+            "ops/review_queue", "ops/inventory_locks",
+            "intermediate/int_orders_awaiting_allocation"} <= built  # fmt: skip
+    assert not watched & built
+    assert not {k for k in built if k.startswith("marts/")}
+    assert built & {k for k in built if k.startswith("raw/")} == {"raw/address_geo"}
+
+
+def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(monkeypatch, tmp_path) -> None:
+    # the job's resources read these when a run is created (nothing connects here)
+    monkeypatch.setenv("ORDERPULSE_WAREHOUSE_URL", "postgresql://127.0.0.1:9/none")
+    monkeypatch.setenv("ORDERPULSE_HOME", str(tmp_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        job = defs.resolve_job_def(JOB_NAME)
+        left = instance.create_run_for_job(
+            job, status=dg.DagsterRunStatus.STARTED, tags={"trigger": "decision_worker"}
+        )
+        done = instance.create_run_for_job(job, status=dg.DagsterRunStatus.SUCCESS)
+        assert fail_orphaned_runs(instance) == 1
+        assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert fail_orphaned_runs(instance) == 0
+
+
+def test_no_pass_without_a_new_materialization_and_backoff_after_failures() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
+        assert worker.watermark() is None and worker.step() is None
+        instance.report_runless_asset_event(dg.AssetMaterialization(["raw", "wms_stock"]))
+        mark = worker.watermark()
+        assert mark is not None
+        worker.seen = mark
+        assert worker.step() is None  # already seen
+        # a materialization the decisions do not read starts nothing
+        instance.report_runless_asset_event(dg.AssetMaterialization(["marts", "fct_orders"]))
+        assert worker.watermark() == mark
+        assert worker.backoff() == 1.0
+        worker.failures = 1
+        first = worker.backoff()
+        worker.failures = 9
+        assert 1.0 < first < worker.backoff()
