@@ -17,10 +17,13 @@ automation run decides (the decisions are idempotent and take their advisory loc
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
 import dagster as dg
+
+from orchestration.dbt.project import load_manifest
 
 JOB_NAME = "live_decisions"
 TRIGGER_TAG = {"trigger": "decision_worker"}
@@ -35,8 +38,27 @@ DECISIONS = dg.AssetSelection.assets(
     ["ops", "inventory_locks"],
     ["ops", "pause_sale"],
 )
-# the models the decisions read (never the loads: the worker decides on what raw holds)
-DECISION_INPUTS = DECISIONS.upstream() & dg.AssetSelection.groups("staging", "intermediate")
+DBT_GROUPS = ("staging", "intermediate")
+AWAITING_ALLOCATION = dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"])
+
+
+def _stored_models() -> list[dg.AssetKey]:
+    """The dbt models that hold rows (incremental, table). Views and seeds read what raw and
+    the project hold now and change only with the project: rebuilding them (31 staging views,
+    4 seeds and their tests) in every pass cost most of its dbt step; the automation and the
+    full run keep them current."""
+    return [
+        dg.AssetKey([node["schema"], node["name"]])
+        for node in load_manifest()["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "view"
+    ]
+
+
+# what a pass builds before deciding (never a load: it decides on what raw holds): the stored
+# models the decisions read, and the view whose blocking check guards routing
+DECISION_INPUTS = DECISIONS.upstream() & dg.AssetSelection.assets(
+    *_stored_models(), AWAITING_ALLOCATION
+)
 POLL_SECONDS = 1.0
 # after a failed pass: the automation decides meanwhile; do not hammer a broken warehouse
 BACKOFF_SECONDS = (5.0, 15.0, 60.0)
@@ -60,13 +82,19 @@ live_decisions_job = dg.define_asset_job(
 
 
 def watched_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
-    """What the decisions read that `live_decisions` does not build: the loads into raw (and
-    the risk model): a new materialization of one of these starts a pass."""
+    """What starts a pass: a new materialization of anything upstream of the decisions that
+    a pass does not build and dbt does not build (the views in between read it live): the
+    loads into raw and the risk model."""
     graph = defs.resolve_asset_graph()
     job_keys = (DECISION_INPUTS | DECISIONS).resolve(graph)
-    parents = {p for key in job_keys for p in graph.get(key).parent_keys}
+    upstream = DECISIONS.upstream().resolve(graph) - job_keys
     return sorted(
-        (k for k in parents - job_keys if graph.get(k).is_materializable), key=lambda k: k.path
+        (
+            key
+            for key in upstream
+            if graph.get(key).is_materializable and graph.get(key).group_name not in DBT_GROUPS
+        ),
+        key=lambda k: k.path,
     )
 
 
@@ -78,6 +106,7 @@ class DecisionWorker:
     job: dg.JobDefinition
     keys: list[dg.AssetKey]
     seen: int | None = None
+    ready: bool = False
     failures: int = 0
     runs: list[str] = field(default_factory=list)
 
@@ -89,10 +118,21 @@ class DecisionWorker:
         ]
         return max((i for i in ids if i is not None), default=None)
 
+    def built(self) -> bool:
+        """Whether everything a pass builds or reads was built once (by the initial full run,
+        the automation or a backfill): before that a pass fails on relations missing."""
+        if not self.ready:
+            keys = list(self.job.asset_layer.selected_asset_keys)
+            records = self.instance.get_asset_records(keys)
+            stored = [r.asset_entry.last_materialization_storage_id for r in records]
+            self.ready = len(stored) == len(keys) and None not in stored
+        return self.ready
+
     def step(self) -> dg.ExecuteInProcessResult | None:
-        """One pass if a watched input changed since the last pass; None otherwise."""
+        """One pass if a watched input changed since the last pass and the graph was built
+        once; None otherwise."""
         mark = self.watermark()
-        if mark is None or mark == self.seen:
+        if mark is None or mark == self.seen or not self.built():
             return None
         # taken before the run: a load landing during it starts the next pass
         self.seen = mark
@@ -125,10 +165,17 @@ def main() -> None:
     from orchestration.quality.expectation_checks import import_great_expectations_in_background
 
     log = dg.get_dagster_logger("decision_worker")
-    # Ctrl-C or SIGTERM end the loop (during a pass Dagster records the run as interrupted);
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        # Dagster ends a pass in progress as an interrupted run and returns: the flag ends the
+        # loop then. (During a pass Dagster takes SIGINT for itself: stop it with SIGTERM.)
+        stop.set()
+        raise KeyboardInterrupt
+
     # started in the background by a script, a process inherits SIGINT ignored
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     import_great_expectations_in_background()  # once for the process: every pass checks
     with dg.DagsterInstance.get() as instance:
         if n := fail_orphaned_runs(instance):
@@ -139,7 +186,7 @@ def main() -> None:
         worker.seen = worker.watermark()
         log.info(f"decision worker: watching {len(worker.keys)} inputs")
         try:
-            while True:
+            while not stop.is_set():
                 time.sleep(worker.backoff())
                 try:
                     result = worker.step()

@@ -695,17 +695,20 @@ def up(
         console.print("stopping…")
     finally:
         if worker is not None:
-            _stop_group(worker)
+            # SIGTERM: during a pass Dagster takes SIGINT for itself and the loop would go on
+            _stop_group(worker, stop_signal=signal.SIGTERM)
         _stop_group(proc)
         services.stop()
 
 
-def _stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+def _stop_group(
+    proc: subprocess.Popen, grace: float = 20.0, stop_signal: int = signal.SIGINT
+) -> None:
     """SIGINT the process group (dagster dev shuts down cleanly), SIGKILL what is left."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, stop_signal)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
     with contextlib.suppress(ProcessLookupError):

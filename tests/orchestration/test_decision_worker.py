@@ -34,7 +34,11 @@ def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load() -
             "intermediate/int_orders_awaiting_allocation"} <= built  # fmt: skip
     assert not watched & built
     assert not {k for k in built if k.startswith("marts/")}
-    assert built & {k for k in built if k.startswith("raw/")} == {"raw/address_geo"}
+    assert {k for k in built if k.startswith("raw/")} == {"raw/address_geo"}
+    # views and seeds read raw live: a pass builds the stored models and the one view whose
+    # blocking check guards routing
+    assert not {k for k in built if k.startswith("staging/")}
+    assert "intermediate/int_orders_unioned" not in built
 
 
 def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(monkeypatch, tmp_path) -> None:
@@ -53,20 +57,35 @@ def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(monkeypatch, t
         assert fail_orphaned_runs(instance) == 0
 
 
-def test_no_pass_without_a_new_materialization_and_backoff_after_failures() -> None:
+def test_no_pass_before_the_graph_was_built_or_without_a_new_load() -> None:
     with dg.DagsterInstance.ephemeral() as instance:
-        worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
+        job = defs.resolve_job_def(JOB_NAME)
+        worker = DecisionWorker(instance, job, watched_keys(defs))
         assert worker.watermark() is None and worker.step() is None
         instance.report_runless_asset_event(dg.AssetMaterialization(["raw", "wms_stock"]))
         mark = worker.watermark()
         assert mark is not None
-        worker.seen = mark
-        assert worker.step() is None  # already seen
+        # a load landed, but nothing a pass builds was ever built: a pass would fail
+        assert not worker.built()
+        assert worker.step() is None and worker.seen is None
+        assert instance.get_runs_count() == 0
+        for key in job.asset_layer.selected_asset_keys:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        assert worker.built()
+        worker.seen = worker.watermark()
+        assert worker.step() is None  # nothing new since
         # a materialization the decisions do not read starts nothing
         instance.report_runless_asset_event(dg.AssetMaterialization(["marts", "fct_orders"]))
-        assert worker.watermark() == mark
-        assert worker.backoff() == 1.0
-        worker.failures = 1
-        first = worker.backoff()
-        worker.failures = 9
-        assert 1.0 < first < worker.backoff()
+        assert worker.watermark() == worker.seen
+        assert worker.step() is None and instance.get_runs_count() == 0
+
+
+def test_the_worker_waits_longer_after_consecutive_failures() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
+        waits = []
+        for failures in range(5):
+            worker.failures = failures
+            waits.append(worker.backoff())
+        assert waits[0] == 1.0
+        assert waits == sorted(waits) and waits[1] > waits[0] and waits[-1] >= 60

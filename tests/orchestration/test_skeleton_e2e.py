@@ -41,8 +41,8 @@ def _paid_just_now(i: int, end: datetime) -> dict:
 
 @pytest.fixture(scope="module")
 def materialised(pg, tmp_path_factory):
-    """One full materialisation of the graph into a fresh database, with the truth and the
-    sandbox's home (the sandbox serving until the module ends)."""
+    """One full materialisation of the graph into a fresh database, with the truth, the
+    sandbox's home (the sandbox serving until the module ends) and the Dagster instance."""
     from orchestration.dbt.project import dbt_project
     from orchestration.definitions import defs
     from orchestration.resources import (
@@ -70,9 +70,10 @@ def materialised(pg, tmp_path_factory):
         add=True,
     ) as sandbox:  # fmt: skip
         assert not sandbox.scenario_errors, sandbox.scenario_errors
+        instance = dg.DagsterInstance.ephemeral()
         result = dg.materialize(
             assets,
-            instance=dg.DagsterInstance.ephemeral(),
+            instance=instance,
             resources={
                 "warehouse": WarehouseResource(pg_url=db.url()),
                 "channels": ChannelsResource(home=str(home)),
@@ -85,19 +86,19 @@ def materialised(pg, tmp_path_factory):
             raise_on_error=False,
         )
         # the sandbox stays up: the decision worker's pass below talks to its WMS
-        yield db, result, sandbox.truth(), home
+        yield db, result, sandbox.truth(), home, instance
     drop_database(pg, db)
 
 
 def test_run_succeeds_and_summary_counts_orders(materialised) -> None:
-    _, result, truth, _ = materialised
+    _, result, truth, *_ = materialised
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     summary = result.asset_materializations_for_node("reporting__channel_order_summary")
     assert summary and summary[0].metadata["orders"].value == len(truth["orders"])
 
 
 def test_fct_orders_holds_exactly_the_truth_with_paid_sums_to_the_cent(materialised) -> None:
-    db, _, truth, _ = materialised
+    db, _, truth, *_ = materialised
     expected = {(o["channel"], o["platform_order_no"]) for o in truth["orders"]}
     want_paid: dict[str, Decimal] = defaultdict(Decimal)
     for o in truth["orders"]:
@@ -114,7 +115,7 @@ def test_fct_orders_holds_exactly_the_truth_with_paid_sums_to_the_cent(materiali
 
 
 def test_platform_determined_statuses_match_the_truth(materialised) -> None:
-    db, _, truth, _ = materialised
+    db, _, truth, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         got = {
             (c, n): s
@@ -150,7 +151,7 @@ def test_no_clear_mobile_number_in_any_marts_table(materialised) -> None:
 
 
 def test_every_order_address_is_placed_or_flagged(materialised) -> None:
-    db, _, truth, _ = materialised
+    db, _, truth, *_ = materialised
     with psycopg.connect(db.url()) as conn:
         total, parsed = conn.execute(
             "select count(*), count(*) filter (where is_parsed) from raw.address_geo"
@@ -421,21 +422,23 @@ def test_simulating_a_rule_change_reports_the_diff_and_writes_nothing(materialis
 
 # -- the decision worker of `orderpulse up` (last: it decides the module's orders again) -----
 def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monkeypatch) -> None:
-    """No pass until a load records a materialization of something the decisions read; then
-    one in-process run of `live_decisions` (the models the decisions read, then the
-    decisions) decides every order awaiting allocation; the same load starts no second pass."""
+    """After the full run, no pass until a load records a materialization of something the
+    decisions read; then one in-process run of `live_decisions` (the stored models the
+    decisions read, then the decisions) decides every order awaiting allocation; the same
+    load starts no second pass."""
     from orchestration.decision_worker import JOB_NAME, DecisionWorker, watched_keys
     from orchestration.definitions import defs
 
-    db, _, _, home = materialised
+    db, _, _, home, instance = materialised
     monkeypatch.setenv("ORDERPULSE_WAREHOUSE_URL", db.url())
     monkeypatch.setenv("ORDERPULSE_HOME", str(home))
     with psycopg.connect(db.url()) as conn:
         # as if every order awaiting allocation had just landed: no decision yet
         conn.execute("delete from ops.routing_decisions")
-    instance = dg.DagsterInstance.ephemeral()
     worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
-    assert worker.step() is None  # nothing loaded in this instance yet
+    worker.seen = worker.watermark()  # as the worker starts: the full run's loads are seen
+    assert worker.built()  # the full run built everything a pass builds and reads
+    assert worker.step() is None
 
     instance.report_runless_asset_event(dg.AssetMaterialization(["raw", "taobao_orders"]))
     result = worker.step()
@@ -443,9 +446,15 @@ def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monk
     run = instance.get_run_by_id(result.run_id)
     assert run.job_name == JOB_NAME and run.tags["trigger"] == "decision_worker"
     built = {"/".join(e.asset_key.path) for e in result.get_asset_materialization_events()}
-    assert {"intermediate/int_orders_awaiting_allocation", "ops/risk_assessments",
-            "ops/routing_decisions", "ops/inventory_locks"} <= built  # fmt: skip
-    assert not any(key.startswith("raw/") and key != "raw/address_geo" for key in built)
+    assert {"intermediate/int_orders", "intermediate/int_orders_awaiting_allocation",
+            "ops/risk_assessments", "ops/routing_decisions",
+            "ops/inventory_locks"} <= built  # fmt: skip
+    # no load, no view but the one routing's blocking check guards, no mart
+    assert not {k for k in built if k.startswith(("raw/", "marts/", "staging/"))} - {
+        "raw/address_geo"
+    }
+    checks = {e.asset_check_key.name for e in result.get_asset_check_evaluations()}
+    assert "gx_int_orders_awaiting_allocation" in checks
     with psycopg.connect(db.url()) as conn:
         undecided, duplicated = conn.execute(
             "select count(*) filter (where d.n is null and q.channel is null), "
