@@ -16,6 +16,8 @@ automation run decides (the decisions are idempotent and take their advisory loc
 
 from __future__ import annotations
 
+import faulthandler
+import logging
 import signal
 import threading
 import time
@@ -27,8 +29,11 @@ from orchestration.dbt.project import load_manifest
 
 JOB_NAME = "live_decisions"
 TRIGGER_TAG = {"trigger": "decision_worker"}
-# its dbt step goes before the automation's (5) when both wait for the `dbt` pool's slot
-RUN_TAGS = {**TRIGGER_TAG, "dagster/priority": "8"}
+# its dbt step goes before the automation's (5) when both wait for the `dbt` pool's slot; no
+# run retry (dagster.yaml retries runs that failed outside their steps): the daemon cannot
+# launch an in-process run again, and the next pass or the automation decides anyway
+RUN_TAGS = {**TRIGGER_TAG, "dagster/priority": "8", "dagster/max_retries": "0"}
+FAILURE_REASON_TAG = "dagster/failure_reason"
 DECISIONS = dg.AssetSelection.assets(
     ["raw", "address_geo"],
     ["ops", "risk_assessments"],
@@ -107,6 +112,7 @@ class DecisionWorker:
     keys: list[dg.AssetKey]
     seen: int | None = None
     ready: bool = False
+    interrupted: bool = False
     failures: int = 0
     runs: list[str] = field(default_factory=list)
 
@@ -141,6 +147,12 @@ class DecisionWorker:
         )
         self.runs.append(result.run_id)
         self.failures = 0 if result.success else self.failures + 1
+        if not result.success:
+            # a SIGINT/SIGTERM during a pass is Dagster's (it ends the run as interrupted and
+            # returns): the worker's own handler never saw it, so stop here
+            run = self.instance.get_run_by_id(result.run_id)
+            reason = run.tags.get(FAILURE_REASON_TAG) if run else None
+            self.interrupted = reason == "UNEXPECTED_TERMINATION"
         return result
 
     def backoff(self) -> float:
@@ -164,7 +176,17 @@ def main() -> None:
     from orchestration.definitions import defs
     from orchestration.quality.expectation_checks import import_great_expectations_in_background
 
-    log = dg.get_dagster_logger("decision_worker")
+    # its own lines at INFO; the libraries' (GX, dagster-dbt's per-pass lines) from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    log = logging.getLogger("orderpulse.decision_worker")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    own = logging.StreamHandler()
+    own.setFormatter(logging.Formatter("%(asctime)s decision worker: %(message)s"))
+    log.addHandler(own)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints where a stuck worker is
     stop = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -184,9 +206,9 @@ def main() -> None:
         # what raw held before this process started is the automation's (and the initial
         # run's) to decide: start from now, not from the first load ever recorded
         worker.seen = worker.watermark()
-        log.info(f"decision worker: watching {len(worker.keys)} inputs")
+        log.info(f"watching {len(worker.keys)} inputs")
         try:
-            while not stop.is_set():
+            while not (stop.is_set() or worker.interrupted):
                 time.sleep(worker.backoff())
                 try:
                     result = worker.step()
@@ -194,7 +216,9 @@ def main() -> None:
                     worker.failures += 1
                     log.warning(f"decision pass not run: {exc}")
                     continue
-                if result is not None and not result.success:
+                if worker.interrupted:
+                    log.info(f"stopping: run {result.run_id} interrupted")
+                elif result is not None and not result.success:
                     log.warning(f"decision run {result.run_id} failed; the automation decides")
         except KeyboardInterrupt:
             pass

@@ -89,3 +89,41 @@ def test_the_worker_waits_longer_after_consecutive_failures() -> None:
             waits.append(worker.backoff())
         assert waits[0] == 1.0
         assert waits == sorted(waits) and waits[1] > waits[0] and waits[-1] >= 60
+
+
+def test_sigterm_ends_the_worker_process(tmp_path) -> None:
+    """`orderpulse up` stops the worker with SIGTERM (during a pass Dagster takes SIGINT for
+    itself): the process ends, exit status 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        # an instance of its own (SQLite under DAGSTER_HOME); nothing connects to the warehouse
+        "DAGSTER_HOME": str(tmp_path),
+        "ORDERPULSE_HOME": str(tmp_path),
+        "ORDERPULSE_WAREHOUSE_URL": "postgresql://127.0.0.1:9/none",
+    }
+    (tmp_path / "dagster.yaml").write_text("")  # SQLite storage under DAGSTER_HOME
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.decision_worker"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while "watching" not in log.read_text():
+                assert proc.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
