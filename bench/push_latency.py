@@ -116,6 +116,9 @@ def main() -> int:
     from orderpulse.services import start_services
 
     services = start_services(console, home=home, live=True)
+    if args.decision_worker:
+        # as `orderpulse up` does: the automation leaves the decisions' path to the worker
+        os.environ["ORDERPULSE_DECISION_WORKER"] = "1"
     daemon = subprocess.Popen(
         [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
         cwd=ROOT,

@@ -33,3 +33,16 @@ def keep_current() -> dg.AutomationCondition:
         .without(~dg.AutomationCondition.any_deps_missing())
         .without(~dg.AutomationCondition.any_deps_in_progress())
     )
+
+
+def left_to_the_decision_worker() -> dg.AutomationCondition:
+    """For the decisions and the stored models they read while `orderpulse up`'s decision
+    worker runs them on every load: the automation builds them only when missing or when
+    their code changed, not again after each load (it built them a second time beside each
+    pass, holding the one `dbt` slot the passes wait for)."""
+    return (
+        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
+        .since_last_handled()
+        .with_label("missing or code changed")
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("left to the decision worker")

@@ -5,19 +5,24 @@ busy host), waits for the automation sensor's next tick, and eager automation ne
 an asset already in a run: an order pushed while its deciding run is running waited for that
 run and the next (push -> routing p95 120-220 s measured). This process imports the
 definitions once and, as soon as a load records a new materialization of anything the
-decisions read, executes `live_decisions` in process: the staging and intermediate models
-the decisions read, then the decisions (risk, CS holds, merges, routing, locks) and their
-checks. Each pass is a real Dagster run in the instance (tag `trigger=decision_worker`),
-visible in the UI; its dbt step takes the `dbt` pool's slot like any other run.
+decisions read, executes `live_decisions` in process: the stored models the decisions read
+(incremental intermediate models; the views read raw live), then the decisions (risk, CS
+holds, merges, routing, locks) and their checks. Each pass is a real Dagster run in the
+instance (tag `trigger=decision_worker`), visible in the UI; its dbt step takes the `dbt`
+pool's slot like any other run.
 
-The automation sensor stays the guarantee: a pass this worker misses or fails, the next
-automation run decides (the decisions are idempotent and take their advisory locks).
+`orderpulse up` sets ORDERPULSE_DECISION_WORKER=1 for the code location, which then leaves
+these assets to the worker (the automation builds them only when missing or when their code
+changed) and restarts the worker if it exits. A failed pass is tried again after a backoff;
+the decisions are idempotent and take their advisory locks, so a pass beside any other run
+of them is safe.
 """
 
 from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import signal
 import threading
 import time
@@ -28,10 +33,12 @@ import dagster as dg
 from orchestration.dbt.project import load_manifest
 
 JOB_NAME = "live_decisions"
+# set by `orderpulse up` for the processes it starts when the worker runs
+WORKER_ENV = "ORDERPULSE_DECISION_WORKER"
 TRIGGER_TAG = {"trigger": "decision_worker"}
 # its dbt step goes before the automation's (5) when both wait for the `dbt` pool's slot; no
 # run retry (dagster.yaml retries runs that failed outside their steps): the daemon cannot
-# launch an in-process run again, and the next pass or the automation decides anyway
+# launch an in-process run again, and the worker tries a failed pass again itself
 RUN_TAGS = {**TRIGGER_TAG, "dagster/priority": "8", "dagster/max_retries": "0"}
 FAILURE_REASON_TAG = "dagster/failure_reason"
 DECISIONS = dg.AssetSelection.assets(
@@ -59,13 +66,16 @@ def _stored_models() -> list[dg.AssetKey]:
     ]
 
 
-# what a pass builds before deciding (never a load: it decides on what raw holds): the stored
-# models the decisions read, and the view whose blocking check guards routing
-DECISION_INPUTS = DECISIONS.upstream() & dg.AssetSelection.assets(
-    *_stored_models(), AWAITING_ALLOCATION
-)
+def job_selection() -> dg.AssetSelection:
+    """What a pass builds: the stored models the decisions read (never a load: it decides on
+    what raw holds) and the view whose blocking check guards routing, then the decisions.
+    Reads the dbt manifest: called when the definitions are built, not on import."""
+    inputs = DECISIONS.upstream() & dg.AssetSelection.assets(*_stored_models(), AWAITING_ALLOCATION)
+    return inputs | DECISIONS
+
+
 POLL_SECONDS = 1.0
-# after a failed pass: the automation decides meanwhile; do not hammer a broken warehouse
+# before trying a failed pass again: do not hammer a broken warehouse
 BACKOFF_SECONDS = (5.0, 15.0, 60.0)
 # the run's events are in the instance (and the UI); the console of `up` gets its warnings
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -75,23 +85,29 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
 ]
 
-live_decisions_job = dg.define_asset_job(
-    name=JOB_NAME,
-    selection=DECISION_INPUTS | DECISIONS,
-    tags=TRIGGER_TAG,
-    description=(
-        "The decisions and the models they read, no loads: what `orderpulse up`'s decision "
-        "worker runs in its own long-lived process as soon as new rows land in raw."
-    ),
-)
+
+def build_live_decisions_job() -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=JOB_NAME,
+        selection=job_selection(),
+        tags=TRIGGER_TAG,
+        description=(
+            "The decisions and the models they read, no loads: what `orderpulse up`'s decision "
+            "worker runs in its own long-lived process as soon as new rows land in raw."
+        ),
+    )
+
+
+def decision_worker_enabled() -> bool:
+    """Whether a decision worker runs beside this code location (`orderpulse up` says so)."""
+    return os.environ.get(WORKER_ENV, "") == "1"
 
 
 def watched_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
     """What starts a pass: a new materialization of anything upstream of the decisions that
-    a pass does not build and dbt does not build (the views in between read it live): the
-    loads into raw and the risk model."""
+    neither a pass nor dbt builds (the views in between read it live): the loads into raw."""
     graph = defs.resolve_asset_graph()
-    job_keys = (DECISION_INPUTS | DECISIONS).resolve(graph)
+    job_keys = defs.resolve_job_def(JOB_NAME).asset_layer.selected_asset_keys
     upstream = DECISIONS.upstream().resolve(graph) - job_keys
     return sorted(
         (
@@ -141,7 +157,7 @@ class DecisionWorker:
         if mark is None or mark == self.seen or not self.built():
             return None
         # taken before the run: a load landing during it starts the next pass
-        self.seen = mark
+        previous, self.seen = self.seen, mark
         result = self.job.execute_in_process(
             run_config=QUIET, instance=self.instance, tags=RUN_TAGS, raise_on_error=False
         )
@@ -153,6 +169,8 @@ class DecisionWorker:
             run = self.instance.get_run_by_id(result.run_id)
             reason = run.tags.get(FAILURE_REASON_TAG) if run else None
             self.interrupted = reason == "UNEXPECTED_TERMINATION"
+            # what this pass was for is not decided: the next pass (after the backoff) is
+            self.seen = previous
         return result
 
     def backoff(self) -> float:
@@ -219,7 +237,8 @@ def main() -> None:
                 if worker.interrupted:
                     log.info(f"stopping: run {result.run_id} interrupted")
                 elif result is not None and not result.success:
-                    log.warning(f"decision run {result.run_id} failed; the automation decides")
+                    wait = worker.backoff()
+                    log.warning(f"decision run {result.run_id} failed; next pass in {wait:.0f} s")
         except KeyboardInterrupt:
             pass
 

@@ -7,12 +7,14 @@ decisions, writing `ops`) → dbt (int_order_status, marts) → reporting and qu
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from orchestration.conventions import AUTOMATION_RUN_TAGS
+from orchestration.conventions import AUTOMATION_RUN_TAGS, left_to_the_decision_worker
 from orchestration.dbt import definitions as dbt_domain
 from orchestration.dbt.project import dbt_project
-from orchestration.decision_worker import live_decisions_job
+from orchestration.decision_worker import build_live_decisions_job, decision_worker_enabled
 from orchestration.fulfillment import definitions as fulfillment_domain
 from orchestration.ingest import definitions as ingest_domain
 from orchestration.ingest.assets import without_nightly_checks
@@ -31,6 +33,8 @@ all_assets_job = dg.define_asset_job(
     description="Everything once: ingest every channel, dbt build, decisions and reports (the "
     "nightly 24 h re-pull checks run in their own job).",
 )
+
+live_decisions_job = build_live_decisions_job()
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="orderpulse_automation",
@@ -67,3 +71,15 @@ defs = dg.Definitions.merge(
     quality_domain.defs,
     shared,
 )
+if decision_worker_enabled():
+    # `orderpulse up` runs the decision worker: the automation leaves it the decisions' path.
+    # (Dagster marks the mapping API "preview"; constraints.txt pins the Dagster it was
+    # tested with, and tests/orchestration/test_decision_worker.py checks the outcome.)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        defs = defs.map_resolved_asset_specs(
+            func=lambda spec: spec.replace_attributes(
+                automation_condition=left_to_the_decision_worker()
+            ),
+            selection=live_decisions_job.selection,
+        )

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -666,6 +667,9 @@ def up(
     )  # fmt: skip
     bin_dir = Path(sys.executable).parent
     workspace = str(runtime.project_root() / "workspace.yaml")
+    if decision_worker:
+        # the code location hands the decisions' path to the worker (orchestration/definitions)
+        os.environ["ORDERPULSE_DECISION_WORKER"] = "1"
     cmd = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port), "-h", "127.0.0.1"]
     console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl-C stops everything)")
     # its own process group: on the way out the webserver, daemon and code server all go
@@ -682,15 +686,19 @@ def up(
             console.print("queued one run of the whole graph (orderpulse_full_run)")
         else:
             err.print(f"[yellow]could not queue the initial run:[/] {result.stderr[-500:]}")
-    worker = None
-    if decision_worker:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.decision_worker"],
-            cwd=runtime.project_root(), start_new_session=True,
-        )  # fmt: skip
+    worker = _start_decision_worker() if decision_worker else None
+    started_at = time.monotonic()
+    if worker is not None:
         console.print("decision worker: deciding new orders as they land (live_decisions)")
     try:
-        proc.wait()
+        while proc.poll() is None:
+            time.sleep(2)
+            # the automation leaves the decisions to the worker: it must not stay down (but a
+            # worker that cannot start is not restarted more than twice a minute)
+            exited = worker is not None and worker.poll() is not None
+            if exited and time.monotonic() - started_at >= 30:
+                err.print(f"[yellow]decision worker exited ({worker.returncode}); restarting[/]")
+                worker, started_at = _start_decision_worker(), time.monotonic()
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
@@ -699,6 +707,14 @@ def up(
             _stop_group(worker, stop_signal=signal.SIGTERM)
         _stop_group(proc)
         services.stop()
+
+
+def _start_decision_worker() -> subprocess.Popen:
+    """`python -m orchestration.decision_worker` in a process group of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestration.decision_worker"],
+        cwd=runtime.project_root(), start_new_session=True,
+    )  # fmt: skip
 
 
 def _stop_group(

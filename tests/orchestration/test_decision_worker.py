@@ -5,21 +5,24 @@ the live-mode test)."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
-from orchestration.decision_worker import (
-    JOB_NAME,
-    DecisionWorker,
-    fail_orphaned_runs,
-    watched_keys,
-)
-from orchestration.definitions import defs
+from orchestration.decision_worker import JOB_NAME, DecisionWorker, fail_orphaned_runs, watched_keys
+
+
+@pytest.fixture()
+def defs() -> dg.Definitions:
+    """The definitions read the dbt manifest, which a session fixture prepares: not at import."""
+    from orchestration.definitions import defs
+
+    return defs
 
 
 def _keys(keys) -> set[str]:
     return {"/".join(k.path) for k in keys}
 
 
-def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load() -> None:
+def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load(defs) -> None:
     from connectors.channels_config import load_channels
 
     watched = _keys(watched_keys(defs))
@@ -41,7 +44,9 @@ def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load() -
     assert "intermediate/int_orders_unioned" not in built
 
 
-def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(monkeypatch, tmp_path) -> None:
+def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(
+    defs, monkeypatch, tmp_path
+) -> None:
     # the job's resources read these when a run is created (nothing connects here)
     monkeypatch.setenv("ORDERPULSE_WAREHOUSE_URL", "postgresql://127.0.0.1:9/none")
     monkeypatch.setenv("ORDERPULSE_HOME", str(tmp_path))
@@ -57,7 +62,7 @@ def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(monkeypatch, t
         assert fail_orphaned_runs(instance) == 0
 
 
-def test_no_pass_before_the_graph_was_built_or_without_a_new_load() -> None:
+def test_no_pass_before_the_graph_was_built_or_without_a_new_load(defs) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         job = defs.resolve_job_def(JOB_NAME)
         worker = DecisionWorker(instance, job, watched_keys(defs))
@@ -80,7 +85,7 @@ def test_no_pass_before_the_graph_was_built_or_without_a_new_load() -> None:
         assert worker.step() is None and instance.get_runs_count() == 0
 
 
-def test_the_worker_waits_longer_after_consecutive_failures() -> None:
+def test_the_worker_waits_longer_after_consecutive_failures(defs) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
         waits = []
@@ -127,3 +132,70 @@ def test_sigterm_ends_the_worker_process(tmp_path) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+PROBE = """
+import json
+from orchestration.definitions import defs
+graph = defs.resolve_asset_graph()
+print(json.dumps({"/".join(k.path): graph.get(k).automation_condition.get_label()
+                  for k in graph.materializable_asset_keys
+                  if graph.get(k).automation_condition is not None}))
+"""
+
+
+def test_with_the_worker_on_the_automation_leaves_it_the_decisions_path(defs, tmp_path) -> None:
+    """`orderpulse up` sets ORDERPULSE_DECISION_WORKER=1 for the code location: the job's
+    assets are then built by the automation only when missing or when their code changed;
+    every other asset (the views, the marts) keeps following its inputs. Without the flag
+    nothing changes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    built = _keys(defs.resolve_job_def(JOB_NAME).asset_layer.selected_asset_keys)
+    labels = {}
+    for flag in ("1", ""):
+        env = {**os.environ, "ORDERPULSE_DECISION_WORKER": flag, "ORDERPULSE_HOME": str(tmp_path)}
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE], cwd=root, env=env, capture_output=True, text=True,
+            timeout=300, check=True,
+        ).stdout  # fmt: skip
+        labels[flag] = json.loads(out.strip().splitlines()[-1])
+    on, off = labels["1"], labels[""]
+    assert {key for key, label in on.items() if label == "left to the decision worker"} == built
+    assert {on[key] for key in set(on) - built} == {"eager"}
+    assert set(off.values()) == {"eager"} and set(off) == set(on)
+
+
+def test_a_failed_pass_is_tried_again_until_it_succeeds() -> None:
+    """A pass whose run fails leaves its load undecided: the worker runs it again after a
+    backoff, without a new load, and stops trying once a pass succeeded. A step failure is
+    not an interrupt: the worker goes on."""
+    attempts = []
+
+    @dg.asset(key=["ops", "flaky_decision"])
+    def flaky_decision() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("warehouse away")
+
+    job = dg.Definitions(
+        assets=[flaky_decision], jobs=[dg.define_asset_job("flaky", selection=[flaky_decision])]
+    ).resolve_job_def("flaky")
+    with dg.DagsterInstance.ephemeral() as instance:
+        for key in (["raw", "some_orders"], ["ops", "flaky_decision"]):
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        worker = DecisionWorker(instance, job, [dg.AssetKey(["raw", "some_orders"])])
+        first = worker.step()
+        assert first is not None and not first.success
+        assert worker.seen is None and worker.failures == 1 and not worker.interrupted
+        assert worker.backoff() > 1.0
+        again = worker.step()  # no new load: the same one, tried again
+        assert again is not None and again.success
+        assert worker.failures == 0 and worker.seen == worker.watermark()
+        assert worker.step() is None
+        assert len(attempts) == 2 and worker.runs == [first.run_id, again.run_id]
