@@ -387,7 +387,8 @@ def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
     """A build registers where it began by its snapshot, not by the oldest transaction still
     open then (another dbt thread's model, a loader): the next build takes only what the one
     before did not see. By xmin alone a transaction open through a build made the next build
-    redo every row that build wrote."""
+    redo every row that build wrote. (Models only, `dbt run`: the rows and the register are
+    the subject; the incremental builds' data tests run in the tests above and below.)"""
     conn = _copy_of(pg, first_build)
     try:
         first = [o for o in sample_orders_all if o.channel in FIRST_CHANNELS]
@@ -396,12 +397,12 @@ def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
             db.commit()
         with psycopg.connect(conn.url()) as blocker:
             blocker.execute("select pg_current_xact_id()")  # holds a transaction id, open
-            run_dbt(conn, tmp_path, "build")
+            run_dbt(conn, tmp_path, "run")
             blocker.rollback()
 
         with psycopg.connect(conn.url(), autocommit=True) as db:
             before = db.execute("select pg_current_xact_id()::text::bigint").fetchone()[0]
-            run_dbt(conn, tmp_path, "build")  # nothing changed since the last build
+            run_dbt(conn, tmp_path, "run")  # nothing changed since the last build
             redone = {
                 table: db.execute(
                     sql.SQL("select count(*) from {} where _written_xid > %s").format(
@@ -437,7 +438,8 @@ def test_a_withdrawn_refund_leaves_the_after_sales(
     pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
 ):
     """Incremental models rebuilt per order drop an order that no longer qualifies (Taobao:
-    refund requested, then withdrawn), as a full refresh would."""
+    refund requested, then withdrawn), as a full refresh would. (Models only, `dbt run`: the
+    rows are the subject.)"""
     conn = _copy_of(pg, first_build)
     try:
         orders = [o for o in sample_orders_all if o.channel == "taobao"]
@@ -447,7 +449,7 @@ def test_a_withdrawn_refund_leaves_the_after_sales(
         with psycopg.connect(conn.url()) as db:
             _set_taobao_refund(db, no, "WAIT_BUYER_RETURN_GOODS", f"{later:%Y-%m-%d %H:%M:%S}")
             db.commit()
-        run_dbt(conn, tmp_path, "build")
+        run_dbt(conn, tmp_path, "run")
         query = "select after_sale_kind from marts.fct_after_sales where platform_order_no = %s"
         assert _rows(conn, query, (no,)) == [("return",)]
 
@@ -455,7 +457,7 @@ def test_a_withdrawn_refund_leaves_the_after_sales(
             withdrawn = later + timedelta(hours=2)
             _set_taobao_refund(db, no, "CLOSED", f"{withdrawn:%Y-%m-%d %H:%M:%S}")
             db.commit()
-        run_dbt(conn, tmp_path, "build")
+        run_dbt(conn, tmp_path, "run")
         assert _rows(conn, query, (no,)) == []
         status = "select unified_status from marts.fct_orders where platform_order_no = %s"
         assert _rows(conn, status, (no,)) == [("in_transit",)]
