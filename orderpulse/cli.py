@@ -667,9 +667,9 @@ def up(
     )  # fmt: skip
     bin_dir = Path(sys.executable).parent
     workspace = str(runtime.project_root() / "workspace.yaml")
-    if decision_worker:
-        # the code location hands the decisions' path to the worker (orchestration/definitions)
-        os.environ["ORDERPULSE_DECISION_WORKER"] = "1"
+    # with the worker, the code location hands it the decisions' path (orchestration/
+    # definitions.py); without, the automation keeps them, whatever the shell had set
+    os.environ["ORDERPULSE_DECISION_WORKER"] = "1" if decision_worker else "0"
     cmd = [str(bin_dir / "dagster"), "dev", "-w", workspace, "-p", str(port), "-h", "127.0.0.1"]
     console.print(f"Dagster UI: [link]http://127.0.0.1:{port}[/link]  (Ctrl-C stops everything)")
     # its own process group: on the way out the webserver, daemon and code server all go
