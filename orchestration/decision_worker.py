@@ -40,6 +40,8 @@ TRIGGER_TAG = {"trigger": "decision_worker"}
 # run retry (dagster.yaml retries runs that failed outside their steps): the daemon cannot
 # launch an in-process run again, and the worker tries a failed pass again itself
 RUN_TAGS = {**TRIGGER_TAG, "dagster/priority": "8", "dagster/max_retries": "0"}
+# only the worker's own passes (a run of the job launched from the UI has the job's tags)
+PASS_TAG = {"orderpulse/decision_worker_pass": "true"}
 FAILURE_REASON_TAG = "dagster/failure_reason"
 DECISIONS = dg.AssetSelection.assets(
     ["raw", "address_geo"],
@@ -159,7 +161,10 @@ class DecisionWorker:
         # taken before the run: a load landing during it starts the next pass
         previous, self.seen = self.seen, mark
         result = self.job.execute_in_process(
-            run_config=QUIET, instance=self.instance, tags=RUN_TAGS, raise_on_error=False
+            run_config=QUIET,
+            instance=self.instance,
+            tags={**RUN_TAGS, **PASS_TAG},
+            raise_on_error=False,
         )
         self.runs.append(result.run_id)
         self.failures = 0 if result.success else self.failures + 1
@@ -181,9 +186,10 @@ class DecisionWorker:
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance) -> int:
-    """Mark failed the worker's runs a previous process left in flight (killed mid-pass): a
-    run left "started" would keep eager automation from ever requesting the decisions."""
-    runs = instance.get_runs(dg.RunsFilter(job_name=JOB_NAME, statuses=IN_FLIGHT))
+    """Mark failed the passes a previous worker process left in flight (killed mid-pass): a
+    run left "started" would keep eager automation from ever requesting the decisions. A run
+    of the job launched from the UI is the daemon's to watch, not this."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=JOB_NAME, statuses=IN_FLIGHT, tags=PASS_TAG))
     for run in runs:
         instance.report_run_failed(run, "the decision worker that ran it stopped mid-run")
     return len(runs)

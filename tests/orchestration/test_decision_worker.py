@@ -7,7 +7,14 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orchestration.decision_worker import JOB_NAME, DecisionWorker, fail_orphaned_runs, watched_keys
+from orchestration.decision_worker import (
+    JOB_NAME,
+    PASS_TAG,
+    RUN_TAGS,
+    DecisionWorker,
+    fail_orphaned_runs,
+    watched_keys,
+)
 
 
 @pytest.fixture()
@@ -53,12 +60,17 @@ def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(
     with dg.DagsterInstance.ephemeral() as instance:
         job = defs.resolve_job_def(JOB_NAME)
         left = instance.create_run_for_job(
-            job, status=dg.DagsterRunStatus.STARTED, tags={"trigger": "decision_worker"}
+            job, status=dg.DagsterRunStatus.STARTED, tags={**RUN_TAGS, **PASS_TAG}
         )
-        done = instance.create_run_for_job(job, status=dg.DagsterRunStatus.SUCCESS)
+        done = instance.create_run_for_job(
+            job, status=dg.DagsterRunStatus.SUCCESS, tags={**RUN_TAGS, **PASS_TAG}
+        )
+        # launched from the UI: the daemon's run, not a pass
+        launched = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
         assert fail_orphaned_runs(instance) == 1
         assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(done.run_id).status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_run_by_id(launched.run_id).status == dg.DagsterRunStatus.STARTED
         assert fail_orphaned_runs(instance) == 0
 
 
