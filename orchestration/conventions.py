@@ -46,3 +46,33 @@ def left_to_the_decision_worker() -> dg.AutomationCondition:
         .with_label("missing or code changed")
         & ~dg.AutomationCondition.in_progress()
     ).with_label("left to the decision worker")
+
+
+def built_when_its_code_changes() -> dg.AutomationCondition:
+    """For the dbt views the automation does not rebuild on every load: a view reads its
+    inputs live, so rebuilding it after a load (31 staging views with their data tests, 21-65 s
+    per load on a 2-core host) changed no row and held the one `dbt` slot the decisions and
+    the marts wait for. Built when missing or when its SQL changed; its data tests run then
+    and in the nightly `dbt_full_data_tests` job. What reads a view follows the view's inputs
+    (`updated_through_views`)."""
+    return (
+        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
+        .since_last_handled()
+        .with_label("missing or code changed")
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("a view: built when its code changes")
+
+
+def updated_through_views(views: dg.AssetSelection, depth: int) -> dg.AutomationCondition:
+    """`any_deps_updated()` that also looks through `views`: true when a dependency updated,
+    or a dependency in `views` has a dependency that updated, and so on up to `depth` views
+    deep (the longest chain of views). Replaces `any_deps_updated` in `keep_current()` for
+    the assets that read the views `built_when_its_code_changes()` leaves alone."""
+    updated = (
+        dg.AutomationCondition.newly_updated() & ~dg.AutomationCondition.executed_with_root_target()
+    ) | dg.AutomationCondition.will_be_requested()
+    condition: dg.AutomationCondition = dg.AutomationCondition.any_deps_match(updated)
+    for _ in range(depth):
+        through = dg.AutomationCondition.any_deps_match(condition).allow(views)
+        condition = dg.AutomationCondition.any_deps_match(updated) | through
+    return condition.with_label("any_deps_updated (through views)")

@@ -11,9 +11,15 @@ import warnings
 
 import dagster as dg
 
-from orchestration.conventions import AUTOMATION_RUN_TAGS, left_to_the_decision_worker
+from orchestration.conventions import (
+    AUTOMATION_RUN_TAGS,
+    built_when_its_code_changes,
+    left_to_the_decision_worker,
+    updated_through_views,
+)
 from orchestration.dbt import definitions as dbt_domain
-from orchestration.dbt.project import dbt_project
+from orchestration.dbt.assets import longest_chain, view_parents
+from orchestration.dbt.project import dbt_project, load_manifest
 from orchestration.decision_worker import build_live_decisions_job, decision_worker_enabled
 from orchestration.fulfillment import definitions as fulfillment_domain
 from orchestration.ingest import definitions as ingest_domain
@@ -71,6 +77,47 @@ defs = dg.Definitions.merge(
     quality_domain.defs,
     shared,
 )
+
+
+def _views_left_alone() -> tuple[dg.AssetSelection, int]:
+    """The dbt views the automation builds only when their code changes (all but the one on
+    the decisions' path, whose blocking check guards routing on every load), and the longest
+    chain of them."""
+    parents = view_parents(load_manifest())
+    decided = set(defs.resolve_job_def(live_decisions_job.name).asset_layer.selected_asset_keys)
+    alone = {key: ps - decided for key, ps in parents.items() if key not in decided}
+    return dg.AssetSelection.assets(*alone), longest_chain(alone)
+
+
+def _look_through(views: dg.AssetSelection, depth: int):  # noqa: ANN202
+    def mapped(spec: dg.AssetSpec) -> dg.AssetSpec:
+        condition = spec.automation_condition
+        if condition is None:
+            return spec
+        through = updated_through_views(views, depth)
+        return spec.replace_attributes(
+            automation_condition=condition.replace("any_deps_updated", through)
+        )
+
+    return mapped
+
+
+# A view reads raw live: the automation no longer rebuilds the views after each load (it
+# held the `dbt` slot 21-65 s per load for no new row); what reads them follows their inputs.
+# (Dagster marks the mapping API "preview"; constraints.txt pins the Dagster it was tested
+# with, and tests/orchestration/test_automation_conditions.py checks the outcome.)
+_views, _depth = _views_left_alone()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    defs = defs.map_resolved_asset_specs(
+        func=lambda spec: spec.replace_attributes(
+            automation_condition=built_when_its_code_changes()
+        ),
+        selection=_views,
+    )
+    defs = defs.map_resolved_asset_specs(
+        func=_look_through(_views, _depth), selection=dg.AssetSelection.all() - _views
+    )
 if decision_worker_enabled():
     # `orderpulse up` runs the decision worker: the automation leaves it the decisions' path.
     # (Dagster marks the mapping API "preview"; constraints.txt pins the Dagster it was

@@ -83,6 +83,34 @@ def table_relations(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, str]:
     return out
 
 
+def view_parents(manifest: Mapping[str, Any]) -> dict[dg.AssetKey, set[dg.AssetKey]]:
+    """Asset key of every model dbt materialises as a view -> the keys of the views it reads."""
+    views = {
+        uid: dg.AssetKey([node["schema"], node["name"]])
+        for uid, node in manifest["nodes"].items()
+        if node.get("resource_type") == "model"
+        and node.get("config", {}).get("materialized") == "view"
+    }
+    return {
+        key: {views[parent] for parent in manifest["nodes"][uid]["depends_on"]["nodes"]
+              if parent in views}
+        for uid, key in views.items()
+    }  # fmt: skip
+
+
+def longest_chain(parents: Mapping[dg.AssetKey, set[dg.AssetKey]]) -> int:
+    """How many of these nodes the longest path through them passes (parents outside are
+    ignored): how deep a condition must look through the views."""
+    depth: dict[dg.AssetKey, int] = {}
+
+    def of(key: dg.AssetKey) -> int:
+        if key not in depth:
+            depth[key] = 1 + max((of(p) for p in parents[key] if p in parents), default=0)
+        return depth[key]
+
+    return max((of(key) for key in parents), default=0)
+
+
 class DbtBuildConfig(dg.Config):
     """How a dbt run tests: by default a data test of an incremental model checks the rows this
     build wrote (dbt_project/macros/test_scope.sql); `test_all_rows` checks every row (the
