@@ -8,6 +8,7 @@ decisions, writing `ops`) → dbt (int_order_status, marts) → reporting and qu
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -89,7 +90,9 @@ def _views_left_alone() -> tuple[dg.AssetSelection, int]:
     return dg.AssetSelection.assets(*alone), longest_chain(alone)
 
 
-def _look_through(views: dg.AssetSelection, depth: int):  # noqa: ANN202
+def _look_through(views: dg.AssetSelection, depth: int) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
+    """Replaces `any_deps_updated` in an asset's condition by one that looks through `views`."""
+
     def mapped(spec: dg.AssetSpec) -> dg.AssetSpec:
         condition = spec.automation_condition
         if condition is None:
