@@ -76,15 +76,19 @@ def _direct_reference(home: Path, url: str, samples: int = 10) -> list[float]:
     return timings
 
 
-# every decision seen while the benchmark ran: from the order's last push received since its
-# previous decision to the decision; decisions with no such push are re-decisions
-SEEN_LATENCY = """
+# every push of an order after the warm-up
+PUSHES = """
 with pushes as (
     select channel, unnest(order_nos) as platform_order_no, received_at
     from raw.webhook_events
     where received_at > (select min(received_at) + make_interval(secs => %(warmup)s)
                          from raw.webhook_events)
-),
+)"""
+# every decision seen while the benchmark ran: from the order's last push received since its
+# previous decision to the decision; decisions with no such push are re-decisions
+SEEN_LATENCY = (
+    PUSHES
+    + """,
 decisions as (
     select channel, platform_order_no, at,
            lag(at) over (partition by channel, platform_order_no order by at) as previous
@@ -100,6 +104,7 @@ answered as (
 )
 select extract(epoch from at - pushed)::float8 from answered
 """
+)
 REDECIDED = """
 select count(*) from (
     select at, lag(at) over (partition by channel, platform_order_no order by at) as previous
@@ -139,19 +144,16 @@ def _watch_decisions(url: str, seconds: float) -> set[tuple[str, str, str, objec
 
 
 # per decided order, from the tables alone: its last push received before its latest decision
-DECISION_LATENCY = """
-with pushes as (
-    select channel, unnest(order_nos) as platform_order_no, received_at
-    from raw.webhook_events
-    where received_at > (select min(received_at) + make_interval(secs => %(warmup)s)
-                         from raw.webhook_events)
-)
+DECISION_LATENCY = (
+    PUSHES
+    + """
 select extract(epoch from d.{at} - max(p.received_at))::float8
 from {table} d
 join pushes p using (channel, platform_order_no)
 where p.received_at <= d.{at}
 group by d.channel, d.platform_order_no, d.{at}
 """
+)
 
 
 def main() -> int:

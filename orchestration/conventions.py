@@ -40,12 +40,7 @@ def left_to_the_decision_worker() -> dg.AutomationCondition:
     worker runs them on every load: the automation builds them only when missing or when
     their code changed, not again after each load (it built them a second time beside each
     pass, holding the one `dbt` slot the passes wait for)."""
-    return (
-        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
-        .since_last_handled()
-        .with_label("missing or code changed")
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label("left to the decision worker")
+    return _missing_or_code_changed().with_label("left to the decision worker")
 
 
 def built_when_its_code_changes() -> dg.AutomationCondition:
@@ -55,12 +50,16 @@ def built_when_its_code_changes() -> dg.AutomationCondition:
     the marts wait for. Built when missing or when its SQL changed; its data tests run then
     and in the nightly `dbt_full_data_tests` job. What reads a view follows the view's inputs
     (`updated_through_views`)."""
+    return _missing_or_code_changed().with_label("a view: built when its code changes")
+
+
+def _missing_or_code_changed() -> dg.AutomationCondition:
+    """Built when newly missing or when its code version changed, never twice at once."""
     return (
-        (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
-        .since_last_handled()
-        .with_label("missing or code changed")
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label("a view: built when its code changes")
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed()
+    ).since_last_handled().with_label(
+        "missing or code changed"
+    ) & ~dg.AutomationCondition.in_progress()
 
 
 def updated_through_views(views: dg.AssetSelection, depth: int) -> dg.AutomationCondition:
