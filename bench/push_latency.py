@@ -105,13 +105,25 @@ answered as (
 select extract(epoch from at - pushed)::float8 from answered
 """
 )
-REDECIDED = """
-select count(*) from (
-    select at, lag(at) over (partition by channel, platform_order_no order by at) as previous
-    from seen_decisions where decision = %(decision)s
-) d
-where previous is not null
+REDECIDED = (
+    PUSHES
+    + """,
+decisions as (
+    select channel, platform_order_no, at,
+           lag(at) over (partition by channel, platform_order_no order by at) as previous
+    from seen_decisions
+    where decision = %(decision)s
+)
+select count(*)
+from decisions d
+where d.previous is not null
+  and not exists (
+      select from pushes p
+      where (p.channel, p.platform_order_no) = (d.channel, d.platform_order_no)
+        and p.received_at > d.previous and p.received_at <= d.at
+  )
 """
+)
 DECISION_TABLES = (
     ("routing", "ops.routing_decisions", "decided_at"),
     ("risk", "ops.risk_assessments", "assessed_at"),
@@ -138,7 +150,8 @@ def _watch_decisions(url: str, seconds: float) -> set[tuple[str, str, str, objec
                     continue  # not written yet
                 seen.update((name, c, n, a) for c, n, a in rows)
                 if rows:
-                    since[name] = max([a for _, _, a in rows] + [since.get(name) or rows[0][2]])
+                    newest = max(a for _, _, a in rows)
+                    since[name] = max(newest, since.get(name, newest))
             time.sleep(1.0)
     return seen
 

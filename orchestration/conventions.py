@@ -55,11 +55,9 @@ def built_when_its_code_changes() -> dg.AutomationCondition:
 
 def _missing_or_code_changed() -> dg.AutomationCondition:
     """Built when newly missing or when its code version changed, never twice at once."""
-    return (
-        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed()
-    ).since_last_handled().with_label(
-        "missing or code changed"
-    ) & ~dg.AutomationCondition.in_progress()
+    trigger = dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed()
+    since = trigger.since_last_handled().with_label("missing or code changed")
+    return since & ~dg.AutomationCondition.in_progress()
 
 
 def updated_through_views(views: dg.AssetSelection, depth: int) -> dg.AutomationCondition:

@@ -93,11 +93,12 @@ def _views_left_alone() -> tuple[dg.AssetSelection, int]:
 def _look_through(views: dg.AssetSelection, depth: int) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
     """Replaces `any_deps_updated` in an asset's condition by one that looks through `views`."""
 
+    through = updated_through_views(views, depth)
+
     def mapped(spec: dg.AssetSpec) -> dg.AssetSpec:
         condition = spec.automation_condition
         if condition is None:
             return spec
-        through = updated_through_views(views, depth)
         return spec.replace_attributes(
             automation_condition=condition.replace("any_deps_updated", through)
         )
