@@ -42,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "transform", "decisions", "quality")
+MODEL_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt model -> seconds
 
 
 # Dagster asset groups -> stages; a step that materialises nothing (checks only) is quality
@@ -76,8 +77,12 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
             run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1_000_000
         ).records:
             entry = event.event_log_entry
-            group = graph.get(entry.dagster_event.asset_key).group_name
+            key = entry.dagster_event.asset_key
+            group = graph.get(key).group_name
             stage_of.setdefault(entry.step_key, GROUP_STAGE.get(group, "quality"))
+            duration = entry.dagster_event.materialization.metadata.get("Execution Duration")
+            if duration is not None:  # a dbt model's own time inside its dbt step
+                MODEL_SECONDS[key.to_user_string()] = float(duration.value)
     steps = {s.step_key: s.end_time - s.start_time for s in stats if s.start_time and s.end_time}
     stages = dict.fromkeys(STAGES, 0.0)
     for key, seconds in steps.items():
@@ -302,11 +307,17 @@ def main() -> int:
         "sandbox": args.sandbox,
         "peak_rss_mib": peaks,
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
+        "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+        "dbt_models": {
+            k: round(v, 2) for k, v in sorted(MODEL_SECONDS.items(), key=lambda kv: -kv[1])
+        },
     }
     print_stages(per_stage, "run", wall, result["run_orders_per_s"])
     print(f"demo process (world generation, run, summary): {total:,.1f} s")
     print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
+    models = list(result["dbt_models"].items())[:8]
+    print("slowest dbt models: " + ", ".join(f"{k} {v:.0f} s" for k, v in models))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     subprocess.call(

@@ -280,6 +280,7 @@ def main() -> int:
         "child_seconds": round(child_s, 1),
         "peak_rss_mib_largest_process": round(peak_child_mib),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
+        "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
     }
     print_stages(per_stage, "cycle", wall, result["cycle_orders_per_s"], "   (target 30 s)")
     print(

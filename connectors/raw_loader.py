@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from connectors.raw_schema import orders_table
+from connectors.raw_schema import TOAST_STORAGE, orders_table
 from connectors.validation import LIMITS, reject_invalid_staged, reject_rows
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
@@ -73,13 +73,13 @@ class CursorUpdate:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-_STAGE = """
+_STAGE = f"""
 create temp table if not exists _raw_stage (
     platform_order_no  text,
     source_modified_at timestamptz,
     payload            jsonb,
     content_hash       text
-) on commit delete rows
+) with ({TOAST_STORAGE}) on commit delete rows
 """
 
 # The stage holds one row per order (de-duplicated before COPY), so the merge is one pass.

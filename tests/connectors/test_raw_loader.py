@@ -52,3 +52,40 @@ def test_cursor_moves_with_its_rows_and_never_back(fresh_db) -> None:
         assert read_cursor(conn, "pdd") == t0
         load_orders(conn, "pdd", [], cursor=CursorUpdate("pdd", t0 - timedelta(days=1)))
         assert read_cursor(conn, "pdd") == t0
+
+
+def _order_payload(i: int) -> dict:
+    """~3 KB of JSON, like a marketplace order with a few lines: above PostgreSQL's 2 KB
+    compression threshold."""
+    lines = [{"sku": f"SKU-{i}-{n}", "title": f"商品 {n} " * 30, "qty": n} for n in range(8)]
+    return {"orderId": str(i), "buyer": f"buyer-{i}", "lines": lines}
+
+
+def _compressed(conn: psycopg.Connection, table: str) -> tuple[int, int]:
+    return conn.execute(
+        f"select count(*) filter (where pg_column_compression(payload) is not null), count(*) "
+        f"from {table}"
+    ).fetchone()
+
+
+def test_payloads_are_stored_uncompressed(fresh_db) -> None:
+    # staging reads ~40 fields of each payload, and each read of a compressed value
+    # decompresses all of it again
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    orders = [RawOrder(str(i), t0, _order_payload(i)) for i in range(50)]
+    assert len(str(orders[0].payload).encode()) > 2500
+    with psycopg.connect(fresh_db.url()) as conn:
+        ensure_raw_tables(conn, ["youzan"])
+        load_orders(conn, "youzan", orders, run_id="r1")
+        assert _compressed(conn, "raw.youzan_orders") == (0, 50)
+
+        # a table made before the storage option: ensure_raw_tables sets it, new rows are plain
+        conn.execute("alter table raw.youzan_orders reset (toast_tuple_target)")
+        conn.execute("truncate raw.youzan_orders")
+        conn.commit()
+        load_orders(conn, "youzan", orders, run_id="r2")
+        assert _compressed(conn, "raw.youzan_orders") == (50, 50)  # PostgreSQL's default
+        ensure_raw_tables(conn, ["youzan"])
+        later = [RawOrder(str(i), t0 + timedelta(minutes=1), _order_payload(i)) for i in range(50)]
+        load_orders(conn, "youzan", later, run_id="r3")
+        assert _compressed(conn, "raw.youzan_orders") == (0, 50)
