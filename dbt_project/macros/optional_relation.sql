@@ -11,7 +11,7 @@
 {%- endmacro %}
 
 {#- `select` of a raw table that may not exist yet: its rows plus raw_xid, or no rows with
-    the loader's columns (payload, loaded_at). -#}
+    the loader's columns (payload, source_modified_at, loaded_at). -#}
 {% macro select_optional_raw(table_name) -%}
     {%- set relation = optional_source('raw', table_name) -%}
     {%- if relation is not none -%}
@@ -19,6 +19,7 @@
     {%- else -%}
     select
         null::jsonb as payload,
+        null::timestamptz as source_modified_at,
         null::timestamptz as loaded_at,
         null::bigint as raw_xid
     where false
