@@ -216,8 +216,6 @@ def load_inputs(
     cart = read_frame(conn, _CART, params)
     # devices and IPs in one pass over the behaviour log (two scans, not four)
     identifiers = read_frame(conn, _IDENTIFIERS, params)
-    if identifiers.empty:
-        identifiers = pd.DataFrame(columns=["kind", "ident", "buyer_id"])
     devices = identifiers[identifiers["kind"] == "device"].drop(columns="kind")
     ips = identifiers[identifiers["kind"] == "ip"].drop(columns="kind")
     events = pd.concat(
