@@ -256,7 +256,11 @@ def main() -> int:
         return 1
     child = json.loads(child_path.read_text())
 
-    from full_flow import print_stages, step_seconds  # the whole flow's stages and table
+    from full_flow import (  # the whole flow's stages and table
+        MODEL_SECONDS,
+        print_stages,
+        step_seconds,
+    )
 
     stages, steps, wall = step_seconds(home)
     orders = child["orders"]
@@ -281,6 +285,9 @@ def main() -> int:
         "peak_rss_mib_largest_process": round(peak_child_mib),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+        "dbt_models": {
+            k: round(v, 2) for k, v in sorted(MODEL_SECONDS.items(), key=lambda kv: -kv[1])
+        },
     }
     print_stages(per_stage, "cycle", wall, result["cycle_orders_per_s"], "   (target 30 s)")
     print(
