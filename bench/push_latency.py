@@ -84,9 +84,8 @@ with pushes as (
     where received_at > (select min(received_at) + make_interval(secs => %(warmup)s)
                          from raw.webhook_events)
 )"""
-# every decision seen while the benchmark ran: from the order's last push received since its
-# previous decision to the decision; decisions with no such push are re-decisions
-SEEN_LATENCY = (
+# every decision of one kind seen while the benchmark ran, with the order's decision before it
+DECISIONS = (
     PUSHES
     + """,
 decisions as (
@@ -94,7 +93,13 @@ decisions as (
            lag(at) over (partition by channel, platform_order_no order by at) as previous
     from seen_decisions
     where decision = %(decision)s
-),
+)"""
+)
+# from the order's last push received since its previous decision to the decision; decisions
+# with no such push are re-decisions
+SEEN_LATENCY = (
+    DECISIONS
+    + """,
 answered as (
     select d.channel, d.platform_order_no, d.at, max(p.received_at) as pushed
     from decisions d
@@ -106,14 +111,8 @@ select extract(epoch from at - pushed)::float8 from answered
 """
 )
 REDECIDED = (
-    PUSHES
-    + """,
-decisions as (
-    select channel, platform_order_no, at,
-           lag(at) over (partition by channel, platform_order_no order by at) as previous
-    from seen_decisions
-    where decision = %(decision)s
-)
+    DECISIONS
+    + """
 select count(*)
 from decisions d
 where d.previous is not null
