@@ -44,6 +44,14 @@ with items as (
             where stored.channel = changed.channel
                 and stored.platform_order_no = changed.platform_order_no
         )
+            -- not the orders the raw window above takes (new orders: all of them)
+            and exists (
+                select 1
+                from {{ ref('int_orders') }} as parsed
+                where parsed.channel = changed.channel
+                    and parsed.platform_order_no = changed.platform_order_no
+                    and parsed.raw_xid < {{ window_xid }}
+            )
     ) as skipped using (channel, platform_order_no)
     where unioned.raw_xid < {{ window_xid }}
     {% endif %}
