@@ -220,7 +220,7 @@ class EmbeddedServer:
         # (every dbt table build, first incremental builds, their indexes) is synced at commit
         # instead of written twice through the WAL; crash-safe, but no replica or WAL archive
         # can follow this server (an external server via ORDERPULSE_PG_URL keeps its own).
-        # 7-12 % off three large models' builds at 1,000,000 orders (bench/README.md).
+        # 5-11 % off three large models' builds at 1,000,000 orders (bench/README.md).
         options = (
             f"-h 127.0.0.1 -p {self.port} -k '' -c max_connections=200 "
             "-c shared_buffers=256MB -c fsync=on -c synchronous_commit=off "
