@@ -5,7 +5,7 @@ Reads only what sits upstream of `ops`: the orders awaiting allocation
 (`intermediate.int_orders_awaiting_allocation`, the paid orders not taken up by a warehouse yet)
 with their fields from `intermediate.int_orders`, the orders around them (same buyer, IP,
 receiver phone or address within `behaviour.window_hours`), the buyers' earlier order counts and the
-storefront behaviour log (`staging.stg_merchant_systems__behaviour_events`). Set-based: the
+storefront behaviour log (`intermediate.int_behaviour_events`, parsed once by dbt). Set-based: the
 order keys go to a temp table by COPY, one query per input, the assessments back by COPY, one
 upsert per table, all in one transaction under an advisory lock.
 
@@ -80,7 +80,7 @@ where o.created_at between %(since)s and %(until)s
 # shared by more buyers than `limit` is no identifier and is left out here already
 _CART = """
 select e.buyer_id, e.action, e.ip, e.device, e.event_at
-from staging.stg_merchant_systems__behaviour_events e
+from intermediate.int_behaviour_events e
 where e.event_at between %(since)s and %(until)s
     and e.action in ('cart_add', 'cart_remove')
     and e.buyer_id in (select buyer_id from _risk_orders)
@@ -89,7 +89,7 @@ where e.event_at between %(since)s and %(until)s
 _IDENTIFIERS = """
 with mine as (
     select distinct v.kind, v.ident
-    from staging.stg_merchant_systems__behaviour_events e
+    from intermediate.int_behaviour_events e
     cross join lateral (values ('device', e.device), ('ip', e.ip)) as v (kind, ident)
     where e.event_at between %(since)s and %(until)s
         and v.ident is not null
@@ -97,7 +97,7 @@ with mine as (
 ),
 shared as (
     select v.kind, v.ident, e.buyer_id
-    from staging.stg_merchant_systems__behaviour_events e
+    from intermediate.int_behaviour_events e
     cross join lateral (values ('device', e.device), ('ip', e.ip)) as v (kind, ident)
     join mine on mine.kind = v.kind and mine.ident = v.ident
     where e.event_at between %(since)s and %(until)s and e.buyer_id is not null

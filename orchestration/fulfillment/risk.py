@@ -13,7 +13,7 @@ from orchestration.resources import WarehouseResource
 RISK_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
     dg.AssetKey(["intermediate", "int_orders"]),
-    dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"]),
+    dg.AssetKey(["intermediate", "int_behaviour_events"]),
 ]
 
 

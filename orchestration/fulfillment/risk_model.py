@@ -14,7 +14,7 @@ from orchestration.resources import WarehouseResource
 
 RISK_MODEL_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders"]),
-    dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"]),
+    dg.AssetKey(["intermediate", "int_behaviour_events"]),
 ]
 RISK_FEEDBACK = dg.AssetKey(["raw", "risk_feedback"])
 

@@ -25,7 +25,7 @@ create table intermediate.int_orders (
 )"""
 
 _EVENTS = """
-create table staging.stg_merchant_systems__behaviour_events (
+create table intermediate.int_behaviour_events (
     event_id text, buyer_id text, channel text, sku text, platform_order_no text, action text,
     ip text, device text, event_at timestamptz
 )"""
@@ -92,7 +92,7 @@ def warehouse(fresh_db):
         # a cart burst before the order
         for k in range(25):
             conn.execute(
-                "insert into staging.stg_merchant_systems__behaviour_events "
+                "insert into intermediate.int_behaviour_events "
                 "(buyer_id, action, ip, device, event_at) values (%s, %s, %s, %s, %s)",
                 ["B6", "cart_add" if k % 2 else "cart_remove", "10.0.0.6", "fp-6",
                  T0 + timedelta(minutes=5, seconds=2 * k)],

@@ -66,6 +66,6 @@ def test_the_weekly_risk_retrain_waits_for_the_order_history(fresh_db: PgConn) -
     assert isinstance(skip, str) and "intermediate.int_orders" in skip
     with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
         conn.execute("create table intermediate.int_orders ()")
-        conn.execute("create table staging.stg_merchant_systems__behaviour_events ()")
+        conn.execute("create table intermediate.int_behaviour_events ()")
     (request,) = _evaluate(risk_model_weekly_schedule, fresh_db)
     assert isinstance(request, dg.RunRequest)

@@ -190,11 +190,12 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
         ensure_merchant_systems_tables(conn)
         conn.commit()
     view = dg.AssetKey(["staging", "stg_merchant_systems__behaviour_events"])
+    stored = dg.AssetKey(["intermediate", "int_behaviour_events"])
     table = dg.AssetKey(["intermediate", "int_cart_adds"])
     FACTORY.reset_adapters()  # an earlier test in this worker may have built one
     result = dg.materialize(
         [dbt_defs[0]],
-        selection=[view, table],
+        selection=[view, stored, table],
         resources={
             "warehouse": WarehouseResource(pg_url=fresh_db.url()),
             "dbt": DbtResource(
@@ -216,6 +217,7 @@ def test_dbt_models_carry_row_counts_and_column_types(fresh_db) -> None:
         for event in result.get_asset_materialization_events()
     }
     assert mats[table]["dagster/row_count"].value == 0
+    assert mats[stored]["dagster/row_count"].value == 0
     assert "dagster/row_count" not in mats[view]  # a view is not counted (it would run)
     for key in (view, table):
         types = {c.name: c.type for c in mats[key]["dagster/column_schema"].value.columns}

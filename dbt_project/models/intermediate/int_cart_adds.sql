@@ -7,14 +7,14 @@
     )
 }}
 
-{#- The storefront's cart-add events, parsed once: the behaviour log is the largest raw table,
-    and the order funnel counts cart buyers per channel and day on every read. -#}
+{#- The storefront's cart-add events, kept apart for the order funnel, which counts cart
+    buyers per channel and day on every read. -#}
 
 with behaviour as (
-    select * from {{ ref('stg_merchant_systems__behaviour_events') }}
+    select * from {{ ref('int_behaviour_events') }}
     where action = 'cart_add'
     {% if is_incremental() %}
-        and raw_xid >= {{ last_built_xid() }}
+        and {{ unseen_by_last_build() }}
     {% endif %}
 ),
 

@@ -1,0 +1,44 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='merge',
+        indexes=[
+            {'columns': ['event_id'], 'unique': True},
+            {'columns': ['buyer_id', 'event_at']},
+            {'columns': ['event_at']},
+        ] + build_indexes(),
+    )
+}}
+
+{#- The storefront behaviour log, parsed once and stored. The log is the largest raw table
+    (5.4 M events at 1,000,000 orders) and every risk pass reads its candidates' cart events
+    and who else used their devices and IPs: read through the staging view, each pass parsed
+    the JSON of every event in its time span again (most of a risk pass at that size). Indexed
+    by buyer and time (a buyer's cart events) and by time (the span of a pass). -#}
+
+with behaviour as (
+    select * from {{ ref('stg_merchant_systems__behaviour_events') }}
+    where event_id is not null
+    {% if is_incremental() %}
+        and raw_xid >= {{ last_built_xid() }}
+    {% endif %}
+),
+
+final as (
+    select
+        event_id,
+        buyer_id,
+        channel,
+        sku,
+        platform_order_no,
+        action,
+        ip,
+        device,
+        event_at,
+        loaded_at,
+        {{ build_columns() }}
+    from behaviour
+)
+
+select * from final
