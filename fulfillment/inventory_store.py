@@ -2,7 +2,7 @@
 the WMS stock and the current locks, run `inventory_locks.plan_locks`, write
 `ops.inventory_locks`; then `ops.pause_sale` from the stock left after the locks.
 
-Reads intermediate.int_orders, int_order_items_unioned, int_order_fulfillment_status and
+Reads intermediate.int_orders, int_order_items, int_order_fulfillment_status and
 int_order_fulfillment_events (the WMS's warehouse of an order), staging's WMS stock, and the
 ops tables of the earlier decisions (routing's warehouse, the review queue's holds).
 
@@ -115,7 +115,7 @@ select i.channel, i.platform_order_no, i.sku, i.qty, o.paid_at,
        coalesce(parts.warehouse_id,
                 case when decided.decision = 'ship' then decided.warehouse_id end)
            as routed_warehouse
-from intermediate.int_order_items_unioned i
+from intermediate.int_order_items i
 join open_orders o using (channel, platform_order_no)
 left join wms using (channel, platform_order_no)
 left join decided using (channel, platform_order_no)

@@ -73,7 +73,7 @@ order by c.channel, c.platform_order_no, d.decided_at, m.channel, m.platform_ord
 
 _LINES = """
 select i.channel, i.platform_order_no, i.sku, i.qty
-from intermediate.int_order_items_unioned i
+from intermediate.int_order_items i
 join _routing_orders o using (channel, platform_order_no)
 where i.sku is not null and i.qty > 0
 """
@@ -152,7 +152,7 @@ where s.delivered_at is not null and o.paid_at is not null
 # not fetched line by line (1.67 M lines into pandas took 7.7 s of a routing run at 1 M orders)
 _LINE_HISTORY = """
 select i.sku, sum(i.qty) as qty, max(o.paid_at) as paid_at
-from intermediate.int_order_items_unioned i
+from intermediate.int_order_items i
 join intermediate.int_orders o using (channel, platform_order_no)
 where o.paid_at > %(since)s and o.paid_at <= %(until)s and i.sku is not null
 group by i.sku

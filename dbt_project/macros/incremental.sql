@@ -134,18 +134,6 @@
     {{ registered_build() % 4294967296 }}
 {%- endmacro %}
 
-{#- The raw rows to look at again, for a model that reads a raw-backed view beside a table built
-    earlier from the same raw rows (fct_order_items: the item view and int_orders, built in the
-    op before the decisions). A raw row loaded between the two builds has no parent yet and is
-    skipped; the next build must see it again, so the bound is the upstream build this model's
-    last build saw, not this model's own last build (32-bit, like `last_built_xid`). -#}
-{% macro raw_xid_since_upstream(upstream) -%}
-    {%- set own = registered_build() -%}
-    {%- set up = registered_build(upstream) -%}
-    {%- set seen = up if up < own else registered_build(upstream, 'previous_built_xid') -%}
-    {{ ([own, seen] | min) % 4294967296 }}
-{%- endmacro %}
-
 {#- `select <keys>` of the rows of an upstream incremental model written since this model was
     last built (index range scan on `_written_xid`). -#}
 {% macro changed_rows(relation, keys=['channel', 'platform_order_no']) -%}

@@ -22,7 +22,7 @@ PUSH_ATTEMPTS = 3
 
 LOCK_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders"]),
-    dg.AssetKey(["intermediate", "int_order_items_unioned"]),
+    dg.AssetKey(["intermediate", "int_order_items"]),
     dg.AssetKey(["intermediate", "int_order_fulfillment_status"]),
     dg.AssetKey(["intermediate", "int_order_fulfillment_events"]),
     dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),

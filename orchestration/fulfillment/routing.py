@@ -10,7 +10,7 @@ from orchestration.resources import ChannelsResource, WarehouseResource
 
 ROUTING_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
-    dg.AssetKey(["intermediate", "int_order_items_unioned"]),
+    dg.AssetKey(["intermediate", "int_order_items"]),
     dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),
     dg.AssetKey(["staging", "stg_merchant_systems__carrier_shipments"]),
     dg.AssetKey(["raw", "address_geo"]),

@@ -56,7 +56,7 @@ unified as (
 geo as (
     insert into raw.address_geo select channel, no, 'h' || k, lat, lon from orders),
 items as (
-    insert into intermediate.int_order_items_unioned
+    insert into intermediate.int_order_items
     select channel, no, 'SKU-' || ((i + l) %% 20), 1 + l
     from orders cross join generate_series(0, 2) as l where l <= i %% 3)
 insert into staging.stg_merchant_systems__wms_stock

@@ -25,7 +25,7 @@ create table intermediate.int_orders (
     channel text, platform_order_no text, paid_at timestamptz, created_at timestamptz,
     has_cancel boolean, has_refund boolean, has_ship boolean, platform_unified_status text,
     refund_status text, receiver_phone text, receiver_address text, buyer_note text);
-create table intermediate.int_order_items_unioned (
+create table intermediate.int_order_items (
     channel text, platform_order_no text, sku text, qty integer);
 create table intermediate.int_order_fulfillment_status (
     channel text, platform_order_no text, fulfillment_status text);
@@ -53,7 +53,7 @@ def paid(c: psycopg.Connection, no: str, items: dict[str, int], minutes: int = 0
     )
     for sku, qty in items.items():
         c.execute(
-            "insert into intermediate.int_order_items_unioned values (%s, %s, %s, %s)",
+            "insert into intermediate.int_order_items values (%s, %s, %s, %s)",
             [channel, no, sku, qty],
         )
 

@@ -97,7 +97,7 @@ create table intermediate.int_orders_awaiting_allocation (
     goods_value numeric, freight numeric, paid_at timestamptz, content_hash text);
 create table intermediate.int_orders (
     channel text, platform_order_no text, province text, paid_at timestamptz);
-create table intermediate.int_order_items_unioned (
+create table intermediate.int_order_items (
     channel text, platform_order_no text, sku text, qty integer);
 create table staging.stg_merchant_systems__wms_stock (
     warehouse_id text, sku text, on_hand integer, available integer, safety_stock integer,
@@ -128,7 +128,7 @@ def _db_orders(conn, *orders: tuple[str, str, dict[str, int], int]) -> None:
         )
         for sku, qty in lines.items():
             conn.execute(
-                "insert into intermediate.int_order_items_unioned values (%s, %s, %s, %s)",
+                "insert into intermediate.int_order_items values (%s, %s, %s, %s)",
                 (channel, no, sku, qty),
             )
 

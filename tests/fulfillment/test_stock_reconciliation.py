@@ -30,7 +30,7 @@ TABLES = """
 create table intermediate.int_orders (
     channel text, platform_order_no text, paid_at timestamptz, created_at timestamptz,
     has_cancel boolean, has_refund boolean, has_ship boolean);
-create table intermediate.int_order_items_unioned (
+create table intermediate.int_order_items (
     channel text, platform_order_no text, sku text, qty integer);
 create table intermediate.int_order_fulfillment_status (
     channel text, platform_order_no text, fulfillment_status text);
@@ -57,7 +57,7 @@ def conn(fresh_db: PgConn) -> Iterator[psycopg.Connection]:
             "has_cancel, has_refund, has_ship) values ('jd', '1', %s, false, false, false)",
             [NOW - timedelta(hours=1)],
         )
-        c.execute("insert into intermediate.int_order_items_unioned values ('jd', '1', 'B', 2)")
+        c.execute("insert into intermediate.int_order_items values ('jd', '1', 'B', 2)")
         yield c
 
 

@@ -13,46 +13,39 @@
 
 {# One row per order line. Incremental by order: every line of a changed order is replaced
    (delete+insert on the order key), so a line the platform removed disappears too. Only lines
-   whose order is in fct_orders, so no line is ever without its order: the item view reads
-   raw live, and declarative automation may build this model in a run that does not rebuild
-   fct_orders (it waits on the decisions). Lines skipped so come back with their order: the
-   orders fct_orders wrote since this model's last build that have no line here are read
-   again, beside the raw rows int_orders may not have seen (raw_xid_since_upstream). The
-   order's amounts come from int_orders, which the raw window keeps in step with the lines.
-   Two branches, not one filter with an `or`: a filter holding a sub-query cannot reach into
-   the item view's union, and every run unpacked every raw order's lines. #}
+   whose order is in fct_orders, so no line is ever without its order: declarative automation
+   may build this model in a run that does not rebuild fct_orders (it waits on the decisions).
+   Lines skipped so come back with their order: the orders fct_orders wrote since this model's
+   last build are read again beside the orders whose stored lines changed. The order's amounts
+   come from int_orders, built in the same op as int_order_items. #}
 
+with
 {%- if is_incremental() %}
-{%- set window_xid = raw_xid_since_upstream(ref('int_orders')) %}
+changed as (
+    {{ changed_rows(ref('int_order_items')) }}
+    union
+    {{ changed_rows(ref('fct_orders')) }}
+),
 {%- endif %}
 
-with items as (
-    select * from {{ ref('int_order_items_unioned') }}
+items as (
+    select
+        channel,
+        platform_order_no,
+        line_no,
+        platform_line_id,
+        sku,
+        title,
+        qty,
+        unit_price,
+        line_goods_value,
+        line_discount,
+        line_paid_amount,
+        refund_status,
+        loaded_at
+    from {{ ref('int_order_items') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ window_xid }}
-    union all
-    -- usually none: an empty hash side ends the join before any raw order is unpacked
-    select unioned.*
-    from {{ ref('int_order_items_unioned') }} as unioned
-    inner join (
-        select changed.channel, changed.platform_order_no
-        from ({{ changed_rows(ref('fct_orders')) }}) as changed
-        where not exists (
-            select 1
-            from {{ this }} as stored
-            where stored.channel = changed.channel
-                and stored.platform_order_no = changed.platform_order_no
-        )
-            -- not the orders the raw window above takes (new orders: all of them)
-            and exists (
-                select 1
-                from {{ ref('int_orders') }} as parsed
-                where parsed.channel = changed.channel
-                    and parsed.platform_order_no = changed.platform_order_no
-                    and parsed.raw_xid < {{ window_xid }}
-            )
-    ) as skipped using (channel, platform_order_no)
-    where unioned.raw_xid < {{ window_xid }}
+    where (channel, platform_order_no) in (select channel, platform_order_no from changed)
     {% endif %}
 ),
 
