@@ -86,6 +86,10 @@ where e.event_at between %(since)s and %(until)s
     and e.buyer_id in (select buyer_id from _risk_orders)
 """
 
+# per identifier, its first `limit` + 1 buyers from the (ident, buyer_id) index: enough to tell
+# a shared identifier from a device model or a NAT address, which a few of the candidates' own
+# identifiers are; counting all their buyers read nearly the whole log (12.9 s against 0.1 s
+# at 1,000,000 orders)
 _IDENTIFIERS = """
 with mine as (
     select distinct v.kind, v.ident
@@ -96,12 +100,29 @@ with mine as (
         and e.buyer_id in (select buyer_id from _risk_orders)
 ),
 shared as (
-    select v.kind, v.ident, e.buyer_id
-    from intermediate.int_behaviour_events e
-    cross join lateral (values ('device', e.device), ('ip', e.ip)) as v (kind, ident)
-    join mine on mine.kind = v.kind and mine.ident = v.ident
-    where e.event_at between %(since)s and %(until)s and e.buyer_id is not null
-    group by 1, 2, 3
+    select m.kind, m.ident, b.buyer_id
+    from mine m
+    cross join lateral (
+        select distinct e.buyer_id
+        from intermediate.int_behaviour_events e
+        where e.device = m.ident and e.buyer_id is not null
+            and e.event_at between %(since)s and %(until)s
+        order by e.buyer_id
+        limit %(limit)s + 1
+    ) b
+    where m.kind = 'device'
+    union all
+    select m.kind, m.ident, b.buyer_id
+    from mine m
+    cross join lateral (
+        select distinct e.buyer_id
+        from intermediate.int_behaviour_events e
+        where e.ip = m.ident and e.buyer_id is not null
+            and e.event_at between %(since)s and %(until)s
+        order by e.buyer_id
+        limit %(limit)s + 1
+    ) b
+    where m.kind = 'ip'
 ),
 sizes as (
     select kind, ident from shared group by kind, ident having count(*) <= %(limit)s
@@ -214,7 +235,7 @@ def load_inputs(
     params = {"since": since, "until": until, "limit": rules.behaviour.identifier_max_buyers}
     context = read_frame(conn, _CONTEXT, params)
     cart = read_frame(conn, _CART, params)
-    # devices and IPs in one pass over the behaviour log (two scans, not four)
+    # devices and IPs in one query: the candidates' identifiers, then a few buyers of each
     identifiers = read_frame(conn, _IDENTIFIERS, params)
     devices = identifiers[identifiers["kind"] == "device"].drop(columns="kind")
     ips = identifiers[identifiers["kind"] == "ip"].drop(columns="kind")

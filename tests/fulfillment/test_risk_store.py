@@ -202,3 +202,44 @@ def test_an_empty_warehouse_assesses_nothing(fresh_db) -> None:
         report = decide_risk(conn, load_risk_rules(), NOW)
         assert (report.candidates, report.assessed) == (0, 0)
         assert conn.execute("select count(*) from ops.review_queue").fetchone() == (0,)
+
+
+def test_shared_devices_and_ips_are_counted_in_the_behaviour_log(fresh_db) -> None:
+    """Through the SQL: three buyers on one device fire `shared_device` with its count; a phone
+    model or a NAT address used by more than `identifier_max_buyers` buyers fires nothing,
+    however many events it has; events outside the candidates' time span do not count."""
+    rules = load_risk_rules()
+    crowd = rules.behaviour.identifier_max_buyers + 1
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute(_INT_ORDERS)
+        conn.execute(_EVENTS)
+        conn.execute(_AWAITING)
+        _insert_order(conn, "1", 1, buyer_id="B1")
+        _insert_order(conn, "2", 2, buyer_id="B2")
+        events = [
+            # B1 shares fp-1 with two other buyers; B1's model and router are everyone's
+            ("B1", "fp-1", "10.1.1.1"), ("X1", "fp-1", "10.1.1.2"), ("X2", "fp-1", "10.1.1.3"),
+            ("B1", "iphone-15", "100.64.0.1"),
+            *[(f"C{k}", "iphone-15", "100.64.0.1") for k in range(crowd) for _ in range(3)],
+            # B2 shares fp-2 with one buyer only: not enough
+            ("B2", "fp-2", "10.2.2.2"), ("Y1", "fp-2", "10.2.2.3"),
+        ]  # fmt: skip
+        at = T0 + timedelta(minutes=1)
+        for buyer, device, ip in events:
+            conn.execute(
+                "insert into intermediate.int_behaviour_events "
+                "(buyer_id, action, ip, device, event_at) values (%s, 'view', %s, %s, %s)",
+                [buyer, ip, device, at],
+            )
+        # a third buyer on fp-2, but weeks before the orders
+        conn.execute(
+            "insert into intermediate.int_behaviour_events "
+            "(buyer_id, action, ip, device, event_at) values ('Y2', 'view', null, 'fp-2', %s)",
+            [T0 - timedelta(days=30)],
+        )
+        conn.commit()
+        decide_risk(conn, rules, NOW)
+        assessed = _assessments(conn)
+    assert assessed["1"][1]["shared_device"] == {"device": "fp-1", "buyers": 3}
+    assert "shared_ip" not in assessed["1"][1]
+    assert "shared_device" not in assessed["2"][1]
