@@ -46,10 +46,17 @@ SHIPPED_STATUSES = ["awaiting_pickup", "pickup_failed", "in_transit", "delivered
 RELEASE_DECISIONS = ["release", "released", "approve", "approved", "pass"]
 INTERCEPT_DECISIONS = ["intercept", "intercepted", "reject", "rejected", "cancel"]
 
-# every paid order that is open, or that some active lock still names
+# every paid order that is open, or that some active lock still names (a hash join with the
+# locked orders, not an `exists` per order: that probed the locks' index once for each of
+# 746,000 paid orders at 1,000,000, 1.5 s)
 _ORDERS = """
 insert into _inv_orders (channel, platform_order_no, paid_at, release_reason)
-with candidates as (
+with locked as (
+    select distinct l.channel, l.platform_order_no
+    from ops.inventory_locks l
+    where l.state in ('locked', 'oversold')
+),
+candidates as (
     select o.channel, o.platform_order_no, o.paid_at,
            coalesce(o.has_cancel, false) as cancelled,
            coalesce(o.has_refund, false) as refunded,
@@ -57,6 +64,7 @@ with candidates as (
                or coalesce(f.fulfillment_status = any(%(shipped)s), false) as shipped,
            r.hold_until, lower(r.decision) as decision
     from intermediate.int_orders o
+    left join locked k using (channel, platform_order_no)
     left join intermediate.int_order_fulfillment_status f using (channel, platform_order_no)
     left join ops.review_queue r using (channel, platform_order_no)
     where o.paid_at is not null and o.paid_at <= %(now)s
@@ -65,9 +73,7 @@ with candidates as (
             (not coalesce(o.has_cancel, false) and not coalesce(o.has_refund, false)
              and not coalesce(o.has_ship, false)
              and not coalesce(f.fulfillment_status = any(%(shipped)s), false))
-            or exists (select 1 from ops.inventory_locks l
-                       where l.channel = o.channel and l.platform_order_no = o.platform_order_no
-                           and l.state in ('locked', 'oversold'))
+            or k.channel is not null
         )
 )
 select channel, platform_order_no, paid_at,
