@@ -123,7 +123,7 @@ shipments as (
     select warehouse_id, last_track_status,
            row_number() over (partition by warehouse_id order by shipped_at desc nulls last,
                                                                  tracking_no desc) as recent
-    from staging.stg_merchant_systems__carrier_shipments
+    from intermediate.int_carrier_shipments
     where warehouse_id is not null
 ),
 streak as (
@@ -142,7 +142,7 @@ left join streak using (warehouse_id)
 # delivered shipments: the lanes' fulfillment times (the promise: config/routing.yaml quantile)
 _HISTORY = """
 select s.warehouse_id, o.province, s.carrier, o.paid_at, s.delivered_at
-from staging.stg_merchant_systems__carrier_shipments s
+from intermediate.int_carrier_shipments s
 join intermediate.int_orders o using (channel, platform_order_no)
 where s.delivered_at is not null and o.paid_at is not null
     and s.delivered_at > %(since)s

@@ -12,7 +12,7 @@ ROUTING_INPUTS = [
     dg.AssetKey(["intermediate", "int_orders_awaiting_allocation"]),
     dg.AssetKey(["intermediate", "int_order_items"]),
     dg.AssetKey(["staging", "stg_merchant_systems__wms_stock"]),
-    dg.AssetKey(["staging", "stg_merchant_systems__carrier_shipments"]),
+    dg.AssetKey(["intermediate", "int_carrier_shipments"]),
     dg.AssetKey(["raw", "address_geo"]),
     # orders held for review are not routed until a reviewer releases them
     dg.AssetKey(["ops", "risk_assessments"]),

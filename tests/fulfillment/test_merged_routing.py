@@ -102,7 +102,7 @@ create table intermediate.int_order_items (
 create table staging.stg_merchant_systems__wms_stock (
     warehouse_id text, sku text, on_hand integer, available integer, safety_stock integer,
     last_sync_at timestamptz);
-create table staging.stg_merchant_systems__carrier_shipments (
+create table intermediate.int_carrier_shipments (
     channel text, platform_order_no text, warehouse_id text, carrier text, tracking_no text,
     shipped_at timestamptz, delivered_at timestamptz, last_track_status text);
 create table raw.address_geo (

@@ -21,8 +21,12 @@ with tracks as (
 ),
 
 shipments as (
-    select distinct on (channel, platform_order_no) *
-    from {{ ref('stg_merchant_systems__carrier_shipments') }}
+    select distinct on (channel, platform_order_no)
+        channel, platform_order_no, shipped_at, promised_at
+    from {{ ref('int_carrier_shipments') }}
+    {% if is_incremental() %}
+    where (channel, platform_order_no) in (select channel, platform_order_no from tracks)
+    {% endif %}
     order by channel, platform_order_no, loaded_at desc
 ),
 
