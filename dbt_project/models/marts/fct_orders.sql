@@ -15,6 +15,7 @@
 -- depends_on: {{ source('ops', 'review_queue') }}, {{ source('ops', 'merge_candidates') }}
 -- depends_on: {{ source('ops', 'inventory_locks') }}, {{ ref('int_order_fulfillment_status') }}
 -- depends_on: {{ ref('int_orders') }}, {{ ref('stg_enrichment__address_geo') }}
+-- depends_on: {{ ref('int_order_status') }}, {{ ref('stg_ops__order_decisions') }}
 
 {# One row per (channel, platform_order_no): the unified order, PII masked. Incremental:
    only orders whose parsed row (int_orders), any decision about them, or their warehouse and
@@ -36,9 +37,10 @@ changed as (
 {% endif %}
 
 orders as (
-    select * from {{ ref('int_order_status') }}
     {% if is_incremental() %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from changed)
+    {{ order_status(keys='changed') }}
+    {% else %}
+    select * from {{ ref('int_order_status') }}
     {% endif %}
 ),
 
