@@ -7,30 +7,22 @@
 {% macro order_status(keys=none) -%}
 with platform as (
     select * from {{ ref('int_orders') }}
-    {%- if keys %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from {{ keys }})
-    {%- endif %}
+    {{- order_status_keys(keys) }}
 ),
 
 decisions as (
     select * from {{ ref('stg_ops__order_decisions') }}
-    {%- if keys %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from {{ keys }})
-    {%- endif %}
+    {{- order_status_keys(keys) }}
 ),
 
 fulfillment as (
     select * from {{ ref('int_order_fulfillment_status') }}
-    {%- if keys %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from {{ keys }})
-    {%- endif %}
+    {{- order_status_keys(keys) }}
 ),
 
 geo as (
     select * from {{ ref('stg_enrichment__address_geo') }}
-    {%- if keys %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from {{ keys }})
-    {%- endif %}
+    {{- order_status_keys(keys) }}
 ),
 
 combined as (
@@ -101,4 +93,11 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+{#- `where` the order is one of `keys` (nothing without keys). -#}
+{% macro order_status_keys(keys) -%}
+    {%- if keys %}
+    where (channel, platform_order_no) in (select channel, platform_order_no from {{ keys }})
+    {%- endif %}
 {%- endmacro %}
