@@ -33,6 +33,7 @@ from fulfillment.inventory_locks import (
     OVERSOLD,
     PLAN_COLUMNS,
     RELEASED,
+    changed_locks,
     pause_sale_list,
     plan_locks,
     plan_releases,
@@ -139,7 +140,7 @@ order by warehouse_id, sku, last_sync_at desc nulls last
 """
 
 _EXISTING = """
-select channel, platform_order_no, sku, warehouse_id, qty, state
+select channel, platform_order_no, sku, warehouse_id, qty, state, basis, paid_at
 from ops.inventory_locks
 where state in ('locked', 'oversold')
 """
@@ -251,12 +252,13 @@ def sync_inventory_locks(
         reasons = read_frame(conn, "select * from _inv_orders where release_reason is not null")
         plan = plan_locks(lines, stock, existing)
         releases = plan_releases(existing, plan, reasons)
+        # only the lines whose lock changes go back (the upsert would skip the rest)
         copy_frame(
             conn,
             "_inv_plan",
             "channel text, platform_order_no text, sku text, warehouse_id text, qty integer, "
             "state text, basis text, paid_at timestamptz",
-            plan,
+            changed_locks(plan, existing),
         )
         copy_frame(
             conn,

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from fulfillment.inventory_locks import (
     NO_WAREHOUSE,
     available_after_locks,
+    changed_locks,
     pause_sale_list,
     plan_locks,
     plan_releases,
@@ -158,6 +159,32 @@ def test_releases_carry_the_reason_and_a_moved_lock_is_not_released() -> None:
         "o": "hold_expired",
         "gone": "line_removed",
     }
+
+
+def test_only_locks_that_change_go_back() -> None:
+    ls = lines(
+        ("same", "A", 1, 0, "SH", None),
+        ("more", "A", 2, 1, "SH", None),
+        ("moved", "A", 1, 2, "BJ", None),
+        ("new", "A", 1, 3, "SH", None),
+        ("again", "A", 1, 4, "SH", None),
+        ("late", "A", 9, 5, "SH", None),
+    )
+    plan = plan_locks(ls, stock(SH={"A": 5}, BJ={"A": 1}))
+    existing = plan.copy()
+    existing.loc[existing["platform_order_no"] == "more", "qty"] = 1
+    existing.loc[existing["platform_order_no"] == "moved", "warehouse_id"] = "SH"
+    existing.loc[existing["platform_order_no"] == "again", "state"] = "released"
+    existing.loc[existing["platform_order_no"] == "late", "basis"] = "provisional"
+    existing = existing[existing["platform_order_no"] != "new"]
+    # as read back from the database: numeric quantities, times in another zone
+    existing = existing.astype({"qty": float})
+    existing["paid_at"] = pd.to_datetime(existing["paid_at"]).dt.tz_convert("Asia/Shanghai")
+    changed = changed_locks(plan, existing)
+    assert sorted(changed["platform_order_no"]) == ["again", "late", "more", "moved", "new"]
+    assert changed.loc[changed["platform_order_no"] == "moved", "warehouse_id"].item() == "BJ"
+    assert changed_locks(plan, plan).empty
+    assert len(changed_locks(plan, None)) == len(plan)
 
 
 def test_pause_sale_threshold_default_and_override_and_unstocked_locked_sku() -> None:
