@@ -99,6 +99,56 @@ def test_warehouse_step_writes_and_is_idempotent(fresh_db: PgConn) -> None:
         assert c.execute("select count(*) from ops.merge_candidates").fetchone()[0] == 0
 
 
+def test_the_store_reads_only_likely_pairs_and_finds_what_all_orders_give(
+    fresh_db: PgConn,
+) -> None:
+    """The SQL keeps the orders with a neighbour of the same phone digits in the window; the
+    groups must be those of `find_merge_candidates` over every order, phones written with
+    spaces, dashes or full-width digits and addresses with full-width spaces included."""
+    import random
+
+    rng = random.Random(5)
+    phones = ["138 0000 1111", "138-0000-1111", "13800001111", "\uff11\uff13\uff18\uff10\uff10",
+              "+86 139 0000 2222", "13900002222", "137 0000 3333"]  # fmt: skip
+    addresses = ["上海市徐汇区漕溪北路1号", "上海市\u3000徐汇区 漕溪北路1号", "北京市朝阳区2号"]
+    rows = [
+        order(
+            str(i),
+            rng.uniform(0, 600),
+            rng.choice(["tmall", "jd", "pdd", "pos"]),
+            phone=rng.choice(phones),
+            address=rng.choice(addresses),
+            is_refunded=rng.random() < 0.1,
+            is_cancelled=rng.random() < 0.1,
+        )
+        for i in range(300)
+    ]
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        c.execute(TABLES)
+        ensure_ops_tables(c)
+        with c.cursor() as cur:
+            cur.executemany(
+                "insert into intermediate.int_orders (channel, platform_order_no, created_at, "
+                "has_cancel, has_refund, receiver_phone, receiver_address) "
+                "values (%(channel)s, %(platform_order_no)s, %(created_at)s, %(is_cancelled)s, "
+                "%(is_refunded)s, %(receiver_phone)s, %(receiver_address)s)",
+                rows,
+            )
+        report = write_merge_candidates(c, InventoryRules(), T0 + timedelta(hours=11))
+        stored = pd.DataFrame(
+            c.execute("select group_id, channel, platform_order_no, reason "
+                      "from ops.merge_candidates").fetchall(),
+            columns=["group_id", "channel", "platform_order_no", "reason"],
+        )  # fmt: skip
+    expected = find_merge_candidates(pd.DataFrame(rows))
+    assert report.groups > 10 and len(expected) == report.orders
+    columns = ["group_id", "channel", "platform_order_no", "reason"]
+    assert set(map(tuple, stored[columns].values)) == set(map(tuple, expected[columns].values))
+    # the full-width phone's household is among them
+    assert any("\uff11" in r["receiver_phone"] for r in rows
+               if r["platform_order_no"] in set(stored["platform_order_no"]))  # fmt: skip
+
+
 def test_every_sandbox_duplicate_pair_is_found_as_the_platforms_show_it() -> None:
     """The sandbox's duplicate_order orders, same-channel and cross-channel, seen as the
     platforms hand them over (PDD: receiver only while paid and awaiting shipment, its
