@@ -50,13 +50,15 @@ def _parse_key(conn: PgConn, args: tuple[str, ...]) -> str:
 
 
 def run_dbt(
-    conn: PgConn, target_path: Path, *args: str, check: bool = True
+    conn: PgConn, target_path: Path, *args: str, check: bool = True, ensure_tables: bool = True
 ) -> subprocess.CompletedProcess:
     """`dbt <args>` against `conn`, writing artifacts under `target_path`; fails the test with
     dbt's output when dbt fails (unless `check` is false). Like every OrderPulse entry point,
-    it first creates the tables dbt reads but does not own (raw orders, ops decisions)."""
-    with psycopg.connect(conn.url()) as db:
-        ensure_owned_tables(db)
+    it first creates the tables dbt reads but does not own (raw orders, ops decisions), unless
+    `ensure_tables` is false (their DDL waits for a load still open)."""
+    if ensure_tables:
+        with psycopg.connect(conn.url()) as db:
+            ensure_owned_tables(db)
     env = {
         **os.environ,
         **conn.env(),

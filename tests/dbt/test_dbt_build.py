@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta, timezone
@@ -16,10 +17,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from connectors.raw_loader import load_orders
 from kernel.database import PgConn
 from sandbox.model import Order
 from tests.dbt.conftest import drop_database, new_database, run_dbt
-from tests.dbt.sample_raw import fixture_payloads, load_sample_orders, orders_for
+from tests.dbt.sample_raw import (
+    _marketplace_rows,
+    fixture_payloads,
+    load_sample_orders,
+    orders_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_DETERMINED = {"awaiting_payment", "in_transit", "delivered", "after_sale", "closed"}
@@ -431,6 +438,42 @@ def _set_taobao_refund(db: psycopg.Connection, order_no: str, refund: str, at: s
         where platform_order_no = %s""",
         [refund, at, at, order_no],
     )
+
+
+@pytest.mark.slow
+def test_a_load_committed_during_a_build_is_taken_by_the_next_one(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+):
+    """Incremental models find new raw rows by xmin and by `loaded_at` (the `loaded_at` index
+    spares a scan of the whole raw table). A loader's rows carry its transaction's start: a
+    load that began before a build and committed after the build's snapshot is stamped
+    earlier than the build, and the next build must still take it (the build noted when the
+    oldest transaction then running began). No clock margin here, so a bound taken from the
+    build's own start would miss the load."""
+    conn = _copy_of(pg, first_build)
+    no_margin = ("--vars", "{loaded_since_margin: '0 seconds'}")
+    try:
+        taobao = [o for o in sample_orders_all if o.channel == "taobao"]
+        later = [_advance(o) for o in taobao]
+        assert any(a.events != b.events for a, b in zip(later, taobao, strict=True))
+        with psycopg.connect(conn.url()) as loader:
+            began = loader.execute("select now()").fetchone()[0]  # loaded_at of its rows
+            time.sleep(1.5)
+            load_orders(loader, "taobao", _marketplace_rows("taobao", later), run_id="late")
+            run_dbt(conn, tmp_path, "run", *no_margin, ensure_tables=False)
+            loader.commit()
+        run_dbt(conn, tmp_path, "run", *no_margin)
+        with psycopg.connect(conn.url()) as db:
+            stamped, built = db.execute(
+                "select (select min(loaded_at) from raw.taobao_orders where run_id = 'late'), "
+                "(select loaded_since from intermediate.model_builds "
+                "where model like '%%int_orders\"')"
+            ).fetchone()
+            incremental = _snapshot(db)
+        assert stamped == began and built is not None
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
+    finally:
+        drop_database(pg, conn)
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ with behaviour as (
     select * from {{ ref('stg_merchant_systems__behaviour_events') }}
     where event_id is not null
     {% if is_incremental() %}
-        and raw_xid >= {{ last_built_xid() }}
+        and {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

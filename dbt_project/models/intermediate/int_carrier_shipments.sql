@@ -19,7 +19,7 @@ with shipments as (
     select * from {{ ref('stg_merchant_systems__carrier_shipments') }}
     where tracking_no is not null
     {% if is_incremental() %}
-        and raw_xid >= {{ last_built_xid() }}
+        and {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

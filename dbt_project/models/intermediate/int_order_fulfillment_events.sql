@@ -20,7 +20,7 @@
 with wms_events as (
     select * from {{ ref('stg_merchant_systems__wms_events') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 
@@ -36,7 +36,7 @@ carrier_tracks as (
         event_at
     from {{ ref('stg_merchant_systems__carrier_tracks') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

@@ -23,7 +23,7 @@
 with items as (
     select * from {{ ref('int_order_items_unioned') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

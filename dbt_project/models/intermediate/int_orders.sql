@@ -22,7 +22,7 @@
 with orders as (
     select * from {{ ref('int_order_platform_status') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

@@ -17,7 +17,7 @@ with tickets as (
     from {{ ref('stg_merchant_systems__cs_tickets') }}
     where ticket_id is not null
     {% if is_incremental() %}
-        and raw_xid >= {{ last_built_xid() }}
+        and {{ unseen_raw_rows() }}
     {% endif %}
     order by ticket_id, updated_at desc nulls last, loaded_at desc
 ),

@@ -20,7 +20,7 @@
 with wms as (
     select * from {{ ref('stg_merchant_systems__stock_movements') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 

@@ -16,7 +16,7 @@
 with tracks as (
     select * from {{ ref('stg_merchant_systems__carrier_tracks') }}
     {% if is_incremental() %}
-    where raw_xid >= {{ last_built_xid() }}
+    where {{ unseen_raw_rows() }}
     {% endif %}
 ),
 
