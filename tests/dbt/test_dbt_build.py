@@ -387,6 +387,27 @@ REDONE_BY_CHANGED_ROWS = (
 )  # fmt: skip
 
 
+def _analyze_counts(db: psycopg.Connection) -> dict[str, int]:
+    """Manual ANALYZEs so far of each incremental model's table (the post-hook's), once dbt's
+    sessions have gone: a backend reports its statistics before it leaves pg_stat_activity."""
+    for _ in range(100):
+        others = db.execute(
+            "select count(*) from pg_stat_activity where datname = current_database() "
+            "and pid <> pg_backend_pid() and backend_type = 'client backend'"
+        ).fetchone()[0]
+        if not others:
+            break
+        time.sleep(0.1)
+    db.execute("select pg_stat_clear_snapshot()")
+    return dict(
+        db.execute(
+            "select schemaname || '.' || relname, analyze_count from pg_stat_user_tables "
+            "where relname = any(%s)",
+            [[t.split(".")[1] for t in REDONE_BY_CHANGED_ROWS]],
+        ).fetchall()
+    )
+
+
 @pytest.mark.slow
 def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
     pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
@@ -402,6 +423,8 @@ def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
         with psycopg.connect(conn.url()) as db:
             load_sample_orders(db, [_advance(o) for o in first[::2]])
             db.commit()
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            analyzed_first = _analyze_counts(db)
         with psycopg.connect(conn.url()) as blocker:
             blocker.execute("select pg_current_xact_id()")  # holds a transaction id, open
             run_dbt(conn, tmp_path, "run")
@@ -409,6 +432,7 @@ def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
 
         with psycopg.connect(conn.url(), autocommit=True) as db:
             before = db.execute("select pg_current_xact_id()::text::bigint").fetchone()[0]
+            analyzed = _analyze_counts(db)
             run_dbt(conn, tmp_path, "run")  # nothing changed since the last build
             redone = {
                 table: db.execute(
@@ -420,7 +444,12 @@ def test_a_transaction_open_during_a_build_does_not_make_the_next_build_redo_it(
                 for table in REDONE_BY_CHANGED_ROWS
             }
             incremental = _snapshot(db)
+            # a build that wrote nothing does not sample its table for statistics again
+            analyzed_again = _analyze_counts(db)
         assert redone == dict.fromkeys(REDONE_BY_CHANGED_ROWS, 0)
+        # ... and one that wrote rows does (its statistics of `_written_xid`)
+        assert any(analyzed[t] > analyzed_first.get(t, 0) for t in analyzed)
+        assert analyzed_again == analyzed
         _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
