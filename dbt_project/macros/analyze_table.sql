@@ -4,8 +4,8 @@
     4 s at 200k orders). Views have no statistics of their own: nothing to do.
 
     After an incremental merge only `_written_xid` is analyzed, and only when the build wrote a
-    row (0.1-0.3 s at 1M rows instead of up to 1.1 s): the rest changes little, and autovacuum re-analyzes the whole table once
-    enough has. `_written_xid` must be current, because downstream models select the rows
+    row (0.1-0.3 s at 1M rows instead of up to 1.1 s): the rest changes little, and autovacuum
+    re-analyzes the whole table once enough has. `_written_xid` must be current, because downstream models select the rows
     written since their last build by it; with stale statistics the planner would think no
     row qualifies and pick nested loops over 20,000 orders (order_holographic: 27 s instead of
     3 s at 1M). In a post-hook, is_incremental() is false on a first build and a full refresh.
