@@ -130,24 +130,33 @@
     relation, read in one query; [0, ''] when never registered ('' when kept no snapshot).
     `column` may also name the xid column itself (`built_xid`, `previous_built_xid`). -#}
 {% macro registered_build_and_snapshot(relation=none, column='built_xid') -%}
-    {%- if not execute -%}
+    {%- set row = register_row([column, column | replace('_xid', '_snapshot')], relation) -%}
+    {%- if row is none or row[0] is none -%}
         {{ return([0, '']) }}
+    {%- endif -%}
+    {{ return([row[0] | int, (row[1] or '') | string]) }}
+{%- endmacro %}
+
+{#- The register's row for `relation` (default: this model): the values of `columns`, or none
+    when never registered (or while parsing). -#}
+{% macro register_row(columns, relation=none) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
     {%- endif -%}
     {%- set register = adapter.get_relation(
         database=target.database, schema='intermediate', identifier='model_builds') -%}
     {%- if register is none -%}
-        {{ return([0, '']) }}
+        {{ return(none) }}
     {%- endif -%}
-    {%- set snapshot_column = column | replace('_xid', '_snapshot') -%}
     {%- set query -%}
-        select {{ column }}, {{ snapshot_column }}
+        select {{ columns | join(', ') }}
         from {{ build_register() }} where model = '{{ relation or this }}'
     {%- endset -%}
     {%- set result = run_query(query) -%}
-    {%- if result is none or result.rows | length == 0 or result.rows[0][0] is none -%}
-        {{ return([0, '']) }}
+    {%- if result is none or result.rows | length == 0 -%}
+        {{ return(none) }}
     {%- endif -%}
-    {{ return([result.rows[0][0] | int, (result.rows[0][1] or '') | string]) }}
+    {{ return(result.rows[0]) }}
 {%- endmacro %}
 
 {#- The condition "written by a transaction the last build of `relation` (default: this model)
@@ -174,29 +183,11 @@
     (see note_loaded_since). A raw row edited by hand must get `loaded_at = now()` to be seen
     again (or run with --full-refresh). -#}
 {% macro unseen_raw_rows(xid_column='raw_xid', loaded_column='loaded_at') -%}
-    {%- set since = registered_loaded_since() -%}
-    {{ xid_column }} >= {{ last_built_xid() }}
-    {%- if since %} and {{ loaded_column }} >= '{{ since }}'::timestamptz{% endif %}
-{%- endmacro %}
-
-{% macro registered_loaded_since(relation=none) -%}
-    {%- if not execute -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set register = adapter.get_relation(
-        database=target.database, schema='intermediate', identifier='model_builds') -%}
-    {%- if register is none -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set query -%}
-        select loaded_since::text from {{ build_register() }}
-        where model = '{{ relation or this }}' and loaded_since is not null
-    {%- endset -%}
-    {%- set result = run_query(query) -%}
-    {%- if result is none or result.rows | length == 0 -%}
-        {{ return('') }}
-    {%- endif -%}
-    {{ return(result.rows[0][0] | string) }}
+    {%- set row = register_row(['built_xid', 'loaded_since::text']) -%}
+    {%- set xid = 0 if row is none or row[0] is none else row[0] | int -%}
+    {{ xid_column }} >= {{ xid % 4294967296 }}
+    {%- if row is not none and row[1] %} and {{ loaded_column }} >= '{{ row[1] }}'::timestamptz
+    {%- endif %}
 {%- endmacro %}
 
 {#- `select <keys>` of the rows of an upstream incremental model written since this model was
