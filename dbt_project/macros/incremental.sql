@@ -41,8 +41,7 @@
     alter table {{ build_register() }}
         add column if not exists built_snapshot text,
         add column if not exists previous_built_snapshot text,
-        add column if not exists loaded_since timestamptz,
-        add column if not exists previous_loaded_since timestamptz
+        add column if not exists loaded_since timestamptz
 {%- endmacro %}
 
 {#- pre-hook of every model: an incremental model registers the start of its build; the others
@@ -62,7 +61,6 @@
         built_xid = excluded.built_xid,
         previous_built_snapshot = register.built_snapshot,
         built_snapshot = excluded.built_snapshot,
-        previous_loaded_since = register.loaded_since,
         loaded_since = excluded.loaded_since,
         built_at = excluded.built_at,
         invocation_id = excluded.invocation_id
