@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "transform", "decisions", "quality")
 MODEL_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt model -> seconds
+TEST_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt data test -> seconds
 
 
 # Dagster asset groups -> stages; a step that materialises nothing (checks only) is quality
@@ -83,6 +84,14 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
             duration = entry.dagster_event.materialization.metadata.get("Execution Duration")
             if duration is not None:  # a dbt model's own time inside its dbt step
                 MODEL_SECONDS[key.to_user_string()] = float(duration.value)
+        for event in instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1_000_000
+        ).records:
+            check = event.event_log_entry.dagster_event.event_specific_data
+            duration = check.metadata.get("Execution Duration")
+            if duration is not None:  # a dbt data test's own time inside its dbt step
+                name = f"{check.asset_key.to_user_string()}:{check.check_name}"
+                TEST_SECONDS[name] = float(duration.value)
     steps = {s.step_key: s.end_time - s.start_time for s in stats if s.start_time and s.end_time}
     stages = dict.fromkeys(STAGES, 0.0)
     for key, seconds in steps.items():
@@ -311,6 +320,9 @@ def main() -> int:
         "dbt_models": {
             k: round(v, 2) for k, v in sorted(MODEL_SECONDS.items(), key=lambda kv: -kv[1])
         },
+        "dbt_tests": {
+            k: round(v, 2) for k, v in sorted(TEST_SECONDS.items(), key=lambda kv: -kv[1])
+        },
     }
     print_stages(per_stage, "run", wall, result["run_orders_per_s"])
     print(f"demo process (world generation, run, summary): {total:,.1f} s")
@@ -318,6 +330,8 @@ def main() -> int:
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
     models = list(result["dbt_models"].items())[:8]
     print("slowest dbt models: " + ", ".join(f"{k} {v:.0f} s" for k, v in models))
+    tests = list(result["dbt_tests"].items())[:8]
+    print("slowest dbt data tests: " + ", ".join(f"{k} {v:.1f} s" for k, v in tests))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     subprocess.call(
