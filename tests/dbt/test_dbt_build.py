@@ -713,3 +713,39 @@ def test_order_lines_built_in_a_run_without_fct_orders_wait_for_their_order(
         _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
+
+
+def _wms_latest_indexes(conn: PgConn) -> list[tuple]:
+    return _rows(
+        conn,
+        "select indexname, indexdef from pg_indexes where schemaname = 'intermediate' "
+        "and tablename = 'int_order_fulfillment_events' and indexname ^@ 'ofe_wms_latest'",
+    )
+
+
+@pytest.mark.slow
+def test_the_wms_latest_index_survives_a_full_refresh_and_reaches_an_older_table(
+    pg: PgConn, tmp_path: Path, first_build: PgConn
+):
+    """The partial index the stock locks read (`ensured_indexes`): there after a build, there
+    again after a full refresh (which builds the table anew beside the old one and its index),
+    and made on a table built before the index existed, without a rebuild."""
+    conn = _copy_of(pg, first_build)
+    try:
+        (index,) = _wms_latest_indexes(conn)
+        assert "include (warehouse_id)" in index[1].lower()
+        assert "where ((origin = 'wms'::text) and (warehouse_id is not null))" in index[1].lower()
+
+        run_dbt(conn, tmp_path, "run", "--full-refresh", "-s", "int_order_fulfillment_events")
+        assert len(_wms_latest_indexes(conn)) == 1
+
+        # a warehouse from before the index: a plain incremental run adds it, rows untouched
+        rows = "select count(*), max(_written_xid) from intermediate.int_order_fulfillment_events"
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            db.execute(f'drop index intermediate."{_wms_latest_indexes(conn)[0][0]}"')
+            before = db.execute(rows).fetchone()
+        run_dbt(conn, tmp_path, "run", "-s", "int_order_fulfillment_events")
+        assert len(_wms_latest_indexes(conn)) == 1
+        assert _rows(conn, rows)[0] == before
+    finally:
+        drop_database(pg, conn)

@@ -1,3 +1,7 @@
+{#- the stock locks ask for the WMS's latest warehouse of every open order: an index-only read
+    of the WMS events instead of a scan of all of them (2.7 -> 1.0 s at 1,000,000 orders) -#}
+{%- set wms_latest = "(channel, platform_order_no, event_at desc) include (warehouse_id)"
+    ~ " where origin = 'wms' and warehouse_id is not null" -%}
 {{
     config(
         materialized='incremental',
@@ -8,6 +12,8 @@
             {'columns': ['channel', 'platform_order_no']},
             {'columns': ['tracking_no']},
         ] + build_indexes(),
+        ensured_indexes={'ofe_wms_latest': wms_latest},
+        post_hook="{{ ensure_indexes() }}",
     )
 }}
 
