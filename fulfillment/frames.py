@@ -3,6 +3,8 @@ frame into a temp table by COPY (no per-row INSERT)."""
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import psycopg
 
@@ -13,6 +15,34 @@ def read_frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -
         cur.execute(sql, params or {})
         columns = [d.name for d in cur.description]
         return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def read_frame_by_copy(
+    conn: psycopg.Connection,
+    sql: str,
+    params: dict | None = None,
+    *,
+    text: tuple[str, ...] = (),
+    times: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """`read_frame` for large results of text, numbers and times: `COPY (sql) TO STDOUT` as
+    CSV into pandas' C parser instead of a Python tuple per row (routing's 319,000 delivered
+    shipments at 1,000,000 orders: 4.9 -> 2.6 s with the query). `text` columns stay text
+    (an id like "007" is not a number), `times` are parsed as UTC timestamps, the rest are
+    numbers. Not for booleans, JSON or arrays; an empty string reads as missing, like NULL."""
+    query = psycopg.ClientCursor(conn).mogrify(sql, params or {})
+    buffer = io.BytesIO()
+    with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format csv, header)") as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    buffer.seek(0)
+    # only an empty field is missing: a province or carrier spelt "NA" or "null" is a value
+    frame = pd.read_csv(
+        buffer, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, "str")
+    )
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601", utc=True)
+    return frame
 
 
 def copy_frame(conn: psycopg.Connection, table: str, ddl: str, frame: pd.DataFrame) -> None:

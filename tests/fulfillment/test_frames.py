@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import copy_frame, read_frame
+from fulfillment.frames import copy_frame, read_frame, read_frame_by_copy
 
 
 def test_copy_frame_round_trips_every_kind_of_value(fresh_db) -> None:
@@ -49,3 +49,40 @@ def test_copy_frame_of_an_empty_frame_makes_an_empty_table(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
         copy_frame(conn, "_frame_empty", "sku text, qty integer", pd.DataFrame())
         assert conn.execute("select count(*) from _frame_empty").fetchone()[0] == 0
+
+
+def test_read_frame_by_copy_reads_what_read_frame_reads(fresh_db) -> None:
+    """The COPY reader against the tuple reader on text that looks like numbers or missing
+    values, quotes and commas, numbers, NULLs and times stored in other zones."""
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute("set timezone = 'Asia/Shanghai'")
+        conn.execute(
+            "create temp table _copy_read (id text, province text, qty integer, hours float8, "
+            "paid_at timestamptz)"
+        )
+        conn.execute(
+            """insert into _copy_read values
+            ('007', '四川省', 3, 1.5, '2026-12-01 08:30:15.123456+00'),
+            ('NA', 'null', null, null, '2026-12-01 23:59:59+08'),
+            ('a,"b"', 'two
+lines', -2, 1e-7, null),
+            ('x', null, 0, 0, '2026-06-30 12:00:00-05')"""
+        )
+        query = "select * from _copy_read where qty is distinct from %(skip)s order by id"
+        expected = read_frame(conn, query, {"skip": 99})
+        got = read_frame_by_copy(
+            conn, query, {"skip": 99}, text=("id", "province"), times=("paid_at",)
+        )
+        empty = read_frame_by_copy(conn, "select * from _copy_read where false", text=("id",))
+    assert got.columns.tolist() == expected.columns.tolist()
+    assert got["id"].tolist() == expected["id"].tolist() == ["007", "NA", 'a,"b"', "x"]
+    assert got["province"].tolist()[:3] == ["四川省", "null", "two\nlines"]
+    assert got["province"].isna().tolist() == [False, False, False, True]
+    assert got["qty"].isna().tolist() == expected["qty"].isna().tolist()
+    assert got["qty"].dropna().tolist() == expected["qty"].dropna().tolist()
+    assert got["hours"].dropna().tolist() == expected["hours"].dropna().astype(float).tolist()
+    want = pd.to_datetime(expected["paid_at"], utc=True)
+    assert got["paid_at"].isna().tolist() == want.isna().tolist()
+    assert got["paid_at"].dropna().tolist() == want.dropna().tolist()
+    assert str(got["paid_at"].dt.tz) == "UTC"
+    assert empty.empty and empty.columns.tolist() == expected.columns.tolist()
