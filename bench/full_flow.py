@@ -99,6 +99,21 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
     return stages, steps, wall
 
 
+def dbt_timings() -> dict[str, dict[str, float]]:
+    """The JSON's `dbt_models` and `dbt_tests`, slowest first (after `step_seconds`)."""
+    return {
+        name: {k: round(v, 2) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])}
+        for name, timings in (("dbt_models", MODEL_SECONDS), ("dbt_tests", TEST_SECONDS))
+    }
+
+
+def print_slowest_dbt(result: dict) -> None:
+    """The eight slowest dbt models and data tests of `result` (from `dbt_timings`)."""
+    for label, key in (("models", "dbt_models"), ("data tests", "dbt_tests")):
+        top = list(result[key].items())[:8]
+        print(f"slowest dbt {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in top))
+
+
 class PeakSampler:
     """Peak resident memory (VmHWM) per role of the processes under the given roots, sampled
     every `interval` seconds from /proc (a process's high-water mark only grows, so a sample
@@ -317,21 +332,13 @@ def main() -> int:
         "peak_rss_mib": peaks,
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
-        "dbt_models": {
-            k: round(v, 2) for k, v in sorted(MODEL_SECONDS.items(), key=lambda kv: -kv[1])
-        },
-        "dbt_tests": {
-            k: round(v, 2) for k, v in sorted(TEST_SECONDS.items(), key=lambda kv: -kv[1])
-        },
+        **dbt_timings(),
     }
     print_stages(per_stage, "run", wall, result["run_orders_per_s"])
     print(f"demo process (world generation, run, summary): {total:,.1f} s")
     print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
-    models = list(result["dbt_models"].items())[:8]
-    print("slowest dbt models: " + ", ".join(f"{k} {v:.0f} s" for k, v in models))
-    tests = list(result["dbt_tests"].items())[:8]
-    print("slowest dbt data tests: " + ", ".join(f"{k} {v:.1f} s" for k, v in tests))
+    print_slowest_dbt(result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     subprocess.call(

@@ -257,8 +257,8 @@ def main() -> int:
     child = json.loads(child_path.read_text())
 
     from full_flow import (  # the whole flow's stages and table
-        MODEL_SECONDS,
-        TEST_SECONDS,
+        dbt_timings,
+        print_slowest_dbt,
         print_stages,
         step_seconds,
     )
@@ -286,12 +286,7 @@ def main() -> int:
         "peak_rss_mib_largest_process": round(peak_child_mib),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
-        "dbt_models": {
-            k: round(v, 2) for k, v in sorted(MODEL_SECONDS.items(), key=lambda kv: -kv[1])
-        },
-        "dbt_tests": {
-            k: round(v, 2) for k, v in sorted(TEST_SECONDS.items(), key=lambda kv: -kv[1])
-        },
+        **dbt_timings(),
     }
     print_stages(per_stage, "cycle", wall, result["cycle_orders_per_s"], "   (target 30 s)")
     print(
@@ -301,9 +296,7 @@ def main() -> int:
     )
     print(f"peak memory of the largest process: {result['peak_rss_mib_largest_process']:,} MiB")
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
-    for label, timings in (("models", MODEL_SECONDS), ("data tests", TEST_SECONDS)):
-        top = sorted(timings.items(), key=lambda kv: -kv[1])[:8]
-        print(f"slowest dbt {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in top))
+    print_slowest_dbt(result)
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     orderpulse(home, "db", "stop")
