@@ -25,8 +25,9 @@ def keep_current() -> dg.AutomationCondition:
     asset writes yet) must not freeze everything downstream: on a fresh home `eager()` never
     fires at all. And in live mode some channel's staging is nearly always queued or running
     (pushes and schedules keep arriving), so waiting for no dependency in progress starved
-    everything below staging. Never runs twice at once; dbt ops still run one at a time (pool
-    `dbt`), and a dependency that lands after a run started marks the asset for the next one.
+    everything below staging. Never runs twice at once; each dbt op still builds one at a time
+    (pools `dbt` and `dbt_marts`), and a dependency that lands after a run started marks the
+    asset for the next one.
     """
     return (
         dg.AutomationCondition.eager()

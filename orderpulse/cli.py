@@ -173,12 +173,12 @@ def _limit_pools() -> None:
     """Dagster concurrency pools OrderPulse relies on, unless an operator set them already."""
     import dagster as dg
 
-    from orchestration.dbt.assets import DBT_POOL
+    from orchestration.dbt.assets import POOLS
 
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
-        if DBT_POOL not in storage.get_concurrency_keys():
-            storage.set_concurrency_slots(DBT_POOL, 1)
+        for pool in set(POOLS) - set(storage.get_concurrency_keys()):
+            storage.set_concurrency_slots(pool, 1)
 
 
 @app.command("prepare")

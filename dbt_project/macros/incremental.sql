@@ -37,11 +37,22 @@
         built_at           timestamptz not null,
         invocation_id      text
     );
-    -- registers made before the snapshots were kept: null means "by xmin only"
-    alter table {{ build_register() }}
-        add column if not exists built_snapshot text,
-        add column if not exists previous_built_snapshot text,
-        add column if not exists loaded_since timestamptz
+    -- registers made before the snapshots were kept: null means "by xmin only". Only when a
+    -- column is missing: `alter table` locks the register whole even when it adds nothing,
+    -- and the other dbt op's models write their rows in it while they build
+    do $register$
+    begin
+        if (select count(*) from information_schema.columns
+            where table_schema = 'intermediate' and table_name = 'model_builds'
+                and column_name in ('built_snapshot', 'previous_built_snapshot', 'loaded_since')
+        ) < 3 then
+            alter table {{ build_register() }}
+                add column if not exists built_snapshot text,
+                add column if not exists previous_built_snapshot text,
+                add column if not exists loaded_since timestamptz;
+        end if;
+    end
+    $register$
 {%- endmacro %}
 
 {#- pre-hook of every model: an incremental model registers the start of its build; the others

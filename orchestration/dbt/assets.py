@@ -38,10 +38,16 @@ from orchestration.resources import WarehouseResource
 # dbt selection of the models downstream of what the Python steps write; the first op is the
 # rest of the project.
 AFTER_DECISIONS = "source:raw.address_geo+ source:ops+ path:models/marts"
-# One dbt build at a time (limit 1, set by `orderpulse up`/`prepare`): two concurrent runs would
-# interleave their incremental builds (a child model built from a parent's newer rows than
-# the parent mart it is tested against).
+# One build of each op at a time (limit 1 each, set by `orderpulse up`/`prepare`): two builds
+# of one model at once would race on its merge. The two ops may overlap (the decision worker's
+# pass beside the automation's marts run): the marts take their orders from `fct_orders`
+# (every child inner-joins it), change detection reads snapshots, so a pass that commits
+# intermediate rows mid-run is picked up by the next marts build and no marts test sees an
+# order its parent lacks (tests/faults/test_dbt_faults.py); the run hooks' catalog writes
+# take an advisory lock.
 DBT_POOL = "dbt"
+MARTS_POOL = "dbt_marts"
+POOLS = (DBT_POOL, MARTS_POOL)
 # dbt's saved parse state, which a later invocation reuses when nothing it depends on changed
 PARTIAL_PARSE = "partial_parse.msgpack"
 
@@ -232,16 +238,18 @@ def _dbt_op(
     tables: Mapping[dg.AssetKey, str],
     models: Mapping[dg.AssetKey, ModelRelation],
     name: str,
+    pool: str,
     **selection: str,
 ) -> dg.AssetsDefinition:
-    """One `@dbt_assets` op over the models `selection` (select= or exclude=) picks."""
+    """One `@dbt_assets` op over the models `selection` (select= or exclude=) picks, one build
+    at a time in `pool`."""
 
     @dbt_assets(
         manifest=manifest,
         project=dbt_project,
         dagster_dbt_translator=TRANSLATOR,
         name=name,
-        pool=DBT_POOL,
+        pool=pool,
         **selection,
     )
     def _op(
@@ -262,8 +270,12 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     tables = table_relations(manifest)
     models = model_relations(manifest)
     return [
-        _dbt_op(manifest, tables, models, "dbt_before_decisions", exclude=AFTER_DECISIONS),
-        _dbt_op(manifest, tables, models, "dbt_after_decisions", select=AFTER_DECISIONS),
+        _dbt_op(
+            manifest, tables, models, "dbt_before_decisions", DBT_POOL, exclude=AFTER_DECISIONS
+        ),
+        _dbt_op(
+            manifest, tables, models, "dbt_after_decisions", MARTS_POOL, select=AFTER_DECISIONS
+        ),
     ]
 
 

@@ -33,7 +33,8 @@ import yaml
 BIN = Path(sys.executable).parent
 # Catch-ups on a busy 2-core host: the first waits for the initial full run (about 3.5 min on
 # an idle machine, 9 min seen with the dbt tests building beside it on the other worker); the
-# later ones for automation's dbt runs, one at a time (pool `dbt`; over 7 min seen there)
+# later ones for automation's dbt runs, one per op at a time (pools `dbt`, `dbt_marts`; over 7
+# min seen there)
 CATCH_UP_SECONDS = 900
 FIRST_CATCH_UP_SECONDS = 900
 

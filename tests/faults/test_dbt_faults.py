@@ -300,3 +300,72 @@ def test_sigkilled_dbt_build_leaves_no_half_merged_mart_and_the_next_build_compl
         assert stale > 0
         dbt.build(*LATER)  # the next build completes
         assert_marts_equal_truth(conn, first, later)
+
+
+# the two dbt ops of the product side by side: the automation's marts build (second op, pool
+# `dbt_marts`) and the decision worker's pass (first op, pool `dbt`) are free to overlap
+MARTS = ("build", *RUN_EXCLUDES, "--select", "fct_orders", "fct_order_items",
+         "--indirect-selection", "cautious")  # fmt: skip
+INTERMEDIATE = ("run", "--select", "int_orders", "int_order_items")
+
+
+@pytest.mark.slow  # ~20 s: three dbt builds and one dbt process
+def test_a_marts_build_beside_an_intermediate_build_passes_its_tests_and_catches_up(
+    warehouse: PgConn,
+    dbt: Dbt,
+    orders: tuple[list[Order], list[Order]],
+    tmp_path: Path,
+) -> None:
+    """The interleaving the one shared pool used to rule out: `fct_orders` computed from the
+    intermediate models as they were, then new orders merged into `int_orders` and
+    `int_order_items` (a pass), then `fct_order_items` built from the newer intermediate rows
+    against the older `fct_orders`. Its lines of orders `fct_orders` lacks wait for their order,
+    so the marts build's data tests pass (`has_parent_order`), and the next build brings both
+    to the truth."""
+    first, later = orders
+    url = warehouse.url()
+    known = {(o.channel, o.platform_order_no) for o in first}
+    new = {(o.channel, o.platform_order_no) for o in later} - known
+    assert new
+    # the lines' models as the product has them: built, the lines of the first orders in the mart
+    dbt.build("build", "--select", "+int_order_items", "fct_order_items",
+              "--exclude-resource-type", "test", "unit_test")  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
+        holder = psycopg.connect(url)
+        holder.execute("lock table marts.fct_orders in share mode")
+        log = tmp_path / "marts.log"
+        build = dbt.start(log, *MARTS)
+        try:
+            # fct_orders computed its rows from int_orders as it was; it waits to merge them
+            _parked_merge(conn, '"marts"."fct_orders"', build, log)
+            # a pass: the new orders and their lines into the intermediate models, meanwhile
+            dbt.build(*INTERMEDIATE)
+            holder.close()  # the marts build goes on: fct_orders, then fct_order_items, tests
+            code = build.wait(timeout=300)
+        finally:
+            if build.poll() is None:
+                os.killpg(build.pid, signal.SIGKILL)
+                build.wait()
+            holder.close()
+        assert code == 0, log.read_text()[-3000:]  # every data test of the marts build passed
+
+        def orders_in(relation: str) -> set[tuple[str, str]]:
+            rows = conn.execute(f"select distinct channel, platform_order_no from {relation}")
+            return {tuple(row) for row in rows.fetchall()}
+
+        # it did interleave: the pass's new orders are in int_orders, not in the marts yet
+        assert new <= orders_in("intermediate.int_orders")
+        assert not new & orders_in("marts.fct_orders")
+        assert not new & orders_in("marts.fct_order_items")
+        assert orders_in("marts.fct_order_items") <= orders_in("marts.fct_orders")
+
+        dbt.build(*MARTS)  # the next marts build
+        assert_marts_equal_truth(conn, first, later)
+        lines = "select channel, platform_order_no, count(*) from {} group by 1, 2"
+        parsed = dict(
+            ((c, n), k) for c, n, k in conn.execute(lines.format("intermediate.int_order_items"))
+        )
+        built = dict(((c, n), k) for c, n, k in conn.execute(lines.format("marts.fct_order_items")))
+        assert new & set(built)
+        ordered = orders_in("marts.fct_orders")
+        assert built == {key: k for key, k in parsed.items() if key in ordered}

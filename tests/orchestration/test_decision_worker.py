@@ -49,6 +49,30 @@ def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load(def
     # blocking check guards routing
     assert not {k for k in built if k.startswith("staging/")}
     assert "intermediate/int_orders_unioned" not in built
+    # and every other stored model of the first dbt op: after a load the automation has none
+    # of it left to build (its run would hold the `dbt` pool's slot a pass waits for)
+    assert "intermediate/int_cart_adds" in built
+    first_op = _keys(defs.get_assets_def(dg.AssetKey(["intermediate", "int_orders"])).keys)
+    stored = {k for k in first_op if k.startswith("intermediate/") and k in built}
+    assert stored == {k for k in first_op if k.startswith("intermediate/")} - {
+        "intermediate/int_orders_unioned", "intermediate/int_order_items_unioned",
+        "intermediate/int_order_platform_status",
+    }  # fmt: skip
+
+
+def test_a_pass_never_waits_for_a_marts_build(defs) -> None:
+    """The pass's dbt step is the first op's (pool `dbt`); the marts are the second op's (pool
+    `dbt_marts`): a pass runs beside the automation's marts build instead of queueing behind
+    it. Two builds of one op still wait for each other."""
+    from orchestration.dbt.assets import DBT_POOL, MARTS_POOL
+
+    job = defs.resolve_job_def(JOB_NAME)
+    pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
+    dbt_steps = {name: pool for name, pool in pools.items() if name.startswith("dbt_")}
+    assert dbt_steps == {"dbt_before_decisions": DBT_POOL}
+    marts = defs.get_assets_def(dg.AssetKey(["marts", "fct_orders"]))
+    assert marts.op.name == "dbt_after_decisions" and marts.op.pool == MARTS_POOL
+    assert MARTS_POOL != DBT_POOL
 
 
 def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(
