@@ -37,6 +37,12 @@
         built_at           timestamptz not null,
         invocation_id      text
     );
+    -- the views whose data tests all passed, by fingerprint (orchestration/dbt/view_tests.py)
+    create table if not exists intermediate.view_tests_passed (
+        view_key    text primary key,
+        fingerprint text not null,
+        passed_at   timestamptz not null
+    );
     -- registers made before the snapshots were kept: null means "by xmin only". Only when a
     -- column is missing: `alter table` locks the register whole even when it adds nothing,
     -- and the other dbt op's models write their rows in it while they build

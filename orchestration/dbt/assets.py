@@ -29,6 +29,13 @@ from dagster_dbt import (
 from orchestration.conventions import OWNERS, keep_current
 from orchestration.dbt.model_metadata import ModelRelation, model_metadata, model_relations
 from orchestration.dbt.project import dbt_project, load_manifest
+from orchestration.dbt.view_tests import (
+    ViewTests,
+    record_passed,
+    tests_to_leave_out,
+    view_tests,
+)
+from orchestration.decision_worker import AWAITING_ALLOCATION
 from orchestration.quality.expectation_checks import (
     import_great_expectations_in_background,
     runs_expectation_checks,
@@ -184,6 +191,7 @@ def _run_dbt(
     config: DbtBuildConfig,
     tables: Mapping[dg.AssetKey, str],
     models: Mapping[dg.AssetKey, ModelRelation],
+    views: Mapping[dg.AssetKey, ViewTests],
 ) -> Iterator:
     if runs_expectation_checks(context.run):
         import_great_expectations_in_background()
@@ -195,9 +203,28 @@ def _run_dbt(
         checks_only = not context.selected_asset_keys
         outputs = {key.to_python_identifier(): key for key in models}
         args = [*dbt_args(config, checks_only), *RUN_FLAGS]
+        left_out = []
+        if not (checks_only or config.test_all_rows):
+            left_out = tests_to_leave_out(conn, views, context.selected_asset_keys)
+        if left_out:
+            args += ["--exclude", " ".join(left_out)]  # one value: dbt splits it on spaces
+            context.log.info(
+                f"{len(left_out)} data tests of views left out: they passed on the same code "
+                "(the nightly dbt_full_data_tests job runs them)"
+            )
         invocation = dbt.cli(args, context=context)
-        for event in invocation.stream():
-            yield _with_model_metadata(event, conn, tables, models, outputs)
+        results: dict[tuple[dg.AssetKey, str], bool] = {}
+        try:
+            for event in invocation.stream():
+                if isinstance(event, dg.AssetCheckResult | dg.AssetCheckEvaluation):
+                    results[(event.asset_key, event.check_name)] = event.passed
+                yield _with_model_metadata(event, conn, tables, models, outputs)
+        finally:
+            # also when a test failed (dbt exits 1, the stream raises): that view is forgotten
+            try:
+                record_passed(conn, views, results)
+            except psycopg.Error as exc:  # the warehouse gone: its tests simply run next time
+                dg.get_dagster_logger().warning(f"views' passed tests not recorded ({exc})")
         keep_partial_parse(invocation)  # not reached when dbt failed (the stream raised)
 
 
@@ -237,6 +264,7 @@ def _dbt_op(
     manifest: Mapping[str, Any],
     tables: Mapping[dg.AssetKey, str],
     models: Mapping[dg.AssetKey, ModelRelation],
+    views: Mapping[dg.AssetKey, ViewTests],
     name: str,
     pool: str,
     **selection: str,
@@ -258,7 +286,7 @@ def _dbt_op(
         warehouse: WarehouseResource,
         config: DbtBuildConfig,
     ):
-        yield from _run_dbt(context, dbt, warehouse, config, tables, models)
+        yield from _run_dbt(context, dbt, warehouse, config, tables, models, views)
 
     return _op
 
@@ -269,13 +297,12 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     manifest = load_manifest()
     tables = table_relations(manifest)
     models = model_relations(manifest)
+    # the view on the decisions' path is tested on every build, as the automation builds it
+    views = view_tests(manifest, always=[AWAITING_ALLOCATION])
+    common = (manifest, tables, models, views)
     return [
-        _dbt_op(
-            manifest, tables, models, "dbt_before_decisions", DBT_POOL, exclude=AFTER_DECISIONS
-        ),
-        _dbt_op(
-            manifest, tables, models, "dbt_after_decisions", MARTS_POOL, select=AFTER_DECISIONS
-        ),
+        _dbt_op(*common, "dbt_before_decisions", DBT_POOL, exclude=AFTER_DECISIONS),
+        _dbt_op(*common, "dbt_after_decisions", MARTS_POOL, select=AFTER_DECISIONS),
     ]
 
 

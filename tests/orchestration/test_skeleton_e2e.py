@@ -212,6 +212,84 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
         "amounts_reconcile_fct_orders_",
         "accepted_values_fct_platform_reconciliation_monthly_reconciliation_gap__False__0",
     }
+    # a view whose test failed is tested again by the next build, whatever passed before
+    with psycopg.connect(db.url()) as conn:
+        assert not conn.execute(
+            "select 1 from intermediate.view_tests_passed "
+            "where view_key = 'marts/fct_platform_reconciliation_monthly'"
+        ).fetchone()
+
+
+def _dbt_only(db) -> dg.JobDefinition:
+    """Both dbt ops over every model, as the full run builds them."""
+    from orchestration.dbt.definitions import dbt_defs
+    from orchestration.dbt.project import dbt_project
+    from orchestration.resources import DbtResource, WarehouseResource, dbt_executable
+
+    defs = dg.Definitions(
+        assets=dbt_defs,
+        jobs=[dg.define_asset_job("dbt_only", selection=dg.AssetSelection.assets(*dbt_defs))],
+        resources={
+            "warehouse": WarehouseResource(pg_url=db.url()),
+            "dbt": DbtResource(
+                project_dir=dbt_project,
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
+        },
+    )
+    return defs.resolve_job_def("dbt_only")
+
+
+def test_a_build_leaves_out_the_view_tests_that_passed_on_the_same_code(materialised) -> None:
+    """A view's data tests recompute it over every order: a build runs them when the view or
+    its tests changed since they last all passed here, or after a failure; the others are left
+    out (the nightly job runs them). Every other data test runs on every build."""
+    from orchestration.dbt.project import load_manifest
+    from orchestration.dbt.view_tests import record_passed, view_tests
+    from orchestration.decision_worker import AWAITING_ALLOCATION
+
+    db, *_ = materialised
+    views = view_tests(load_manifest(), always=[AWAITING_ALLOCATION])
+    funnel = dg.AssetKey(["marts", "fct_order_funnel_daily"])
+    reconciliation = dg.AssetKey(["marts", "fct_platform_reconciliation_monthly"])
+    assert {funnel, reconciliation} <= set(views) and AWAITING_ALLOCATION not in views
+    with psycopg.connect(db.url(), autocommit=True) as conn:
+        # every view passed on this code, but the funnel's on older code and the reconciliation
+        # failed since (its row forgotten)
+        everything = {(key, name): True for key, view in views.items() for name in view.tests}
+        record_passed(conn, views, everything)
+        conn.execute(
+            "update intermediate.view_tests_passed set fingerprint = 'older code' "
+            "where view_key = %s",
+            [funnel.to_user_string()],
+        )
+        conn.execute(
+            "delete from intermediate.view_tests_passed where view_key = %s",
+            [reconciliation.to_user_string()],
+        )
+    result = _dbt_only(db).execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert result.success
+    evaluated = {(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations()}
+    of_views = {(key, name) for key in views for name in views[key].tests}
+    assert evaluated & of_views == {
+        (key, name) for key in (funnel, reconciliation) for name in views[key].tests
+    }
+    # the view on the decisions' path and the stored models are tested on every build
+    assert {key for key, _ in evaluated} >= {
+        AWAITING_ALLOCATION,
+        dg.AssetKey(["marts", "fct_orders"]),
+        dg.AssetKey(["intermediate", "int_orders"]),
+    }
+    # every view was built all the same, and the two tested are recorded again
+    assert {e.asset_key for e in result.get_asset_materialization_events()} >= set(views)
+    with psycopg.connect(db.url()) as conn:
+        recorded = dict(
+            conn.execute("select view_key, fingerprint from intermediate.view_tests_passed")
+        )
+    assert recorded == {key.to_user_string(): view.fingerprint for key, view in views.items()}
 
 
 # -- routing after the full graph ------------------------------------------------------------
