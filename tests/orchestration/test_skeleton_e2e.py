@@ -160,17 +160,17 @@ def test_every_order_address_is_placed_or_flagged(materialised) -> None:
     assert parsed >= 0.9 * total  # cross-border addresses are flagged, not placed
 
 
-def test_nightly_dbt_job_tests_every_row(materialised) -> None:
-    """The `dbt_full_data_tests` job runs every dbt test as an asset check over every row: a
-    row that went bad long after its build (so outside any build's test scope) fails it."""
-    from orchestration.dbt.definitions import dbt_defs, dbt_full_tests_job
+def _dbt_job(db, job: dg.UnresolvedAssetJobDefinition | None = None) -> dg.JobDefinition:
+    """`job` over the dbt assets against `db`; by default both dbt ops over every model, as the
+    full run builds them."""
+    from orchestration.dbt.definitions import dbt_defs
     from orchestration.dbt.project import dbt_project
     from orchestration.resources import DbtResource, WarehouseResource, dbt_executable
 
-    db, *_ = materialised
+    job = job or dg.define_asset_job("dbt_only", selection=dg.AssetSelection.assets(*dbt_defs))
     defs = dg.Definitions(
         assets=dbt_defs,
-        jobs=[dbt_full_tests_job],
+        jobs=[job],
         resources={
             "warehouse": WarehouseResource(pg_url=db.url()),
             "dbt": DbtResource(
@@ -180,7 +180,16 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
             ),
         },
     )
-    job = defs.resolve_job_def("dbt_full_data_tests")
+    return defs.resolve_job_def(job.name)
+
+
+def test_nightly_dbt_job_tests_every_row(materialised) -> None:
+    """The `dbt_full_data_tests` job runs every dbt test as an asset check over every row: a
+    row that went bad long after its build (so outside any build's test scope) fails it."""
+    from orchestration.dbt.definitions import dbt_full_tests_job
+
+    db, *_ = materialised
+    job = _dbt_job(db, dbt_full_tests_job)
     with psycopg.connect(db.url()) as conn:
         key = conn.execute("select channel, platform_order_no, freight from marts.fct_orders "
                            "order by _written_xid limit 1").fetchone()  # fmt: skip
@@ -220,27 +229,6 @@ def test_nightly_dbt_job_tests_every_row(materialised) -> None:
         ).fetchone()
 
 
-def _dbt_only(db) -> dg.JobDefinition:
-    """Both dbt ops over every model, as the full run builds them."""
-    from orchestration.dbt.definitions import dbt_defs
-    from orchestration.dbt.project import dbt_project
-    from orchestration.resources import DbtResource, WarehouseResource, dbt_executable
-
-    defs = dg.Definitions(
-        assets=dbt_defs,
-        jobs=[dg.define_asset_job("dbt_only", selection=dg.AssetSelection.assets(*dbt_defs))],
-        resources={
-            "warehouse": WarehouseResource(pg_url=db.url()),
-            "dbt": DbtResource(
-                project_dir=dbt_project,
-                profiles_dir=str(dbt_project.profiles_dir),
-                dbt_executable=dbt_executable(),
-            ),
-        },
-    )
-    return defs.resolve_job_def("dbt_only")
-
-
 def test_a_build_leaves_out_the_view_tests_that_passed_on_the_same_code(materialised) -> None:
     """A view's data tests recompute it over every order: a build runs them when the view or
     its tests changed since they last all passed here, or after a failure; the others are left
@@ -268,7 +256,7 @@ def test_a_build_leaves_out_the_view_tests_that_passed_on_the_same_code(material
             "delete from intermediate.view_tests_passed where view_key = %s",
             [reconciliation.to_user_string()],
         )
-    result = _dbt_only(db).execute_in_process(
+    result = _dbt_job(db).execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
     )
     assert result.success
