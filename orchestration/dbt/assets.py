@@ -50,8 +50,8 @@ AFTER_DECISIONS = "source:raw.address_geo+ source:ops+ path:models/marts"
 # pass beside the automation's marts run): the marts take their orders from `fct_orders`
 # (every child inner-joins it), change detection reads snapshots, so a pass that commits
 # intermediate rows mid-run is picked up by the next marts build and no marts test sees an
-# order its parent lacks (tests/faults/test_dbt_faults.py); the run hooks' catalog writes
-# take an advisory lock.
+# order its parent lacks (tests/faults/test_dbt_faults.py); the run hooks alter nothing that
+# exists and grant under an advisory lock (macros/incremental.sql, macros/bi_reader_role.sql).
 DBT_POOL = "dbt"
 MARTS_POOL = "dbt_marts"
 POOLS = (DBT_POOL, MARTS_POOL)
