@@ -55,6 +55,7 @@ def view_tests(
     both use, and the fingerprints of the views it reads. The views `always` names (tested
     on every build) are left out."""
     nodes = manifest["nodes"]
+    always = set(always)
     views = {
         uid: node
         for uid, node in nodes.items()
@@ -99,7 +100,7 @@ def view_tests(
             fingerprint(uid), tuple(sorted(t["name"] for t in tests[uid]))
         )
         for uid, view in views.items()
-        if tests[uid] and dg.AssetKey([view["schema"], view["name"]]) not in set(always)
+        if tests[uid] and dg.AssetKey([view["schema"], view["name"]]) not in always
     }
 
 
