@@ -21,9 +21,12 @@ them up, and orders/s.
    incremental by modified time. The sandbox serves the base world plus these orders
    (`orderpulse demo --scenario FILE --add`'s machinery, with the base world's own end so the
    base orders are unchanged), and the job runs with the normal incremental config.
-3. The figures: the run's step timings from the home's Dagster instance (full_flow's
+3. The sandbox serves from a process of its own (as in full_flow.py: the platforms are not in
+   the pipeline's process, and their pages are not served under its interpreter lock); the
+   run is `execute_in_process` in the child.
+4. The figures: the run's step timings from the home's Dagster instance (full_flow's
    `step_seconds`), the asset checks passed and failed, the decisions written during the run,
-   the peak memory of the child (sandbox + run in one process, as in the demo) and of dbt.
+   the peak memory (VmHWM, sampled) of the run's process, dbt, PostgreSQL and the sandbox.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,6 +48,7 @@ ROOT = BENCH.parent
 SAFETY = timedelta(minutes=6)
 NEXT_EVENT = {None: "pay", "pay": "ship", "ship": "deliver", "deliver": "refund"}
 CHILD_RESULT = "incremental_cycle_child.json"
+SANDBOX_PARAMS = "incremental_sandbox.json"  # the base world's parameters, for the sandbox
 
 
 # -- the change (child process) ---------------------------------------------------------------
@@ -115,10 +118,10 @@ def run_cycle(home: Path, count: int) -> int:
     sys.path.insert(0, str(ROOT))
     import dagster as dg
     import psycopg
+    from full_flow import stop_group
 
     from orchestration.definitions import defs
     from orderpulse.cli import _prepare_everything
-    from sandbox.server import Sandbox
 
     _prepare_everything()  # rule files, warehouse, owned tables, dbt manifest, pools
     from sandbox.model import MARKETPLACES
@@ -141,14 +144,9 @@ def run_cycle(home: Path, count: int) -> int:
     scenario.write_text("".join(o.model_dump_json() + "\n" for o in orders))
     print(f"{len(orders):,} changed/new orders in {window} ({time.monotonic() - began:.1f} s)")
     began = time.monotonic()
-    with Sandbox(
-        home, seed=generated["seed"], orders=generated["orders"], days=generated["days"],
-        end=datetime.fromisoformat(generated["end"]), scenario=scenario, add=True,
-        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=generated["calm"],
-        full_world=not generated.get("marketplaces_only", False),  # as the base was served
-    ) as sandbox:  # fmt: skip
-        if sandbox.scenario_errors:
-            raise SystemExit(f"scenario rejected: {sandbox.scenario_errors[:3]}")
+    (home / SANDBOX_PARAMS).write_text(json.dumps(generated))
+    sandbox = start_cycle_sandbox(home)
+    try:
         sandbox_s = time.monotonic() - began
         print(f"sandbox serving base + change ({sandbox_s:.1f} s)", flush=True)
         job = defs.resolve_job_def("orderpulse_full_run")
@@ -159,6 +157,8 @@ def run_cycle(home: Path, count: int) -> int:
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
             )
+    finally:
+        stop_group(sandbox)
     checks = [c for c in result.get_asset_check_evaluations()]
     with psycopg.connect(os.environ["ORDERPULSE_WAREHOUSE_URL"]) as conn:
         # the change reached raw: marketplace orders (re)loaded by this run
@@ -183,10 +183,51 @@ def run_cycle(home: Path, count: int) -> int:
         "checks_passed": sum(1 for c in checks if c.passed),
         "checks_failed": sorted(c.asset_check_key.to_user_string() for c in checks if not c.passed),
         "written_during_run": {"raw_marketplace_orders": loaded, **decided},
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     (home / CHILD_RESULT).write_text(json.dumps(document, indent=1))
     return 0 if result.success else 1
+
+
+def start_cycle_sandbox(home: Path, timeout: float = 3 * 3600) -> subprocess.Popen:
+    """The sandbox serving base + change (`serve_sandbox`) in its own process group; returns
+    once it has published, or raises with its output's tail."""
+    from full_flow import stop_group
+
+    log = home / "incremental_sandbox.log"
+    cmd = [sys.executable, __file__, "--serve-sandbox", "--home", str(home)]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + timeout
+    while "orders published" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_group(proc)
+            raise RuntimeError(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    return proc
+
+
+def serve_sandbox(home: Path) -> int:
+    """Grandchild: the base world (its own seed, days and end) plus the change's scenario,
+    served until SIGINT or SIGTERM."""
+    sys.path.insert(0, str(ROOT))
+    from sandbox.server import Sandbox
+
+    generated = json.loads((home / SANDBOX_PARAMS).read_text())
+    sandbox = Sandbox(
+        home, seed=generated["seed"], orders=generated["orders"], days=generated["days"],
+        end=datetime.fromisoformat(generated["end"]),
+        scenario=home / "incremental_scenario.jsonl", add=True,
+        erp_admin_url=os.environ.get("ORDERPULSE_WAREHOUSE_URL"), calm=generated["calm"],
+        full_world=not generated.get("marketplaces_only", False),  # as the base was served
+    ).start()  # fmt: skip
+    if sandbox.scenario_errors:
+        sandbox.stop()
+        print(f"scenario rejected: {sandbox.scenario_errors[:3]}", flush=True)
+        return 1
+    print("orders published", flush=True)
+    sandbox.serve_forever()
+    return 0
 
 
 # -- the benchmark (parent process) -------------------------------------------------------------
@@ -217,12 +258,15 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None, help="scratch ORDERPULSE_HOME")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument("--cycle-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.base, args.days, args.changed = 2_000, 2, 200
     home = (args.home or Path(tempfile.mkdtemp(prefix="op-cycle-")) / "home").resolve()
     if args.cycle_child:
         return run_cycle(home, args.changed)
+    if args.serve_sandbox:
+        return serve_sandbox(home)
 
     home.mkdir(parents=True, exist_ok=True)
     if base_is_built(home, args.base):
@@ -240,15 +284,22 @@ def main() -> int:
     env.pop("ORDERPULSE_PG_URL", None)
     log = home / "incremental_cycle.log"
     print(f"publishing {args.changed:,} new or changed orders and running (log in {log})")
+    from full_flow import PeakSampler
+
     began = time.monotonic()
-    with log.open("w") as out:
-        code = subprocess.call(
+    with log.open("w") as out, PeakSampler({}, home) as sampler:
+        child_proc = subprocess.Popen(
             [sys.executable, __file__, "--cycle-child", "--home", str(home),
              "--changed", str(args.changed)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        sampler.add_root("cycle run", child_proc.pid)
+        code = child_proc.wait()
     child_s = time.monotonic() - began
-    peak_child_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peaks = {
+        ("sandbox" if role == "cycle run's other children (largest)" else role): mib
+        for role, mib in sampler.peaks_mib().items()
+    }  # the run's one other child is the sandbox (`--serve-sandbox`)
     child_path = home / CHILD_RESULT
     if code != 0 or not child_path.exists():
         print(log.read_text()[-3000:])
@@ -283,7 +334,10 @@ def main() -> int:
         "written_during_run": child["written_during_run"],
         "sandbox_seconds": child["sandbox_seconds"],
         "child_seconds": round(child_s, 1),
-        "peak_rss_mib_largest_process": round(peak_child_mib),
+        "peak_rss_mib": peaks,
+        "peak_rss_mib_largest_pipeline_process": max(
+            (mib for role, mib in peaks.items() if role != "sandbox"), default=None
+        ),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
         **dbt_timings(),
@@ -294,7 +348,7 @@ def main() -> int:
         f"{child['checks_passed']}, failed {len(child['checks_failed'])}; written during the "
         f"run: {child['written_during_run']}"
     )
-    print(f"peak memory of the largest process: {result['peak_rss_mib_largest_process']:,} MiB")
+    print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
     print_slowest_dbt(result)
     if args.out:

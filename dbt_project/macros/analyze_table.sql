@@ -4,11 +4,15 @@
     4 s at 200k orders). Views have no statistics of their own: nothing to do.
 
     After an incremental merge only `_written_xid` is analyzed, and only when the build wrote a
-    row (0.1-0.3 s at 1M rows instead of up to 1.1 s): the rest changes little, and autovacuum
-    re-analyzes the whole table once enough has. `_written_xid` must be current, because downstream models select the rows
-    written since their last build by it; with stale statistics the planner would think no
-    row qualifies and pick nested loops over 20,000 orders (order_holographic: 27 s instead of
-    3 s at 1M). In a post-hook, is_incremental() is false on a first build and a full refresh.
+    row: the rest changes little, and autovacuum re-analyzes the whole table once enough has.
+    `_written_xid` must be current, because downstream models select the rows written since
+    their last build by it; with stale statistics the planner would think no row qualifies and
+    pick nested loops over 20,000 orders (order_holographic: 27 s instead of 3 s at 1M).
+    Sampled at statistics target 10 (3,000 rows, var `written_xid_statistics_target`): the
+    column holds a few build ids, each a most-common value once it is 0.1 % of the table, and
+    the default's 30,000 rows are 30,000 random pages of a large table: 1.7-2.2 s per model
+    warm and 4-28 s cold at 1M orders against 0.2-0.5 s (bench/README.md).
+    In a post-hook, is_incremental() is false on a first build and a full refresh.
     Views render nothing: dbt skips an empty hook (no statement, no round trip). -#}
 {% macro analyze_table() -%}
     {%- set materialized = config.get('materialized') -%}
@@ -16,11 +20,17 @@
         or (materialized == 'incremental' and not is_incremental()) -%}
         analyze {{ this }}
     {%- elif materialized == 'incremental' -%}
-        do $analyze$ begin
+        do $analyze$
+        declare
+            previous text := current_setting('default_statistics_target');
+        begin
             -- a build that wrote nothing (a run with nothing new) leaves the statistics true:
             -- sampling 30,000 rows of each large table cost a quiet live run 4 s at 1 M orders
             if exists (select from {{ this }} where _written_xid = {{ written_xid() }}) then
+                perform set_config('default_statistics_target',
+                                   '{{ var("written_xid_statistics_target", 10) }}', true);
                 analyze {{ this }} (_written_xid);
+                perform set_config('default_statistics_target', previous, true);
             end if;
         end $analyze$
     {%- endif -%}
