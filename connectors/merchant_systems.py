@@ -72,6 +72,10 @@ LOOKBACK = timedelta(minutes=10)
 # a pull that wrote at least this many rows refreshes the table's planner statistics: the
 # checks that read "the rows this run wrote" were planned for 1 row and took minutes on 22,000
 ANALYZE_ROWS = 1_000
+# ... of the columns that find those rows, on a small sample: the run's id is then a common
+# value of `run_id`; the default sample (30,000 random pages of the 2 GB behaviour log at
+# 1,000,000 orders) took 2 s warm and 46 s cold in every 10,000-order cycle
+ANALYZE_TARGET = 10
 # raw.ingest_cursors / raw.rejected_rows source of a table; was `ops.` (migrated on ensure)
 CURSOR_PREFIX = "merchant_systems."
 
@@ -443,7 +447,8 @@ def ingest_source(
             _flush(conn, source, pages, staged, loaded, run_id, stats)
     if stats.inserted + stats.updated >= ANALYZE_ROWS:
         with conn.transaction():
-            conn.execute(f"analyze raw.{source.table}")
+            conn.execute(f"set local default_statistics_target = {ANALYZE_TARGET}")
+            conn.execute(f"analyze raw.{source.table} (run_id, loaded_at)")
     log.info(
         "merchant systems %s: %d received, %d new, %d changed, %d rejected",
         source.table, stats.received, stats.inserted, stats.updated, stats.rejected,

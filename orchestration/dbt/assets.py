@@ -41,6 +41,7 @@ from orchestration.quality.expectation_checks import (
     runs_expectation_checks,
 )
 from orchestration.resources import WarehouseResource
+from orchestration.row_counts import row_count_metadata
 
 # dbt selection of the models downstream of what the Python steps write; the first op is the
 # rest of the project.
@@ -173,8 +174,7 @@ def _with_model_metadata(
     relation = tables.get(key)
     if relation is not None:
         try:
-            count = conn.execute(f"select count(*) from {relation}").fetchone()[0]
-            meta["dagster/row_count"] = dg.MetadataValue.int(count)
+            meta.update(row_count_metadata(conn, relation))
         except psycopg.Error as exc:  # a count is for the UI: it never fails a dbt run
             dg.get_dagster_logger().warning(f"{relation}: row count left out ({exc})")
     if key in models:

@@ -11,6 +11,7 @@ from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.ingest.freshness import channel_freshness_policy
 from orchestration.resources import ChannelsResource, WarehouseResource
+from orchestration.row_counts import row_count_metadata
 
 
 class IngestConfig(dg.Config):
@@ -154,9 +155,9 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
                     run_id=context.run.run_id,
                     on_progress=progress,
                 )
-            total = conn.execute(f"select count(*) from raw.{channel}_orders").fetchone()[0]
+            total = row_count_metadata(conn, f"raw.{channel}_orders", "rows_in_table")
         meta = {k: v for k, v in report.as_metadata().items() if v is not None}
-        return dg.MaterializeResult(metadata={**meta, "rows_in_table": dg.MetadataValue.int(total)})
+        return dg.MaterializeResult(metadata={**meta, **total})
 
     return _ingest
 

@@ -7,6 +7,7 @@ from connectors.merchant_systems import SOURCES
 from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.resources import ChannelsResource, WarehouseResource
+from orchestration.row_counts import row_count_metadata
 
 MERCHANT_SYSTEMS_KEYS = [dg.AssetKey(["raw", s.table]) for s in SOURCES]
 
@@ -42,15 +43,14 @@ def merchant_systems(
     with warehouse.connect() as conn:
         received = ingest_merchant_systems(conn, base_url, token, run_id=context.run.run_id)
         totals = {
-            s.table: conn.execute(f"select count(*) from raw.{s.table}").fetchone()[0]
-            for s in SOURCES
+            s.table: row_count_metadata(conn, f"raw.{s.table}", "rows_in_table") for s in SOURCES
         }
     for source in SOURCES:
         yield dg.MaterializeResult(
             asset_key=["raw", source.table],
             metadata={
                 "received": dg.MetadataValue.int(received.get(source.table, 0)),
-                "rows_in_table": dg.MetadataValue.int(totals[source.table]),
+                **totals[source.table],
             },
         )
 
