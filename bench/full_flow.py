@@ -203,16 +203,24 @@ def start_sandbox(cli: str, args, env: dict, log: Path, timeout: float) -> subpr
         "--days", str(args.days), "--seed", str(args.seed),
     ]  # fmt: skip
     print(f"starting {' '.join(cmd[1:])} (output in {log})", flush=True)
-    out = log.open("w")
+    return start_published(cmd, env, log, timeout)
+
+
+def start_published(
+    cmd: list[str], env: dict | None, log: Path, timeout: float
+) -> subprocess.Popen:
+    """A sandbox command in its own process group, its output in `log`; returns once it has
+    published the world (its "orders published" line), or raises with its output's tail."""
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
+        cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
     deadline = time.monotonic() + timeout
     while "orders published" not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_group(proc)
             raise RuntimeError(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(1)
+        time.sleep(0.5)
     return proc
 
 

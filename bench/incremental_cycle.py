@@ -191,20 +191,10 @@ def run_cycle(home: Path, count: int) -> int:
 def start_cycle_sandbox(home: Path, timeout: float = 3 * 3600) -> subprocess.Popen:
     """The sandbox serving base + change (`serve_sandbox`) in its own process group; returns
     once it has published, or raises with its output's tail."""
-    from full_flow import stop_group
+    from full_flow import start_published
 
-    log = home / "incremental_sandbox.log"
     cmd = [sys.executable, __file__, "--serve-sandbox", "--home", str(home)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + timeout
-    while "orders published" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_group(proc)
-            raise RuntimeError(f"the sandbox did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    return proc
+    return start_published(cmd, None, home / "incremental_sandbox.log", timeout)
 
 
 def serve_sandbox(home: Path) -> int:
