@@ -9,7 +9,8 @@
     their last build by it; with stale statistics the planner would think no row qualifies and
     pick nested loops over 20,000 orders (order_holographic: 27 s instead of 3 s at 1M).
     Sampled at statistics target 10 (3,000 rows, var `written_xid_statistics_target`): the
-    column holds a few build ids, each a most-common value once it is 0.1 % of the table, and
+    column holds a few build ids, and a build that wrote a few tenths of a percent of the table
+    is all but sure to be sampled as a most-common value (a smaller one plans well as few);
     the default's 30,000 rows are 30,000 random pages of a large table: 1.7-2.2 s per model
     warm and 4-28 s cold at 1M orders against 0.2-0.5 s (bench/README.md).
     In a post-hook, is_incremental() is false on a first build and a full refresh.
