@@ -325,9 +325,6 @@ def main() -> int:
         "sandbox_seconds": child["sandbox_seconds"],
         "child_seconds": round(child_s, 1),
         "peak_rss_mib": peaks,
-        "peak_rss_mib_largest_pipeline_process": max(
-            (mib for role, mib in peaks.items() if role != "sandbox"), default=None
-        ),
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
         **dbt_timings(),
