@@ -213,6 +213,28 @@
     where {{ unseen_by_last_build() }}
 {%- endmacro %}
 
+{#- `select *` of `relation`'s rows of the orders `changed_keys` (a query of channel,
+    platform_order_no) names, one index probe per order on `relation`'s
+    (channel, platform_order_no, ...) index. As `(channel, platform_order_no) in (...)` the
+    planner reads the whole table: it samples an order-child table's order numbers as ~150,000
+    distinct out of 1,000,000 (an order's rows sit together, so the sample sees each several
+    times) and so takes 10,000 changed orders for 40 % of the rows. `offset 0` keeps the
+    lateral sub-query a sub-query, so the probes are what runs: fct_order_status_history at
+    1,000,000 orders, 10,000 changed, read 211,755 pages in 4.2 s and reads 10,388 in 0.5 s. -#}
+{% macro rows_of_changed_orders(relation, changed_keys) -%}
+    select order_rows.*
+    from (
+        select distinct channel, platform_order_no from ({{ changed_keys }}) as keys
+    ) as changed_orders
+    cross join lateral (
+        select *
+        from {{ relation }} as order_row
+        where order_row.channel = changed_orders.channel
+            and order_row.platform_order_no = changed_orders.platform_order_no
+        offset 0
+    ) as order_rows
+{%- endmacro %}
+
 {#- The keys of orders about which any decision changed since this model was last built
     (models using it declare `-- depends_on:` the ops sources, see ops_depends_on). -#}
 {% macro changed_decision_keys() -%}

@@ -11,8 +11,11 @@ with platform as (
 ),
 
 decisions as (
+    {%- if keys %}
+    {{ order_decisions(keys) }}
+    {%- else %}
     select * from {{ ref('stg_ops__order_decisions') }}
-    {{- order_status_keys(keys) }}
+    {%- endif %}
 ),
 
 fulfillment as (

@@ -633,6 +633,44 @@ def test_data_tests_check_the_rows_each_build_wrote(
         drop_database(pg, conn)
 
 
+@pytest.mark.slow
+def test_lines_whose_order_is_gone_fail_has_parent_order_once_per_order(
+    pg: PgConn, tmp_path: Path, first_build: PgConn
+):
+    """`has_parent_order` (one probe of the parent's key per order) finds the order a mart's
+    rows point at and the parent lacks, in every row (`test_all_rows`) and in the rows the
+    latest build wrote (a plain run); an order with several lines counts once."""
+    conn = _copy_of(pg, first_build)
+    try:
+        with psycopg.connect(conn.url()) as db:
+            channel, order_no, lines = db.execute(
+                "select channel, platform_order_no, count(*) from marts.fct_order_items "
+                "group by 1, 2 having count(*) > 1 order by 1, 2 limit 1"
+            ).fetchone()
+            db.execute(
+                "delete from marts.fct_orders where channel = %s and platform_order_no = %s",
+                [channel, order_no],
+            )
+            db.commit()
+        assert lines > 1
+
+        def failures(*args: str) -> int | None:
+            result = run_dbt(conn, tmp_path, "test", "--select", "fct_order_items", *args,
+                             check=False)  # fmt: skip
+            found = {
+                name: count for name, count in _failing_tests(result).items()
+                if name.startswith("has_parent_order_fct_order_items")
+            }  # fmt: skip
+            assert len(found) <= 1, found
+            return next(iter(found.values()), None)
+
+        assert failures("--vars", '{"test_all_rows": true}') == 1
+        # a plain run reads the rows the latest build wrote: the first build wrote them all
+        assert failures() == 1
+    finally:
+        drop_database(pg, conn)
+
+
 def test_holographic_joins_the_merchant_records(built_warehouse: PgConn, world):
     rows = {
         (c, n): (tracks, tickets, pickup_failed, warehouse, status, source)
@@ -740,6 +778,29 @@ def test_order_lines_built_in_a_run_without_fct_orders_wait_for_their_order(
         _assert_a_full_refresh_gives(incremental, conn, tmp_path)
     finally:
         drop_database(pg, conn)
+
+
+def test_the_current_statuses_have_an_index_the_stuck_count_can_read_alone(
+    built_warehouse: PgConn,
+):
+    """order_health_daily's stuck orders come from an index of the current statuses that holds
+    every column the count reads (status, entry time, order key), not from the whole history;
+    and the index has exactly the current rows."""
+    ((definition,),) = _rows(
+        built_warehouse,
+        "select indexdef from pg_indexes where schemaname = 'marts' "
+        "and tablename = 'fct_order_status_history' and indexname ^@ 'osh_current_status'",
+    )
+    definition = definition.lower()
+    assert "(unified_status, entered_at) include (channel, platform_order_no)" in definition
+    assert definition.endswith("where is_current")
+    ((indexed, current),) = _rows(
+        built_warehouse,
+        "select (select reltuples::bigint from pg_class where relname = (select indexname "
+        "from pg_indexes where indexname ^@ 'osh_current_status')), "
+        "(select count(*) from marts.fct_order_status_history where is_current)",
+    )
+    assert indexed == current > 0
 
 
 def _wms_latest_indexes(conn: PgConn) -> list[tuple]:

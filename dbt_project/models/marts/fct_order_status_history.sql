@@ -1,9 +1,16 @@
+{#- order_health_daily asks which orders have sat in a status too long: an index-only read of
+    the current statuses instead of a scan of every status of every order (1,800 pages instead
+    of 106,000 at 1,000,000 orders: half of what the health model read) -#}
+{%- set current_status = "(unified_status, entered_at) include (channel, platform_order_no)"
+    ~ " where is_current" -%}
 {{
     config(
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
         indexes=[{'columns': ['channel', 'platform_order_no', 'entered_at']}] + build_indexes(),
+        ensured_indexes={'osh_current_status': current_status},
+        post_hook="{{ ensure_indexes() }}",
     )
 }}
 
@@ -12,11 +19,12 @@
    fct_order_status_violations. #}
 
 with transitions as (
-    select * from {{ ref('fct_order_status_transitions') }}
     {% if is_incremental() %}
-    where (channel, platform_order_no) in (
-        {{ changed_rows(ref('fct_order_status_transitions')) }}
-    )
+    {{ rows_of_changed_orders(
+        ref('fct_order_status_transitions'), changed_rows(ref('fct_order_status_transitions'))
+    ) }}
+    {% else %}
+    select * from {{ ref('fct_order_status_transitions') }}
     {% endif %}
 ),
 

@@ -12,11 +12,12 @@
    source, and why it was not applied. #}
 
 with transitions as (
-    select * from {{ ref('fct_order_status_transitions') }}
     {% if is_incremental() %}
-    where (channel, platform_order_no) in (
-        {{ changed_rows(ref('fct_order_status_transitions')) }}
-    )
+    {{ rows_of_changed_orders(
+        ref('fct_order_status_transitions'), changed_rows(ref('fct_order_status_transitions'))
+    ) }}
+    {% else %}
+    select * from {{ ref('fct_order_status_transitions') }}
     {% endif %}
 ),
 

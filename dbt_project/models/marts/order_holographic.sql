@@ -33,9 +33,12 @@ changed as (
     select same_buyer.channel, same_buyer.platform_order_no
     from {{ ref('fct_orders') }} as same_buyer
     inner join (
-        select distinct fct_orders.channel, fct_orders.buyer_id
-        from {{ ref('fct_orders') }} as fct_orders
-        inner join changed_orders using (channel, platform_order_no)
+        select distinct changed_order.channel, changed_order.buyer_id
+        from (
+            {{ rows_of_changed_orders(
+                ref('fct_orders'), 'select channel, platform_order_no from changed_orders'
+            ) | indent(12) }}
+        ) as changed_order
     ) as buyers
         on buyers.channel = same_buyer.channel
         and buyers.buyer_id = same_buyer.buyer_id
