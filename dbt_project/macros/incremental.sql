@@ -214,14 +214,19 @@
 {%- endmacro %}
 
 {#- `select *` of `relation`'s rows of the orders `changed_keys` (a query of channel,
-    platform_order_no) names, one index probe per order on `relation`'s
-    (channel, platform_order_no, ...) index. As `(channel, platform_order_no) in (...)` the
-    planner reads the whole table: it samples an order-child table's order numbers as ~150,000
-    distinct out of 1,000,000 (an order's rows sit together, so the sample sees each several
-    times) and so takes 10,000 changed orders for 40 % of the rows. `offset 0` keeps the
-    lateral sub-query a sub-query, so the probes are what runs: fct_order_status_history at
-    1,000,000 orders, 10,000 changed, read 211,755 pages in 4.2 s and reads 10,388 in 0.5 s. -#}
-{% macro rows_of_changed_orders(relation, changed_keys) -%}
+    platform_order_no) names. While those keys are under a tenth of `relation`'s rows (var
+    `probe_share`), one index probe per order on `relation`'s (channel, platform_order_no, ...)
+    index; a larger change (a backfill into a built warehouse) is read as a join, which then
+    costs less than a probe per order. Counted when the model is compiled, by `count_keys`
+    when `changed_keys` names a CTE of the model (default: `changed_keys`).
+    As `(channel, platform_order_no) in (...)` the planner reads the whole table: it samples an
+    order-child table's order numbers as ~150,000 distinct out of 1,000,000 (an order's rows
+    sit together, so the sample sees each several times) and so takes 10,000 changed orders
+    for 40 % of the rows. `offset 0` keeps the lateral sub-query a sub-query, so the probes are
+    what runs: fct_order_status_history at 1,000,000 orders, 10,000 changed, read 211,755
+    pages in 4.2 s and reads 10,388 in 0.5 s. -#}
+{% macro rows_of_changed_orders(relation, changed_keys, count_keys=none) -%}
+    {%- if changed_keys_are_few(relation, count_keys or changed_keys) %}
     select order_rows.*
     from (
         select distinct channel, platform_order_no from ({{ changed_keys }}) as keys
@@ -233,6 +238,27 @@
             and order_row.platform_order_no = changed_orders.platform_order_no
         offset 0
     ) as order_rows
+    {%- else %}
+    select *
+    from {{ relation }}
+    where (channel, platform_order_no) in ({{ changed_keys }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- Whether the rows `changed_keys` returns are fewer than `probe_share` of `relation`'s rows
+    (the planner's count from the last ANALYZE; never analysed: not few). True while parsing. -#}
+{% macro changed_keys_are_few(relation, changed_keys) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            (select count(*) from ({{ changed_keys }}) as keys),
+            (select reltuples::bigint from pg_class where oid = '{{ relation }}'::regclass)
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- set rows_now = row[1] | int -%}
+    {{ return(rows_now > 0 and row[0] | int < rows_now * var('probe_share', 0.1)) }}
 {%- endmacro %}
 
 {#- The keys of orders about which any decision changed since this model was last built

@@ -5,6 +5,7 @@ that end where a full refresh does."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import time
 from collections import defaultdict
@@ -338,9 +339,21 @@ def _copy_of(pg: PgConn, built: PgConn) -> PgConn:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "probe_share",
+    [0.0, 1.0],
+    ids=["changed-orders-joined", "changed-orders-probed"],
+)
 def test_incremental_build_ends_where_a_full_refresh_does(
-    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+    pg: PgConn,
+    tmp_path: Path,
+    sample_orders_all: list[Order],
+    first_build: PgConn,
+    probe_share: float,
 ):
+    """The same rows as a full refresh, whichever way the models read their changed orders'
+    rows (`rows_of_changed_orders`: a join for a large change, an index probe per order for a
+    small one; `probe_share` forces each)."""
     conn = _copy_of(pg, first_build)
     try:
         first = [o for o in sample_orders_all if o.channel in FIRST_CHANNELS]
@@ -360,7 +373,9 @@ def test_incremental_build_ends_where_a_full_refresh_does(
                 [paid.platform_order_no],
             )
             db.commit()
-        run_dbt(conn, tmp_path, "build")
+        run_dbt(conn, tmp_path, "build", "--vars", json.dumps({"probe_share": probe_share}))
+        (history,) = (tmp_path / "target" / "compiled").rglob("fct_order_status_history.sql")
+        assert ("offset 0" in history.read_text()) == (probe_share > 0)
         with psycopg.connect(conn.url()) as db:
             incremental = _snapshot(db)
             held = db.execute(

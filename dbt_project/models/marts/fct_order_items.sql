@@ -43,10 +43,17 @@ items as (
         line_paid_amount,
         refund_status,
         loaded_at
+    {%- if is_incremental() %}
+    from (
+        {{ rows_of_changed_orders(
+            ref('int_order_items'), 'select channel, platform_order_no from changed',
+            count_keys=changed_rows(ref('int_order_items')) ~ ' union '
+                ~ changed_rows(ref('fct_orders'))
+        ) | indent(8) }}
+    ) as changed_lines
+    {%- else %}
     from {{ ref('int_order_items') }}
-    {% if is_incremental() %}
-    where (channel, platform_order_no) in (select channel, platform_order_no from changed)
-    {% endif %}
+    {%- endif %}
 ),
 
 orders as (

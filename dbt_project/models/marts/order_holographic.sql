@@ -35,8 +35,10 @@ changed as (
     inner join (
         select distinct changed_order.channel, changed_order.buyer_id
         from (
+            {#- counted by the orders fct_orders wrote: most of the changed orders -#}
             {{ rows_of_changed_orders(
-                ref('fct_orders'), 'select channel, platform_order_no from changed_orders'
+                ref('fct_orders'), 'select channel, platform_order_no from changed_orders',
+                count_keys=changed_rows(ref('fct_orders'))
             ) | indent(12) }}
         ) as changed_order
     ) as buyers
