@@ -5,31 +5,16 @@
     summed the locks of every order and merge-joined them again and again from a temporary
     file (500 MB of temporary reads for 10,000 changed orders at 1,000,000). -#}
 {% macro order_decisions(keys=none) -%}
-with routing as (
-    select *, xmin::text::bigint as row_xid from {{ source('ops', 'routing_decisions') }}
+with
+{#- each ops table with the transaction of each row (the newest says when a decision changed) #}
+{%- for name, table in [('routing', 'routing_decisions'), ('risk', 'risk_assessments'),
+                        ('review', 'review_queue'), ('merges', 'merge_candidates'),
+                        ('locks', 'inventory_locks')] %}
+{{ name }} as (
+    select *, xmin::text::bigint as row_xid from {{ source('ops', table) }}
     {{- order_status_keys(keys) }}
 ),
-
-risk as (
-    select *, xmin::text::bigint as row_xid from {{ source('ops', 'risk_assessments') }}
-    {{- order_status_keys(keys) }}
-),
-
-review as (
-    select *, xmin::text::bigint as row_xid from {{ source('ops', 'review_queue') }}
-    {{- order_status_keys(keys) }}
-),
-
-merges as (
-    select *, xmin::text::bigint as row_xid from {{ source('ops', 'merge_candidates') }}
-    {{- order_status_keys(keys) }}
-),
-
-locks as (
-    select *, xmin::text::bigint as row_xid from {{ source('ops', 'inventory_locks') }}
-    {{- order_status_keys(keys) }}
-),
-
+{% endfor %}
 latest_routing as (
     select distinct on (channel, platform_order_no)
         channel,
