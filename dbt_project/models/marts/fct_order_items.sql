@@ -19,12 +19,18 @@
    last build are read again beside the orders whose stored lines changed. The order's amounts
    come from int_orders, built in the same op as int_order_items. #}
 
-with
 {%- if is_incremental() %}
-changed as (
+{%- set changed_orders -%}
     {{ changed_rows(ref('int_order_items')) }}
     union
     {{ changed_rows(ref('fct_orders')) }}
+{%- endset %}
+{%- endif %}
+
+with
+{%- if is_incremental() %}
+changed as (
+    {{ changed_orders }}
 ),
 {%- endif %}
 
@@ -47,8 +53,7 @@ items as (
     from (
         {{ rows_of_changed_orders(
             ref('int_order_items'), 'select channel, platform_order_no from changed',
-            count_keys=changed_rows(ref('int_order_items')) ~ ' union '
-                ~ changed_rows(ref('fct_orders'))
+            count_keys=changed_orders
         ) | indent(8) }}
     ) as changed_lines
     {%- else %}
