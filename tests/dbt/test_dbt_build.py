@@ -818,6 +818,51 @@ def test_the_current_statuses_have_an_index_the_stuck_count_can_read_alone(
     assert indexed == current > 0
 
 
+@pytest.mark.parametrize(
+    ("table", "key", "prefix", "read"),
+    [
+        # fct_order_status_transitions: each changed order's events
+        (
+            "int_order_fulfillment_events",
+            "channel, platform_order_no",
+            "ofe_order_events",
+            "unified_status, event_at, origin",
+        ),
+        # fulfillment/risk_store.py: the candidates' cart actions, devices and IPs
+        ("int_behaviour_events", "buyer_id, event_at", "ibe_buyer_events", "action, ip, device"),
+    ],
+)
+def test_the_rows_of_an_order_or_buyer_are_read_from_the_index_alone(
+    built_warehouse: PgConn, table: str, key: str, prefix: str, read: str
+):
+    """The rows of one order (one buyer) lie on as many heap pages as there are rows: the
+    readers that look them up by key find every column they read in one index, so the lookup
+    never visits the heap; and that index is the only one on the key (the plain key index it
+    replaces would be upkeep for nothing)."""
+    on_key = _rows(
+        built_warehouse,
+        "select indexname, indexdef from pg_indexes where schemaname = 'intermediate' "
+        f"and tablename = '{table}' and indexdef like '%%({key})%%'",
+    )
+    assert [name[: len(prefix)] for name, _ in on_key] == [prefix]
+    assert f"include ({read})" in on_key[0][1].lower()
+    first = key.split(", ")[0]
+    ((values),) = _rows(
+        built_warehouse,
+        f"select {key} from intermediate.{table} where {first} is not null limit 1",
+    )
+    where = " and ".join(f"{column} = %s" for column in key.split(", "))
+    with psycopg.connect(built_warehouse.url()) as db:
+        db.execute("set local enable_seqscan = off; set local enable_bitmapscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in db.execute(
+                f"explain select {read} from intermediate.{table} where {where}", list(values)
+            )
+        )
+    assert f"Index Only Scan using {prefix}" in plan, plan
+
+
 def _wms_latest_indexes(conn: PgConn) -> list[tuple]:
     return _rows(
         conn,

@@ -1,3 +1,8 @@
+{#- a risk pass reads its candidates' events (cart actions, devices, IPs) by buyer and time:
+    a buyer's events lie on a page each, so the key alone cost 65,923 pages for 9,992 buyers at
+    1,000,000 orders; with what the pass reads in the index, 9,816. It replaces the plain
+    (buyer_id, event_at) index. -#}
+{%- set buyer_events = "(buyer_id, event_at) include (action, ip, device)" -%}
 {{
     config(
         materialized='incremental',
@@ -5,10 +10,11 @@
         incremental_strategy='merge',
         indexes=[
             {'columns': ['event_id'], 'unique': True},
-            {'columns': ['buyer_id', 'event_at']},
             {'columns': ['device', 'buyer_id', 'event_at']},
             {'columns': ['ip', 'buyer_id', 'event_at']},
         ] + build_indexes(),
+        ensured_indexes={'ibe_buyer_events': buyer_events},
+        post_hook="{{ ensure_indexes() }}",
     )
 }}
 
