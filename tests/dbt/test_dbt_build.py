@@ -393,6 +393,73 @@ def test_incremental_build_ends_where_a_full_refresh_does(
         drop_database(pg, conn)
 
 
+@pytest.mark.slow
+def test_a_buyers_new_order_brings_their_history_to_every_order_they_placed(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+):
+    """A buyer's new order changes the history (orders, amount paid) the holographic shows on
+    all their orders: the orders whose own facts did not change get it in place, nothing else
+    of theirs rewritten; an order of a buyer whose history did not change is left as it was;
+    and the whole equals a full refresh."""
+    conn = _copy_of(pg, first_build)
+    try:
+        ((buyer, placed),) = _rows(
+            conn,
+            "select buyer_id, count(*) from marts.order_holographic where channel = 'taobao' "
+            "group by buyer_id order by count(*) desc, buyer_id limit 1",
+        )
+        mine = [o for o in sample_orders_all if o.channel == "taobao" and o.buyer_id == buyer]
+        assert len(mine) == placed
+        again = Order.model_validate(
+            {**mine[0].model_dump(), "platform_order_no": mine[0].platform_order_no + "7"}
+        )
+        read = (
+            "select platform_order_no, buyer_orders, buyer_paid_amount, _written_xid, "
+            "items_json::text from marts.order_holographic where channel = 'taobao' "
+            "and buyer_id = %s order by platform_order_no"
+        )
+        before = _rows(conn, read, (buyer,))
+        ((other, other_xid),) = _rows(
+            conn,
+            "select platform_order_no, _written_xid from marts.order_holographic "
+            "where channel = 'taobao' and buyer_id <> %s order by platform_order_no limit 1",
+            (buyer,),
+        )
+        with psycopg.connect(conn.url()) as db:
+            load_sample_orders(db, [again])
+        run_dbt(conn, tmp_path, "run")
+
+        after = _rows(conn, read, (buyer,))
+        ((orders, paid),) = _rows(
+            conn,
+            "select orders, paid_amount from marts.dim_buyers "
+            "where channel = 'taobao' and buyer_id = %s",
+            (buyer,),
+        )
+        assert orders == placed + 1
+        assert [(no, n, amount) for no, n, amount, _, _ in after] == [
+            (no, orders, paid) for no, *_ in after
+        ]
+        assert paid > before[0][2]
+        # the buyer's earlier orders: rewritten in place, their own columns as they were
+        earlier = {no: (xid, items) for no, _, _, xid, items in before}
+        for no, _, _, xid, items in after:
+            if no in earlier:
+                assert xid > earlier[no][0]
+                assert items == earlier[no][1]
+        assert _rows(
+            conn,
+            "select _written_xid from marts.order_holographic "
+            "where channel = 'taobao' and platform_order_no = %s",
+            (other,),
+        ) == [(other_xid,)]
+        with psycopg.connect(conn.url()) as db:
+            incremental = _snapshot(db)
+        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
+    finally:
+        drop_database(pg, conn)
+
+
 # incremental models that find their work with `changed_rows` (rows of a parent model written
 # since their own last build)
 REDONE_BY_CHANGED_ROWS = (

@@ -5,6 +5,7 @@
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['channel', 'platform_order_no'], 'unique': True}] + build_indexes(),
+        post_hook="{{ update_buyer_history() }}",
     )
 }}
 
@@ -12,8 +13,10 @@
    items, payments and coupons, logistics tracks, CS tickets, inventory movements, after-sale,
    buyer history, warehouse, risk assessment, routing decision, merge candidates and status
    history. Decisions are left-joined: empty until the decision assets have run.
-   Incremental: orders whose row in any of those facts changed since the last build, plus
-   every order of a buyer whose history changed. #}
+   Incremental: orders whose row in any of those facts changed since the last build. A
+   buyer's new or changed order also changes the buyer history shown on their other orders:
+   those rows get the new history by the post-hook `update_buyer_history`, in place, without
+   their items, tracks, movements and statuses read again. #}
 
 with
 {% if is_incremental() %}
@@ -28,22 +31,6 @@ changed_orders as (
 
 changed as (
     select channel, platform_order_no from changed_orders
-    union
-    -- a buyer's new order changes the history shown on all their orders
-    select same_buyer.channel, same_buyer.platform_order_no
-    from {{ ref('fct_orders') }} as same_buyer
-    inner join (
-        select distinct changed_order.channel, changed_order.buyer_id
-        from (
-            {#- counted by the orders fct_orders wrote: most of the changed orders -#}
-            {{ rows_of_changed_orders(
-                ref('fct_orders'), 'select channel, platform_order_no from changed_orders',
-                count_keys=changed_rows(ref('fct_orders'))
-            ) | indent(12) }}
-        ) as changed_order
-    ) as buyers
-        on buyers.channel = same_buyer.channel
-        and buyers.buyer_id = same_buyer.buyer_id
 ),
 {% endif %}
 
