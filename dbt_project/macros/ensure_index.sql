@@ -21,3 +21,23 @@
     end $ensure_index${% if not loop.last %};{% endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- Post-hook beside ensure_indexes: drops the plain B-tree index (not unique, no include, no
+    where) on exactly `columns` of the relation, the one an ensured covering index on the same
+    key supersedes; a warehouse built before the covering index still has it, and every
+    write would keep both up. -#}
+{% macro drop_superseded_index(columns) -%}
+    do $drop_index$
+    declare
+        superseded text;
+    begin
+        for superseded in
+            select indexname from pg_indexes
+            where schemaname = '{{ this.schema }}' and tablename = '{{ this.identifier }}'
+                and indexdef like '% USING btree ({{ columns | join(", ") }})'
+                and indexdef not like 'CREATE UNIQUE %'
+        loop
+            execute format('drop index %I.%I', '{{ this.schema }}', superseded);
+        end loop;
+    end $drop_index$
+{%- endmacro %}

@@ -930,6 +930,39 @@ def test_the_rows_of_an_order_or_buyer_are_read_from_the_index_alone(
     assert f"Index Only Scan using {prefix}" in plan, plan
 
 
+@pytest.mark.slow
+def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they_replace(
+    pg: PgConn, tmp_path: Path, first_build: PgConn
+):
+    """A warehouse built when the order's and the buyer's events had plain key indexes: the
+    next incremental run drops those (the covering indexes serve every lookup by that key)
+    and keeps the covering ones and the unique keys; the rows stay as they were."""
+    conn = _copy_of(pg, first_build)
+    plain = {
+        "int_order_fulfillment_events": "channel, platform_order_no",
+        "int_behaviour_events": "buyer_id, event_at",
+    }
+    listed = (
+        "select tablename, indexname, indexdef from pg_indexes "
+        "where schemaname = 'intermediate' and tablename in "
+        "('int_order_fulfillment_events', 'int_behaviour_events') order by 1, 2"
+    )
+    rows = "select count(*), max(_written_xid) from intermediate.int_behaviour_events"
+    try:
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            for table, key in plain.items():
+                db.execute(f"create index old_{table} on intermediate.{table} ({key})")
+            before = db.execute(listed).fetchall()
+            kept = db.execute(rows).fetchone()
+        assert {name for _, name, _ in before} >= {f"old_{t}" for t in plain}
+        run_dbt(conn, tmp_path, "run", "-s", "int_order_fulfillment_events int_behaviour_events")
+        after = _rows(conn, listed)
+        assert [i for i in before if not i[1].startswith("old_")] == after
+        assert _rows(conn, rows) == [kept]
+    finally:
+        drop_database(pg, conn)
+
+
 def _wms_latest_indexes(conn: PgConn) -> list[tuple]:
     return _rows(
         conn,

@@ -14,7 +14,10 @@
             {'columns': ['ip', 'buyer_id', 'event_at']},
         ] + build_indexes(),
         ensured_indexes={'ibe_buyer_events': buyer_events},
-        post_hook="{{ ensure_indexes() }}",
+        post_hook=[
+            "{{ ensure_indexes() }}",
+            "{{ drop_superseded_index(['buyer_id', 'event_at']) }}",
+        ],
     )
 }}
 

@@ -17,7 +17,10 @@
             {'columns': ['tracking_no']},
         ] + build_indexes(),
         ensured_indexes={'ofe_wms_latest': wms_latest, 'ofe_order_events': order_events},
-        post_hook="{{ ensure_indexes() }}",
+        post_hook=[
+            "{{ ensure_indexes() }}",
+            "{{ drop_superseded_index(['channel', 'platform_order_no']) }}",
+        ],
     )
 }}
 
