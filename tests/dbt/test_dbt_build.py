@@ -460,6 +460,65 @@ def test_a_buyers_new_order_brings_their_history_to_every_order_they_placed(
         drop_database(pg, conn)
 
 
+@pytest.mark.slow
+def test_transitions_write_only_the_orders_whose_rows_changed(
+    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+):
+    """`fct_order_status_transitions` (incremental strategy `sync`): an order that moved on
+    keeps its stored transitions and gains the new ones; an order one of whose stored rows
+    differs from what the build computes is replaced whole (the stale row gone, every row
+    written again, so the history downstream is redone); an order that did not change is not
+    touched."""
+    conn = _copy_of(pg, first_build)
+    try:
+        movable = [
+            o for o in sample_orders_all if o.channel == "taobao" and _advance(o).events != o.events
+        ]
+        moved, tampered, untouched = movable[0], movable[1], movable[2]
+        read = (
+            "select seq, origin, _written_xid from marts.fct_order_status_transitions "
+            "where channel = 'taobao' and platform_order_no = %s order by seq"
+        )
+        before = {
+            o.platform_order_no: _rows(conn, read, (o.platform_order_no,)) for o in movable[:3]
+        }
+        with psycopg.connect(conn.url()) as db:
+            db.execute(
+                "update marts.fct_order_status_transitions set origin = 'stale' "
+                "where channel = 'taobao' and platform_order_no = %s and seq = 1",
+                [tampered.platform_order_no],
+            )
+            load_sample_orders(db, [_advance(moved), _advance(tampered)])
+        run_dbt(conn, tmp_path, "run")
+        ((built,),) = _rows(
+            conn,
+            "select max(_written_xid) from marts.fct_order_status_transitions",
+        )
+
+        after = _rows(conn, read, (moved.platform_order_no,))
+        kept = before[moved.platform_order_no]
+        assert after[: len(kept)] == kept
+        assert len(after) > len(kept)
+        assert {xid for _, _, xid in after[len(kept) :]} == {built}
+
+        replaced = _rows(conn, read, (tampered.platform_order_no,))
+        assert "stale" not in {origin for _, origin, _ in replaced}
+        assert {xid for _, _, xid in replaced} == {built}
+
+        assert (
+            _rows(conn, read, (untouched.platform_order_no,)) == before[untouched.platform_order_no]
+        )
+        # the history downstream was redone for both changed orders
+        redone = _rows(
+            conn,
+            "select distinct platform_order_no from marts.fct_order_status_history "
+            "where _written_xid = (select max(_written_xid) from marts.fct_order_status_history)",
+        )
+        assert {no for (no,) in redone} == {moved.platform_order_no, tampered.platform_order_no}
+    finally:
+        drop_database(pg, conn)
+
+
 # incremental models that find their work with `changed_rows` (rows of a parent model written
 # since their own last build)
 REDONE_BY_CHANGED_ROWS = (

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='sync',
+        sync_row_key=['seq'],
         indexes=[{'columns': ['channel', 'platform_order_no', 'seq'], 'unique': True}] + build_indexes(),
     )
 }}
@@ -11,7 +12,9 @@
    the status_transitions seed: an allowed change is applied; evidence of an earlier step of
    the normal flow arriving after a later one (a carrier's "waybill created" after the
    platform's "shipped") is stale and ignored; anything else is forbidden, recorded with its
-   reason, and the order stays where it was. Rebuilt per changed order.
+   reason, and the order stays where it was. Rebuilt per changed order, written by the
+   `sync` strategy (macros/incremental_sync.sql): an order keeps the stored rows that come
+   again unchanged and gains its new ones; one with a row changed or gone is replaced whole.
 
    Most orders (96% at 500,000) never meet a stale or forbidden event: each event is allowed
    from, or repeats, the one before, so the state is simply the attempted status and one
