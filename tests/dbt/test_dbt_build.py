@@ -338,6 +338,14 @@ def _copy_of(pg: PgConn, built: PgConn) -> PgConn:
     return conn
 
 
+@pytest.fixture
+def first_build_copy(pg: PgConn, first_build: PgConn) -> Iterator[PgConn]:
+    """A copy of `first_build` (`_copy_of`) for one test, dropped after it."""
+    conn = _copy_of(pg, first_build)
+    yield conn
+    drop_database(pg, conn)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "probe_share",
@@ -395,128 +403,118 @@ def test_incremental_build_ends_where_a_full_refresh_does(
 
 @pytest.mark.slow
 def test_a_buyers_new_order_brings_their_history_to_every_order_they_placed(
-    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+    tmp_path: Path, sample_orders_all: list[Order], first_build_copy: PgConn
 ):
     """A buyer's new order changes the history (orders, amount paid) the holographic shows on
     all their orders: the orders whose own facts did not change get it in place, nothing else
     of theirs rewritten; an order of a buyer whose history did not change is left as it was;
     and the whole equals a full refresh."""
-    conn = _copy_of(pg, first_build)
-    try:
-        ((buyer, placed),) = _rows(
-            conn,
-            "select buyer_id, count(*) from marts.order_holographic where channel = 'taobao' "
-            "group by buyer_id order by count(*) desc, buyer_id limit 1",
-        )
-        mine = [o for o in sample_orders_all if o.channel == "taobao" and o.buyer_id == buyer]
-        assert len(mine) == placed
-        again = Order.model_validate(
-            {**mine[0].model_dump(), "platform_order_no": mine[0].platform_order_no + "7"}
-        )
-        read = (
-            "select platform_order_no, buyer_orders, buyer_paid_amount, _written_xid, "
-            "items_json::text from marts.order_holographic where channel = 'taobao' "
-            "and buyer_id = %s order by platform_order_no"
-        )
-        before = _rows(conn, read, (buyer,))
-        ((other, other_xid),) = _rows(
-            conn,
-            "select platform_order_no, _written_xid from marts.order_holographic "
-            "where channel = 'taobao' and buyer_id <> %s order by platform_order_no limit 1",
-            (buyer,),
-        )
-        with psycopg.connect(conn.url()) as db:
-            load_sample_orders(db, [again])
-        run_dbt(conn, tmp_path, "run")
+    conn = first_build_copy
+    ((buyer, placed),) = _rows(
+        conn,
+        "select buyer_id, count(*) from marts.order_holographic where channel = 'taobao' "
+        "group by buyer_id order by count(*) desc, buyer_id limit 1",
+    )
+    mine = [o for o in sample_orders_all if o.channel == "taobao" and o.buyer_id == buyer]
+    assert len(mine) == placed
+    again = Order.model_validate(
+        {**mine[0].model_dump(), "platform_order_no": mine[0].platform_order_no + "7"}
+    )
+    read = (
+        "select platform_order_no, buyer_orders, buyer_paid_amount, _written_xid, "
+        "items_json::text from marts.order_holographic where channel = 'taobao' "
+        "and buyer_id = %s order by platform_order_no"
+    )
+    before = _rows(conn, read, (buyer,))
+    ((other, other_xid),) = _rows(
+        conn,
+        "select platform_order_no, _written_xid from marts.order_holographic "
+        "where channel = 'taobao' and buyer_id <> %s order by platform_order_no limit 1",
+        (buyer,),
+    )
+    with psycopg.connect(conn.url()) as db:
+        load_sample_orders(db, [again])
+    run_dbt(conn, tmp_path, "run")
 
-        after = _rows(conn, read, (buyer,))
-        ((orders, paid),) = _rows(
-            conn,
-            "select orders, paid_amount from marts.dim_buyers "
-            "where channel = 'taobao' and buyer_id = %s",
-            (buyer,),
-        )
-        assert orders == placed + 1
-        assert [(no, n, amount) for no, n, amount, _, _ in after] == [
-            (no, orders, paid) for no, *_ in after
-        ]
-        assert paid > before[0][2]
-        # the buyer's earlier orders: rewritten in place, their own columns as they were
-        earlier = {no: (xid, items) for no, _, _, xid, items in before}
-        for no, _, _, xid, items in after:
-            if no in earlier:
-                assert xid > earlier[no][0]
-                assert items == earlier[no][1]
-        assert _rows(
-            conn,
-            "select _written_xid from marts.order_holographic "
-            "where channel = 'taobao' and platform_order_no = %s",
-            (other,),
-        ) == [(other_xid,)]
-        with psycopg.connect(conn.url()) as db:
-            incremental = _snapshot(db)
-        _assert_a_full_refresh_gives(incremental, conn, tmp_path)
-    finally:
-        drop_database(pg, conn)
+    after = _rows(conn, read, (buyer,))
+    ((orders, paid),) = _rows(
+        conn,
+        "select orders, paid_amount from marts.dim_buyers "
+        "where channel = 'taobao' and buyer_id = %s",
+        (buyer,),
+    )
+    assert orders == placed + 1
+    assert [(no, n, amount) for no, n, amount, _, _ in after] == [
+        (no, orders, paid) for no, *_ in after
+    ]
+    assert paid > before[0][2]
+    # the buyer's earlier orders: rewritten in place, their own columns as they were
+    earlier = {no: (xid, items) for no, _, _, xid, items in before}
+    for no, _, _, xid, items in after:
+        if no in earlier:
+            assert xid > earlier[no][0]
+            assert items == earlier[no][1]
+    assert _rows(
+        conn,
+        "select _written_xid from marts.order_holographic "
+        "where channel = 'taobao' and platform_order_no = %s",
+        (other,),
+    ) == [(other_xid,)]
+    with psycopg.connect(conn.url()) as db:
+        incremental = _snapshot(db)
+    _assert_a_full_refresh_gives(incremental, conn, tmp_path)
 
 
 @pytest.mark.slow
 def test_transitions_write_only_the_orders_whose_rows_changed(
-    pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
+    tmp_path: Path, sample_orders_all: list[Order], first_build_copy: PgConn
 ):
     """`fct_order_status_transitions` (incremental strategy `sync`): an order that moved on
     keeps its stored transitions and gains the new ones; an order one of whose stored rows
     differs from what the build computes is replaced whole (the stale row gone, every row
     written again, so the history downstream is redone); an order that did not change is not
     touched."""
-    conn = _copy_of(pg, first_build)
-    try:
-        movable = [
-            o for o in sample_orders_all if o.channel == "taobao" and _advance(o).events != o.events
-        ]
-        moved, tampered, untouched = movable[0], movable[1], movable[2]
-        read = (
-            "select seq, origin, _written_xid from marts.fct_order_status_transitions "
-            "where channel = 'taobao' and platform_order_no = %s order by seq"
+    conn = first_build_copy
+    movable = [
+        o for o in sample_orders_all if o.channel == "taobao" and _advance(o).events != o.events
+    ]
+    moved, tampered, untouched = movable[0], movable[1], movable[2]
+    read = (
+        "select seq, origin, _written_xid from marts.fct_order_status_transitions "
+        "where channel = 'taobao' and platform_order_no = %s order by seq"
+    )
+    before = {o.platform_order_no: _rows(conn, read, (o.platform_order_no,)) for o in movable[:3]}
+    with psycopg.connect(conn.url()) as db:
+        db.execute(
+            "update marts.fct_order_status_transitions set origin = 'stale' "
+            "where channel = 'taobao' and platform_order_no = %s and seq = 1",
+            [tampered.platform_order_no],
         )
-        before = {
-            o.platform_order_no: _rows(conn, read, (o.platform_order_no,)) for o in movable[:3]
-        }
-        with psycopg.connect(conn.url()) as db:
-            db.execute(
-                "update marts.fct_order_status_transitions set origin = 'stale' "
-                "where channel = 'taobao' and platform_order_no = %s and seq = 1",
-                [tampered.platform_order_no],
-            )
-            load_sample_orders(db, [_advance(moved), _advance(tampered)])
-        run_dbt(conn, tmp_path, "run")
-        ((built,),) = _rows(
-            conn,
-            "select max(_written_xid) from marts.fct_order_status_transitions",
-        )
+        load_sample_orders(db, [_advance(moved), _advance(tampered)])
+    run_dbt(conn, tmp_path, "run")
+    ((built,),) = _rows(
+        conn,
+        "select max(_written_xid) from marts.fct_order_status_transitions",
+    )
 
-        after = _rows(conn, read, (moved.platform_order_no,))
-        kept = before[moved.platform_order_no]
-        assert after[: len(kept)] == kept
-        assert len(after) > len(kept)
-        assert {xid for _, _, xid in after[len(kept) :]} == {built}
+    after = _rows(conn, read, (moved.platform_order_no,))
+    kept = before[moved.platform_order_no]
+    assert after[: len(kept)] == kept
+    assert len(after) > len(kept)
+    assert {xid for _, _, xid in after[len(kept) :]} == {built}
 
-        replaced = _rows(conn, read, (tampered.platform_order_no,))
-        assert "stale" not in {origin for _, origin, _ in replaced}
-        assert {xid for _, _, xid in replaced} == {built}
+    replaced = _rows(conn, read, (tampered.platform_order_no,))
+    assert "stale" not in {origin for _, origin, _ in replaced}
+    assert {xid for _, _, xid in replaced} == {built}
 
-        assert (
-            _rows(conn, read, (untouched.platform_order_no,)) == before[untouched.platform_order_no]
-        )
-        # the history downstream was redone for both changed orders
-        redone = _rows(
-            conn,
-            "select distinct platform_order_no from marts.fct_order_status_history "
-            "where _written_xid = (select max(_written_xid) from marts.fct_order_status_history)",
-        )
-        assert {no for (no,) in redone} == {moved.platform_order_no, tampered.platform_order_no}
-    finally:
-        drop_database(pg, conn)
+    assert _rows(conn, read, (untouched.platform_order_no,)) == before[untouched.platform_order_no]
+    # the history downstream was redone for both changed orders
+    redone = _rows(
+        conn,
+        "select distinct platform_order_no from marts.fct_order_status_history "
+        "where _written_xid = (select max(_written_xid) from marts.fct_order_status_history)",
+    )
+    assert {no for (no,) in redone} == {moved.platform_order_no, tampered.platform_order_no}
 
 
 # incremental models that find their work with `changed_rows` (rows of a parent model written
@@ -991,12 +989,12 @@ def test_the_rows_of_an_order_or_buyer_are_read_from_the_index_alone(
 
 @pytest.mark.slow
 def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they_replace(
-    pg: PgConn, tmp_path: Path, first_build: PgConn
+    tmp_path: Path, first_build_copy: PgConn
 ):
     """A warehouse built when the order's and the buyer's events had plain key indexes: the
     next incremental run drops those (the covering indexes serve every lookup by that key)
     and keeps the covering ones and the unique keys; the rows stay as they were."""
-    conn = _copy_of(pg, first_build)
+    conn = first_build_copy
     plain = {
         "int_order_fulfillment_events": "channel, platform_order_no",
         "int_behaviour_events": "buyer_id, event_at",
@@ -1007,19 +1005,16 @@ def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they
         "('int_order_fulfillment_events', 'int_behaviour_events') order by 1, 2"
     )
     rows = "select count(*), max(_written_xid) from intermediate.int_behaviour_events"
-    try:
-        with psycopg.connect(conn.url(), autocommit=True) as db:
-            for table, key in plain.items():
-                db.execute(f"create index old_{table} on intermediate.{table} ({key})")
-            before = db.execute(listed).fetchall()
-            kept = db.execute(rows).fetchone()
-        assert {name for _, name, _ in before} >= {f"old_{t}" for t in plain}
-        run_dbt(conn, tmp_path, "run", "-s", "int_order_fulfillment_events int_behaviour_events")
-        after = _rows(conn, listed)
-        assert [i for i in before if not i[1].startswith("old_")] == after
-        assert _rows(conn, rows) == [kept]
-    finally:
-        drop_database(pg, conn)
+    with psycopg.connect(conn.url(), autocommit=True) as db:
+        for table, key in plain.items():
+            db.execute(f"create index old_{table} on intermediate.{table} ({key})")
+        before = db.execute(listed).fetchall()
+        kept = db.execute(rows).fetchone()
+    assert {name for _, name, _ in before} >= {f"old_{t}" for t in plain}
+    run_dbt(conn, tmp_path, "run", "-s", "int_order_fulfillment_events int_behaviour_events")
+    after = _rows(conn, listed)
+    assert [i for i in before if not i[1].startswith("old_")] == after
+    assert _rows(conn, rows) == [kept]
 
 
 def _wms_latest_indexes(conn: PgConn) -> list[tuple]:
