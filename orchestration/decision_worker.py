@@ -230,15 +230,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     import_great_expectations_in_background()  # once for the process: every pass checks
-    with dg.DagsterInstance.get() as instance:
-        if n := fail_orphaned_runs(instance):
-            log.warning(f"marked {n} run(s) of a stopped decision worker failed")
-        worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
-        # what raw held before this process started is the automation's (and the initial
-        # run's) to decide: start from now, not from the first load ever recorded
-        worker.seen = worker.watermark()
-        log.info(f"watching {len(worker.keys)} inputs")
-        try:
+    # a stop asked for at any point ends the process cleanly, even while it starts or logs
+    # (a SIGTERM landing inside the "watching" line's write escaped the loop's handler)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            if n := fail_orphaned_runs(instance):
+                log.warning(f"marked {n} run(s) of a stopped decision worker failed")
+            worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
+            # what raw held before this process started is the automation's (and the initial
+            # run's) to decide: start from now, not from the first load ever recorded
+            worker.seen = worker.watermark()
+            log.info(f"watching {len(worker.keys)} inputs")
             while not (stop.is_set() or worker.interrupted):
                 time.sleep(worker.backoff())
                 try:
@@ -252,8 +254,8 @@ def main() -> None:
                 elif result is not None and not result.success:
                     wait = worker.backoff()
                     log.warning(f"decision run {result.run_id} failed; next pass in {wait:.0f} s")
-        except KeyboardInterrupt:
-            pass
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
