@@ -20,17 +20,13 @@
 
 with
 {% if is_incremental() %}
-changed_orders as (
+changed as (
     {%- for fact in ['fct_orders', 'fct_order_items', 'fct_logistics_tracks', 'fct_cs_tickets',
                      'fct_inventory_movements', 'fct_after_sales', 'fct_order_status_history'] %}
     {% if not loop.first %}union{% endif %}
     {{ changed_rows(ref(fact)) }}
         and platform_order_no is not null
     {%- endfor %}
-),
-
-changed as (
-    select channel, platform_order_no from changed_orders
 ),
 {% endif %}
 
