@@ -1041,6 +1041,44 @@ def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they
     assert _rows(conn, rows) == [kept]
 
 
+@pytest.mark.slow
+def test_the_statuses_of_an_order_are_found_by_its_key_alone(
+    tmp_path: Path, first_build_copy: PgConn
+):
+    """`fct_order_status_history`'s rows of an order are deleted and read by the order's key:
+    an index on the key alone, which B-tree deduplication keeps to one entry per order. A
+    warehouse built with the (channel, platform_order_no, entered_at) index loses that one at
+    its next build; the delete of a changed order's statuses probes the key index."""
+    conn = first_build_copy
+    listed = (
+        "select indexname, indexdef from pg_indexes where schemaname = 'marts' "
+        "and tablename = 'fct_order_status_history' order by 1"
+    )
+    built = _rows(conn, listed)
+    with psycopg.connect(conn.url(), autocommit=True) as db:
+        db.execute(
+            "create index old_history_key on marts.fct_order_status_history "
+            "(channel, platform_order_no, entered_at)"
+        )
+    run_dbt(conn, tmp_path, "run", "-s", "fct_order_status_history")
+    after = _rows(conn, listed)
+    assert after == built
+    on_key = [n for n, d in after if d.endswith("USING btree (channel, platform_order_no)")]
+    assert [n[: len("osh_order")] for n in on_key] == ["osh_order"]
+    assert not [d for _, d in after if "(channel, platform_order_no, entered_at)" in d]
+    with psycopg.connect(conn.url()) as db:
+        db.execute("set local enable_seqscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in db.execute(
+                "explain delete from marts.fct_order_status_history "
+                "where (channel, platform_order_no) in "
+                "(select channel, platform_order_no from marts.fct_orders limit 10)"
+            )
+        )
+    assert f"using {on_key[0]}" in plan or f"on {on_key[0]}" in plan, plan
+
+
 def _wms_latest_indexes(conn: PgConn) -> list[tuple]:
     return _rows(
         conn,

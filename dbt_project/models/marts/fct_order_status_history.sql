@@ -3,14 +3,23 @@
     of 106,000 at 1,000,000 orders: half of what the health model read) -#}
 {%- set current_status = "(unified_status, entered_at) include (channel, platform_order_no)"
     ~ " where is_current" -%}
+{#- an incremental build deletes the statuses of each changed order by the order's key, one
+    probe per order into this index: on the key alone B-tree deduplication keeps one entry per
+    order (10,912 pages at 1,000,000 orders against 34,603 with `entered_at` after the key),
+    so the probes of a 10,000-order cycle land on fewer pages, more of them in memory. It
+    replaces the (channel, platform_order_no, entered_at) index of earlier builds. -#}
+{%- set order_statuses = "(channel, platform_order_no)" -%}
 {{
     config(
         materialized='incremental',
         unique_key=['channel', 'platform_order_no'],
         incremental_strategy='delete+insert',
-        indexes=[{'columns': ['channel', 'platform_order_no', 'entered_at']}] + build_indexes(),
-        ensured_indexes={'osh_current_status': current_status},
-        post_hook="{{ ensure_indexes() }}",
+        indexes=build_indexes(),
+        ensured_indexes={'osh_current_status': current_status, 'osh_order': order_statuses},
+        post_hook=[
+            "{{ ensure_indexes() }}",
+            "{{ drop_superseded_index(['channel', 'platform_order_no', 'entered_at']) }}",
+        ],
     )
 }}
 
