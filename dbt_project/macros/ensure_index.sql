@@ -41,3 +41,23 @@
         end loop;
     end $drop_index$
 {%- endmacro %}
+
+{#- Post-hook beside ensure_indexes: drops the relation's indexes named `<prefix>_...` for each
+    of `prefixes`, ensured indexes whose definition changed under a new prefix (ensure_indexes
+    keeps an index by its prefix, so a changed definition needs a new one). -#}
+{% macro drop_indexes_named(prefixes) -%}
+    do $drop_named$
+    declare
+        replaced text;
+    begin
+        for replaced in
+            select indexname from pg_indexes
+            where schemaname = '{{ this.schema }}' and tablename = '{{ this.identifier }}'
+                and indexname like any (array[
+                    {%- for prefix in prefixes %}'{{ prefix }}\_%'{{ ', ' if not loop.last }}{% endfor -%}
+                ])
+        loop
+            execute format('drop index %I.%I', '{{ this.schema }}', replaced);
+        end loop;
+    end $drop_named$
+{%- endmacro %}

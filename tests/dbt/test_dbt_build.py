@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
 from connectors.raw_loader import load_orders
@@ -265,6 +266,8 @@ SNAPSHOT_TABLES = {
     "fct_inventory_movements": "movement_key",
     "dim_buyers": "channel, buyer_id",
     "dim_skus": "sku",
+    "order_health_checks": "channel, platform_order_no",
+    "order_health_daily": "day, channel",
 }
 VOLATILE = {
     "_built_at", "_built_xid", "_written_xid", "loaded_at", "hours_in_status",
@@ -515,6 +518,88 @@ def test_transitions_write_only_the_orders_whose_rows_changed(
         "where _written_xid = (select max(_written_xid) from marts.fct_order_status_history)",
     )
     assert {no for (no,) in redone} == {moved.platform_order_no, tampered.platform_order_no}
+
+
+HEALTH_MODELS = ("--select", "order_health_checks", "order_health_daily")
+
+
+def _health_checks(db: psycopg.Connection) -> dict[tuple[str, str], tuple]:
+    """(channel, order) -> (_written_xid, checks_version, fields_expected, modified_at)."""
+    return {
+        (channel, no): rest
+        for channel, no, *rest in db.execute(
+            "select channel, platform_order_no, _written_xid, checks_version, fields_expected, "
+            "modified_at from marts.order_health_checks"
+        )
+    }
+
+
+@pytest.mark.slow
+def test_order_health_checks_redo_only_the_changed_order(
+    tmp_path: Path, sample_orders_all: list[Order], first_build_copy: PgConn
+):
+    """order_health_checks (one row per order, incremental): a change to one order's raw row
+    rewrites that order's row alone, a build with nothing new rewrites none, and
+    order_health_daily (a table over it) equals a full refresh."""
+    conn = first_build_copy
+    moved = next(
+        o for o in sample_orders_all if o.channel == "taobao" and _advance(o).events != o.events
+    )
+    key = ("taobao", moved.platform_order_no)
+    with psycopg.connect(conn.url()) as db:
+        before = _health_checks(db)
+        load_sample_orders(db, [_advance(moved)])
+    assert key in before and len(before) > 100
+    run_dbt(conn, tmp_path, "run")
+    with psycopg.connect(conn.url()) as db:
+        after = _health_checks(db)
+    newest = max(xid for xid, *_ in after.values())
+    assert newest > max(xid for xid, *_ in before.values())
+    assert [k for k, (xid, *_) in after.items() if xid == newest] == [key]
+    assert after[key][3] > before[key][3]  # the order's new modified time
+    assert {k: v for k, v in after.items() if k != key} == {
+        k: v for k, v in before.items() if k != key
+    }
+
+    run_dbt(conn, tmp_path, "run", *HEALTH_MODELS)  # nothing changed since
+    with psycopg.connect(conn.url()) as db:
+        assert _health_checks(db) == after
+        incremental = _snapshot(db)
+    _assert_a_full_refresh_gives(incremental, conn, tmp_path)
+
+
+@pytest.mark.slow
+def test_order_health_checks_are_all_redone_when_their_settings_change(
+    tmp_path: Path, first_build_copy: PgConn
+):
+    """The checks stored per order depend on the completeness settings: once operations change
+    them (here a dbt --vars override of `order_health_index`), the next incremental build
+    checks every order again, though no order changed, and ends where a full refresh with
+    the same settings does."""
+    conn = first_build_copy
+    project = yaml.safe_load((ROOT / "dbt_project" / "dbt_project.yml").read_text())
+    settings = project["vars"]["order_health_index"]
+    required = settings["completeness"]["required_fields"]
+    settings["completeness"]["required_fields"] = [f for f in required if f != "shop_id"]
+    edited = ("--vars", json.dumps({"order_health_index": settings}))
+    with psycopg.connect(conn.url()) as db:
+        before = _health_checks(db)
+    run_dbt(conn, tmp_path, "run", *HEALTH_MODELS, *edited)
+    with psycopg.connect(conn.url()) as db:
+        after = _health_checks(db)
+        incremental = _snapshot(db)
+    assert set(after) == set(before)
+    old_xid = max(xid for xid, *_ in before.values())
+    assert all(xid > old_xid for xid, *_ in after.values())
+    versions = {version for _, version, *_ in after.values()}
+    assert len(versions) == 1 and versions.isdisjoint(v for _, v, *_ in before.values())
+    assert all(after[k][2] == v[2] - 1 for k, v in before.items())  # one field fewer expected
+
+    run_dbt(conn, tmp_path, "run", "--full-refresh", *HEALTH_MODELS, *edited)
+    with psycopg.connect(conn.url()) as db:
+        full = _snapshot(db)
+    for table in ("order_health_checks", "order_health_daily"):
+        assert incremental[table] == full[table], table
 
 
 # incremental models that find their work with `changed_rows` (rows of a parent model written
@@ -946,9 +1031,9 @@ def test_order_lines_built_in_a_run_without_fct_orders_wait_for_their_order(
 def test_the_current_statuses_have_an_index_the_stuck_count_can_read_alone(
     built_warehouse: PgConn,
 ):
-    """order_health_daily's stuck orders come from an index of the current statuses that holds
-    every column the count reads (status, entry time, order key), not from the whole history;
-    and the index has exactly the current rows."""
+    """order_health_checks' current statuses (order_health_daily's stuck orders) come from an
+    index of the current statuses that holds every column they read (status, entry time, order
+    key), not from the whole history; and the index has exactly the current rows."""
     ((definition,),) = _rows(
         built_warehouse,
         "select indexdef from pg_indexes where schemaname = 'marts' "
@@ -970,11 +1055,12 @@ def test_the_current_statuses_have_an_index_the_stuck_count_can_read_alone(
     ("table", "key", "prefix", "read"),
     [
         # fct_order_status_transitions: each changed order's events
+        # ... and order_health_checks: each changed order's WMS ship events and their warehouse
         (
             "int_order_fulfillment_events",
             "channel, platform_order_no",
-            "ofe_order_events",
-            "unified_status, event_at, origin",
+            "ofe_events_of_order",
+            "unified_status, event_at, origin, event_type, warehouse_id",
         ),
         # fulfillment/risk_store.py: the candidates' cart actions, devices and IPs
         ("int_behaviour_events", "buyer_id, event_at", "ibe_buyer_events", "action, ip, device"),
@@ -1015,14 +1101,20 @@ def test_the_rows_of_an_order_or_buyer_are_read_from_the_index_alone(
 def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they_replace(
     tmp_path: Path, first_build_copy: PgConn
 ):
-    """A warehouse built when the order's and the buyer's events had plain key indexes: the
-    next incremental run drops those (the covering indexes serve every lookup by that key)
-    and keeps the covering ones and the unique keys; the rows stay as they were."""
+    """A warehouse built when the order's and the buyer's events had plain key indexes, and
+    the order's events the narrower covering index `ofe_order_events`: the next incremental
+    run drops those (the covering indexes serve every lookup by that key) and keeps the
+    covering ones and the unique keys; the rows stay as they were."""
     conn = first_build_copy
     plain = {
         "int_order_fulfillment_events": "channel, platform_order_no",
         "int_behaviour_events": "buyer_id, event_at",
     }
+    with psycopg.connect(conn.url(), autocommit=True) as db:
+        db.execute(
+            "create index ofe_order_events_123 on intermediate.int_order_fulfillment_events "
+            "(channel, platform_order_no) include (unified_status, event_at, origin)"
+        )
     listed = (
         "select tablename, indexname, indexdef from pg_indexes "
         "where schemaname = 'intermediate' and tablename in "
@@ -1034,10 +1126,11 @@ def test_a_warehouse_built_before_the_covering_indexes_loses_the_plain_ones_they
             db.execute(f"create index old_{table} on intermediate.{table} ({key})")
         before = db.execute(listed).fetchall()
         kept = db.execute(rows).fetchone()
-    assert {name for _, name, _ in before} >= {f"old_{t}" for t in plain}
+    replaced = {f"old_{t}" for t in plain} | {"ofe_order_events_123"}
+    assert {name for _, name, _ in before} >= replaced
     run_dbt(conn, tmp_path, "run", "-s", "int_order_fulfillment_events int_behaviour_events")
     after = _rows(conn, listed)
-    assert [i for i in before if not i[1].startswith("old_")] == after
+    assert [i for i in before if i[1] not in replaced] == after
     assert _rows(conn, rows) == [kept]
 
 

@@ -1,6 +1,7 @@
-{#- order_health_daily asks which orders have sat in a status too long: an index-only read of
-    the current statuses instead of a scan of every status of every order (1,800 pages instead
-    of 106,000 at 1,000,000 orders: half of what the health model read) -#}
+{#- order_health_checks reads every order's current status (order_health_daily counts the
+    orders stuck in it): an index-only read of the current statuses instead of a scan of every
+    status of every order (1,800 pages instead of 106,000 at 1,000,000 orders: half of what
+    the health model read when it was rebuilt whole each run) -#}
 {%- set current_status = "(unified_status, entered_at) include (channel, platform_order_no)"
     ~ " where is_current" -%}
 {#- an incremental build deletes the statuses of each changed order by the order's key, one
