@@ -7,7 +7,8 @@ One check per suite and asset, named `gx_<suite>`:
 - `raw/<merchant table>`: `gx_raw_<table>` (WARN: keys, times, payload enums);
 - `raw/risk_feedback`: `gx_raw_risk_feedback` (WARN: keys, kinds, verdicts, times of the
   chargebacks and audits the learned risk score trains on);
-- `intermediate/int_orders_awaiting_allocation`: ERROR, blocking: the routing decision's input;
+- `intermediate/int_orders_awaiting_allocation`: ERROR, blocking: the routing decision's input
+  (a view: a run checks the rows of the orders `int_orders`' latest build wrote);
 - `marts/fct_orders`, `marts/order_holographic`, `marts/fct_order_items` (items -> orders):
   WARN.
 A check validates the rows its asset's latest materialisation wrote when that was in this run

@@ -148,7 +148,7 @@ def scoped_query(
             since = (started - LOADED_AT_MARGIN).isoformat()
             where += f" and t.loaded_at >= '{since}'::timestamptz"
         return f"{target.select} where {where}", f"rows of run {run_id}"
-    since = build_start_xid(target.relation)
+    since = build_start_xid(target.since or target.relation)
     if since is None:
         return target.select, "all rows"
     return (

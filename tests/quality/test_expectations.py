@@ -41,7 +41,7 @@ create table marts.fct_order_items (
 );
 create table intermediate.int_orders_awaiting_allocation (
     channel text, platform_order_no text, goods_value numeric, freight numeric,
-    paid_at timestamptz, modified_at timestamptz
+    paid_at timestamptz, modified_at timestamptz, _written_xid bigint
 );
 create table intermediate.model_builds (
     model text primary key, built_xid bigint not null, previous_built_xid bigint,
@@ -63,11 +63,12 @@ insert into marts.fct_order_items
 select 'taobao', 'T' || g, 1, 'SKU' || g, 2, 50 + g / 2.0, 100 + g, %(xid)s
 from generate_series(1, 50) g;
 insert into intermediate.int_orders_awaiting_allocation
-select 'taobao', 'T' || g, 100 + g, 8, %(now)s - interval '1 hour', %(now)s
+select 'taobao', 'T' || g, 100 + g, 8, %(now)s - interval '1 hour', %(now)s, %(xid)s
 from generate_series(1, 50) g;
 insert into intermediate.model_builds values
     ('"w"."marts"."fct_orders"', %(xid)s, null, %(now)s, 'i1'),
-    ('"w"."marts"."fct_order_items"', %(xid)s, null, %(now)s, 'i1');
+    ('"w"."marts"."fct_order_items"', %(xid)s, null, %(now)s, 'i1'),
+    ('"w"."intermediate"."int_orders"', %(xid)s, null, %(now)s, 'i1');
 """
 
 
@@ -116,7 +117,7 @@ BAD_ROWS = {
     "duplicate key": (
         targets.MART_TARGETS["intermediate.int_orders_awaiting_allocation"],
         "insert into intermediate.int_orders_awaiting_allocation "
-        "values ('taobao', 'T7', 99, 8, %(now)s - interval '1 hour', %(now)s)",
+        "values ('taobao', 'T7', 99, 8, %(now)s - interval '1 hour', %(now)s, %(xid)s)",
         "delete from intermediate.int_orders_awaiting_allocation "
         "where platform_order_no = 'T7' and goods_value = 99",
         "expect_compound_columns_to_be_unique(channel,platform_order_no)",
@@ -211,6 +212,35 @@ def test_a_run_checks_the_rows_it_wrote_and_a_full_check_every_row(
         db.execute("delete from marts.fct_orders where platform_order_no = 'OLD2'")
 
 
+def test_the_view_routing_reads_is_checked_on_the_orders_int_orders_last_wrote(
+    validator: Validator, db: psycopg.Connection
+) -> None:
+    """`int_orders_awaiting_allocation` is a view over int_orders: a run checks the rows of the
+    orders int_orders' latest build wrote (the orders routing decides anew), by int_orders'
+    `_written_xid`; a full check reads every row."""
+    target = targets.MART_TARGETS["intermediate.int_orders_awaiting_allocation"]
+    insert = (
+        "insert into intermediate.int_orders_awaiting_allocation values "
+        "('taobao', %(no)s, -1, 0, %(now)s, %(now)s, %(xid)s)"
+    )
+    db.execute(insert, {"no": "OLDNEG", "now": NOW, "xid": BUILD_XID - 1})
+    try:
+        scoped = validator.validate(target, params(), run_id=RUN)
+        assert scoped.success and scoped.rows_checked == 50
+        assert scoped.scope == f"rows written since xid {BUILD_XID}"
+        assert not validator.validate(target, params(), run_id=None).success
+        db.execute(insert, {"no": "NEWNEG", "now": NOW, "xid": BUILD_XID + 1})
+        fresh = validator.validate(target, params(), run_id=RUN)
+        assert not fresh.success and fresh.rows_checked == 51
+        samples = {s["platform_order_no"] for o in fresh.failed for s in o.samples}
+        assert samples == {"NEWNEG"}
+    finally:
+        db.execute(
+            "delete from intermediate.int_orders_awaiting_allocation "
+            "where platform_order_no in ('OLDNEG', 'NEWNEG')"
+        )
+
+
 def test_volume_fails_on_a_row_count_drop_and_on_a_quiet_channel(validator: Validator) -> None:
     target = targets.raw_orders_volume("taobao")
     dropped = validator.validate(target, params(previous_row_count=1000))
@@ -232,8 +262,8 @@ def test_samples_mask_phone_numbers_and_nothing_is_written_to_repo_or_cwd(
     monkeypatch.chdir(tmp_path)
     db.execute(
         "insert into intermediate.int_orders_awaiting_allocation values "
-        "('taobao', '13812345678', -1, 0, %(now)s, %(now)s)",
-        {"now": NOW},
+        "('taobao', '13812345678', -1, 0, %(now)s, %(now)s, %(xid)s)",
+        {"now": NOW, "xid": BUILD_XID},
     )
     try:
         result = validator.validate(

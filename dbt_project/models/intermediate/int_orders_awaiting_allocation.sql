@@ -1,7 +1,8 @@
 {#- The orders routing decides on: paid, not closed or refunded by the platform, and not yet
     taken up by the warehouse (no WMS or carrier event beyond a failed allocation). Made for
     fulfillment/routing_store.py, upstream of every `ops` table: reading it never closes a
-    loop. One row per order. -#}
+    loop. One row per order; `_written_xid` is int_orders' (the GX check of a run reads the
+    rows of the orders int_orders' latest build wrote). -#}
 
 with orders as (
     select * from {{ ref('int_orders') }}
@@ -23,7 +24,8 @@ awaiting as (
         orders.freight,
         orders.paid_at,
         orders.modified_at,
-        orders.content_hash
+        orders.content_hash,
+        orders._written_xid
     from orders
     left join fulfillment
         on orders.channel = fulfillment.channel
