@@ -18,12 +18,17 @@ def test_parse_places_districts_with_coordinates_and_flags_the_rest() -> None:
     assert list(out["is_parsed"]) == [True, True, False]
 
 
+# as dbt writes int_orders: each row stamped with its writing transaction (`_written_xid`)
+INT_ORDERS = (
+    "create table intermediate.int_orders (channel text, platform_order_no text, "
+    "province text, city text, district text, receiver_address text, "
+    "_written_xid bigint not null default pg_current_xact_id()::text::bigint)"
+)
+
+
 def test_enrich_writes_one_row_per_order_and_reuses_the_cache(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
-        conn.execute(
-            "create table intermediate.int_orders (channel text, platform_order_no text, "
-            "province text, city text, district text, receiver_address text)"
-        )
+        conn.execute(INT_ORDERS)
         conn.execute(
             "insert into intermediate.int_orders values "
             "('jd', '1', '浙江省', '杭州市', '西湖区', '文三路90号'),"
@@ -40,9 +45,48 @@ def test_enrich_writes_one_row_per_order_and_reuses_the_cache(fresh_db) -> None:
 
         assert enrich_addresses(conn).orders == 0  # nothing changed: nothing to do
         conn.execute(
-            "update intermediate.int_orders set receiver_address = '文三路91号' "
-            "where platform_order_no = '2'"
+            "update intermediate.int_orders set receiver_address = '文三路91号', "
+            "_written_xid = pg_current_xact_id()::text::bigint where platform_order_no = '2'"
         )
         conn.commit()
         again = enrich_addresses(conn)
         assert (again.orders, again.addresses_parsed) == (1, 1)
+
+
+def test_a_pass_reads_only_the_orders_written_since_the_last_one_began(fresh_db) -> None:
+    """A pass looks at the orders int_orders wrote since the last pass began (their
+    `_written_xid`, against the snapshot it stored), not at every order: an order placed
+    before and not written since is not read again, even when its placement is gone; one
+    written while a pass ran is read by the next. Without a stored pass, every order."""
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute(INT_ORDERS)
+        conn.execute(
+            "insert into intermediate.int_orders (channel, platform_order_no, receiver_address) "
+            "select 'jd', g::text, '文三路' || g || '号' from generate_series(1, 20) g"
+        )
+        conn.commit()
+        assert enrich_addresses(conn).orders == 20
+        # a placement lost by hand: the order is not written again, so it is not read again
+        conn.execute("delete from raw.address_geo where platform_order_no = '1'")
+        # a new order and a changed one, written by another transaction after the pass
+        with psycopg.connect(fresh_db.url()) as loader:
+            loader.execute(
+                "insert into intermediate.int_orders (channel, platform_order_no, "
+                "receiver_address) values ('jd', '21', '文三路21号')"
+            )
+            loader.execute(
+                "update intermediate.int_orders set receiver_address = '文二路2号', "
+                "_written_xid = pg_current_xact_id()::text::bigint "
+                "where platform_order_no = '2'"
+            )
+        conn.commit()
+        second = enrich_addresses(conn)
+        placed = dict(conn.execute("select platform_order_no, address_hash from raw.address_geo"))
+        assert second.orders == 2 and "1" not in placed and {"2", "21"} <= set(placed)
+        assert enrich_addresses(conn).orders == 0
+        # without a stored pass: every order, the lost placement found again
+        conn.execute("delete from raw.address_geo_passes")
+        conn.commit()
+        assert enrich_addresses(conn).orders == 1
+        placed = conn.execute("select count(*) from raw.address_geo").fetchone()[0]
+        assert placed == 21
