@@ -256,6 +256,23 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The rows of `relation` a model reads by order: those of the orders `changed_keys` names
+    (rows_of_changed_orders, `key_count` keys) on an incremental run, every row when
+    `changed_keys` is none (a first build, a full refresh); `columns` and `where` as there. -#}
+{% macro rows_of_orders(relation, changed_keys, key_count=none, columns='*', where=none) -%}
+    {%- if changed_keys is none %}
+    select {{ columns }}
+    from {{ relation }}
+    {%- if where %}
+    where {{ where }}
+    {%- endif %}
+    {%- else %}
+    {{ rows_of_changed_orders(
+        relation, changed_keys, key_count=key_count, columns=columns, where=where
+    ) }}
+    {%- endif %}
+{%- endmacro %}
+
 {#- Whether the rows `changed_keys` returns (or `key_count`, when given) are fewer than
     `probe_share` of `relation`'s rows (the planner's count from the last ANALYZE; never
     analysed: not few). True while parsing. -#}

@@ -37,6 +37,8 @@
 {#- an incremental build checks the changed orders only while the stored checks were made with
     the same settings -#}
 {%- set only_changed = false -%}
+{%- set changed_keys = none -%}
+{%- set changed_count = none -%}
 {%- if execute and is_incremental() -%}
     {%- set stored = run_query('select checks_version from ' ~ this ~ ' limit 1') -%}
     {%- set only_changed = stored.rows | length > 0 and stored.rows[0][0] == checks_version -%}
@@ -72,75 +74,38 @@ changed as (
 {%- endif %}
 
 parsed_orders as (
-    select *
-    {%- if only_changed %}
-    from (
-        {{ rows_of_changed_orders(
-            ref('int_orders'), changed_keys, key_count=changed_count
-        ) | indent(8) }}
-    ) as changed_orders
-    {%- else %}
-    from {{ ref('int_orders') }}
-    {%- endif %}
+    {{ rows_of_orders(ref('int_orders'), changed_keys, changed_count) | indent(4) }}
 ),
 
 orders as (
-    select channel, platform_order_no, unified_status, fulfillment_status
-    {%- if only_changed %}
-    from (
-        {{ rows_of_changed_orders(
-            ref('fct_orders'), changed_keys, key_count=changed_count
-        ) | indent(8) }}
-    ) as changed_orders
-    {%- else %}
-    from {{ ref('fct_orders') }}
-    {%- endif %}
+    {{ rows_of_orders(
+        ref('fct_orders'), changed_keys, changed_count,
+        columns='channel, platform_order_no, unified_status, fulfillment_status'
+    ) | indent(4) }}
 ),
 
 current_statuses as (
-    select channel, platform_order_no, unified_status, entered_at
-    {%- if only_changed %}
-    from (
-        {{ rows_of_changed_orders(
-            ref('fct_order_status_history'), changed_keys, key_count=changed_count
-        ) | indent(8) }}
-    ) as changed_history
-    {%- else %}
-    from {{ ref('fct_order_status_history') }}
-    {%- endif %}
-    where is_current
+    {{ rows_of_orders(
+        ref('fct_order_status_history'), changed_keys, changed_count,
+        columns='channel, platform_order_no, unified_status, entered_at', where='is_current'
+    ) | indent(4) }}
 ),
 
 cs_tickets as (
-    select channel, platform_order_no, priority
-    {%- if only_changed %}
-    from (
-        {{ rows_of_changed_orders(
-            ref('fct_cs_tickets'), changed_keys, key_count=changed_count
-        ) | indent(8) }}
-    ) as changed_tickets
-    {%- else %}
-    from {{ ref('fct_cs_tickets') }}
-    {%- endif %}
-    where platform_order_no is not null
+    {{ rows_of_orders(
+        ref('fct_cs_tickets'), changed_keys, changed_count,
+        columns='channel, platform_order_no, priority', where='platform_order_no is not null'
+    ) | indent(4) }}
 ),
 
 -- the WMS's ship events of the changed orders, from `ofe_events_of_order` alone (an order's
 -- events lie on as many heap pages as it has events: a page each at 1,000,000 orders)
 warehouse_ships as (
-    {%- set wms_ships = "origin = 'wms' and event_type = 'ship' and platform_order_no is not null" %}
-    select channel, platform_order_no, warehouse_id
-    {%- if only_changed %}
-    from (
-        {{ rows_of_changed_orders(
-            ref('int_order_fulfillment_events'), changed_keys, key_count=changed_count,
-            columns='channel, platform_order_no, warehouse_id', where=wms_ships
-        ) | indent(8) }}
-    ) as changed_events
-    {%- else %}
-    from {{ ref('int_order_fulfillment_events') }}
-    where {{ wms_ships }}
-    {%- endif %}
+    {{ rows_of_orders(
+        ref('int_order_fulfillment_events'), changed_keys, changed_count,
+        columns='channel, platform_order_no, warehouse_id',
+        where="origin = 'wms' and event_type = 'ship' and platform_order_no is not null"
+    ) | indent(4) }}
 ),
 
 routing_decisions as (
