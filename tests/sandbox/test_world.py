@@ -293,3 +293,20 @@ def test_bad_arguments_are_explained() -> None:
         generate_world(orders=10, end=END, channels=("amazon",))
     with pytest.raises(ValueError, match="timezone"):
         generate_world(orders=10, end=datetime(2026, 11, 23))
+
+
+def test_world_orders_share_one_set_of_field_names_and_stay_independent() -> None:
+    # one set of field names per model for the whole world (memory), which an assignment or a
+    # copy's update must not turn into a change of another order
+    orders = generate_world(seed=5, orders=60, end=END).orders
+    first, second = orders[0], orders[1]
+    assert first.model_fields_set is second.model_fields_set
+    assert first.items[0].model_fields_set is second.items[0].model_fields_set
+    assert set(first.model_fields_set) == set(Order.model_fields)
+    note = second.seller_note
+    copied = first.model_copy(update={"seller_note": "copied"})
+    first.buyer_note = "assigned"
+    assert (copied.seller_note, first.buyer_note) == ("copied", "assigned")
+    assert second.seller_note == note and second.buyer_note != "assigned"
+    assert set(second.model_fields_set) == set(Order.model_fields)
+    assert first.model_dump(mode="json")["buyer_note"] == "assigned"
