@@ -36,10 +36,7 @@ from orchestration.dbt.view_tests import (
     view_tests,
 )
 from orchestration.decision_worker import AWAITING_ALLOCATION
-from orchestration.quality.expectation_checks import (
-    import_great_expectations_in_background,
-    runs_expectation_checks,
-)
+from orchestration.quality.expectation_checks import start_import_if_checked
 from orchestration.resources import WarehouseResource
 from orchestration.row_counts import row_count_metadata
 
@@ -193,8 +190,7 @@ def _run_dbt(
     models: Mapping[dg.AssetKey, ModelRelation],
     views: Mapping[dg.AssetKey, ViewTests],
 ) -> Iterator:
-    if runs_expectation_checks(context.run):
-        import_great_expectations_in_background()
+    start_import_if_checked(context.run)
     # the raw and ops tables belong to their writers: make sure they exist before dbt reads them
     warehouse.ensure_tables()
     os.environ.update(warehouse.dbt_env())

@@ -134,6 +134,11 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
         from connectors.ingest import backfill, ingest_channel
         from connectors.raw_schema import ensure_raw_tables
 
+        # imported here: the checks module builds on these assets
+        from orchestration.quality.expectation_checks import start_import_if_checked
+
+        start_import_if_checked(context.run)  # overlaps the pull
+
         def progress(p) -> None:
             context.log.info(f"{channel}: {p}")
 

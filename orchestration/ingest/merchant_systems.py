@@ -39,6 +39,10 @@ def merchant_systems(
     lookback)."""
     from connectors.merchant_systems import ingest_merchant_systems, merchant_systems_endpoint
 
+    # imported here: the checks module builds on these assets
+    from orchestration.quality.expectation_checks import start_import_if_checked
+
+    start_import_if_checked(context.run)  # overlaps the pull
     base_url, token = merchant_systems_endpoint(channels.sandbox_file)
     with warehouse.connect() as conn:
         received = ingest_merchant_systems(conn, base_url, token, run_id=context.run.run_id)

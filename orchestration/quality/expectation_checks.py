@@ -199,6 +199,13 @@ def import_great_expectations_in_background() -> threading.Thread:
         return _warm_up
 
 
+def start_import_if_checked(run: dg.DagsterRun) -> threading.Thread | None:
+    """The import started by a run's first steps (its pulls, its dbt steps) when a GX check
+    comes later in it: in the cycle of 10,000 orders on 1 M the first check (the behaviour
+    log's, after the pulls) spent 2.8 of its 2.9 s importing. None without a GX check."""
+    return import_great_expectations_in_background() if runs_expectation_checks(run) else None
+
+
 def runs_expectation_checks(run: dg.DagsterRun) -> bool:
     """Whether `run` has a GX check among its selected checks (None: all of its job's)."""
     selected = run.asset_check_selection

@@ -238,9 +238,9 @@ def test_only_suites_of_single_row_expectations_pass_over_no_rows() -> None:
     }
 
 
-def test_a_dbt_step_before_a_gx_check_starts_importing_great_expectations() -> None:
-    """The import (seconds) overlaps dbt's build when a GX check follows in the run; a run
-    without one does not pay for it."""
+def test_a_step_before_a_gx_check_starts_importing_great_expectations() -> None:
+    """The import (seconds) overlaps a pull's or dbt's work when a GX check follows in the run
+    (the definitions themselves do not import it); a run without one does not pay for it."""
     from orchestration.quality.expectation_checks import runs_expectation_checks
 
     gx = dg.AssetCheckKey(dg.AssetKey(["intermediate", "x"]), "gx_int_orders_awaiting_allocation")
@@ -252,10 +252,15 @@ def test_a_dbt_step_before_a_gx_check_starts_importing_great_expectations() -> N
     )
     probe = (
         "import sys\n"
-        "from orchestration.quality.expectation_checks import "
-        "import_great_expectations_in_background as warm\n"
+        "import dagster as dg\n"
+        "from orchestration.quality.expectation_checks import start_import_if_checked\n"
+        "from orchestration.ingest.assets import marketplace_assets\n"
         "assert 'great_expectations' not in sys.modules\n"
-        "first = warm(); assert warm() is first\n"
+        "test = dg.AssetCheckKey(dg.AssetKey(['intermediate', 'x']), 'unique_x_key')\n"
+        "dbt_only = dg.DagsterRun(job_name='j', asset_check_selection={test})\n"
+        "assert start_import_if_checked(dbt_only) is None\n"
+        "first = start_import_if_checked(dg.DagsterRun(job_name='j'))\n"
+        "assert start_import_if_checked(dg.DagsterRun(job_name='j')) is first\n"
         "first.join(180); print('great_expectations' in sys.modules)\n"
     )
     result = subprocess.run(
