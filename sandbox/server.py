@@ -236,10 +236,16 @@ class Sandbox:
 
     def truth(self) -> dict:
         """Every published order in the design's contract form (`orderpulse sandbox truth`)."""
+        return {"orders": self._sorted_truth_rows(), **self._truth_extras()}
+
+    def _sorted_truth_rows(self) -> list[dict]:
         with self._lock:
-            rows = sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
+            return sorted(self._truth_rows, key=lambda r: (r["channel"], r["platform_order_no"]))
+
+    def _truth_extras(self) -> dict:
+        """What the truth holds besides the orders: incidents, risk feedback, deliveries."""
         incidents = [*getattr(self.world, "incidents", []), *self._stock_incidents]
-        truth: dict = {"orders": rows, "incidents": incidents}
+        truth: dict = {"incidents": incidents}
         feedback = getattr(self.world, "risk_feedback", [])
         if feedback:  # chargebacks and audits the merchant systems serve (sandbox.risk_feedback)
             from sandbox.merchant_systems_records import record_dict
@@ -447,7 +453,18 @@ class Sandbox:
         path = self.home / "sandbox" / "truth.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.truth(), ensure_ascii=False, indent=1), "utf-8")
+        # streamed an order a line: the document as one string took ~1.3 GB more than the
+        # sandbox held at 1,000,000 orders, its peak
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write('{"orders": [')
+            for i, row in enumerate(self._sorted_truth_rows()):
+                out.write(("," if i else "") + "\n " + json.dumps(row, ensure_ascii=False))
+            out.write("\n]")
+            for key, value in self._truth_extras().items():
+                out.write(
+                    f",\n{json.dumps(key)}: {json.dumps(value, ensure_ascii=False, indent=1)}"
+                )
+            out.write("}\n")
         tmp.replace(path)
 
     # -- live mode and push ---------------------------------------------------------------------
