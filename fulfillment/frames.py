@@ -8,6 +8,18 @@ import io
 import pandas as pd
 import psycopg
 
+# Sort and hash memory for a pass's whole reads (every open order, 30 days of deliveries and
+# lines): at PostgreSQL's default of 4 MB routing's lanes spilled 360 MB to temporary files
+# and its hot-SKU sums 150 MB at 1,000,000 orders, written and read back through the same page
+# cache the warehouse's tables need.
+WHOLE_READ_WORK_MEM = "256MB"
+
+
+def allow_whole_reads(conn: psycopg.Connection) -> None:
+    """Give the current transaction `WHOLE_READ_WORK_MEM` per sort or hash (`set local`: the
+    server's own setting returns at commit or rollback). Call inside `conn.transaction()`."""
+    conn.execute(f"set local work_mem = '{WHOLE_READ_WORK_MEM}'")
+
 
 def read_frame(conn: psycopg.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """The rows of `sql`, with the column names it returns."""

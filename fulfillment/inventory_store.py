@@ -26,7 +26,7 @@ from datetime import datetime
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import copy_frame, read_frame, read_frame_by_copy
+from fulfillment.frames import allow_whole_reads, copy_frame, read_frame, read_frame_by_copy
 from fulfillment.inventory_locks import (
     ACTIVE_STATES,
     LOCKED,
@@ -242,6 +242,7 @@ def sync_inventory_locks(
     with conn.transaction():
         # one lock run at a time: two would hand out the same units twice
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [LOCK_ADVISORY])
+        allow_whole_reads(conn)  # every open order and its lines
         conn.execute("drop table if exists _inv_orders")
         conn.execute(
             "create temp table _inv_orders (channel text, platform_order_no text, "

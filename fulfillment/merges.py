@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import copy_frame, read_frame
+from fulfillment.frames import allow_whole_reads, copy_frame, read_frame
 from fulfillment.inventory_rules import InventoryRules
 from fulfillment.inventory_store import INTERCEPT_DECISIONS
 from fulfillment.ops_schema import ensure_ops_tables
@@ -160,6 +160,7 @@ def write_merge_candidates(
     report = MergeRunReport()
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.merge_candidates'))")
+        allow_whole_reads(conn)  # every order of the merge window
         orders = read_frame(
             conn,
             _ORDERS,

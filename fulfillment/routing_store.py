@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import read_frame, read_frame_by_copy
+from fulfillment.frames import allow_whole_reads, read_frame, read_frame_by_copy
 from fulfillment.merged_routing import fold_groups, follow_allocated_mates, unfold_decisions
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.promise import lane_hours_for
@@ -293,6 +293,7 @@ def decide_routing(
     with conn.transaction():
         # one routing run at a time: two would count the same capacity twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
+        allow_whole_reads(conn)  # the lanes' deliveries and the hot SKUs' lines
         orders = read_frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
         report.candidates = len(orders)
         if orders.empty:

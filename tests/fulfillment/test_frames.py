@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import copy_frame, read_frame, read_frame_by_copy
+from fulfillment.frames import (
+    WHOLE_READ_WORK_MEM,
+    allow_whole_reads,
+    copy_frame,
+    read_frame,
+    read_frame_by_copy,
+)
 
 
 def test_copy_frame_round_trips_every_kind_of_value(fresh_db) -> None:
@@ -86,3 +92,26 @@ lines', -2, 1e-7, null),
     assert got["paid_at"].dropna().tolist() == want.dropna().tolist()
     assert str(got["paid_at"].dt.tz) == "UTC"
     assert empty.empty and empty.columns.tolist() == expected.columns.tolist()
+
+
+def _plan(conn: psycopg.Connection) -> str:
+    rows = conn.execute(
+        "explain (analyze, costs off, timing off, summary off) "
+        "select g, count(*) from generate_series(1, 400000) g group by 1 order by 2 desc, 1"
+    ).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def test_whole_reads_get_their_memory_for_the_transaction_only(fresh_db) -> None:
+    # a pass's sorts and hashes stay in memory; the server's setting is back after the pass
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        (default,) = conn.execute("show work_mem").fetchone()
+        with conn.transaction():
+            allow_whole_reads(conn)
+            assert conn.execute("show work_mem").fetchone() == (WHOLE_READ_WORK_MEM,)
+            in_memory = _plan(conn)
+        assert conn.execute("show work_mem").fetchone() == (default,)
+        with conn.transaction():
+            spilled = _plan(conn)
+    assert "Disk" in spilled  # 400,000 groups spill at the server's default of 4 MB
+    assert "Disk" not in in_memory, in_memory
