@@ -283,7 +283,12 @@ class Sandbox:
             return
         replacing = self.scenario is not None and not self.add  # no generated orders needed
         world = generate_world(
-            self.seed, 0 if replacing else self.orders, self.days, self.end, calm=self.calm
+            self.seed,
+            0 if replacing else self.orders,
+            self.days,
+            self.end,
+            calm=self.calm,
+            records=self.scenario is None,  # a scenario's merge builds them for its world
         )
         if self.scenario is not None:
             from sandbox.scenario import merge_scenario

@@ -113,3 +113,17 @@ def test_bad_lines_are_rejected_with_line_number_and_reason(tmp_path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_scenario(tmp_path / "nope.jsonl")
+
+
+def test_a_world_merged_without_its_first_records_has_the_same_records(small_world) -> None:
+    # the sandbox skips the generated world's own records when a scenario follows: the merge
+    # builds them again for the merged world, and they must come out the same
+    orders, _ = load_scenario(TWENTY)
+    bare = generate_world(seed=5, orders=300, end=END, records=False)
+    assert bare.orders == small_world.orders
+    assert not (bare.wms_events or bare.shipments or bare.stock or bare.behaviour_log)
+    full, lean = merge_scenario(small_world, orders, add=True), merge_scenario(bare, orders, True)
+    for kind in ("stock", "stock_movements", "wms_events", "shipments", "tracking_events",
+                 "cs_tickets", "behaviour_log", "risk_feedback"):  # fmt: skip
+        assert getattr(lean, kind) == getattr(full, kind), kind
+        assert getattr(lean, kind), kind
