@@ -23,7 +23,9 @@ Dagster instance and adds them up per stage:
 Figures: seconds per stage, orders/s of each stage and of the whole, the run's wall time, and
 the peak memory (VmHWM, sampled every second from /proc) of each process: the demo (the run's
 steps execute in it; its peak by the run's end, before the summary reads the truth, as it
-reports it), every dbt it started, the sandbox, and the embedded PostgreSQL's largest backend.
+reports it), every dbt it started, the sandbox, and the embedded PostgreSQL's largest backend;
+and the largest rises of the demo's peak between two samples, with the steps running at each
+(which step sets the pipeline's peak, since the run's steps execute in that process).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "transform", "decisions", "quality")
 MODEL_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt model -> seconds
 TEST_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt data test -> seconds
+STEP_WINDOWS: dict[str, tuple[float, float]] = {}  # filled by step_seconds(): step -> start, end
 
 
 # Dagster asset groups -> stages; a step that materialises nothing (checks only) is quality
@@ -93,6 +96,9 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
                 name = f"{check.asset_key.to_user_string()}:{check.check_name}"
                 TEST_SECONDS[name] = float(duration.value)
     steps = {s.step_key: s.end_time - s.start_time for s in stats if s.start_time and s.end_time}
+    STEP_WINDOWS.update(
+        {s.step_key: (s.start_time, s.end_time) for s in stats if s.start_time and s.end_time}
+    )
     stages = dict.fromkeys(STAGES, 0.0)
     for key, seconds in steps.items():
         stages[stage_of.get(key, "quality")] += seconds
@@ -124,6 +130,7 @@ class PeakSampler:
     def __init__(self, roots: dict[str, int], home: Path, interval: float = 1.0) -> None:
         self.roots, self.home, self.interval = dict(roots), home, interval
         self.peaks_kib: dict[str, int] = {}
+        self.rises: dict[str, list[tuple[float, int]]] = {}  # role -> (epoch s, new peak KiB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -168,8 +175,9 @@ class PeakSampler:
             except OSError:
                 continue
             found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-            if found:
-                self.peaks_kib[role] = max(self.peaks_kib.get(role, 0), int(found.group(1)))
+            if found and int(found.group(1)) > self.peaks_kib.get(role, 0):
+                self.peaks_kib[role] = int(found.group(1))
+                self.rises.setdefault(role, []).append((time.time(), int(found.group(1))))
 
     @staticmethod
     def _descendant_role(pid: int, parent: dict[int, int], roots: dict[int, str]) -> str | None:
@@ -186,6 +194,32 @@ class PeakSampler:
 
     def peaks_mib(self) -> dict[str, int]:
         return {role: round(kib / 1024) for role, kib in sorted(self.peaks_kib.items())}
+
+    def largest_rises(self, role: str, count: int = 5) -> list[dict]:
+        """The `count` largest rises of `role`'s peak between two samples (MiB), each with
+        the steps of the run that were executing then (after `step_seconds`): which steps
+        set a process's peak, when the run's steps execute in it."""
+        rises, previous = [], 0
+        for at, kib in self.rises.get(role, []):
+            if previous:  # the first sample is the process's start, not a rise
+                running = sorted(
+                    key for key, (start, end) in STEP_WINDOWS.items()
+                    if start - self.interval <= at <= end + self.interval
+                )  # fmt: skip
+                rises.append({
+                    "mib": round((kib - previous) / 1024), "to_mib": round(kib / 1024),
+                    "at": time.strftime("%H:%M:%S", time.gmtime(at)), "steps": running,
+                })  # fmt: skip
+            previous = kib
+        return sorted(rises, key=lambda r: -r["mib"])[:count]
+
+
+def print_peak_rises(role: str, rises: list[dict]) -> None:
+    """The largest rises of a process's peak memory and the steps running at each."""
+    print(f"largest rises of the {role}'s peak memory (UTC, MiB, steps running): " + "; ".join(
+        f"{r['at']} +{r['mib']:,} to {r['to_mib']:,} ({', '.join(r['steps']) or 'no step'})"
+        for r in rises
+    ))  # fmt: skip
 
 
 def _cmdline(pid: int) -> bytes:
@@ -341,12 +375,14 @@ def main() -> int:
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
         **dbt_timings(),
+        "demo_peak_rises": sampler.largest_rises("demo"),
     }
     print_stages(per_stage, "run", wall, result["run_orders_per_s"])
     print(f"demo process (world generation, run, summary): {total:,.1f} s")
     print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
     print_slowest_dbt(result)
+    print_peak_rises("demo", result["demo_peak_rises"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     subprocess.call(

@@ -320,6 +320,7 @@ def main() -> int:
 
     from full_flow import (  # the whole flow's stages and table
         dbt_timings,
+        print_peak_rises,
         print_slowest_dbt,
         print_stages,
         step_seconds,
@@ -349,6 +350,7 @@ def main() -> int:
         "slowest_steps": [{"label": k, "seconds": round(v, 1)} for k, v in slowest],
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
         **dbt_timings(),
+        "run_peak_rises": sampler.largest_rises("cycle run"),
     }
     print_stages(per_stage, "cycle", wall, result["cycle_orders_per_s"], "   (target 30 s)")
     print(
@@ -359,6 +361,7 @@ def main() -> int:
     print("peak memory (MiB): " + ", ".join(f"{k} {v:,}" for k, v in peaks.items()))
     print("slowest steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in slowest))
     print_slowest_dbt(result)
+    print_peak_rises("cycle run", result["run_peak_rises"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     orderpulse(home, "db", "stop")

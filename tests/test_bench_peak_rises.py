@@ -1,0 +1,43 @@
+"""bench/full_flow.py names the steps that were running when a process's peak memory rose:
+the run's steps execute in one process, so its peak alone does not say which step set it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _full_flow():
+    spec = importlib.util.spec_from_file_location("bench_full_flow", BENCH / "full_flow.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_largest_rises_of_a_peak_name_the_steps_running_then(tmp_path):
+    flow = _full_flow()
+    flow.STEP_WINDOWS.clear()
+    flow.STEP_WINDOWS.update({
+        "raw__taobao_orders": (1000.0, 1300.0),
+        "merchant_systems": (1000.0, 1250.0),
+        "address_geo": (1400.0, 1430.0),
+    })  # fmt: skip
+    sampler = flow.PeakSampler({}, tmp_path, interval=1.0)
+    mib = 1024
+    sampler.rises["demo"] = [
+        (990.0, 300 * mib),  # the process's start: its first sample, not a rise
+        (1100.0, 700 * mib),  # +400 while both pulls ran
+        (1260.0, 800 * mib),  # +100, the taobao pull alone
+        (1415.0, 2100 * mib),  # +1,300 in address placement
+    ]
+
+    rises = sampler.largest_rises("demo", count=2)
+
+    assert [r["mib"] for r in rises] == [1300, 400]
+    assert rises[0]["steps"] == ["address_geo"] and rises[0]["to_mib"] == 2100
+    assert rises[1]["steps"] == ["merchant_systems", "raw__taobao_orders"]
+    assert sampler.largest_rises("sandbox") == []
