@@ -2,9 +2,10 @@
 district's adcode and its coordinates (for distances to warehouses).
 
 Batch and vectorised: only addresses not seen before are parsed (cached by the md5 of the full
-address in `raw.address_geo_cache`), all of them in one `cpca.transform` call; the per-order
-table `raw.address_geo` is then written with one set-based upsert. An address cpca cannot place
-is kept with `is_parsed = false`, never dropped.
+address in `raw.address_geo_cache`), one `cpca.transform` call per batch of 50,000 orders read
+through a server-side cursor (a first pass over 1,000,000 orders read whole took 1.4 GiB); the
+per-order table `raw.address_geo` is then written with one set-based upsert. An address cpca
+cannot place is kept with `is_parsed = false`, never dropped.
 
 Incremental: a pass looks only at the orders int_orders wrote since the last pass began (by
 `_written_xid`, against the snapshot the last pass stored in `raw.address_geo_passes`, as dbt's
@@ -136,8 +137,14 @@ def parse_addresses(addresses: list[str]) -> pd.DataFrame:
     return joined
 
 
-def enrich_addresses(conn: psycopg.Connection) -> GeoReport:
-    """Place every order whose address is new or changed; returns what it did."""
+# orders read and placed at a time: a first pass over 1,000,000 orders read whole raised the
+# process's peak by 1.4 GiB (793,069 addresses through cpca at once)
+BATCH_ORDERS = 50_000
+
+
+def enrich_addresses(conn: psycopg.Connection, batch_orders: int = BATCH_ORDERS) -> GeoReport:
+    """Place every order whose address is new or changed, `batch_orders` at a time (read
+    through a server-side cursor); returns what it did."""
     report = GeoReport()
     with conn.transaction():
         conn.execute(DDL)
@@ -146,48 +153,55 @@ def enrich_addresses(conn: psycopg.Connection) -> GeoReport:
         # as much): a row committed after it is read again by the next pass, never missed
         (snapshot,) = conn.execute("select pg_current_snapshot()::text").fetchone()
         last = conn.execute("select snapshot from raw.address_geo_passes").fetchone()
-        with conn.cursor() as cur:
+        conn.execute(
+            "create temp table _geo_stage (channel text, platform_order_no text, "
+            "address_hash text) on commit drop"
+        )
+        with conn.cursor(name="address_geo_changed") as changed:
             if last is None:
-                cur.execute(_CHANGED.format(since=""))
+                changed.execute(_CHANGED.format(since=""))
             else:
-                cur.execute(_CHANGED.format(since=_SINCE), {"snapshot": last[0]})
+                changed.execute(_CHANGED.format(since=_SINCE), {"snapshot": last[0]})
             columns = ["channel", "platform_order_no", "address", "address_hash"]
-            frame = pd.DataFrame(cur.fetchall(), columns=columns)
+            while rows := changed.fetchmany(batch_orders):
+                _place(conn, pd.DataFrame(rows, columns=columns), report)
         conn.execute(
             "insert into raw.address_geo_passes (snapshot) values (%s) "
             "on conflict (pass) do update set snapshot = excluded.snapshot, passed_at = now()",
             [snapshot],
         )
-        if frame.empty:
-            return report
-        known = {
-            row[0]
-            for row in conn.execute(
-                "select address_hash from raw.address_geo_cache where address_hash = any(%s)",
-                [frame["address_hash"].unique().tolist()],
-            )
-        }
-        fresh = frame.loc[~frame["address_hash"].isin(known)].drop_duplicates("address_hash")
-        parsed = parse_addresses(fresh["address"].tolist())
-        parsed["address_hash"] = fresh["address_hash"].values
-        cols = ["address_hash", "address", "province", "city", "district", "adcode",
-                "latitude", "longitude", "is_parsed"]  # fmt: skip
-        with conn.cursor() as cur:
-            with cur.copy(f"copy raw.address_geo_cache ({', '.join(cols)}) from stdin") as copy:
-                for row in parsed[cols].astype(object).itertuples(index=False):
-                    copy.write_row([None if pd.isna(v) else v for v in row])
-            cur.execute(
-                "create temp table _geo_stage (channel text, platform_order_no text, "
-                "address_hash text) on commit drop"
-            )
-            with cur.copy("copy _geo_stage from stdin") as copy:
-                for row in frame[["channel", "platform_order_no", "address_hash"]].itertuples(
-                    index=False
-                ):
-                    copy.write_row(row)
-            cur.execute(_UPSERT)
-        report.orders = len(frame)
-        report.addresses_parsed = len(fresh)
-        report.cache_hits = int(frame["address_hash"].isin(known).sum())
-        report.unparsed = int((~parsed["is_parsed"]).sum())
+        if report.orders:
+            conn.execute(_UPSERT)
     return report
+
+
+def _place(conn: psycopg.Connection, frame: pd.DataFrame, report: GeoReport) -> None:
+    """One batch: its addresses not in the cache parsed into it, its orders staged for the
+    upsert. An address parsed by an earlier batch of the pass is in the cache by then, and
+    is not counted as a hit (`parsed_at` is the pass's transaction time)."""
+    cached = dict(
+        conn.execute(
+            "select address_hash, parsed_at < now() from raw.address_geo_cache "
+            "where address_hash = any(%s)",
+            [frame["address_hash"].unique().tolist()],
+        ).fetchall()
+    )
+    fresh = frame.loc[~frame["address_hash"].isin(cached)].drop_duplicates("address_hash")
+    parsed = parse_addresses(fresh["address"].tolist())
+    parsed["address_hash"] = fresh["address_hash"].values
+    cols = ["address_hash", "address", "province", "city", "district", "adcode",
+            "latitude", "longitude", "is_parsed"]  # fmt: skip
+    with conn.cursor() as cur:
+        with cur.copy(f"copy raw.address_geo_cache ({', '.join(cols)}) from stdin") as copy:
+            for row in parsed[cols].astype(object).itertuples(index=False):
+                copy.write_row([None if pd.isna(v) else v for v in row])
+        with cur.copy("copy _geo_stage from stdin") as copy:
+            for row in frame[["channel", "platform_order_no", "address_hash"]].itertuples(
+                index=False
+            ):
+                copy.write_row(row)
+    before = {h for h, earlier in cached.items() if earlier}
+    report.orders += len(frame)
+    report.addresses_parsed += len(fresh)
+    report.cache_hits += int(frame["address_hash"].isin(before).sum())
+    report.unparsed += int((~parsed["is_parsed"]).sum())

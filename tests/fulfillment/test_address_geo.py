@@ -90,3 +90,36 @@ def test_a_pass_reads_only_the_orders_written_since_the_last_one_began(fresh_db)
         assert enrich_addresses(conn).orders == 1
         placed = conn.execute("select count(*) from raw.address_geo").fetchone()[0]
         assert placed == 21
+
+
+def test_a_pass_in_batches_places_and_counts_as_one_read_whole(fresh_db) -> None:
+    """A pass reads its orders a batch at a time (a first pass over 1,000,000 orders read
+    whole held 1.4 GiB): an address parsed by an earlier batch is not parsed again nor
+    counted as a cache hit, and one cached by an earlier pass is a hit."""
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute(INT_ORDERS)
+        conn.execute(
+            "insert into intermediate.int_orders values "
+            "('jd', '1', '浙江省', '杭州市', '西湖区', '文三路90号'),"
+            "('jd', '2', '浙江省', '杭州市', '西湖区', '文三路90号'),"
+            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号'),"
+            "('pdd', '4', null, null, null, 'somewhere abroad')"
+        )
+        conn.commit()
+        first = enrich_addresses(conn, batch_orders=1)
+        assert (first.orders, first.addresses_parsed, first.cache_hits, first.unparsed) == (
+            4, 3, 0, 1,
+        )  # fmt: skip
+        placed = conn.execute(
+            "select platform_order_no, district, is_parsed from raw.address_geo order by 1"
+        ).fetchall()
+        assert placed == [
+            ("1", "西湖区", True), ("2", "西湖区", True), ("3", "朝阳区", True), ("4", None, False),
+        ]  # fmt: skip
+        assert conn.execute("select count(*) from raw.address_geo_cache").fetchone()[0] == 3
+
+        conn.execute("delete from raw.address_geo_passes")
+        conn.execute("delete from raw.address_geo where platform_order_no in ('1', '3')")
+        conn.commit()
+        again = enrich_addresses(conn, batch_orders=1)
+        assert (again.orders, again.addresses_parsed, again.cache_hits) == (2, 0, 2)
