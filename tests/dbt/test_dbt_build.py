@@ -885,9 +885,9 @@ def test_data_tests_check_the_rows_each_build_wrote(
 def test_lines_whose_order_is_gone_fail_has_parent_order_once_per_order(
     pg: PgConn, tmp_path: Path, first_build: PgConn
 ):
-    """`has_parent_order` (one probe of the parent's key per order) finds the order a mart's
-    rows point at and the parent lacks, in every row (`test_all_rows`) and in the rows the
-    latest build wrote (a plain run); an order with several lines counts once."""
+    """`has_parent_order` (an anti-join on the parent's key) finds the order a mart's rows
+    point at and the parent lacks, in every row (`test_all_rows`) and in the rows the latest
+    build wrote (a plain run); an order with several lines counts once."""
     conn = _copy_of(pg, first_build)
     try:
         with psycopg.connect(conn.url()) as db:
