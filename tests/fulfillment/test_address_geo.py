@@ -26,16 +26,25 @@ INT_ORDERS = (
 )
 
 
+def _load_orders(conn: psycopg.Connection, *more: str) -> None:
+    """int_orders with two orders at one address (jd 1 and 2) and the `more` rows after."""
+    conn.execute(INT_ORDERS)
+    conn.execute(
+        "insert into intermediate.int_orders values "
+        + ", ".join(
+            (
+                "('jd', '1', '浙江省', '杭州市', '西湖区', '文三路90号')",
+                "('jd', '2', '浙江省', '杭州市', '西湖区', '文三路90号')",
+                *more,
+            )
+        )
+    )
+    conn.commit()
+
+
 def test_enrich_writes_one_row_per_order_and_reuses_the_cache(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
-        conn.execute(INT_ORDERS)
-        conn.execute(
-            "insert into intermediate.int_orders values "
-            "('jd', '1', '浙江省', '杭州市', '西湖区', '文三路90号'),"
-            "('jd', '2', '浙江省', '杭州市', '西湖区', '文三路90号'),"
-            "('pdd', '3', null, null, null, 'somewhere abroad')"
-        )
-        conn.commit()
+        _load_orders(conn, "('pdd', '3', null, null, null, 'somewhere abroad')")
         first = enrich_addresses(conn)
         assert (first.orders, first.addresses_parsed, first.unparsed) == (3, 2, 1)
         rows = conn.execute(
@@ -97,15 +106,11 @@ def test_a_pass_in_batches_places_and_counts_as_one_read_whole(fresh_db) -> None
     whole held 1.4 GiB): an address parsed by an earlier batch is not parsed again nor
     counted as a cache hit, and one cached by an earlier pass is a hit."""
     with psycopg.connect(fresh_db.url()) as conn:
-        conn.execute(INT_ORDERS)
-        conn.execute(
-            "insert into intermediate.int_orders values "
-            "('jd', '1', '浙江省', '杭州市', '西湖区', '文三路90号'),"
-            "('jd', '2', '浙江省', '杭州市', '西湖区', '文三路90号'),"
-            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号'),"
-            "('pdd', '4', null, null, null, 'somewhere abroad')"
+        _load_orders(
+            conn,
+            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号')",
+            "('pdd', '4', null, null, null, 'somewhere abroad')",
         )
-        conn.commit()
         first = enrich_addresses(conn, batch_orders=1)
         assert (first.orders, first.addresses_parsed, first.cache_hits, first.unparsed) == (
             4, 3, 0, 1,
