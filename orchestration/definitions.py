@@ -33,6 +33,7 @@ from orchestration.resources import (
     WarehouseResource,
     dbt_executable,
 )
+from orchestration.threaded_executor import threaded_executor
 
 all_assets_job = dg.define_asset_job(
     name="orderpulse_full_run",
@@ -54,10 +55,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 shared = dg.Definitions(
     jobs=[all_assets_job, live_decisions_job],
-    # One process per run, steps in sequence: a step process pays seconds to import Dagster
-    # and load these definitions (a minute per step seen on a busy 2-core host), which
-    # dominates the small runs that live mode makes.
-    executor=dg.in_process_executor,
+    # One process per run: a step process pays seconds to import Dagster and load these
+    # definitions (a minute per step seen on a busy 2-core host), which dominates the small
+    # runs that live mode makes. Steps whose inputs are ready run side by side on threads.
+    executor=threaded_executor,
     sensors=[automation_sensor],
     resources={
         "warehouse": WarehouseResource(pg_url=dg.EnvVar("ORDERPULSE_WAREHOUSE_URL")),

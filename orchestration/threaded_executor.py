@@ -1,0 +1,252 @@
+"""Dagster's in-process executor with steps side by side on threads of the run's process.
+
+Dagster's `in_process_executor` runs a run's steps one after another; its
+`multiprocess_executor` runs them side by side but starts a process per step, which imports
+Dagster and loads these definitions (seconds each; a minute per step was seen on a busy 2-core
+host) before the step does anything. OrderPulse's steps mostly wait: on a platform's gateway
+(a pull), on PostgreSQL (decisions, Great Expectations' queries) or on dbt's own process. In
+sequence, a cycle of 10,000 orders spent 18.5 s pulling ten channels one by one and ran its
+checks after dbt instead of beside it. Here up to `max_concurrent` steps whose inputs are
+ready run at once, each on its own thread, in the one process that already holds the
+resources; the order, retries, pools (the one-dbt-at-a-time slots) and hooks are Dagster's
+own (`ActiveExecution`), as in its multiprocess executor.
+
+A run interrupted (`orderpulse down`, a cancelled run) has the interrupt raised in each running
+step, as the in-process executor does in its one step: dagster-dbt stops dbt, a pull stops
+between pages, and each step logs its failure.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.execution.api import ExecuteRunWithPlanIterable
+from dagster._core.execution.compute_logs import create_compute_log_file_key
+from dagster._core.execution.context.system import PlanExecutionContext, PlanOrchestrationContext
+from dagster._core.execution.context_creation_job import PlanExecutionContextManager
+from dagster._core.execution.plan.active import ActiveExecution
+from dagster._core.execution.plan.execute_plan import _trigger_hook, dagster_event_sequence_for_step
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.execution.plan.plan import ExecutionPlan
+from dagster._core.execution.retries import RetryMode, get_retries_config
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.base import Executor
+from dagster._core.executor.init import InitExecutorContext
+
+# Steps at once: two cores, and most steps wait on another process (PostgreSQL, dbt, a
+# gateway); dbt's steps take one slot of the instance's `dbt` pools as before.
+DEFAULT_MAX_CONCURRENT = 4
+# How long the run waits for interrupted steps to log their failure before it stops anyway.
+INTERRUPT_GRACE_SECONDS = 60.0
+_POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Running:
+    thread: threading.Thread
+    step_context: Any
+    events: list[DagsterEvent] = field(default_factory=list)
+
+
+def _raise_in_thread(thread: threading.Thread, error: type[BaseException]) -> None:
+    """Raise `error` in `thread` at its next Python instruction (a step blocked in C, a query
+    or a read, sees it when that returns)."""
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(error)
+        )
+
+
+def _run_step(step_key: str, step_context: Any, out: queue.Queue) -> None:
+    """Run one step on this thread, handing each of its events to the run's thread."""
+    error: BaseException | None = None
+    try:
+        for event in dagster_event_sequence_for_step(step_context):
+            out.put(("event", step_key, event))
+    except BaseException as exc:  # handed to the run's thread, raised there
+        error = exc
+    out.put(("done", step_key, error))
+
+
+def threaded_plan_iterator(
+    job_context: PlanExecutionContext,
+    execution_plan: ExecutionPlan,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+) -> Iterator[DagsterEvent]:
+    """`inner_plan_execution_iterator` of Dagster's in-process executor, with up to
+    `max_concurrent` steps running at once on threads."""
+    compute_log_manager = job_context.instance.compute_log_manager
+    step_keys = [step.key for step in execution_plan.get_steps_to_execute_in_topo_order()]
+    out: queue.Queue = queue.Queue()
+    running: dict[str, _Running] = {}
+    interrupted = False
+    failure: BaseException | None = None
+    with (
+        InstanceConcurrencyContext(job_context.instance, job_context.dagster_run) as slots,
+        ActiveExecution(
+            execution_plan,
+            retry_mode=job_context.retry_mode,
+            max_concurrent=max_concurrent,
+            instance_concurrency_context=slots,
+            step_dependency_config=job_context.step_dependency_config,
+        ) as active,
+    ):
+        log_key = compute_log_manager.build_log_key_for_run(
+            job_context.run_id, create_compute_log_file_key()
+        )
+        with compute_log_manager.capture_logs(log_key) as log_context:
+            yield DagsterEvent.capture_logs(job_context, step_keys, log_key, log_context)
+            while running or not (active.is_complete or interrupted or failure):
+                if not interrupted and active.check_for_interrupts():
+                    interrupted = True
+                    active.mark_interrupted()
+                    yield DagsterEvent.engine_event(
+                        job_context,
+                        "Run interrupted: stopping the running steps "
+                        f"({', '.join(sorted(running)) or 'none'})",
+                        EngineEventData.interrupted(list(running)),
+                    )
+                    for item in running.values():
+                        _raise_in_thread(item.thread, DagsterExecutionInterruptedError)
+                if not (interrupted or failure):
+                    for step in active.get_steps_to_execute(limit=max_concurrent - len(running)):
+                        step_context = job_context.for_step(step, active.get_known_state())
+                        context = contextvars.copy_context()  # the run's context vars
+                        thread = threading.Thread(
+                            target=context.run,
+                            args=(_run_step, step.key, step_context, out),
+                            name=f"step:{step.key}",
+                            daemon=True,
+                        )
+                        running[step.key] = _Running(thread, step_context)
+                        thread.start()
+                    yield from active.concurrency_event_iterator(job_context)
+                if not running:
+                    yield from active.plan_events_iterator(job_context)
+                    if not active.is_complete and not (interrupted or failure):
+                        active.sleep_til_ready()  # a retry's wait, a pool slot
+                    continue
+                try:
+                    kind, key, payload = out.get(
+                        timeout=INTERRUPT_GRACE_SECONDS if interrupted else _POLL_SECONDS
+                    )
+                except queue.Empty:
+                    if interrupted:  # a step that does not come back: stop without it
+                        break
+                    continue
+                item = running[key]
+                if kind == "event":
+                    item.events.append(payload)
+                    yield payload
+                    active.handle_event(payload)
+                    continue
+                del running[key]
+                if isinstance(payload, DagsterExecutionInterruptedError | KeyboardInterrupt):
+                    interrupted = True
+                elif payload is not None and failure is None:
+                    failure = payload  # a framework error, raised once the others finish
+                if not interrupted:
+                    active.verify_complete(job_context, key)
+                    for event in active.plan_events_iterator(job_context):
+                        item.events.append(event)
+                        yield event
+                    yield from _trigger_hook(item.step_context, item.events)
+    if failure is not None:
+        raise failure
+    if interrupted:
+        raise DagsterExecutionInterruptedError()
+
+
+class ThreadedExecutor(Executor):
+    """Steps of a run side by side on threads of the run's process (module docstring)."""
+
+    def __init__(
+        self,
+        retries: RetryMode,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        step_dependency_config: StepDependencyConfig | None = None,
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValueError(
+                f"executor config max_concurrent must be at least 1, got {max_concurrent}: "
+                "set execution.config.max_concurrent to 1 (one step at a time) or more"
+            )
+        self._retries = retries
+        self._max_concurrent = max_concurrent
+        self._step_dependency_config = step_dependency_config or StepDependencyConfig.default()
+
+    @property
+    def retries(self) -> RetryMode:
+        return self._retries
+
+    @property
+    def step_dependency_config(self) -> StepDependencyConfig:
+        return self._step_dependency_config
+
+    @property
+    def max_concurrent(self) -> int:
+        return self._max_concurrent
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
+        keys = execution_plan.step_keys_to_execute
+        yield DagsterEvent.engine_event(
+            plan_context,
+            f"Executing steps in process (pid: {os.getpid()}), up to {self._max_concurrent} at "
+            "once on threads",
+            event_specific_data=EngineEventData.in_process(os.getpid(), keys),
+        )
+        yield from iter(
+            ExecuteRunWithPlanIterable(
+                execution_plan=plan_context.execution_plan,
+                iterator=partial(threaded_plan_iterator, max_concurrent=self._max_concurrent),
+                execution_context_manager=PlanExecutionContextManager(
+                    job=plan_context.job,
+                    retry_mode=plan_context.retry_mode,
+                    execution_plan=plan_context.execution_plan,
+                    run_config=plan_context.run_config,
+                    dagster_run=plan_context.dagster_run,
+                    instance=plan_context.instance,
+                    raise_on_error=plan_context.raise_on_error,
+                    output_capture=plan_context.output_capture,
+                    step_dependency_config=self._step_dependency_config,
+                ),
+            )
+        )
+        yield DagsterEvent.engine_event(
+            plan_context,
+            f"Finished steps in process (pid: {os.getpid()})",
+            event_specific_data=EngineEventData.in_process(os.getpid(), keys),
+        )
+
+
+@dg.executor(
+    name="in_process_threads",
+    config_schema={
+        "retries": get_retries_config(),
+        "max_concurrent": dg.Field(
+            int,
+            default_value=DEFAULT_MAX_CONCURRENT,
+            description="Steps running at once (1: one after another, as in_process).",
+        ),
+    },
+)
+def threaded_executor(init_context: InitExecutorContext) -> ThreadedExecutor:
+    """Run a run's steps in its one process, up to `max_concurrent` at once on threads."""
+    config = init_context.executor_config
+    return ThreadedExecutor(
+        retries=RetryMode.from_config(config["retries"]),  # type: ignore[arg-type]
+        max_concurrent=int(config["max_concurrent"]),  # type: ignore[arg-type]
+    )
