@@ -23,9 +23,9 @@ import ctypes
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import dagster as dg
@@ -43,6 +43,7 @@ from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster._core.executor.base import Executor
 from dagster._core.executor.init import InitExecutorContext
+from dagster._core.storage.tags import PRIORITY_TAG
 
 # Steps at once: two cores, and most steps wait on another process (PostgreSQL, dbt, a
 # gateway); dbt's steps take one slot of the instance's `dbt` pools as before.
@@ -79,6 +80,33 @@ def _run_step(step_key: str, step_context: Any, out: queue.Queue) -> None:
     out.put(("done", step_key, error))
 
 
+def downstream_first(execution_plan: ExecutionPlan) -> Callable[[Any], float]:
+    """Dagster's sort key for ready steps (higher `dagster/priority` first), then the step with
+    more steps downstream of it first: a pull or a dbt build before a check that nothing
+    waits on, so the checks fill the slots the longest chain leaves free."""
+    deps = execution_plan.get_executable_step_deps()
+    children: dict[str, set[str]] = {key: set() for key in deps}
+    for key, upstream in deps.items():
+        for parent in upstream:
+            children.setdefault(parent, set()).add(key)
+
+    @cache
+    def below(key: str) -> frozenset[str]:
+        found: set[str] = set()
+        for child in children.get(key, ()):
+            found |= {child, *below(child)}
+        return frozenset(found)
+
+    def key(step: Any) -> float:
+        try:
+            priority = int(step.tags.get(PRIORITY_TAG, 0))
+        except ValueError:
+            priority = 0
+        return -(priority * 100_000 + len(below(step.key)))
+
+    return key
+
+
 def threaded_plan_iterator(
     job_context: PlanExecutionContext,
     execution_plan: ExecutionPlan,
@@ -97,6 +125,7 @@ def threaded_plan_iterator(
         ActiveExecution(
             execution_plan,
             retry_mode=job_context.retry_mode,
+            sort_key_fn=downstream_first(execution_plan),
             max_concurrent=max_concurrent,
             instance_concurrency_context=slots,
             step_dependency_config=job_context.step_dependency_config,

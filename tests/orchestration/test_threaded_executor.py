@@ -75,6 +75,17 @@ def test_a_failed_step_fails_alone_and_stops_only_its_downstream(
     assert not (tmp_path / "after_broken").exists()
 
 
+def test_a_step_with_more_downstream_goes_first(tmp_path: Path, monkeypatch) -> None:
+    result = _run("chain_job", tmp_path, monkeypatch, max_concurrent=1)
+    assert result.success
+    started = [
+        e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START
+    ]
+    # five leaves sort before it by name, and Dagster's own key would take any of the six
+    assert started[0] == "z_root"
+    assert len(started) == 7
+
+
 def test_max_concurrent_below_one_is_refused_with_the_fix(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(ValueError, match="max_concurrent must be at least 1, got 0: set"):
         _run("meeting_job", tmp_path, monkeypatch, max_concurrent=0)

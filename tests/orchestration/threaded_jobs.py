@@ -110,5 +110,34 @@ def run_slow_job() -> None:
         print("run status", runs[0].status.value if runs else None)
 
 
+def _leaf(name: str) -> dg.AssetsDefinition:
+    @dg.asset(name=name)
+    def _asset() -> None:
+        pass
+
+    return _asset
+
+
+LEAVES = [_leaf(f"a_leaf_{n}") for n in range(5)]
+
+
+@dg.asset
+def z_root() -> None:
+    pass
+
+
+@dg.asset(deps=[z_root])
+def z_child() -> None:
+    pass
+
+
+def chain_job() -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=[*LEAVES, z_root, z_child],
+        jobs=[dg.define_asset_job("chain", executor_def=threaded_executor)],
+    )
+    return defs.resolve_job_def("chain")
+
+
 if __name__ == "__main__":
     run_slow_job()
