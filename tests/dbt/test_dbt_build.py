@@ -919,6 +919,70 @@ def test_lines_whose_order_is_gone_fail_has_parent_order_once_per_order(
         drop_database(pg, conn)
 
 
+def _table_reads(db: psycopg.Connection, compiled: str, table: str) -> int:
+    """How many times the plan of a test's compiled SQL read `table` (its scans' loops)."""
+    plan = db.execute(f"explain (analyze, format json) {compiled}").fetchone()[0][0]["Plan"]
+    reads, todo = 0, [plan]
+    while todo:
+        node = todo.pop()
+        if node.get("Relation Name") == table:
+            reads += node["Actual Loops"]
+        todo.extend(node.get("Plans", []))
+    return reads
+
+
+@pytest.mark.slow
+def test_a_unique_index_answers_the_uniqueness_tests_and_without_it_they_scan(
+    pg: PgConn, tmp_path: Path, first_build: PgConn
+):
+    """`unique` and `unique_combination_of_columns` over every row: with a unique index on
+    exactly their columns they read the catalog, not the table, and still find what the index
+    lets through (tuples with a null); without the index they group every row."""
+    conn = _copy_of(pg, first_build)
+    every = ("--vars", '{"test_all_rows": true}')
+
+    def failures(select: str) -> dict[str, int]:
+        result = run_dbt(conn, tmp_path, "test", "--select", select, *every, check=False)
+        return _failing_tests(result)
+
+    def compiled(test: str) -> str:
+        (path,) = (tmp_path / "target" / "compiled").rglob(f"{test}.sql")
+        return path.read_text()
+
+    keys_test = "unique_dim_buyers_buyer_key"
+    buyers = "marts.dim_buyers"
+    seq_test = (
+        "unique_combination_of_columns_fct_order_status_transitions_channel__platform_order_no__seq"
+    )
+    try:
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            assert db.execute(f"select count(*) from {buyers}").fetchone()[0] > 100
+            db.execute(f"create unique index guard_buyer_key on {buyers} (buyer_key)")
+            assert failures(keys_test) == {}
+            assert _table_reads(db, compiled(keys_test), "dim_buyers") == 0
+
+            # the index lets two keys with a null seq through; the test's grouping does not
+            db.execute(
+                "create temp table twice as select * from marts.fct_order_status_transitions "
+                "where seq = 1 limit 1"
+            )
+            db.execute("update twice set seq = null")
+            for _ in range(2):
+                db.execute("insert into marts.fct_order_status_transitions select * from twice")
+            assert failures(seq_test) == {seq_test: 1}
+
+            # without its index a duplicate key is found by grouping every row
+            db.execute("drop index marts.guard_buyer_key")
+            db.execute(
+                f"update {buyers} set buyer_key = (select min(buyer_key) from {buyers}) "
+                f"where buyer_key = (select max(buyer_key) from {buyers})"
+            )
+            assert failures(keys_test) == {keys_test: 1}
+            assert _table_reads(db, compiled(keys_test), "dim_buyers") > 0
+    finally:
+        drop_database(pg, conn)
+
+
 def test_holographic_joins_the_merchant_records(built_warehouse: PgConn, world):
     rows = {
         (c, n): (tracks, tickets, pickup_failed, warehouse, status, source)
