@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
 import psycopg
 
-from fulfillment.address_geo import enrich_addresses, parse_addresses
+from fulfillment.address_geo import enrich_addresses, parse_addresses, parse_addresses_split
 
 
 def test_parse_places_districts_with_coordinates_and_flags_the_rest() -> None:
@@ -16,6 +20,20 @@ def test_parse_places_districts_with_coordinates_and_flags_the_rest() -> None:
     assert list(out["adcode"][:2]) == ["330106", "110105"]
     assert 30 < out["latitude"][0] < 31 and 120 < out["longitude"][0] < 121
     assert list(out["is_parsed"]) == [True, True, False]
+
+
+ADDRESSES = [
+    "浙江省杭州市西湖区文三路90号", "北京市朝阳区建国路88号", "1600 Amphitheatre Pkwy",
+    "广东省深圳市南山区科技园", "上海市浦东新区世纪大道100号",
+]  # fmt: skip
+
+
+def test_a_parse_shared_with_a_helper_process_gives_the_same_rows_in_order() -> None:
+    one = parse_addresses(ADDRESSES)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as helpers:
+        shared = parse_addresses_split(ADDRESSES, helpers, parts=3)
+    pd.testing.assert_frame_equal(shared, one)
 
 
 # as dbt writes int_orders: each row stamped with its writing transaction (`_written_xid`)
@@ -128,3 +146,20 @@ def test_a_pass_in_batches_places_and_counts_as_one_read_whole(fresh_db) -> None
         conn.commit()
         again = enrich_addresses(conn, batch_orders=1)
         assert (again.orders, again.addresses_parsed, again.cache_hits) == (2, 0, 2)
+
+
+def test_a_first_pass_shared_with_a_helper_places_as_one_process_does(fresh_db) -> None:
+    with psycopg.connect(fresh_db.url()) as conn:
+        _load_orders(
+            conn,
+            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号')",
+            "('pdd', '4', null, null, null, 'somewhere abroad')",
+        )
+        shared = enrich_addresses(conn, split_from=1, processes=2)
+        assert (shared.orders, shared.addresses_parsed, shared.unparsed) == (4, 3, 1)
+        placed = conn.execute(
+            "select platform_order_no, district, is_parsed from raw.address_geo order by 1"
+        ).fetchall()
+        assert placed == [
+            ("1", "西湖区", True), ("2", "西湖区", True), ("3", "朝阳区", True), ("4", None, False),
+        ]  # fmt: skip
