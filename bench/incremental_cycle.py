@@ -323,13 +323,19 @@ def main() -> int:
         print_peak_rises,
         print_slowest_dbt,
         print_stages,
+        stage_spans,
         step_seconds,
     )
 
     stages, steps, wall = step_seconds(home)
+    spans = stage_spans()
     orders = child["orders"]
     per_stage = {
-        name: {"seconds": round(s, 1), "orders_per_s": round(orders / s) if s else None}
+        name: {
+            "seconds": round(s, 1),
+            "orders_per_s": round(orders / s) if s else None,
+            "span_seconds": spans.get(name),
+        }
         for name, s in stages.items()
     }
     slowest = sorted(steps.items(), key=lambda kv: kv[1], reverse=True)[:8]

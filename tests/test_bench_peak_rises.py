@@ -41,3 +41,30 @@ def test_the_largest_rises_of_a_peak_name_the_steps_running_then(tmp_path):
     assert rises[0]["steps"] == ["address_geo"] and rises[0]["to_mib"] == 2100
     assert rises[1]["steps"] == ["merchant_systems", "raw__taobao_orders"]
     assert sampler.largest_rises("sandbox") == []
+
+
+def test_stages_that_overlap_report_their_spans_and_the_wall_after_the_last_load() -> None:
+    """Steps run side by side: a stage's span is its first start to its last end, and raw ->
+    decisions and checks is the wall from the last load's end to the run's end, not the sum
+    of the later stages' step seconds."""
+    flow = _full_flow()
+    flow.STEP_WINDOWS.clear()
+    flow.STEP_STAGES.clear()
+    windows = {
+        "raw__taobao_orders": ("ingest", 1000.0, 1300.0),
+        "raw__jd_orders": ("ingest", 1000.0, 1350.0),
+        "raw__jd_orders_gx_raw_orders": ("quality", 1350.0, 1360.0),
+        "dbt_before_decisions": ("transform", 1350.0, 1450.0),
+        "ops__routing_decisions": ("decisions", 1450.0, 1460.0),
+        "dbt_after_decisions": ("transform", 1460.0, 1600.0),
+        "marts__fct_orders_gx_fct_orders": ("quality", 1600.0, 1610.0),
+    }
+    for key, (stage, start, end) in windows.items():
+        flow.STEP_WINDOWS[key] = (start, end)
+        flow.STEP_STAGES[key] = stage
+    flow.RUN_WINDOW[:] = [995.0, 1612.0]
+
+    assert flow.stage_spans() == {
+        "ingest": 350.0, "transform": 250.0, "decisions": 10.0, "quality": 260.0,
+    }  # fmt: skip
+    assert flow.after_ingest_seconds() == 262.0
