@@ -122,6 +122,7 @@ def run_cycle(home: Path, count: int) -> int:
     from full_flow import stop_group
 
     from orchestration.definitions import defs
+    from orchestration.threaded_executor import execute_in_process_threaded
     from orderpulse.cli import _prepare_everything
 
     _prepare_everything()  # rule files, warehouse, owned tables, dbt manifest, pools
@@ -154,7 +155,8 @@ def run_cycle(home: Path, count: int) -> int:
         job = defs.resolve_job_def("orderpulse_full_run")
         started = datetime.now(UTC)
         with dg.DagsterInstance.get() as instance:
-            result = job.execute_in_process(
+            result = execute_in_process_threaded(
+                job,
                 instance=instance,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestration.reporting.assets import read_channel_summary
+from orchestration.threaded_executor import execute_in_process_threaded
 
 
 @contextlib.contextmanager
@@ -73,7 +74,8 @@ def _run_with_progress(
 
     def execute() -> None:
         try:
-            outcome["result"] = job.execute_in_process(
+            outcome["result"] = execute_in_process_threaded(
+                job,
                 instance=instance,
                 run_id=run_id,
                 raise_on_error=False,
