@@ -12,6 +12,7 @@ from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_
 from orchestration.ingest.freshness import channel_freshness_policy
 from orchestration.resources import ChannelsResource, WarehouseResource
 from orchestration.row_counts import row_count_metadata
+from orchestration.threaded_executor import LOAD_OP_TAGS
 
 
 class IngestConfig(dg.Config):
@@ -65,6 +66,7 @@ def orders_asset(
         kinds=set(kinds),
         description=description,
         tags={"channel": channel},
+        op_tags=LOAD_OP_TAGS,
         metadata={"channel": channel, "table": f"raw.{channel}_orders"},
         freshness_policy=channel_freshness_policy(cfg),
         code_version=source_version(*CONNECTOR_MODULES[cfg.kind], *_client_module(channel, cfg)),

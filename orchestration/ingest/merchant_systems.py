@@ -8,6 +8,7 @@ from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_TAGS
 from orchestration.resources import ChannelsResource, WarehouseResource
 from orchestration.row_counts import row_count_metadata
+from orchestration.threaded_executor import LOAD_OP_TAGS
 
 MERCHANT_SYSTEMS_KEYS = [dg.AssetKey(["raw", s.table]) for s in SOURCES]
 
@@ -28,6 +29,7 @@ MERCHANT_SYSTEMS_KEYS = [dg.AssetKey(["raw", s.table]) for s in SOURCES]
         for key in MERCHANT_SYSTEMS_KEYS
     ],
     can_subset=False,
+    op_tags=LOAD_OP_TAGS,
 )
 def merchant_systems(
     context: dg.AssetExecutionContext,

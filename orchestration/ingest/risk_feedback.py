@@ -6,6 +6,7 @@ import dagster as dg
 from orchestration.code_versions import source_version
 from orchestration.conventions import OWNERS
 from orchestration.resources import ChannelsResource, WarehouseResource
+from orchestration.threaded_executor import LOAD_OP_TAGS
 
 
 @dg.asset(
@@ -20,6 +21,7 @@ from orchestration.resources import ChannelsResource, WarehouseResource
         "feedback_id. Pulled before each retrain of ops/risk_model."
     ),
     code_version=source_version("connectors.risk_feedback", __name__),
+    op_tags=LOAD_OP_TAGS,
 )
 def risk_feedback(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, channels: ChannelsResource

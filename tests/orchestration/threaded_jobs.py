@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.threaded_executor import threaded_executor
+from orchestration.threaded_executor import LOAD_OP_TAGS, threaded_executor
 
 
 def _meet(name: str) -> float:
@@ -137,6 +137,24 @@ def chain_job() -> dg.JobDefinition:
         jobs=[dg.define_asset_job("chain", executor_def=threaded_executor)],
     )
     return defs.resolve_job_def("chain")
+
+
+@dg.asset(op_tags=LOAD_OP_TAGS)
+def load_left() -> float:
+    return _meet("left")
+
+
+@dg.asset(op_tags=LOAD_OP_TAGS)
+def load_right() -> float:
+    return _meet("right")
+
+
+def load_meeting_job() -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=[load_left, load_right],
+        jobs=[dg.define_asset_job("load_meeting", executor_def=threaded_executor)],
+    )
+    return defs.resolve_job_def("load_meeting")
 
 
 if __name__ == "__main__":
