@@ -941,8 +941,8 @@ def test_a_unique_index_answers_the_uniqueness_tests_and_without_it_they_scan(
     conn = _copy_of(pg, first_build)
     every = ("--vars", '{"test_all_rows": true}')
 
-    def failures(select: str) -> dict[str, int]:
-        result = run_dbt(conn, tmp_path, "test", "--select", select, *every, check=False)
+    def failures(select: str, *args: str) -> dict[str, int]:
+        result = run_dbt(conn, tmp_path, "test", "--select", select, *args, check=False)
         return _failing_tests(result)
 
     def compiled(test: str) -> str:
@@ -958,7 +958,11 @@ def test_a_unique_index_answers_the_uniqueness_tests_and_without_it_they_scan(
         with psycopg.connect(conn.url(), autocommit=True) as db:
             assert db.execute(f"select count(*) from {buyers}").fetchone()[0] > 100
             db.execute(f"create unique index guard_buyer_key on {buyers} (buyer_key)")
+            assert failures(keys_test, *every) == {}
+            assert _table_reads(db, compiled(keys_test), "dim_buyers") == 0
+            # scoped to the latest build's rows (a plain run): the index guards those too
             assert failures(keys_test) == {}
+            assert "_written_xid >=" in compiled(keys_test)
             assert _table_reads(db, compiled(keys_test), "dim_buyers") == 0
 
             # the index lets two keys with a null seq through; the test's grouping does not
@@ -969,7 +973,7 @@ def test_a_unique_index_answers_the_uniqueness_tests_and_without_it_they_scan(
             db.execute("update twice set seq = null")
             for _ in range(2):
                 db.execute("insert into marts.fct_order_status_transitions select * from twice")
-            assert failures(seq_test) == {seq_test: 1}
+            assert failures(seq_test, *every) == {seq_test: 1}
 
             # without its index a duplicate key is found by grouping every row
             db.execute("drop index marts.guard_buyer_key")
@@ -977,7 +981,7 @@ def test_a_unique_index_answers_the_uniqueness_tests_and_without_it_they_scan(
                 f"update {buyers} set buyer_key = (select min(buyer_key) from {buyers}) "
                 f"where buyer_key = (select max(buyer_key) from {buyers})"
             )
-            assert failures(keys_test) == {keys_test: 1}
+            assert failures(keys_test, *every) == {keys_test: 1}
             assert _table_reads(db, compiled(keys_test), "dim_buyers") > 0
     finally:
         drop_database(pg, conn)
