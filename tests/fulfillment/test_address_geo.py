@@ -60,6 +60,22 @@ def _load_orders(conn: psycopg.Connection, *more: str) -> None:
     conn.commit()
 
 
+# after _load_orders' two: a third order elsewhere and one cpca cannot place
+TWO_MORE = (
+    "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号')",
+    "('pdd', '4', null, null, null, 'somewhere abroad')",
+)
+FOUR_PLACED = [
+    ("1", "西湖区", True), ("2", "西湖区", True), ("3", "朝阳区", True), ("4", None, False),
+]  # fmt: skip
+
+
+def _placed(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select platform_order_no, district, is_parsed from raw.address_geo order by 1"
+    ).fetchall()
+
+
 def test_enrich_writes_one_row_per_order_and_reuses_the_cache(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
         _load_orders(conn, "('pdd', '3', null, null, null, 'somewhere abroad')")
@@ -124,21 +140,12 @@ def test_a_pass_in_batches_places_and_counts_as_one_read_whole(fresh_db) -> None
     whole held 1.4 GiB): an address parsed by an earlier batch is not parsed again nor
     counted as a cache hit, and one cached by an earlier pass is a hit."""
     with psycopg.connect(fresh_db.url()) as conn:
-        _load_orders(
-            conn,
-            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号')",
-            "('pdd', '4', null, null, null, 'somewhere abroad')",
-        )
+        _load_orders(conn, *TWO_MORE)
         first = enrich_addresses(conn, batch_orders=1)
         assert (first.orders, first.addresses_parsed, first.cache_hits, first.unparsed) == (
             4, 3, 0, 1,
         )  # fmt: skip
-        placed = conn.execute(
-            "select platform_order_no, district, is_parsed from raw.address_geo order by 1"
-        ).fetchall()
-        assert placed == [
-            ("1", "西湖区", True), ("2", "西湖区", True), ("3", "朝阳区", True), ("4", None, False),
-        ]  # fmt: skip
+        assert _placed(conn) == FOUR_PLACED
         assert conn.execute("select count(*) from raw.address_geo_cache").fetchone()[0] == 3
 
         conn.execute("delete from raw.address_geo_passes")
@@ -150,16 +157,7 @@ def test_a_pass_in_batches_places_and_counts_as_one_read_whole(fresh_db) -> None
 
 def test_a_first_pass_shared_with_a_helper_places_as_one_process_does(fresh_db) -> None:
     with psycopg.connect(fresh_db.url()) as conn:
-        _load_orders(
-            conn,
-            "('jd', '3', '北京市', '北京市', '朝阳区', '建国路88号')",
-            "('pdd', '4', null, null, null, 'somewhere abroad')",
-        )
+        _load_orders(conn, *TWO_MORE)
         shared = enrich_addresses(conn, split_from=1, processes=2)
         assert (shared.orders, shared.addresses_parsed, shared.unparsed) == (4, 3, 1)
-        placed = conn.execute(
-            "select platform_order_no, district, is_parsed from raw.address_geo order by 1"
-        ).fetchall()
-        assert placed == [
-            ("1", "西湖区", True), ("2", "西湖区", True), ("3", "朝阳区", True), ("4", None, False),
-        ]  # fmt: skip
+        assert _placed(conn) == FOUR_PLACED
