@@ -30,6 +30,7 @@ from connectors.channels_config import load_channels
 from connectors.merchant_systems import SOURCES
 from orchestration.ingest.assets import orders_asset_key
 from orchestration.resources import WarehouseResource
+from orchestration.threaded_executor import GX_OP_TAGS
 from quality.expectations import targets
 from quality.expectations.runner import SuiteResult, suite_json
 from quality.expectations.targets import CheckTarget
@@ -232,6 +233,7 @@ def expectation_check(
         asset=asset_key,
         name=check_name(target),
         blocking=blocking,
+        op_tags=GX_OP_TAGS,
         description=f"Great Expectations suite `{target.suite}` on {target.relation}: {notes}",
         metadata={"suite": target.suite, "severity": severity.value},
     )

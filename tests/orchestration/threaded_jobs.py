@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.threaded_executor import LOAD_OP_TAGS, threaded_executor
+from orchestration.threaded_executor import GX_OP_TAGS, LOAD_OP_TAGS, threaded_executor
 
 
 def _meet(name: str) -> float:
@@ -155,6 +155,24 @@ def load_meeting_job() -> dg.JobDefinition:
         jobs=[dg.define_asset_job("load_meeting", executor_def=threaded_executor)],
     )
     return defs.resolve_job_def("load_meeting")
+
+
+@dg.asset(op_tags=GX_OP_TAGS)
+def check_left() -> float:
+    return _meet("left")
+
+
+@dg.asset(op_tags=GX_OP_TAGS)
+def check_right() -> float:
+    return _meet("right")
+
+
+def check_meeting_job() -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=[check_left, check_right],
+        jobs=[dg.define_asset_job("check_meeting", executor_def=threaded_executor)],
+    )
+    return defs.resolve_job_def("check_meeting")
 
 
 if __name__ == "__main__":
