@@ -139,40 +139,30 @@ def chain_job() -> dg.JobDefinition:
     return defs.resolve_job_def("chain")
 
 
-@dg.asset(op_tags=LOAD_OP_TAGS)
-def load_left() -> float:
-    return _meet("left")
+def _tagged_meeting_job(name: str, op_tags: dict[str, str]) -> dg.JobDefinition:
+    """`left` and `right` meeting, both steps carrying `op_tags`."""
 
+    @dg.asset(name=f"{name}_left", op_tags=op_tags)
+    def tagged_left() -> float:
+        return _meet("left")
 
-@dg.asset(op_tags=LOAD_OP_TAGS)
-def load_right() -> float:
-    return _meet("right")
+    @dg.asset(name=f"{name}_right", op_tags=op_tags)
+    def tagged_right() -> float:
+        return _meet("right")
+
+    defs = dg.Definitions(
+        assets=[tagged_left, tagged_right],
+        jobs=[dg.define_asset_job(name, executor_def=threaded_executor)],
+    )
+    return defs.resolve_job_def(name)
 
 
 def load_meeting_job() -> dg.JobDefinition:
-    defs = dg.Definitions(
-        assets=[load_left, load_right],
-        jobs=[dg.define_asset_job("load_meeting", executor_def=threaded_executor)],
-    )
-    return defs.resolve_job_def("load_meeting")
-
-
-@dg.asset(op_tags=GX_OP_TAGS)
-def check_left() -> float:
-    return _meet("left")
-
-
-@dg.asset(op_tags=GX_OP_TAGS)
-def check_right() -> float:
-    return _meet("right")
+    return _tagged_meeting_job("load_meeting", LOAD_OP_TAGS)
 
 
 def check_meeting_job() -> dg.JobDefinition:
-    defs = dg.Definitions(
-        assets=[check_left, check_right],
-        jobs=[dg.define_asset_job("check_meeting", executor_def=threaded_executor)],
-    )
-    return defs.resolve_job_def("check_meeting")
+    return _tagged_meeting_job("check_meeting", GX_OP_TAGS)
 
 
 if __name__ == "__main__":
