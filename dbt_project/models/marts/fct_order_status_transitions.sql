@@ -19,8 +19,8 @@
    Most orders (96% at 500,000) never meet a stale or forbidden event: each event is allowed
    from, or repeats, the one before, so the state is simply the attempted status and one
    window (lag) gives the machine's result. Only the other orders run the recursive machine,
-   which joins the events once per step (17 steps at most): over every order that was most of
-   the model's time (130 s of a 500,000-order build). #}
+   one step per event (17 steps at most) over their events held as arrays: over every order
+   that was most of the model's time (130 s of a 500,000-order build). #}
 
 -- depends_on: {{ ref('int_order_fulfillment_events') }}
 
@@ -127,103 +127,112 @@ numbered as (
     )
 ),
 
--- each event against the one before it: does it follow on (allowed, or a repeat)?
+-- each event against the one before it: does it follow on (allowed, or a repeat)? A hashed
+-- sub-plan rather than a join keeps the window's sort order, so the second window (does
+-- every event of the order follow on?) needs no sort of its own
 checked as (
     select
-        numbered.*,
-        numbered.previous_status is null
-            or numbered.previous_status = numbered.unified_status
-            or allowed.to_status is not null as follows_on
-    from numbered
-    left join transitions as allowed
-        on allowed.from_status = numbered.previous_status
-        and allowed.to_status = numbered.unified_status
-),
-
--- orders with an event that does not follow on: only these need the machine
-machine_orders as (
-    select distinct channel, platform_order_no
-    from checked
-    where not follows_on
+        *,
+        bool_and(follows_on) over (partition by channel, platform_order_no) as order_follows_on
+    from (
+        select
+            numbered.*,
+            numbered.previous_status is null
+                or numbered.previous_status = numbered.unified_status
+                or (numbered.previous_status, numbered.unified_status) in (
+                    select from_status, to_status from transitions
+                ) as follows_on
+        from numbered
+    ) as events
 ),
 
 straight as (
     select
-        checked.channel,
-        checked.platform_order_no,
-        checked.seq,
-        checked.unified_status as attempted_status,
-        checked.previous_status as from_status,
-        checked.unified_status as state,
-        checked.at,
-        checked.origin,
+        channel,
+        platform_order_no,
+        seq,
+        unified_status as attempted_status,
+        previous_status as from_status,
+        unified_status as state,
+        at,
+        origin,
         case
-            when checked.previous_status = checked.unified_status then 'repeated'
+            when previous_status = unified_status then 'repeated'
             else 'entered'
         end as outcome
     from checked
-    where not exists (
-        select 1
-        from machine_orders
-        where machine_orders.channel = checked.channel
-            and machine_orders.platform_order_no = checked.platform_order_no
-    )
+    where order_follows_on
 ),
 
-machine_events as (
-    select numbered.*
-    from numbered
-    inner join machine_orders using (channel, platform_order_no)
+-- orders with an event that does not follow on run the machine: their events as arrays in
+-- time order, so each step of the recursion reads the next event by position instead of
+-- joining (and sorting) every machine event again
+machine_orders as (
+    select
+        channel,
+        platform_order_no,
+        count(*)::integer as events,
+        array_agg(unified_status order by seq) as attempted,
+        array_agg(at order by seq) as ats,
+        array_agg(origin order by seq) as origins
+    from checked
+    where not order_follows_on
+    group by channel, platform_order_no
 ),
 
 machine as (
     select
         channel,
         platform_order_no,
-        seq,
-        unified_status as attempted_status,
+        1 as seq,
+        attempted[1] as attempted_status,
         null::text as from_status,
-        unified_status as state,
-        at,
-        origin,
-        'entered' as outcome
-    from machine_events
-    where seq = 1
+        attempted[1] as state,
+        ats[1] as at,
+        origins[1] as origin,
+        'entered' as outcome,
+        events,
+        attempted,
+        ats,
+        origins
+    from machine_orders
 
     union all
 
     select
-        next_event.channel,
-        next_event.platform_order_no,
-        next_event.seq,
-        next_event.unified_status,
+        machine.channel,
+        machine.platform_order_no,
+        machine.seq + 1,
+        machine.attempted[machine.seq + 1],
         machine.state,
         case
-            when allowed.to_status is not null then next_event.unified_status
+            when allowed.to_status is not null then machine.attempted[machine.seq + 1]
             else machine.state
         end,
-        next_event.at,
-        next_event.origin,
+        machine.ats[machine.seq + 1],
+        machine.origins[machine.seq + 1],
         case
-            when next_event.unified_status = machine.state then 'repeated'
+            when machine.attempted[machine.seq + 1] = machine.state then 'repeated'
             when allowed.to_status is not null then 'entered'
             when next_rank.progress_rank < state_rank.progress_rank
                 and next_rank.progress_rank between 2 and 10
                 and state_rank.progress_rank between 2 and 10
                 then 'stale'
             else 'forbidden'
-        end
+        end,
+        machine.events,
+        machine.attempted,
+        machine.ats,
+        machine.origins
     from machine
-    inner join machine_events as next_event
-        on next_event.channel = machine.channel
-        and next_event.platform_order_no = machine.platform_order_no
-        and next_event.seq = machine.seq + 1
     left join transitions as allowed
         on allowed.from_status = machine.state
-        and allowed.to_status = next_event.unified_status
+        and allowed.to_status = machine.attempted[machine.seq + 1]
     -- ranks 2..10: the normal flow from paid_pending_review to delivered
     inner join statuses as state_rank on state_rank.unified_status = machine.state
-    inner join statuses as next_rank on next_rank.unified_status = next_event.unified_status
+    inner join statuses as next_rank
+        on next_rank.unified_status = machine.attempted[machine.seq + 1]
+    where machine.seq < machine.events
 ),
 
 applied as (
