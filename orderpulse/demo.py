@@ -27,6 +27,7 @@ from rich.table import Table
 
 from orchestration.reporting.assets import read_channel_summary
 from orchestration.threaded_executor import execute_in_process_threaded
+from orderpulse.truth_digest import CHANNEL_TOTALS, read_digest
 
 
 @contextlib.contextmanager
@@ -127,6 +128,10 @@ def _run_with_progress(
 def _truth_counts(truth: dict) -> tuple[Counter, dict[str, Decimal]]:
     counts: Counter = Counter()
     paid: dict[str, Decimal] = {}
+    if CHANNEL_TOTALS in truth:  # a digest (orderpulse/truth_digest.py): already counted
+        for channel, (n, amount) in truth[CHANNEL_TOTALS].items():
+            counts[channel], paid[channel] = n, Decimal(amount)
+        return counts, paid
     for order in truth.get("orders", []):
         counts[order["channel"]] += 1
         paid[order["channel"]] = paid.get(order["channel"], Decimal("0")) + Decimal(
@@ -511,7 +516,8 @@ def run_demo(
         )
         run_peak = _peak_rss_mib()  # before the truth is read for the summary
         truth_path = home / "sandbox" / "truth.json"
-        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path.exists() else None
+        # parsed whole, a 1 M-order truth would take this process over 2 GiB
+        truth = read_digest(truth_path) if truth_path.exists() else None
     else:
         # The world ends a few minutes ago, as a static `sandbox serve` world does: PDD serves
         # only windows that end at least 3 minutes before its clock.

@@ -98,6 +98,56 @@ def test_status_history_ends_in_the_current_status(built_warehouse: PgConn):
     assert open_rows == _rows(built_warehouse, "select count(*) from marts.fct_orders")[0][0]
 
 
+@pytest.mark.parametrize("build", [(), ("--full-refresh",)], ids=["incremental", "full"])
+def test_a_carrier_event_without_an_order_finds_it_by_its_waybill(
+    pg: PgConn, built_template: PgConn, tmp_path: Path, build: tuple[str, ...]
+):
+    """A carrier event that names no order gets the order holding its tracking number; one
+    whose waybill is on no order is kept without an order key; events that name their order
+    keep it (int_order_fulfillment_events joins only the events without one)."""
+    conn = new_database(pg, template=built_template)
+    try:
+        with psycopg.connect(conn.url(), autocommit=True) as db:
+            channel, order_no, tracking_no = db.execute(
+                "select channel, platform_order_no, tracking_no from intermediate.int_orders"
+                " where tracking_no is not null order by 1, 2 limit 1"
+            ).fetchone()
+            keyed_before = db.execute(
+                "select count(*) from intermediate.int_order_fulfillment_events"
+                " where origin = 'carrier' and platform_order_no is not null"
+            ).fetchone()[0]
+            for event_id, waybill in (("T-UNKEYED-1", tracking_no), ("T-UNKEYED-2", "SF0")):
+                payload = {"event_id": event_id, "tracking_no": waybill, "carrier": "SF",
+                           "status": "in_transit", "at": "2026-11-23T08:00:00+00:00"}  # fmt: skip
+                db.execute(
+                    "insert into raw.carrier_tracks"
+                    " (event_id, source_modified_at, payload, content_hash)"
+                    " values (%s, '2026-11-23T08:00:00+00:00', %s, %s)",
+                    [event_id, json.dumps(payload), event_id],
+                )
+        run_dbt(conn, tmp_path, "run", "--select", "int_order_fulfillment_events", *build)
+        found = dict(
+            _rows(
+                conn,
+                "select fulfillment_event_key, (channel, platform_order_no)::text"
+                " from intermediate.int_order_fulfillment_events"
+                " where starts_with(fulfillment_event_key, 'carrier:T-UNKEYED-')",
+            )
+        )
+        assert found == {
+            "carrier:T-UNKEYED-1": f"({channel},{order_no})",
+            "carrier:T-UNKEYED-2": "(,)",
+        }
+        keyed = _rows(
+            conn,
+            "select count(*) from intermediate.int_order_fulfillment_events"
+            " where origin = 'carrier' and platform_order_no is not null",
+        )[0][0]
+        assert keyed == keyed_before + 1 and keyed_before > 0
+    finally:
+        drop_database(pg, conn)
+
+
 def test_status_transitions_follow_the_seeded_state_machine(built_warehouse: PgConn):
     """Every order's events, replayed in seq order through the state machine of the seeds
     (read here from their CSV files, not from the warehouse), give the model's from_status,

@@ -90,7 +90,8 @@ unresolved as (
 ),
 {% endif %}
 
-tracks as (
+-- read twice below, each time with a filter on the order key: scanned twice, not stored
+tracks as not materialized (
     select * from carrier_tracks
     {% if is_incremental() %}
     union all
@@ -134,8 +135,27 @@ carrier as (
         tracks.description
     from tracks
     left join orders
-        on tracks.platform_order_no is null
-        and orders.tracking_no = tracks.tracking_no
+        on orders.tracking_no = tracks.tracking_no
+    where tracks.platform_order_no is null
+    union all
+    -- most events name their order: only the others look it up (joined, every event of a
+    -- backfill went into the hash join's batches on disk)
+    select
+        'carrier:' || coalesce(
+            event_id,
+            {{ opaque_key("concat_ws('|', tracking_no, event_type, event_at::text)") }}
+        ),
+        channel,
+        platform_order_no,
+        'carrier',
+        event_type,
+        event_at,
+        null::text,
+        carrier,
+        tracking_no,
+        description
+    from tracks
+    where platform_order_no is not null
 ),
 
 unioned as (
