@@ -781,14 +781,17 @@ def _newest_build_estimates(db: psycopg.Connection) -> dict[str, tuple[float, in
 
 
 def _set_taobao_refund(db: psycopg.Connection, order_no: str, refund: str, at: str) -> None:
-    """What a later pull of the order stores: its lines' refund status and a newer modified
-    time (Beijing wall clock, Taobao's format)."""
+    """What a later pull of the order stores: its lines' refund status, a newer modified
+    time (Beijing wall clock, Taobao's format) and the load's time, as the loader stamps it
+    (builds find changed raw rows by it: left as first loaded, the change went unseen once
+    five minutes had passed since the first build, as on a busy CI machine)."""
     db.execute(
         """update raw.taobao_orders
         set payload = jsonb_set(
                 jsonb_set(payload, '{orders,order,0,refund_status}', to_jsonb(%s::text)),
                 '{modified}', to_jsonb(%s::text)),
-            source_modified_at = %s::timestamp at time zone 'Asia/Shanghai'
+            source_modified_at = %s::timestamp at time zone 'Asia/Shanghai',
+            loaded_at = now()
         where platform_order_no = %s""",
         [refund, at, at, order_no],
     )
