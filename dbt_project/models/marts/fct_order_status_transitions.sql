@@ -129,7 +129,8 @@ numbered as (
 
 -- each event against the one before it: does it follow on (allowed, or a repeat)? A hashed
 -- sub-plan rather than a join keeps the window's sort order, so the second window (does
--- every event of the order follow on?) needs no sort of its own
+-- every event of the order follow on?) needs no sort of its own; `in` is null, not false,
+-- when the seed has a blank cell, and bool_and would skip it
 checked as (
     select
         *,
@@ -139,9 +140,9 @@ checked as (
             numbered.*,
             numbered.previous_status is null
                 or numbered.previous_status = numbered.unified_status
-                or (numbered.previous_status, numbered.unified_status) in (
+                or coalesce((numbered.previous_status, numbered.unified_status) in (
                     select from_status, to_status from transitions
-                ) as follows_on
+                ), false) as follows_on
         from numbered
     ) as events
 ),
