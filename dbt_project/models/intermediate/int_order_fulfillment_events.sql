@@ -90,13 +90,22 @@ unresolved as (
 ),
 {% endif %}
 
--- read twice below, each time with a filter on the order key: scanned twice, not stored
+-- read twice below: scanned twice, not stored
 tracks as not materialized (
     select * from carrier_tracks
     {% if is_incremental() %}
     union all
     select * from unresolved
     {% endif %}
+),
+
+-- the orders of the waybills whose events name no order: most events name theirs, and the
+-- join below then hashes these few orders instead of every order with a waybill (with those,
+-- every event of a backfill went through the join's batches on disk)
+waybill_orders as (
+    select channel, platform_order_no, tracking_no
+    from orders
+    where tracking_no in (select tracking_no from tracks where platform_order_no is null)
 ),
 
 wms as (
@@ -134,28 +143,9 @@ carrier as (
         tracks.tracking_no,
         tracks.description
     from tracks
-    left join orders
-        on orders.tracking_no = tracks.tracking_no
-    where tracks.platform_order_no is null
-    union all
-    -- most events name their order: only the others look it up (joined, every event of a
-    -- backfill went into the hash join's batches on disk)
-    select
-        'carrier:' || coalesce(
-            event_id,
-            {{ opaque_key("concat_ws('|', tracking_no, event_type, event_at::text)") }}
-        ),
-        channel,
-        platform_order_no,
-        'carrier',
-        event_type,
-        event_at,
-        null::text,
-        carrier,
-        tracking_no,
-        description
-    from tracks
-    where platform_order_no is not null
+    left join waybill_orders as orders
+        on tracks.platform_order_no is null
+        and orders.tracking_no = tracks.tracking_no
 ),
 
 unioned as (
