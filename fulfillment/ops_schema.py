@@ -205,23 +205,50 @@ def ops_table_names() -> tuple[str, ...]:
     return tuple(OPS_TABLES)
 
 
+def _ops_catalog(conn: psycopg.Connection) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (table, column) pairs and the index names of the `ops` schema as they stand."""
+    columns = set(
+        conn.execute(
+            "select table_name::text, column_name::text from information_schema.columns "
+            "where table_schema = 'ops'"
+        ).fetchall()
+    )
+    indexes = {
+        r[0] for r in conn.execute("select indexname from pg_indexes where schemaname = 'ops'")
+    }
+    return columns, indexes
+
+
+def _missing(columns: set[tuple[str, str]], indexes: set[str]) -> list[str]:
+    """What ensure_ops_tables would add: tables, extra columns and key indexes."""
+    tables = {table for table, _ in columns}
+    return [
+        *(f"ops.{t}" for t in OPS_TABLES if t not in tables),
+        *(
+            f"ops.{t}.{column.split()[0]}"
+            for t, (_, extra, _) in OPS_TABLES.items()
+            for column in extra
+            if (t, column.split()[0]) not in columns
+        ),
+        *(f"ops.{t}_key" for t in OPS_TABLES if f"{t}_key" not in indexes),
+    ]
+
+
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create or migrate every `ops` table (idempotent, safe under concurrent callers)."""
+    # The usual case, everything there, takes no lock: the advisory lock below is held to
+    # the end of the caller's transaction, and a decision asset that ensures its tables and
+    # then computes for seconds in that transaction made every other decision asset wait
+    # (6.5 s of a 10,000-order cycle at 1,000,000 orders).
+    if not _missing(*_ops_catalog(conn)):
+        return
     with conn.transaction():
         # CREATE ... IF NOT EXISTS races on the catalog: serialise first runs
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.ops_schema'))")
         conn.execute("create schema if not exists ops")
         # touch only what is missing: ALTER TABLE and CREATE INDEX lock the table even when
         # there is nothing to do, and a decision run holding it would deadlock with them
-        columns = set(
-            conn.execute(
-                "select table_name, column_name from information_schema.columns "
-                "where table_schema = 'ops'"
-            ).fetchall()
-        )
-        indexes = {
-            r[0] for r in conn.execute("select indexname from pg_indexes where schemaname = 'ops'")
-        }
+        columns, indexes = _ops_catalog(conn)
         for table, (create, extra, key) in OPS_TABLES.items():
             conn.execute(create)
             for column in extra:
