@@ -877,6 +877,53 @@ def _failing_tests(result) -> dict[str, int]:  # noqa: ANN001
     return failures
 
 
+def test_row_checks_name_every_check_a_row_fails(
+    tmp_path: Path, sample_orders_all: list[Order], first_build_copy: PgConn
+):
+    """A large model's per-row checks run as one test: each failing row comes back once with
+    every check it fails named; a row failing none is not returned."""
+    conn = first_build_copy
+    with psycopg.connect(conn.url()) as db:
+        bad, odd = db.execute(
+            "select platform_order_no from marts.fct_orders where channel = 'taobao' "
+            "and paid_amount > 1 order by platform_order_no limit 2"
+        ).fetchall()
+        db.execute(
+            "update marts.fct_orders set freight = -5, unified_status = 'lost' "
+            "where channel = 'taobao' and platform_order_no = %s",
+            bad,
+        )
+        db.execute(
+            "update marts.fct_orders set receiver_phone = 'call 13912345678' "
+            "where channel = 'taobao' and platform_order_no = %s",
+            odd,
+        )
+        db.commit()
+    result = run_dbt(
+        conn, tmp_path, "test", "--select", "fct_orders_row_checks", "--store-failures",
+        "--vars", '{"test_all_rows": true}', check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert _failing_tests(result) == {"fct_orders_row_checks": 2}
+    with psycopg.connect(conn.url()) as db:
+        (schema,) = db.execute(
+            "select table_schema from information_schema.tables "
+            "where table_name = 'fct_orders_row_checks'"
+        ).fetchone()
+        failed = dict(
+            db.execute(
+                sql.SQL(
+                    "select platform_order_no, failed_checks from {}.fct_orders_row_checks"
+                ).format(sql.Identifier(schema))
+            ).fetchall()
+        )
+    assert failed == {
+        bad[0]: "freight is negative; unified_status is not an accepted value; "
+        "paid amount does not reconcile",
+        odd[0]: "receiver_phone holds an unmasked phone number",
+    }
+
+
 @pytest.mark.slow
 def test_data_tests_check_the_rows_each_build_wrote(
     pg: PgConn, tmp_path: Path, sample_orders_all: list[Order], first_build: PgConn
@@ -915,7 +962,7 @@ def test_data_tests_check_the_rows_each_build_wrote(
             "--vars", '{"test_all_rows": true}', check=False,
         )  # fmt: skip
         assert every.returncode != 0
-        assert _failing_tests(every).get("non_negative_fct_orders_paid_amount") == 1
+        assert _failing_tests(every).get("fct_orders_row_checks") == 1
 
         # a row written after the build began is in scope of a plain `dbt test`
         with psycopg.connect(conn.url()) as db:
@@ -929,7 +976,7 @@ def test_data_tests_check_the_rows_each_build_wrote(
         scoped = run_dbt(conn, tmp_path, "test", "--select", "fct_orders", check=False)
         assert scoped.returncode != 0
         # only the new bad row: the old one is not in this build's scope
-        assert _failing_tests(scoped).get("non_negative_fct_orders_paid_amount") == 1
+        assert _failing_tests(scoped).get("fct_orders_row_checks") == 1
     finally:
         drop_database(pg, conn)
 

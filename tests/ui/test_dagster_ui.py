@@ -177,7 +177,7 @@ def test_asset_page_shows_description_metadata_and_checks(ui, tmp_path: Path) ->
 
     page = _open(browser_context, f"{webserver}/assets/marts/fct_orders?view=checks")
     # dbt data tests and the Great Expectations suite, both as asset checks
-    for check in ("amounts_reconcile_fct_orders", "gx_fct_orders"):
+    for check in ("fct_orders_row_checks", "gx_fct_orders"):
         page.get_by_text(check, exact=False).first.wait_for()
     page.screenshot(path=tmp_path / "fct_orders-checks.png")
 

@@ -3,8 +3,5 @@
                           freight='freight', paid='paid_amount', tolerance=0.01) %}
 select *
 from {{ model }}
-where {{ paid }} is not null
-    and abs(
-        {{ paid }} - ({{ goods }} - coalesce({{ discount }}, 0) + coalesce({{ freight }}, 0))
-    ) > {{ tolerance }}
+where {{ amounts_do_not_reconcile(goods, discount, freight, paid, tolerance) }}
 {% endtest %}
