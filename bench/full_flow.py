@@ -49,6 +49,8 @@ TEST_SECONDS: dict[str, float] = {}  # filled by step_seconds(): dbt data test -
 STEP_WINDOWS: dict[str, tuple[float, float]] = {}  # filled by step_seconds(): step -> start, end
 STEP_STAGES: dict[str, str] = {}  # filled by step_seconds(): step -> stage
 RUN_WINDOW: list[float] = []  # filled by step_seconds(): the run's start and end (epoch s)
+# filled by step_seconds(): dbt model or data test -> (end, epoch s; the asset it belongs to)
+DBT_ENDS: dict[str, tuple[float, str]] = {}
 
 
 # Dagster asset groups -> stages; a step that materialises nothing (checks only) is quality
@@ -89,6 +91,7 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
             duration = entry.dagster_event.materialization.metadata.get("Execution Duration")
             if duration is not None:  # a dbt model's own time inside its dbt step
                 MODEL_SECONDS[key.to_user_string()] = float(duration.value)
+                DBT_ENDS[key.to_user_string()] = (entry.timestamp, key.to_user_string())
         for event in instance.get_records_for_run(
             run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1_000_000
         ).records:
@@ -97,6 +100,7 @@ def step_seconds(home: Path) -> tuple[dict[str, float], dict[str, float], float]
             if duration is not None:  # a dbt data test's own time inside its dbt step
                 name = f"{check.asset_key.to_user_string()}:{check.check_name}"
                 TEST_SECONDS[name] = float(duration.value)
+                DBT_ENDS[name] = (event.event_log_entry.timestamp, check.asset_key.to_user_string())
     steps = {s.step_key: s.end_time - s.start_time for s in stats if s.start_time and s.end_time}
     STEP_WINDOWS.update(
         {s.step_key: (s.start_time, s.end_time) for s in stats if s.start_time and s.end_time}
@@ -130,19 +134,79 @@ def after_ingest_seconds() -> float | None:
     return round(RUN_WINDOW[1] - max(ends), 1)
 
 
-def dbt_timings() -> dict[str, dict[str, float]]:
-    """The JSON's `dbt_models` and `dbt_tests`, slowest first (after `step_seconds`)."""
+def dbt_timings() -> dict[str, dict[str, float] | list[dict]]:
+    """The JSON's `dbt_models` and `dbt_tests`, slowest first, and `dbt_critical_path` (after
+    `step_seconds`)."""
     return {
-        name: {k: round(v, 2) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])}
-        for name, timings in (("dbt_models", MODEL_SECONDS), ("dbt_tests", TEST_SECONDS))
+        **{
+            name: {k: round(v, 2) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])}
+            for name, timings in (("dbt_models", MODEL_SECONDS), ("dbt_tests", TEST_SECONDS))
+        },
+        "dbt_critical_path": dbt_critical_path(),
     }
 
 
+def dbt_critical_path() -> list[dict]:
+    """The chain of dbt models and data tests that ended last (after `step_seconds`): from the
+    node that finished last, back through what it waited for. A model waits for its parent
+    models and their data tests (`dbt build`), a test for the models it reads; of those, the
+    one that ended last before it began. Start and end in seconds from the run's start. What
+    shortens the transform is on this chain; the rest ran beside it."""
+    manifest = json.loads((ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    parents: dict[str, set[str]] = {}  # node name -> parent model names
+    test_parents: dict[str, set[str]] = {}
+    for node in manifest["nodes"].values():
+        ups = {
+            u.split(".")[-1]
+            for u in node.get("depends_on", {}).get("nodes", [])
+            if u.startswith("model.")
+        }
+        (test_parents if node["resource_type"] == "test" else parents)[node["name"]] = ups
+    seconds = {**MODEL_SECONDS, **TEST_SECONDS}
+
+    def window(name: str) -> tuple[float, float]:
+        end = DBT_ENDS[name][0]
+        return end - seconds[name], end
+
+    def waited_for(name: str) -> list[str]:
+        if ":" in name:  # a test: the models it reads
+            ups = test_parents.get(name.split(":", 1)[1], set())
+            return [k for k in MODEL_SECONDS if k.split("/")[-1] in ups]
+        ups = parents.get(name.split("/")[-1], set())
+        return [k for k, (_, asset) in DBT_ENDS.items() if asset.split("/")[-1] in ups]
+
+    if not DBT_ENDS or not RUN_WINDOW:
+        return []
+    chain = [max(DBT_ENDS, key=lambda k: DBT_ENDS[k][0])]
+    while True:
+        start = window(chain[-1])[0]
+        before = [k for k in waited_for(chain[-1]) if k not in chain and window(k)[1] <= start + 1]
+        if not before:
+            break
+        chain.append(max(before, key=lambda k: window(k)[1]))
+    origin = RUN_WINDOW[0]
+    return [
+        {
+            "node": name,
+            "start": round(window(name)[0] - origin, 1),
+            "end": round(window(name)[1] - origin, 1),
+            "seconds": round(seconds[name], 1),
+        }
+        for name in reversed(chain)
+    ]
+
+
 def print_slowest_dbt(result: dict) -> None:
-    """The eight slowest dbt models and data tests of `result` (from `dbt_timings`)."""
+    """The eight slowest dbt models and data tests of `result` (from `dbt_timings`), and the
+    dbt critical path."""
     for label, key in (("models", "dbt_models"), ("data tests", "dbt_tests")):
         top = list(result[key].items())[:8]
         print(f"slowest dbt {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in top))
+    path = result.get("dbt_critical_path") or []
+    print(
+        "dbt critical path (s from the run's start): "
+        + " -> ".join(f"{p['node']} {p['start']:.0f}-{p['end']:.0f}" for p in path)
+    )
 
 
 class PeakSampler:
