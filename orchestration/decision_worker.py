@@ -8,10 +8,10 @@ definitions once and, as soon as a load records a new materialization of anythin
 decisions read, executes `live_decisions` in process: the stored models the decisions read
 (incremental intermediate models; the views read raw live), then the decisions (risk, CS
 holds, merges, routing, locks) and their checks. Each pass is a real Dagster run in the
-instance (tag `trigger=decision_worker`), visible in the UI; its dbt step takes the `dbt`
-pool's slot like any build of the first dbt op and runs beside the automation's marts builds
-(pool `dbt_marts`) instead of waiting for them: they held the slot 9-28 s after every pass
-(push -> routing p95 32 s, 2026-12-06).
+instance (tag `trigger=decision_worker`), visible in the UI; its dbt steps take the `dbt`
+and `dbt_merchant_systems` pools' slots like any build of those ops and run beside the
+automation's marts builds (pool `dbt_marts`) instead of waiting for them: they held the slot
+9-28 s after every pass (push -> routing p95 32 s, 2026-12-06).
 
 `orderpulse up` sets ORDERPULSE_DECISION_WORKER=1 for the code location, which then leaves
 these assets to the worker (the automation builds them only when missing or when their code

@@ -64,15 +64,18 @@ def test_a_pass_never_waits_for_a_marts_build(defs) -> None:
     """The pass's dbt step is the first op's (pool `dbt`); the marts are the second op's (pool
     `dbt_marts`): a pass runs beside the automation's marts build instead of queueing behind
     it. Two builds of one op still wait for each other."""
-    from orchestration.dbt.assets import DBT_POOL, MARTS_POOL
+    from orchestration.dbt.assets import DBT_POOL, MARTS_POOL, MERCHANT_POOL
 
     job = defs.resolve_job_def(JOB_NAME)
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     dbt_steps = {name: pool for name, pool in pools.items() if name.startswith("dbt_")}
-    assert dbt_steps == {"dbt_before_decisions": DBT_POOL}
+    assert dbt_steps == {
+        "dbt_before_decisions": DBT_POOL,
+        "dbt_merchant_systems": MERCHANT_POOL,
+    }
     marts = defs.get_assets_def(dg.AssetKey(["marts", "fct_orders"]))
     assert marts.op.name == "dbt_after_decisions" and marts.op.pool == MARTS_POOL
-    assert MARTS_POOL != DBT_POOL
+    assert len({DBT_POOL, MARTS_POOL, MERCHANT_POOL}) == 3
 
 
 def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(
