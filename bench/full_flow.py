@@ -14,7 +14,7 @@ Dagster instance and adds them up per stage:
 
 - ingest: steps of group `ingest` (marketplace pulls, SFTP, ERP/H5 mall bridge, POS, merchant
   systems), bound by the gateways' detail calls;
-- transform: the two dbt ops (groups staging/intermediate/marts: `dbt build`, models and
+- transform: the dbt ops (groups staging/intermediate/marts: `dbt build`, models and
   their data tests);
 - decisions: groups `enrichment` (addresses) and `fulfillment` (routing, locks, merges, risk);
 - quality: steps that materialise nothing (Great Expectations checks and other asset checks)
