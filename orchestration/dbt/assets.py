@@ -318,11 +318,12 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
             exclude=f"{AFTER_DECISIONS} {MERCHANT_SYSTEMS}",
         ),
         _dbt_op(*common, "dbt_after_decisions", MARTS_POOL, select=AFTER_DECISIONS),
-        _dbt_op(*common, "dbt_merchant_systems", MERCHANT_POOL, select=MERCHANT_SYSTEMS),
+        _dbt_op(*common, MERCHANT_OP, MERCHANT_POOL, select=MERCHANT_SYSTEMS),
     ]
 
 
-DBT_OPS = ("dbt_before_decisions", "dbt_after_decisions", "dbt_merchant_systems")
+MERCHANT_OP = "dbt_merchant_systems"
+DBT_OPS = ("dbt_before_decisions", "dbt_after_decisions", MERCHANT_OP)
 
 
 def build_dbt_full_tests_job(dbt_defs: list[dg.AssetsDefinition]):

@@ -243,3 +243,48 @@ def test_a_failed_pass_is_tried_again_until_it_succeeds() -> None:
         assert worker.failures == 0 and worker.seen == worker.watermark()
         assert worker.step() is None
         assert len(attempts) == 2 and worker.runs == [first.run_id, again.run_id]
+
+
+def test_a_pass_builds_the_merchant_systems_models_only_after_their_loads(defs) -> None:
+    """The pass's models of the `dbt_merchant_systems` op are built when the behaviour log or
+    the shipments were loaded since a pass last built them; a marketplace load alone runs
+    the pass without them (one dbt step instead of two)."""
+    from orchestration.decision_worker import merchant_systems_assets
+
+    optional, inputs = merchant_systems_assets(defs, watched_keys(defs))
+    assert _keys(optional) == {
+        "intermediate/int_behaviour_events", "intermediate/int_cart_adds",
+        "intermediate/int_carrier_shipments",
+    }  # fmt: skip
+    assert {"raw/behaviour_events", "raw/carrier_shipments"} <= _keys(inputs)
+    assert "raw/taobao_orders" not in _keys(inputs)
+
+    built = []
+
+    @dg.asset(key=["ops", "decision"], deps=[["raw", "orders"]])
+    def decision() -> None:
+        built.append("decision")
+
+    @dg.asset(key=["intermediate", "events"], deps=[["raw", "events"]])
+    def events() -> None:
+        built.append("events")
+
+    job = dg.Definitions(
+        assets=[decision, events],
+        jobs=[dg.define_asset_job("a_pass", selection=[decision, events])],
+    ).resolve_job_def("a_pass")
+    orders, logged = dg.AssetKey(["raw", "orders"]), dg.AssetKey(["raw", "events"])
+    with dg.DagsterInstance.ephemeral() as instance:
+        for key in (orders, logged, *job.asset_layer.selected_asset_keys):
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        worker = DecisionWorker(
+            instance, job, [orders, logged],
+            optional=frozenset({events.key}), optional_inputs=[logged],
+        )  # fmt: skip
+        worker.seen, worker.optional_seen = worker.watermark(), worker.watermark([logged])
+        instance.report_runless_asset_event(dg.AssetMaterialization(orders))
+        assert worker.step().success and built == ["decision"]
+        instance.report_runless_asset_event(dg.AssetMaterialization(logged))
+        assert worker.step().success and sorted(built[1:]) == ["decision", "events"]
+        instance.report_runless_asset_event(dg.AssetMaterialization(orders))
+        assert worker.step().success and built[3:] == ["decision"]

@@ -494,8 +494,14 @@ def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monk
     """After the full run, no pass until a load records a materialization of something the
     decisions read; then one in-process run of `live_decisions` (the stored models the
     decisions read, then the decisions) decides every order awaiting allocation; the same
-    load starts no second pass."""
-    from orchestration.decision_worker import JOB_NAME, DecisionWorker, watched_keys
+    load starts no second pass. A marketplace load leaves the merchant systems' models out of
+    the pass; a load of the behaviour log brings them in."""
+    from orchestration.decision_worker import (
+        JOB_NAME,
+        DecisionWorker,
+        merchant_systems_assets,
+        watched_keys,
+    )
     from orchestration.definitions import defs
 
     db, _, _, home, instance = materialised
@@ -504,8 +510,14 @@ def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monk
     with psycopg.connect(db.url()) as conn:
         # as if every order awaiting allocation had just landed: no decision yet
         conn.execute("delete from ops.routing_decisions")
-    worker = DecisionWorker(instance, defs.resolve_job_def(JOB_NAME), watched_keys(defs))
-    worker.seen = worker.watermark()  # as the worker starts: the full run's loads are seen
+    watched = watched_keys(defs)
+    optional, optional_inputs = merchant_systems_assets(defs, watched)
+    worker = DecisionWorker(
+        instance, defs.resolve_job_def(JOB_NAME), watched,
+        optional=optional, optional_inputs=optional_inputs,
+    )  # fmt: skip
+    # as the worker starts: the full run's loads are seen
+    worker.seen, worker.optional_seen = worker.watermark(), worker.watermark(optional_inputs)
     assert worker.built()  # the full run built everything a pass builds and reads
     assert worker.step() is None
 
@@ -522,6 +534,7 @@ def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monk
     assert not {k for k in built if k.startswith(("raw/", "marts/", "staging/"))} - {
         "raw/address_geo"
     }
+    assert not {"intermediate/int_behaviour_events", "intermediate/int_cart_adds"} & built
     checks = {e.asset_check_key.name for e in result.get_asset_check_evaluations()}
     assert "gx_int_orders_awaiting_allocation" in checks
     with psycopg.connect(db.url()) as conn:
@@ -537,3 +550,10 @@ def test_the_decision_worker_decides_after_a_load_in_one_pass(materialised, monk
     assert decided > 0 and (undecided, duplicated) == (0, 0)
     assert worker.step() is None  # the same load: no second pass
     assert worker.runs == [result.run_id]
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(["raw", "behaviour_events"]))
+    again = worker.step()
+    assert again is not None and again.success
+    built = {"/".join(e.asset_key.path) for e in again.get_asset_materialization_events()}
+    assert {"intermediate/int_behaviour_events", "intermediate/int_cart_adds",
+            "intermediate/int_orders", "ops/risk_assessments"} <= built  # fmt: skip
