@@ -55,6 +55,7 @@ MERCHANT_SYSTEMS = (
     "stg_merchant_systems__behaviour_events int_behaviour_events int_cart_adds "
     "stg_merchant_systems__carrier_shipments int_carrier_shipments"
 )
+MERCHANT_OP = "dbt_merchant_systems"
 # One build of each op at a time (limit 1 each, set by `orderpulse up`/`prepare`): two builds
 # of one model at once would race on its merge. The two ops may overlap (the decision worker's
 # pass beside the automation's marts run): the marts take their orders from `fct_orders`
@@ -322,7 +323,6 @@ def build_dbt_assets() -> list[dg.AssetsDefinition]:
     ]
 
 
-MERCHANT_OP = "dbt_merchant_systems"
 DBT_OPS = ("dbt_before_decisions", "dbt_after_decisions", MERCHANT_OP)
 
 
