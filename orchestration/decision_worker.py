@@ -195,7 +195,7 @@ class DecisionWorker:
         self.failures = 0 if result.success else self.failures + 1
         if result.success:
             self.optional_seen = optional_mark
-        if not result.success:
+        else:
             # a SIGINT/SIGTERM during a pass is Dagster's (it ends the run as interrupted and
             # returns): the worker's own handler never saw it, so stop here
             run = self.instance.get_run_by_id(result.run_id)
