@@ -61,21 +61,34 @@ def test_the_worker_watches_every_load_the_decisions_read_and_builds_no_load(def
 
 
 def test_a_pass_never_waits_for_a_marts_build(defs) -> None:
-    """The pass's dbt step is the first op's (pool `dbt`); the marts are the second op's (pool
-    `dbt_marts`): a pass runs beside the automation's marts build instead of queueing behind
-    it. Two builds of one op still wait for each other."""
-    from orchestration.dbt.assets import DBT_POOL, MARTS_POOL, MERCHANT_POOL
+    """The pass's dbt steps are the parsed orders' op (pool `dbt_orders`) and the first op's
+    (pool `dbt`); the marts are the after-decisions op's (pool `dbt_marts`): a pass runs beside
+    the automation's marts build instead of queueing behind it. Two builds of one op still
+    wait for each other."""
+    from orchestration.dbt.assets import DBT_POOL, MARTS_POOL, MERCHANT_POOL, ORDERS_POOL, POOLS
 
     job = defs.resolve_job_def(JOB_NAME)
     pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
     dbt_steps = {name: pool for name, pool in pools.items() if name.startswith("dbt_")}
     assert dbt_steps == {
+        "dbt_orders": ORDERS_POOL,
         "dbt_before_decisions": DBT_POOL,
         "dbt_merchant_systems": MERCHANT_POOL,
     }
     marts = defs.get_assets_def(dg.AssetKey(["marts", "fct_orders"]))
     assert marts.op.name == "dbt_after_decisions" and marts.op.pool == MARTS_POOL
-    assert len({DBT_POOL, MARTS_POOL, MERCHANT_POOL}) == 3
+    assert len(set(POOLS)) == len(POOLS) == 4
+
+
+def test_the_address_placement_waits_for_the_parsed_orders_alone(defs) -> None:
+    """The address placement reads `int_orders` only: its step follows the parsed orders' op
+    and runs beside the first op's fulfilment models, not after them."""
+    graph = defs.resolve_asset_graph()
+    geo = dg.AssetKey(["raw", "address_geo"])
+    parents_ops = {defs.get_assets_def(k).op.name for k in graph.get(geo).parent_keys}
+    assert parents_ops == {"dbt_orders"}
+    status = dg.AssetKey(["intermediate", "int_order_fulfillment_status"])
+    assert defs.get_assets_def(status).op.name == "dbt_before_decisions"
 
 
 def test_a_run_left_in_flight_by_a_killed_worker_is_marked_failed(
