@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.dbt.assets import DBT_POOL, MARTS_POOL, MERCHANT_POOL
+from orchestration.dbt.assets import DBT_POOL, MARTS_POOL, MERCHANT_POOL, ORDERS_POOL
 from orderpulse.cli import _limit_pools
 
 
@@ -19,8 +19,8 @@ def _limits(instance: dg.DagsterInstance) -> dict[str, int | None]:
 def test_each_dbt_op_gets_a_pool_of_one_slot_and_an_operators_limit_stays() -> None:
     with dg.instance_for_test() as instance:
         _limit_pools()
-        assert _limits(instance) == {DBT_POOL: 1, MARTS_POOL: 1, MERCHANT_POOL: 1}
+        assert _limits(instance) == {DBT_POOL: 1, MARTS_POOL: 1, MERCHANT_POOL: 1, ORDERS_POOL: 1}
         # an operator gave the marts two slots: a later `prepare` leaves that alone
         instance.event_log_storage.set_concurrency_slots(MARTS_POOL, 2)
         _limit_pools()
-        assert _limits(instance) == {DBT_POOL: 1, MARTS_POOL: 2, MERCHANT_POOL: 1}
+        assert _limits(instance) == {DBT_POOL: 1, MARTS_POOL: 2, MERCHANT_POOL: 1, ORDERS_POOL: 1}
