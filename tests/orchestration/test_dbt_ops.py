@@ -13,12 +13,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster_dbt.asset_utils import DAGSTER_DBT_EXCLUDE_METADATA_KEY as EXCLUDE
+from dagster_dbt.asset_utils import DAGSTER_DBT_SELECT_METADATA_KEY as SELECT
 
 from orchestration.dbt.assets import DBT_OPS
 from orchestration.dbt.project import DBT_PROJECT_DIR
-
-SELECT = "dagster_dbt/select"
-EXCLUDE = "dagster_dbt/exclude"
 
 
 def _dbt_ls(tmp_path: Path, *selection: str) -> set[str]:
