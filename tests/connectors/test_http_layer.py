@@ -164,3 +164,35 @@ def test_non_json_success_is_a_retryable_server_error(serve) -> None:
         http.call(_get(http, f"{base}/x"), channel="jd", what="list")
     assert caught.value.code == "http-200" and caught.value.attempts == FAST.attempts
     assert isinstance(httpx.Timeout(1), httpx.Timeout)
+
+
+def test_each_thread_calls_on_a_client_of_its_own_and_close_closes_them_all(serve) -> None:
+    """The detail-call workers never share a connection pool (and its lock); a client whose
+    thread ended is closed when the next thread's client is made, the rest by close()."""
+    import threading
+
+    app, calls = _flaky_app([])
+    base = serve(app)
+    with make_http_client(timeout=2, policy=FAST, workers=4) as http:
+        mine = http.client
+        assert http.client is mine  # the same thread keeps its client
+        used = http.map(lambda _: (http.client, _get(http, f"{base}/x")()), range(40))
+        clients = {id(client) for client, _ in used}
+        assert mine not in [client for client, _ in used]
+        assert 2 <= len(clients) <= 4  # the pool's workers, one client each
+        assert [answer["ok"] for _, answer in used] == [True] * 40
+
+        ended: list = []
+        thread = threading.Thread(target=lambda: ended.append(http.client))
+        thread.start()
+        thread.join()
+        assert not ended[0].is_closed
+        newer: list = []
+        thread = threading.Thread(target=lambda: newer.append(http.client))
+        thread.start()
+        thread.join()
+        assert ended[0].is_closed and not newer[0].is_closed
+        workers = [client for client, _ in used]
+    assert mine.is_closed and newer[0].is_closed
+    assert all(client.is_closed for client in workers)
+    assert len(calls) == 40

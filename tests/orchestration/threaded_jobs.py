@@ -1,6 +1,7 @@
 """Jobs for test_threaded_executor.py, loaded from this file by path (a reconstructable job)."""
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def right() -> float:
 
 @dg.asset
 def joined(left: float, right: float) -> float:
+    # what the steps' threads run under (test_the_steps_hand_the_interpreter_lock_round_often)
+    Path(os.environ["THREADED_TEST_DIR"], "switch_interval").write_text(
+        str(sys.getswitchinterval())
+    )
     return max(left, right)
 
 
