@@ -41,6 +41,20 @@ def exec_tied(argv: Sequence[str]) -> None:
 
 
 def main() -> None:
-    """`orderpulse-dbt ARGS`: this venv's `dbt ARGS`, ended when its caller dies."""
+    """`orderpulse-dbt ARGS`: this venv's `dbt ARGS`, ended when its caller dies; forked warm
+    by kernel/warm_dbt.py's server when it can be, else started the ordinary way."""
+    from kernel import warm_dbt
+
     dbt = Path(sys.executable).with_name("dbt")
+    if warm_dbt.enabled():
+        tie_to_parent()
+        try:
+            code = warm_dbt.run(sys.argv[1:])
+        except warm_dbt.NotServed:
+            pass
+        else:
+            if code < 0:  # killed by a signal: so is this process, as dbt's caller expects
+                signal.signal(-code, signal.SIG_DFL)
+                os.kill(os.getpid(), -code)
+            sys.exit(code)
     exec_tied([str(dbt), *sys.argv[1:]])
