@@ -42,6 +42,7 @@ from pathlib import Path
 IDLE_SECONDS = 900.0
 IDLE_ENV = "ORDERPULSE_DBT_WARM_IDLE"  # seconds; the test suite's servers leave sooner
 START_SECONDS = 60.0  # a server importing dbt on a busy host
+ANSWER_SECONDS = 30.0  # from a request to the forked dbt's pid
 WARM_ENV = "ORDERPULSE_DBT_WARM"
 # what every dbt run imports: dbt's CLI and tasks, the Postgres adapter and its driver
 PRELOAD = (
@@ -96,8 +97,10 @@ def run(args: Sequence[str]) -> int:
         try:
             socket.send_fds(conn, [_HEADER.pack(len(request))], _standard_fds())
             conn.sendall(request)
+            conn.settimeout(ANSWER_SECONDS)  # a server that hangs is no server
             reader = conn.makefile("rb")
             started = json.loads(reader.readline() or b"{}")
+            conn.settimeout(None)
         except (OSError, ValueError) as exc:
             raise NotServed(f"the warm dbt server did not answer ({exc})") from None
         if "pid" not in started:
@@ -208,10 +211,14 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
                 conn, _ = listener.accept()
             except TimeoutError:
                 break
-            if os.fork() == 0:
-                listener.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os._exit(_handle(conn))
+            if os.fork() == 0:  # the handler: never back into this loop
+                code = 1
+                try:
+                    listener.close()
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    code = _handle(conn)
+                finally:
+                    os._exit(code)
             conn.close()
     finally:
         listener.close()
@@ -241,7 +248,11 @@ def _handle(conn: socket.socket) -> int:
         _run_dbt(request, fds)  # never returns
     for fd in fds:  # the dbt holds the caller's pipes now; EOF reaches the caller when it exits
         os.close(fd)
-    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    try:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    except OSError:  # the caller gave up waiting (and runs dbt itself): this one stops
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     code = _wait(pid, conn)
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
@@ -250,20 +261,32 @@ def _handle(conn: socket.socket) -> int:
 
 def _wait(pid: int, conn: socket.socket) -> int:
     """The dbt's exit code; ends the dbt (SIGTERM) when the caller goes away first."""
-    pidfd = os.pidfd_open(pid)
-    watching = [conn, pidfd]
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # before Linux 5.3: look every 0.1 s
+        pidfd = None
+    watching: list = [conn] if pidfd is None else [conn, pidfd]
     try:
         while True:
-            ready, _, _ = select.select(watching, [], [])
-            if pidfd in ready:
-                _, status = os.waitpid(pid, 0)
-                return os.waitstatus_to_exitcode(status)
-            if conn in ready and not conn.recv(64):
+            ready, _, _ = select.select(watching, [], [], 0.1 if pidfd is None else None)
+            if pidfd is None or pidfd in ready:
+                done, status = os.waitpid(pid, 0 if pidfd is not None else os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+            if conn in ready and not _recv_or_eof(conn):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-                watching = [pidfd]
+                watching.remove(conn)
     finally:
-        os.close(pidfd)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _recv_or_eof(conn: socket.socket) -> bytes:
+    try:
+        return conn.recv(64)
+    except OSError:
+        return b""
 
 
 def _run_dbt(request: dict, fds: list[int]) -> None:

@@ -16,6 +16,9 @@ from kernel.database import PgConn, ensure_database, stop_embedded
 from kernel.settings import Settings
 from tests.databases import drop_database, new_database
 
+# the warm dbt server a test's dbt starts (kernel/warm_dbt.py) leaves a minute after the suite
+os.environ.setdefault("ORDERPULSE_DBT_WARM_IDLE", "60")
+
 # The files that take long, in the order to hand them out (seconds: CI runs of 2026-12-04).
 # `make test` runs `-n 2 --dist loadfile`: xdist hands out whole files in collection order
 # (pyproject.toml turns off its default reordering by test count, which handed these out
