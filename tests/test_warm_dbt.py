@@ -136,3 +136,25 @@ def test_without_a_server_dbt_runs_the_ordinary_way(scratch: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "installed:" in done.stdout
     assert not _servers(deep)
+
+
+def test_a_server_that_does_not_answer_is_no_server(scratch: Path, monkeypatch) -> None:
+    """A hung server (it accepts, then says nothing) makes the caller give up and run dbt the
+    ordinary way instead of waiting for ever."""
+    import socket
+
+    from kernel import warm_dbt
+
+    path = scratch / "hung.sock"
+    hung = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    hung.bind(str(path))
+    hung.listen(4)
+    monkeypatch.setattr(warm_dbt, "socket_path", lambda: path)
+    monkeypatch.setattr(warm_dbt, "ANSWER_SECONDS", 0.5)
+    try:
+        began = time.monotonic()
+        with pytest.raises(warm_dbt.NotServed, match="did not answer"):
+            warm_dbt.run(["--version"])
+        assert time.monotonic() - began < 10
+    finally:
+        hung.close()
