@@ -67,7 +67,7 @@ DEFAULT_CHECKS_AT_ONCE = 1
 # workers each wait once per request, so beside a CPU-bound step (Great Expectations importing
 # or validating, dagster-dbt reading dbt's events) every request of the pull waited up to that
 # long: with a busy thread beside it, a pull of 14,000 orders loaded 231 orders/s at 5 ms and
-# 536 at 0.5 ms (751 at 0.5 ms and 763 at 5 ms with nothing beside it; bench/README.md).
+# 536 at 0.5 ms (751 at 0.5 ms and 785 at 5 ms with nothing beside it; bench/README.md).
 SWITCH_INTERVAL_SECONDS = 0.0005
 # How long the run waits for interrupted steps to log their failure before it stops anyway.
 INTERRUPT_GRACE_SECONDS = 60.0
