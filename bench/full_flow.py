@@ -209,12 +209,17 @@ def print_slowest_dbt(result: dict) -> None:
     )
 
 
+def _is_warm_dbt(cmdline: bytes) -> bool:
+    return b"kernel.warm_dbt" in cmdline and b"--serve" in cmdline
+
+
 class PeakSampler:
     """Peak resident memory (VmHWM) per role of the processes under the given roots, sampled
     every `interval` seconds from /proc (a process's high-water mark only grows, so a sample
     shortly before it exits holds its peak). Roles: each root's name, `dbt` for a descendant
-    running dbt, and the embedded PostgreSQL of `home` (the postmaster and its backends; a
-    backend's figure counts the shared buffers it touched)."""
+    running dbt (also the dbts the warm server forks: they descend from it, not from the run),
+    and the embedded PostgreSQL of `home` (the postmaster and its backends; a backend's figure
+    counts the shared buffers it touched)."""
 
     def __init__(self, roots: dict[str, int], home: Path, interval: float = 1.0) -> None:
         self.roots, self.home, self.interval = dict(roots), home, interval
@@ -255,6 +260,10 @@ class PeakSampler:
                 b"postgres"
             ):
                 roots.setdefault(pid, "postgres")
+        warm = {pid for pid in parent if _is_warm_dbt(_cmdline(pid))}
+        for pid in warm:  # dbt forked by the warm server (kernel/warm_dbt.py) descends from it
+            if parent[pid] not in warm:
+                roots.setdefault(pid, "dbt (warm server)")
         for pid in parent:
             role = roots.get(pid) or self._descendant_role(pid, parent, roots)
             if role is None:
