@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
@@ -45,7 +44,6 @@ def main() -> None:
     by kernel/warm_dbt.py's server when it can be, else started the ordinary way."""
     from kernel import warm_dbt
 
-    dbt = Path(sys.executable).with_name("dbt")
     if warm_dbt.enabled():
         tie_to_parent()
         try:
@@ -57,4 +55,4 @@ def main() -> None:
                 signal.signal(-code, signal.SIG_DFL)
                 os.kill(os.getpid(), -code)
             sys.exit(code)
-    exec_tied([str(dbt), *sys.argv[1:]])
+    exec_tied([str(warm_dbt.dbt_path()), *sys.argv[1:]])
