@@ -104,7 +104,7 @@ def run(args: Sequence[str]) -> int:
         except (OSError, ValueError) as exc:
             raise NotServed(f"the warm dbt server did not answer ({exc})") from None
         if "pid" not in started:
-            raise NotServed(started.get("error", "the warm dbt server did not start dbt"))
+            raise NotServed("the warm dbt server did not start dbt")
         pid = int(started["pid"])
 
         def forward(signum: int, _frame: object) -> None:
@@ -113,14 +113,10 @@ def run(args: Sequence[str]) -> int:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, forward)
-        while True:
-            try:
-                line = reader.readline()
-            except InterruptedError:
-                continue
-            if not line:  # the handler died: its dbt died with it (tied)
-                return -signal.SIGKILL
-            return int(json.loads(line)["exit"])
+        line = reader.readline()  # a forwarded signal interrupts it, then it reads on
+        if not line:  # the handler died: its dbt died with it (tied)
+            return -signal.SIGKILL
+        return int(json.loads(line)["exit"])
 
 
 def _standard_fds() -> list[int]:
@@ -328,11 +324,14 @@ def _run_dbt(request: dict, fds: list[int]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--serve"] and len(argv) in (2, 4) and argv[2:3] in ([], ["--idle"]):
-        serve(Path(argv[1]), float(argv[3]) if len(argv) == 4 else IDLE_SECONDS)
-        return 0
-    raise SystemExit("usage: python -m kernel.warm_dbt --serve SOCKET [--idle SECONDS]")
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kernel.warm_dbt", description=__doc__)
+    parser.add_argument("--serve", type=Path, required=True, metavar="SOCKET")
+    parser.add_argument("--idle", type=float, default=IDLE_SECONDS, metavar="SECONDS")
+    args = parser.parse_args(argv)
+    serve(args.serve, args.idle)
+    return 0
 
 
 if __name__ == "__main__":
