@@ -1,10 +1,10 @@
-"""The HTTP layer every marketplace client shares: keep-alive `httpx.Client`s (one per thread
-of a run), the retry policy (tenacity: exponential backoff with jitter on rate limits, 5xx,
-timeouts and broken connections, honouring the platform's retry hints, bounded attempts), one
-token refresh on expiry, retry counters for run metadata, and errors that name the channel, the
-call, the window and the platform's code but never a secret.
+"""The HTTP layer every marketplace client shares: keep-alive clients (`connectors.transport`,
+on urllib3; one per thread of a run), the retry policy (tenacity: exponential backoff with
+jitter on rate limits, 5xx, timeouts and broken connections, honouring the platform's retry
+hints, bounded attempts), one token refresh on expiry, retry counters for run metadata, and
+errors that name the channel, the call, the window and the platform's code but never a secret.
 
-Transport security: certificates are always verified (httpx's default, never turned off); plain
+Transport security: certificates are always verified (never turned off); plain
 `http://` is refused for any host but this machine's loopback (where the sandbox serves), once
 when an endpoint is configured (`require_tls`, naming the channel and the setting to fix) and
 again on every request the client sends. A certificate that fails verification is not retried."""
@@ -32,6 +32,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from connectors.transport import Client, Response, TransportError, TransportTimeout
 from kernel import tls as kernel_tls
 from kernel.tls import InsecureEndpoint  # noqa: F401  (raised by require_tls; callers catch it from here)
 
@@ -117,8 +118,8 @@ def scrub(text: str) -> str:
 
 
 class _ScrubFilter(logging.Filter):
-    """Blanks registered secrets in records (httpx logs full request URLs at INFO, and Youzan
-    carries its token in the query string)."""
+    """Blanks registered secrets in records (the transport logs full request URLs at INFO, and
+    Youzan carries its token in the query string)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
@@ -130,7 +131,7 @@ class _ScrubFilter(logging.Filter):
 
 
 _FILTER = _ScrubFilter()
-_SCRUBBED_LOGGERS = ("httpx", "httpcore.http11", "httpcore.connection", __name__)
+_SCRUBBED_LOGGERS = ("connectors.transport", "urllib3.connectionpool", __name__)
 
 
 def _install_log_filter() -> None:
@@ -149,13 +150,9 @@ def require_tls(url: str, *, what: str, fix: str) -> str:
     return kernel_tls.require_tls(url, what=what, fix=fix, shown=scrub)
 
 
-def _refuse_plain_http(request: httpx.Request) -> None:
-    # a backstop for URLs built past `require_tls` (a redirect target, a new client)
-    require_tls(
-        str(request.url),
-        what=f"{request.method} request",
-        fix="configure the endpoint with https://",
-    )
+def _refuse_plain_http(url: str, method: str) -> None:
+    # a backstop for URLs built past `require_tls` (a new client, a URL put together later)
+    require_tls(url, what=f"{method} request", fix="configure the endpoint with https://")
 
 
 def _certificate_problem(err: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -200,10 +197,10 @@ def _transient(err: BaseException) -> bool:
         return err.retryable
     if _certificate_problem(err) is not None:
         return False  # an untrusted certificate stays untrusted: no retry
-    return isinstance(err, httpx.TransportError)  # timeouts, resets, refused connections
+    return isinstance(err, TransportError)  # timeouts, resets, refused connections
 
 
-def raise_for_transport(response: httpx.Response) -> None:
+def raise_for_transport(response: Response) -> None:
     """HTTP-level failures every platform shares: 429 and 5xx (with Retry-After)."""
     status = response.status_code
     if status == 429 or status >= 500:
@@ -251,10 +248,10 @@ class Http:
         self._stats: dict[str, CallStats] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._clients: dict[threading.Thread, httpx.Client] = {}
+        self._clients: dict[threading.Thread, Client] = {}
 
     @property
-    def client(self) -> httpx.Client:
+    def client(self) -> Client:
         """This thread's keep-alive client. One per thread, not one for all: the detail-call
         workers on one client queued on its connection pool's lock (httpcore takes it to hand
         out and to take back every connection) whenever another thread held the interpreter
@@ -263,12 +260,11 @@ class Http:
         (bench/README.md)."""
         client = getattr(self._local, "client", None)
         if client is None:
-            client = httpx.Client(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-                headers={"user-agent": "orderpulse-connectors/1"},
-                event_hooks={"request": [_refuse_plain_http]},
-                verify=_trust_context(),
+            client = Client(
+                timeout=self.timeout,
+                connect_timeout=min(self.timeout, 5.0),
+                ssl_context=_trust_context(),
+                check_url=_refuse_plain_http,
             )
             with self._lock:
                 # a long-lived layer outlives threads: their clients close here
@@ -406,7 +402,7 @@ class Http:
             raise IngestError(
                 channel, what, window, err.code, err.message, attempts=attempts
             ) from None
-        except httpx.TransportError as err:
+        except TransportError as err:
             bad_cert = _certificate_problem(err)
             detail = (
                 f"TLS certificate not trusted ({bad_cert.verify_message}); fix the server's "
@@ -415,17 +411,15 @@ class Http:
                 if bad_cert is not None
                 else ""
             )
-            raise IngestError(
-                channel, what, window, type(err).__name__, detail, attempts=attempts
-            ) from None
+            raise IngestError(channel, what, window, err.code, detail, attempts=attempts) from None
 
 
 def _kind(err: BaseException | None) -> str | None:
     if isinstance(err, RateLimited):
         return "rate_limited"
-    if isinstance(err, httpx.TimeoutException):
+    if isinstance(err, TransportTimeout):
         return "timeouts"
-    if isinstance(err, ServerError | httpx.TransportError):
+    if isinstance(err, ServerError | TransportError):
         return "server_errors"
     return None
 
@@ -433,6 +427,8 @@ def _kind(err: BaseException | None) -> str | None:
 def _code(err: BaseException | None) -> str:
     if isinstance(err, PlatformError):
         return f"platform error {err.code}"
+    if isinstance(err, TransportError):
+        return err.code
     return type(err).__name__ if err else "?"
 
 
@@ -458,7 +454,7 @@ def chunks(items: list[T], size: int) -> Iterator[list[T]]:
         yield items[i : i + size]
 
 
-def json_body(response: httpx.Response) -> dict:
+def json_body(response: Response) -> dict:
     """The answer as a JSON object; anything else (an HTML error page...) is a server error."""
     try:
         body = response.json()

@@ -46,7 +46,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 import psycopg
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -63,6 +62,7 @@ from connectors.http import (
     require_tls,
 )
 from connectors.raw_schema import BOOKKEEPING_DDL
+from connectors.transport import Response
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ SOURCES = (
 M = TypeVar("M", bound=BaseModel)
 
 
-def _parsed(response: httpx.Response, model: type[M], what: str) -> M:
+def _parsed(response: Response, model: type[M], what: str) -> M:
     """The merchant systems' JSON answer as `model`: transport errors and 5xx raise retryable,
     another status a platform error, a body that is not `what` a server error."""
     raise_for_transport(response)
@@ -211,7 +211,7 @@ class _Page:
     next_cursor: str | None
 
 
-def _page(response: httpx.Response) -> _Page:
+def _page(response: Response) -> _Page:
     """A list endpoint's answer: transport errors and 5xx raise retryable, another status a
     platform error, a body that is not a page a server error. The records are not looked at
     here: PostgreSQL checks them with the whole batch (`_merge_sql`)."""

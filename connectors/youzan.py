@@ -1,7 +1,7 @@
 """Youzan through `POST {base}/api/{api}/{version}?access_token=...` with a JSON body.
 
 - No request signing: the access token authenticates (it rides in the query string, which is
-  why the HTTP layer scrubs registered secrets from httpx's request log).
+  why the HTTP layer scrubs registered secrets from the transport's request log).
 - Pull: `youzan.trades.sold.get/4.0.4` with `start_update/end_update` (Beijing
   `yyyy-MM-dd HH:mm:ss`), page numbers from 1; orders are complete. Youzan advises querying
   >= 30 s after events, so windows end 30 s behind its clock.
