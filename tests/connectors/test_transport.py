@@ -45,9 +45,7 @@ def _echo_app() -> Starlette:
     async def gbk(request: Request) -> Response:
         return Response("订单".encode("gbk"), media_type="text/plain; charset=gbk")
 
-    return Starlette(
-        routes=[Route("/echo", echo, methods=["GET", "POST"]), Route("/gbk", gbk)]
-    )
+    return Starlette(routes=[Route("/echo", echo, methods=["GET", "POST"]), Route("/gbk", gbk)])
 
 
 def _client(timeout: float = 2.0) -> Client:
