@@ -3,9 +3,9 @@
 The connectors' calls are many small signed POSTs (a detail call per order), made by eight
 worker threads of the run process, where every microsecond of CPU is also time another thread
 waits for the interpreter lock. httpx spent ~300 µs of CPU on such a call, urllib3 ~90 µs
-(bench/README.md, "The HTTP client"): this is the subset of httpx's API the connectors use
-(`get`/`post` with params, form data, JSON or bytes; a response with `status_code`,
-`headers`, `content`, `text`, `json()`), on a `urllib3.PoolManager`.
+(bench/README.md, "urllib3 under the connectors"). This is the part of httpx's API the
+connectors use (`get`/`post` with params, form data, JSON or bytes; a response with
+`status_code`, `headers`, `content`, `text`, `json()`), on a `urllib3.PoolManager`.
 
 No retries and no redirects here: `connectors.http` retries (tenacity, with the platform's
 hints) and a platform does not redirect an API call. Every request's URL passes `check_url`
