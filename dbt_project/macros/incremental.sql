@@ -273,6 +273,15 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The number of rows `query` returns, counted when the model is compiled (0 while parsing):
+    a `key_count` for several rows_of_changed_orders of the same keys. -#}
+{% macro count_of(query) -%}
+    {%- if not execute -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {{ return(run_query('select count(*) from (' ~ query ~ ') as keys').rows[0][0] | int) }}
+{%- endmacro %}
+
 {#- Whether the rows `changed_keys` returns (or `key_count`, when given) are fewer than
     `probe_share` of `relation`'s rows (the planner's count from the last ANALYZE; never
     analysed: not few). True while parsing. -#}

@@ -21,9 +21,8 @@
    only orders whose parsed row (int_orders), any decision about them, or their warehouse and
    carrier events changed since the last build. #}
 
-with
-{% if is_incremental() %}
-changed as (
+{%- if is_incremental() %}
+{%- set changed_orders -%}
     {{ changed_rows(ref('int_orders')) }}
     union
     {{ changed_decision_keys() }}
@@ -33,12 +32,19 @@ changed as (
     select channel, platform_order_no
     from {{ ref('stg_enrichment__address_geo') }}
     where raw_xid >= {{ last_built_xid() }}
+{%- endset %}
+{%- endif %}
+
+with
+{% if is_incremental() %}
+changed as (
+    {{ changed_orders }}
 ),
 {% endif %}
 
 orders as (
     {% if is_incremental() %}
-    {{ order_status(keys='changed') }}
+    {{ order_status(keys='changed', key_count=count_of(changed_orders)) }}
     {% else %}
     select * from {{ ref('int_order_status') }}
     {% endif %}
