@@ -226,12 +226,14 @@
     what runs: fct_order_status_history at 1,000,000 orders, 10,000 changed, read 211,755
     pages in 4.2 s and reads 10,388 in 0.5 s. `key_count`: the keys already counted (a model
     that reads several tables for the same changed orders counts them once, not per table).
+    `sized_by`: the table whose size decides when `relation` is a view (a view has none).
     `columns` and `where` narrow each probe to what a covering index holds, so the probe is an
     index-only scan that never visits the heap (`where` filters on those columns). -#}
 {% macro rows_of_changed_orders(
-    relation, changed_keys, count_keys=none, key_count=none, columns='*', where=none
+    relation, changed_keys, count_keys=none, key_count=none, columns='*', where=none,
+    sized_by=none
 ) -%}
-    {%- if changed_keys_are_few(relation, count_keys or changed_keys, key_count) %}
+    {%- if changed_keys_are_few(sized_by or relation, count_keys or changed_keys, key_count) %}
     select order_rows.*
     from (
         select distinct channel, platform_order_no from ({{ changed_keys }}) as keys

@@ -26,7 +26,10 @@ fulfillment as (
 ),
 
 geo as (
-    {{ order_status_rows(ref('stg_enrichment__address_geo'), keys, key_count) }}
+    {{ order_status_rows(
+        ref('stg_enrichment__address_geo'), keys, key_count,
+        sized_by=optional_source('raw', 'address_geo')
+    ) }}
 ),
 
 combined as (
@@ -100,10 +103,11 @@ select * from final
 {%- endmacro %}
 
 {#- The rows of `relation` of the orders `keys` names (every row without keys). -#}
-{% macro order_status_rows(relation, keys, key_count) -%}
+{% macro order_status_rows(relation, keys, key_count, sized_by=none) -%}
     {%- if keys and key_count is not none -%}
     {{ rows_of_changed_orders(
-        relation, 'select channel, platform_order_no from ' ~ keys, key_count=key_count
+        relation, 'select channel, platform_order_no from ' ~ keys, key_count=key_count,
+        sized_by=sized_by
     ) }}
     {%- else -%}
     select * from {{ relation }}
