@@ -57,7 +57,7 @@ class ChannelsResource(dg.ConfigurableResource):
 
     @contextmanager
     def open_client(self, channel: str, cfg) -> Iterator:
-        """A signed client for `channel` on one shared keep-alive HTTP connection pool."""
+        """A signed client for `channel` on the run's HTTP layer (connections kept per thread)."""
         http, client = _open_client_impl(self, channel, cfg.page_size)
         try:
             yield client
