@@ -101,28 +101,13 @@ class Client:
         )
         self.is_closed = False
 
-    def get(
-        self,
-        url: str,
-        *,
-        params: Mapping[str, object] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        return self.request("GET", url, params=params, headers=headers)
+    def get(self, url: str, **options: Any) -> Response:
+        """`request("GET", url, ...)`."""
+        return self.request("GET", url, **options)
 
-    def post(
-        self,
-        url: str,
-        *,
-        params: Mapping[str, object] | None = None,
-        data: Mapping[str, object] | None = None,
-        json: object = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        return self.request(
-            "POST", url, params=params, data=data, json=json, content=content, headers=headers
-        )
+    def post(self, url: str, **options: Any) -> Response:
+        """`request("POST", url, ...)`."""
+        return self.request("POST", url, **options)
 
     def request(
         self,
