@@ -291,18 +291,12 @@
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
+    {%- set keys = count_of(changed_keys) if key_count is none else key_count | int -%}
     {%- set query -%}
-        select
-            {% if key_count is none -%}
-            (select count(*) from ({{ changed_keys }}) as keys),
-            {%- else -%}
-            {{ key_count | int }},
-            {%- endif %}
-            (select reltuples::bigint from pg_class where oid = '{{ relation }}'::regclass)
+        select reltuples::bigint from pg_class where oid = '{{ relation }}'::regclass
     {%- endset -%}
-    {%- set row = run_query(query).rows[0] -%}
-    {%- set rows_now = row[1] | int -%}
-    {{ return(rows_now > 0 and row[0] | int < rows_now * var('probe_share', 0.1)) }}
+    {%- set rows_now = run_query(query).rows[0][0] | int -%}
+    {{ return(rows_now > 0 and keys < rows_now * var('probe_share', 0.1)) }}
 {%- endmacro %}
 
 {#- The keys of orders about which any decision changed since this model was last built
