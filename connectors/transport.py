@@ -51,7 +51,6 @@ class Response:
     reason_phrase: str
     headers: Mapping[str, str]  # case-insensitive (urllib3's HTTPHeaderDict)
     content: bytes
-    url: str
 
     @property
     def is_success(self) -> bool:
@@ -148,10 +147,8 @@ class Client:
             reason_phrase=answer.reason or "",
             headers=answer.headers,
             content=answer.data,
-            url=url,
         )
-        if log.isEnabledFor(logging.INFO):
-            log.info('HTTP Request: %s %s "%d %s"', method, url, answer.status, answer.reason)
+        log.info('HTTP Request: %s %s "%d %s"', method, url, answer.status, answer.reason)
         return response
 
     def close(self) -> None:
