@@ -95,6 +95,14 @@ class IngestError(RuntimeError):
             f"platform error {code}{detail}"
         )
         super().__init__(scrub(text))
+        self._parts = (channel, what, window, code, scrub(message))  # rebuilt elsewhere
+
+    def __reduce__(self):  # noqa: ANN204 (a pull in its own process sends it back whole)
+        return (_rebuild_ingest_error, (type(self), self._parts, self.attempts))
+
+
+def _rebuild_ingest_error(cls: type, parts: tuple, attempts: int) -> IngestError:
+    return cls(*parts, attempts=attempts)
 
 
 # -- secrets never reach logs ------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One ingestion asset per marketplace channel: `raw/<channel>_orders` in group `ingest`."""
 
 import importlib.util
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from orchestration.conventions import OWNERS, SCHEDULE_TIMEZONE, SCHEDULED_PULL_
 from orchestration.ingest.freshness import channel_freshness_policy
 from orchestration.resources import ChannelsResource, WarehouseResource
 from orchestration.row_counts import row_count_metadata
-from orchestration.threaded_executor import LOAD_OP_TAGS
+from orchestration.threaded_executor import LOAD_OP_TAGS, PULL_OP_TAGS
 
 
 class IngestConfig(dg.Config):
@@ -54,7 +55,12 @@ def _client_module(channel: str, cfg: ChannelConfig) -> tuple[str, ...]:
 
 
 def orders_asset(
-    channel: str, description: str, *, kinds=("python", "postgres"), **extra
+    channel: str,
+    description: str,
+    *,
+    kinds=("python", "postgres"),
+    op_tags: dict[str, str] = LOAD_OP_TAGS,
+    **extra,
 ) -> Callable[..., dg.AssetsDefinition]:
     """`@dg.asset` for `raw/<channel>_orders`: every source's asset looks alike in the UI, with
     a freshness policy from the channel's cadence and a code version from its connector."""
@@ -66,7 +72,7 @@ def orders_asset(
         kinds=set(kinds),
         description=description,
         tags={"channel": channel},
-        op_tags=LOAD_OP_TAGS,
+        op_tags=op_tags,
         metadata={"channel": channel, "table": f"raw.{channel}_orders"},
         freshness_policy=channel_freshness_policy(cfg),
         code_version=source_version(*CONNECTOR_MODULES[cfg.kind], *_client_module(channel, cfg)),
@@ -126,6 +132,7 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
         f"modified-time windows (overlap {cfg.lag_minutes} min), upserted into "
         f"raw.{channel}_orders with the full payload as JSONB.",
         pool="marketplace_api",
+        op_tags=PULL_OP_TAGS,
     )
     def _ingest(
         context: dg.AssetExecutionContext,
@@ -133,7 +140,7 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
         warehouse: WarehouseResource,
         channels: ChannelsResource,
     ) -> dg.MaterializeResult:
-        from connectors.ingest import backfill, ingest_channel
+        from connectors.pull_process import PullJob, pull_in_process
         from connectors.raw_schema import ensure_raw_tables
 
         # imported here: the checks module builds on these assets
@@ -144,24 +151,25 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
         def progress(p) -> None:
             context.log.info(f"{channel}: {p}")
 
-        with warehouse.connect() as conn, channels.open_client(channel, cfg) as client:
+        with warehouse.connect() as conn:
             ensure_raw_tables(conn, [channel])
-            if config.order_nos:
-                return _load_pushed(context, conn, client, channel, config)
-            if config.backfill_days:
-                report = backfill(
-                    conn, client, days=config.backfill_days, run_id=context.run.run_id,
-                    on_progress=progress,
-                )  # fmt: skip
-            else:
-                report = ingest_channel(
-                    conn,
-                    client,
-                    lag=timedelta(minutes=cfg.lag_minutes or 0),
-                    backfill_days=cfg.backfill_days or 3,
-                    run_id=context.run.run_id,
-                    on_progress=progress,
-                )
+            if config.order_nos:  # a few orders, waited for: no process to start
+                with channels.open_client(channel, cfg) as client:
+                    return _load_pushed(context, conn, client, channel, config)
+            # the pull in a process of its own (connectors/pull_process.py)
+            job = PullJob(
+                channel=channel,
+                warehouse_url=warehouse.conn_facts.url(),
+                sandbox_file=channels.sandbox_file,
+                run_id=context.run.run_id,
+                lag=timedelta(minutes=cfg.lag_minutes or 0),
+                backfill_days=cfg.backfill_days or 3,
+                days=config.backfill_days,
+                page_size=cfg.page_size,
+                http_timeout=channels.http_timeout_seconds,
+                log_level=logging.getLogger().getEffectiveLevel(),
+            )
+            report = pull_in_process(job, on_progress=progress)
             total = row_count_metadata(conn, f"raw.{channel}_orders", "rows_in_table")
         meta = {k: v for k, v in report.as_metadata().items() if v is not None}
         return dg.MaterializeResult(metadata={**meta, **total})
