@@ -111,27 +111,34 @@ cross join basis
 left join locked using (warehouse_id, sku)
 """
 
-# last stock sync per warehouse, and how many of its latest shipments failed in a row
-_HEALTH = """
+# last stock sync per warehouse, and how many of its latest shipments failed in a row: each
+# warehouse's newest shipments walked down its covering index (`ics_latest_by_warehouse`) until
+# the first that did not fail, not all of them numbered by a window (727,000 shipments sorted
+# at 1,000,000 orders: 1.1 s of every routing pass). A run is counted up to RUN_COUNTED (the
+# breaker trips at a handful).
+RUN_COUNTED = 1000
+_HEALTH = f"""
 with sync as (
     select warehouse_id, max(last_sync_at) as last_stock_sync_at
     from staging.stg_merchant_systems__wms_stock
     where warehouse_id is not null
     group by warehouse_id
 ),
-shipments as (
-    select warehouse_id, last_track_status,
-           row_number() over (partition by warehouse_id order by shipped_at desc nulls last,
-                                                                 tracking_no desc) as recent
-    from intermediate.int_carrier_shipments
-    where warehouse_id is not null
-),
 streak as (
-    select warehouse_id,
-           coalesce(min(recent) filter (where last_track_status is distinct from
-                                        'pickup_failed'), count(*) + 1) - 1 as failures
-    from shipments
-    group by warehouse_id
+    select sync.warehouse_id,
+           coalesce(min(latest.recent) filter (where latest.delivered_or_moving),
+                    count(latest.recent) + 1) - 1 as failures
+    from sync
+    left join lateral (
+        select s.last_track_status is distinct from 'pickup_failed' as delivered_or_moving,
+               row_number() over (order by s.shipped_at desc nulls last,
+                                           s.tracking_no desc) as recent
+        from intermediate.int_carrier_shipments s
+        where s.warehouse_id = sync.warehouse_id
+        order by s.shipped_at desc nulls last, s.tracking_no desc
+        limit {RUN_COUNTED}
+    ) latest on true
+    group by sync.warehouse_id
 )
 select sync.warehouse_id, sync.last_stock_sync_at,
        coalesce(streak.failures, 0) as consecutive_shipping_failures

@@ -1,3 +1,7 @@
+{#- routing's breaker walks each warehouse's newest shipments until one did not fail
+    (fulfillment/routing_store.py `_HEALTH`): in this order, with the status in the index -#}
+{%- set latest_by_warehouse = "(warehouse_id, shipped_at desc nulls last, tracking_no desc)"
+    ~ " include (last_track_status) where warehouse_id is not null" -%}
 {{
     config(
         materialized='incremental',
@@ -7,6 +11,8 @@
             {'columns': ['tracking_no'], 'unique': True},
             {'columns': ['channel', 'platform_order_no']},
         ] + build_indexes(),
+        ensured_indexes={'ics_latest_by_warehouse': latest_by_warehouse},
+        post_hook=["{{ ensure_indexes() }}"],
     )
 }}
 
