@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import PRIORITY_TAG
 
 from connectors.channels_config import ChannelConfig, load_channels
 from orchestration.code_versions import source_version
@@ -125,6 +126,14 @@ def channel_schedule(channel: str, cron: str | None, what: str) -> dg.ScheduleDe
     )
 
 
+def _pull_priority(channel: str) -> int:
+    """Marketplaces are pulled in the order config/channels.yaml lists them, two at a time: the
+    first listed (the busiest) start first, so that a run's last pull, and its checks before
+    dbt, are small ones."""
+    listed = list(load_channels().of_kind("marketplace"))
+    return len(listed) - listed.index(channel)
+
+
 def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefinition:
     @orders_asset(
         channel,
@@ -132,7 +141,7 @@ def build_marketplace_asset(channel: str, cfg: ChannelConfig) -> dg.AssetsDefini
         f"modified-time windows (overlap {cfg.lag_minutes} min), upserted into "
         f"raw.{channel}_orders with the full payload as JSONB.",
         pool="marketplace_api",
-        op_tags=PULL_OP_TAGS,
+        op_tags={**PULL_OP_TAGS, PRIORITY_TAG: str(_pull_priority(channel))},
     )
     def _ingest(
         context: dg.AssetExecutionContext,

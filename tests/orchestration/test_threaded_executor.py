@@ -110,6 +110,36 @@ def test_loads_and_gx_checks_run_one_at_a_time_unless_told_otherwise(
     assert together.success, _step_failures(together)
 
 
+def test_pulls_in_processes_of_their_own_run_two_at_a_time_unless_told_otherwise(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A marketplace pull has a process, and an interpreter lock, of its own: two at once by
+    default; the executor's setting can hold them to one."""
+    monkeypatch.setenv("THREADED_TEST_WAIT", "1")
+    together = _run("pull_meeting_job", tmp_path, monkeypatch)
+    assert together.success, _step_failures(together)
+    for mark in ("left", "right"):
+        (tmp_path / mark).unlink()
+    alone = _run("pull_meeting_job", tmp_path, monkeypatch, pulls_at_once=1)
+    assert not alone.success
+    assert len(_step_failures(alone)) == 1
+
+
+def test_the_marketplaces_are_pulled_in_the_order_the_registry_lists_them() -> None:
+    from connectors.channels_config import load_channels
+    from orchestration.ingest.assets import marketplace_assets
+    from orchestration.threaded_executor import PULL_TAG
+
+    listed = list(load_channels().of_kind("marketplace"))
+    priority = {}
+    for asset in marketplace_assets():
+        tags = asset.op.tags
+        assert tags[PULL_TAG] == "true"
+        priority[asset.key.path[-1].removesuffix("_orders")] = int(tags["dagster/priority"])
+    assert sorted(priority, key=priority.get, reverse=True) == listed
+    assert min(priority.values()) > 0  # before the steps of no priority, as ready steps go
+
+
 def test_a_step_with_more_downstream_goes_first(tmp_path: Path, monkeypatch) -> None:
     result = _run("chain_job", tmp_path, monkeypatch, max_concurrent=1)
     assert result.success

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.threaded_executor import GX_OP_TAGS, LOAD_OP_TAGS, threaded_executor
+from orchestration.threaded_executor import (
+    GX_OP_TAGS,
+    LOAD_OP_TAGS,
+    PULL_OP_TAGS,
+    threaded_executor,
+)
 
 
 def _meet(name: str) -> float:
@@ -168,6 +173,10 @@ def load_meeting_job() -> dg.JobDefinition:
 
 def check_meeting_job() -> dg.JobDefinition:
     return _tagged_meeting_job("check_meeting", GX_OP_TAGS)
+
+
+def pull_meeting_job() -> dg.JobDefinition:
+    return _tagged_meeting_job("pull_meeting", PULL_OP_TAGS)
 
 
 if __name__ == "__main__":
