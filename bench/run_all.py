@@ -71,6 +71,11 @@ WORKLOADS = (
          "end_to_end_rows_per_s", "peak_rss_mib"),
     ),
     Workload(
+        "pull_processes", "pull_processes.py", ("--orders", "20000", "--rounds", "2"),
+        ("--orders", "3000", "--rounds", "1"),
+        ("orders_per_s",),
+    ),
+    Workload(
         "dbt_build", "dbt_build.py", ("--orders", "1000000"),
         ("--orders", "5000", "--sample", "2000", "--changed", "500"),
         ("figures", "incremental_run_share", "incremental_build_share", "bench_peak_rss_mib"),
