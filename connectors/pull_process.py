@@ -4,8 +4,8 @@ A pull spends its CPU in Python: signing, HTTP, JSON, the raw rows. In the run's
 shares one interpreter lock with everything else the run does at the same time (the other
 steps' threads, Great Expectations, dbt's event stream), and two pulls side by side there
 were no faster than one after the other. In a process of its own each pull has its own lock:
-on the 2-core host two pulls at once loaded 1,350-1,375 orders/s against 840-940 one after
-the other (`bench/README.md`, "Pulls in processes of their own").
+on the 2-core host two pulls at once loaded 1,117-1,133 orders/s against 678-728 one after the
+other in one process (`bench/pull_processes.py`; `bench/README.md`).
 
 The processes come from a fork server (`multiprocessing`'s "forkserver"): started once per
 run process with the connectors already imported, it forks each pull in milliseconds, from a
@@ -14,7 +14,9 @@ process is tied to the fork server, which ends with the run's process, so a kill
 no pull loading behind its retry. The parent reads the pull's progress and log records as
 they come and gets its report, or its error, at the end; if the parent is interrupted (a
 cancelled run) the pull process is terminated: its open transaction rolls back and the next
-pull resumes from the committed cursor, as after any crash.
+pull resumes from the committed cursor, as after any crash. The parent waits for the pull's
+messages a fraction of a second at a time, so that an interrupt raised in its thread is seen
+while the pull is in the middle of a long window.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from connectors.ingest import IngestProgress, IngestReport
 
 # what the fork server imports once, so that each pull starts without importing anything
 _PRELOAD = ["connectors.pull_process", "connectors.ingest", "connectors.marketplace"]
@@ -39,6 +43,8 @@ _CONTEXT_LOCK = threading.Lock()
 _context: multiprocessing.context.BaseContext | None = None
 # how long a terminated pull gets to exit before it is killed
 _TERMINATE_SECONDS = 5.0
+# how long the parent waits for a message at a time (an interrupt is seen between waits)
+_WAIT_SECONDS = 0.2
 
 
 class PullProcessError(RuntimeError):
@@ -75,7 +81,9 @@ def _pull_context() -> multiprocessing.context.BaseContext:
         return _context
 
 
-def pull_in_process(job: PullJob, on_progress: Callable | None = None):  # -> IngestReport
+def pull_in_process(
+    job: PullJob, on_progress: Callable[[IngestProgress], None] | None = None
+) -> IngestReport:
     """Run `job` in a process of its own; call `on_progress` with each `IngestProgress` and
     re-log the pull's log records here as they arrive. Returns the `IngestReport`; raises the
     pull's error (or `PullProcessError` naming it)."""
@@ -88,6 +96,8 @@ def pull_in_process(job: PullJob, on_progress: Callable | None = None):  # -> In
     sender.close()  # the child holds the only writing end: EOF when it exits
     try:
         while True:
+            if not receiver.poll(_WAIT_SECONDS):  # readable at a message and at the end
+                continue
             try:
                 kind, payload = receiver.recv()
             except EOFError:

@@ -58,8 +58,9 @@ LOAD_OP_TAGS = {LOAD_TAG: "true"}
 DEFAULT_LOADS_AT_ONCE = 1
 # Steps tagged so (the marketplaces' pulls) load in processes of their own
 # (connectors/pull_process.py), each with its own interpreter lock: two at once loaded
-# 1,350-1,375 orders/s on the 2-core host, one after the other 840-940. They do not count
-# against the loads above, which parse their pages in this process.
+# 1,117-1,133 orders/s on the 2-core host, one after the other in one process 678-728
+# (bench/pull_processes.py). They do not count against the loads above, which parse their
+# pages in this process.
 PULL_TAG = "orderpulse/pull_process"
 PULL_OP_TAGS = {PULL_TAG: "true"}
 DEFAULT_PULLS_AT_ONCE = 2

@@ -5,9 +5,12 @@ process and its connection with it."""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -114,3 +117,39 @@ def test_an_interrupted_pull_stops_its_process_and_its_connection(fresh_db, sand
         assert conn.execute(others).fetchone()[0] == 0
         loaded = conn.execute("select count(*) from raw.taobao_orders").fetchone()[0]
     assert loaded < len(env.truth("taobao"))
+
+
+def test_an_interrupt_reaches_a_parent_waiting_on_a_silent_pull(sandbox_env_factory) -> None:
+    """A cancelled run raises its interrupt in the step's thread (as the threaded executor
+    does): it must be seen while the pull is busy and sends nothing (here: connecting to a
+    warehouse that accepts the connection and never answers), and it stops the pull."""
+    env: SandboxEnv = sandbox_env_factory()
+
+    class Interrupted(Exception):
+        pass
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        url = f"postgresql://nobody@127.0.0.1:{port}/none?connect_timeout=60"
+        outcome: list[BaseException] = []
+
+        def step() -> None:
+            try:
+                pull_in_process(_job(env, url))
+            except BaseException as err:  # noqa: BLE001 (what the step saw)
+                outcome.append(err)
+
+        thread = threading.Thread(target=step)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _pull_processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pull_processes(), "the pull process never started"
+        time.sleep(0.3)  # the child is now waiting on the silent server
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(Interrupted)
+        )
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], Interrupted)
+    assert not _pull_processes()
