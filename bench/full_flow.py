@@ -218,8 +218,9 @@ class PeakSampler:
     every `interval` seconds from /proc (a process's high-water mark only grows, so a sample
     shortly before it exits holds its peak). Roles: each root's name, `dbt` for a descendant
     running dbt (also the dbts the warm server forks: they descend from it, not from the run),
-    and the embedded PostgreSQL of `home` (the postmaster and its backends; a backend's figure
-    counts the shared buffers it touched)."""
+    `pull processes` for the run's fork server and the pulls it forks
+    (connectors/pull_process.py), and the embedded PostgreSQL of `home` (the postmaster and
+    its backends; a backend's figure counts the shared buffers it touched)."""
 
     def __init__(self, roots: dict[str, int], home: Path, interval: float = 1.0) -> None:
         self.roots, self.home, self.interval = dict(roots), home, interval
@@ -286,6 +287,8 @@ class PeakSampler:
                     return "postgres backend (largest)"
                 if b"dbt" in _cmdline(pid):
                     return "dbt (largest)"
+                if b"multiprocessing." in _cmdline(pid):  # forked by the run's fork server
+                    return "pull processes (largest)"
                 return f"{roots[ancestor]}'s other children (largest)"
             ancestor, hops = parent.get(ancestor), hops + 1
         return None

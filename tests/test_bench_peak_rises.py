@@ -68,3 +68,31 @@ def test_stages_that_overlap_report_their_spans_and_the_wall_after_the_last_load
         "ingest": 350.0, "transform": 250.0, "decisions": 10.0, "quality": 260.0,
     }  # fmt: skip
     assert flow.after_ingest_seconds() == 262.0
+
+
+def test_the_pull_processes_are_a_role_of_their_own(tmp_path) -> None:
+    """A pull forked by the run's fork server (connectors/pull_process.py) is counted apart
+    from the run's other children (the incremental cycle reports those as the sandbox)."""
+    import os
+    import subprocess
+    import time
+
+    from connectors.pull_process import _pull_context
+
+    flow = _full_flow()
+    context = _pull_context()
+    pull = context.Process(target=time.sleep, args=(5,), name="pull:test")
+    pull.start()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        sampler = flow.PeakSampler({"cycle run": os.getpid()}, tmp_path)
+        sampler.sample()
+        roles = sampler.peaks_mib()
+    finally:
+        pull.terminate()
+        other.terminate()
+        pull.join()
+        other.wait()
+    assert roles["pull processes (largest)"] > 0
+    assert roles["cycle run's other children (largest)"] > 0
+    assert roles["cycle run"] > 0
