@@ -65,6 +65,11 @@ def _here(job: PullJob) -> int:
     return report.inserted
 
 
+def _two_at_once(jobs: list[PullJob]) -> int:
+    with ThreadPoolExecutor(2) as pool:
+        return sum(report.inserted for report in pool.map(pull_in_process, jobs))
+
+
 def _busy() -> None:
     while True:
         began = time.perf_counter()
@@ -95,9 +100,7 @@ def main() -> int:
     ways = {
         "here": lambda jobs: sum(_here(j) for j in jobs),
         "process": lambda jobs: sum(pull_in_process(j).inserted for j in jobs),
-        "2 processes": lambda jobs: sum(
-            r.inserted for r in ThreadPoolExecutor(2).map(pull_in_process, jobs)
-        ),
+        "2 processes": _two_at_once,
     }
     rates: dict[str, list[float]] = {way: [] for way in ways}
     try:
