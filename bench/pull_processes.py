@@ -30,10 +30,8 @@ from pathlib import Path
 import psycopg
 from ingest_raw import start_sandbox, warehouse
 
-from connectors.credentials import load_credentials
-from connectors.http import make_http_client
 from connectors.ingest import ingest_channel
-from connectors.marketplace import build_client
+from connectors.marketplace import open_client
 from connectors.pull_process import PullJob, pull_in_process
 from connectors.raw_schema import ensure_raw_tables
 from orchestration.threaded_executor import SWITCH_INTERVAL_SECONDS
@@ -52,12 +50,10 @@ def _job(url: str, sandbox_file: Path, channel: str) -> PullJob:
 
 
 def _here(job: PullJob) -> int:
-    creds = load_credentials(job.channel, job.sandbox_file, environ={})
     with (
-        make_http_client(timeout=job.http_timeout) as http,
+        open_client(job.channel, job.sandbox_file, timeout=job.http_timeout, environ={}) as client,
         psycopg.connect(job.warehouse_url) as conn,
     ):
-        client = build_client(job.channel, creds, http)
         client.settle = job.settle
         report = ingest_channel(
             conn, client, lag=job.lag, backfill_days=job.backfill_days, run_id=job.run_id

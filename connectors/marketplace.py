@@ -16,14 +16,24 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
 from connectors.channels_config import load_channels
-from connectors.credentials import reveal
-from connectors.http import Http, TokenExpired, Window, register_secret, require_tls, window_text
+from connectors.credentials import load_credentials, reveal
+from connectors.http import (
+    Http,
+    TokenExpired,
+    Window,
+    make_http_client,
+    register_secret,
+    require_tls,
+    window_text,
+)
 from connectors.raw_loader import RawOrder
 from kernel.timezones import BEIJING
 
@@ -252,6 +262,22 @@ def build_client(
     if channel not in _REGISTRY:
         importlib.import_module(f"connectors.{channel}")
     return _REGISTRY[channel](creds, http, page_size)
+
+
+@contextmanager
+def open_client(
+    channel: str,
+    sandbox_file: Path | None,
+    *,
+    timeout: float = 10.0,
+    page_size: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Iterator[MarketplaceClient]:
+    """`channel`'s signed client, with its credentials (env, else `sandbox_file`) on an HTTP
+    layer of its own, closed at the end."""
+    creds = load_credentials(channel, sandbox_file, environ=environ)
+    with make_http_client(timeout=timeout) as http:
+        yield build_client(channel, creds, http, page_size=page_size)
 
 
 # -- time and window helpers the platforms share ------------------------------------------------

@@ -195,17 +195,15 @@ def _child_main(job: PullJob, sender: Connection) -> None:
 def _pull(job: PullJob, on_progress: Callable):
     import psycopg
 
-    from connectors.credentials import load_credentials
-    from connectors.http import make_http_client
     from connectors.ingest import backfill, ingest_channel
-    from connectors.marketplace import build_client
+    from connectors.marketplace import open_client
 
-    creds = load_credentials(job.channel, job.sandbox_file)
     with (
-        make_http_client(timeout=job.http_timeout) as http,
+        open_client(
+            job.channel, job.sandbox_file, timeout=job.http_timeout, page_size=job.page_size
+        ) as client,
         psycopg.connect(job.warehouse_url, application_name="orderpulse") as conn,
     ):
-        client = build_client(job.channel, creds, http, page_size=job.page_size)
         if job.settle is not None:
             client.settle = job.settle
         if job.days:

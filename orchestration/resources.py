@@ -58,11 +58,12 @@ class ChannelsResource(dg.ConfigurableResource):
     @contextmanager
     def open_client(self, channel: str, cfg) -> Iterator:
         """A signed client for `channel` on the run's HTTP layer (connections kept per thread)."""
-        http, client = _open_client_impl(self, channel, cfg.page_size)
-        try:
+        from connectors.marketplace import open_client
+
+        with open_client(
+            channel, self.sandbox_file, timeout=self.http_timeout_seconds, page_size=cfg.page_size
+        ) as client:
             yield client
-        finally:
-            http.close()
 
 
 def ensure_owned_tables(conn: psycopg.Connection) -> None:
@@ -102,13 +103,3 @@ def dbt_executable() -> str:
         if candidate.exists():
             return str(candidate)
     return "dbt"
-
-
-def _open_client_impl(resource: ChannelsResource, channel: str, page_size: int | None):
-    from connectors.credentials import load_credentials
-    from connectors.http import make_http_client
-    from connectors.marketplace import build_client
-
-    creds = load_credentials(channel, resource.sandbox_file)
-    http = make_http_client(timeout=resource.http_timeout_seconds)
-    return http, build_client(channel, creds, http, page_size=page_size)
