@@ -16,12 +16,16 @@ Set-based: one query per input, COPY of the plan into a temp table, one upsert +
 statement, all in one transaction under an advisory lock: two concurrent runs take turns, the
 second sees the first's locks, so no unit is ever locked twice. A re-run with the same inputs
 changes nothing (rows are only touched when their quantity, state or warehouse changes).
+A pass reads afresh only the orders changed since the last pass began, and plans them with
+the other open lines as their locks hold them (`_TOUCHED` below); every order at least hourly,
+on the first pass and when the lock settings change (`_why_whole`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -29,6 +33,7 @@ import psycopg
 from fulfillment.frames import allow_whole_reads, copy_frame, read_frame, read_frame_by_copy
 from fulfillment.inventory_locks import (
     ACTIVE_STATES,
+    KEY,
     LOCKED,
     OVERSOLD,
     PLAN_COLUMNS,
@@ -49,12 +54,12 @@ INTERCEPT_DECISIONS = ["intercept", "intercepted", "reject", "rejected", "cancel
 
 # every paid order that is open, or that some active lock still names (a hash join with the
 # locked orders, not an `exists` per order: that probed the locks' index once for each of
-# 746,000 paid orders at 1,000,000, 1.5 s)
+# 746,000 paid orders at 1,000,000, 1.5 s). {orders}: every order, or the touched ones.
 _ORDERS = """
 insert into _inv_orders (channel, platform_order_no, paid_at, release_reason)
 with locked as (
     select distinct l.channel, l.platform_order_no
-    from ops.inventory_locks l
+    from {locks}
     where l.state in ('locked', 'oversold')
 ),
 candidates as (
@@ -64,7 +69,7 @@ candidates as (
            coalesce(o.has_ship, false)
                or coalesce(f.fulfillment_status = any(%(shipped)s), false) as shipped,
            r.hold_until, lower(r.decision) as decision
-    from intermediate.int_orders o
+    from {orders}
     left join locked k using (channel, platform_order_no)
     left join intermediate.int_order_fulfillment_status f using (channel, platform_order_no)
     left join ops.review_queue r using (channel, platform_order_no)
@@ -155,6 +160,146 @@ def _read_existing(conn: psycopg.Connection) -> pd.DataFrame:
     return read_frame_by_copy(conn, _EXISTING, text=_EXISTING_TEXT, times=("paid_at",))
 
 
+# -- passes that read only what changed ------------------------------------------------------
+# A pass plans every open line (the allocation is first paid, first served over all of them),
+# but reads afresh only the orders touched since the last pass began: their row, lines,
+# fulfilment status or WMS events written by a transaction the last pass's snapshot did not
+# see (the dbt models' `_written_xid` index), their routing decision or review rewritten
+# since (xmin), or their review hold expired in between. An untouched order's lines are its
+# active locks: every open line has one after each pass, and its warehouse's basis says where
+# it came from (the WMS's allocation, routing's choice; a held or provisional lock is held
+# again). At 1,000,000 orders the whole read was 142,000 open orders of 1,005,000 and their
+# 253,000 lines, ~3.9 s a pass (fulfillment's bench notes in bench/README.md).
+_INPUTS = (
+    "int_orders",
+    "int_order_items",
+    "int_order_fulfillment_status",
+    "int_order_fulfillment_events",
+)
+# written by a transaction the snapshot %(snapshot)s did not see
+_UNSEEN = (
+    "_written_xid >= pg_snapshot_xmin(%(snapshot)s::pg_snapshot)::text::bigint "
+    "and not pg_visible_in_snapshot(_written_xid::text::xid8, %(snapshot)s::pg_snapshot)"
+)
+_TOUCHED = (
+    "insert into _inv_touched (channel, platform_order_no)\n"
+    + "\nunion\n".join(
+        f"select channel, platform_order_no from intermediate.{name} where {_UNSEEN}"
+        for name in _INPUTS
+    )
+    + """
+union
+select channel, platform_order_no from ops.routing_decisions
+where xmin::text::bigint >= %(xmin32)s
+union
+select channel, platform_order_no from ops.review_queue
+where xmin::text::bigint >= %(xmin32)s
+    or (hold_until >= %(last_now)s and hold_until < %(now)s)
+"""
+)
+# the earliest payment time after `now` (an order paid "in the future" opens then)
+_RECHECK_ALL = """
+select min(paid_at) from intermediate.int_orders
+where paid_at > %(now)s and not (channel = any(%(exclude)s))
+"""
+_RECHECK_TOUCHED = """
+select min(o.paid_at)
+from _inv_touched t
+join intermediate.int_orders o using (channel, platform_order_no)
+where o.paid_at > %(now)s and not (o.channel = any(%(exclude)s))
+"""
+_PASS_WRITE = """
+insert into ops.inventory_lock_passes (pass, snapshot, ran_at, full_at, settings, recheck_at)
+values (true, %(snapshot)s, %(now)s, %(full_at)s, %(settings)s, %(recheck_at)s)
+on conflict (pass) do update set
+    snapshot = excluded.snapshot, ran_at = excluded.ran_at, full_at = excluded.full_at,
+    settings = excluded.settings, recheck_at = excluded.recheck_at
+"""
+# more touched orders than this: reading them one by one costs more than reading every order
+FULL_FROM_TOUCHED = 50_000
+# a pass reads every order at least this often, whatever it was told changed
+FULL_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class _LastPass:
+    snapshot: str
+    ran_at: datetime
+    full_at: datetime
+    settings: str
+    recheck_at: datetime | None
+
+
+def _settings(rules: InventoryRules) -> str:
+    """What decides which orders lock besides the data: a change reads every order again."""
+    return json.dumps({"exclude_channels": sorted(rules.locks.exclude_channels)})
+
+
+def _has_written_xid(conn: psycopg.Connection) -> bool:
+    """Every input carries dbt's `_written_xid` (tables built by another tool may not)."""
+    (count,) = conn.execute(
+        "select count(distinct table_name) from information_schema.columns "
+        "where table_schema = 'intermediate' and table_name = any(%s) "
+        "and column_name = '_written_xid'",
+        [list(_INPUTS)],
+    ).fetchone()
+    return count == len(_INPUTS)
+
+
+def _why_whole(
+    conn: psycopg.Connection, last: _LastPass | None, settings: str, snapshot: str, now: datetime
+) -> str | None:
+    """Why this pass must read every order, or None when the touched ones will do."""
+    if last is None:
+        return "first pass"
+    if last.settings != settings:
+        return "lock settings changed"
+    if now < last.ran_at:
+        return "clock went back"
+    if now - last.full_at >= FULL_EVERY:
+        return "hourly whole read"
+    if last.recheck_at is not None and last.recheck_at <= now:
+        return "an order paid in the future is due"
+    # xmin is 32 bits: compare within one epoch of the 64-bit transaction counter
+    (same_epoch,) = conn.execute(
+        "select pg_snapshot_xmin(%s::pg_snapshot)::text::bigint >> 32 "
+        "= pg_snapshot_xmin(%s::pg_snapshot)::text::bigint >> 32",
+        [last.snapshot, snapshot],
+    ).fetchone()
+    if not same_epoch:
+        return "transaction counter wrapped"
+    if not _has_written_xid(conn):
+        return "inputs without _written_xid"
+    return None
+
+
+def _xmin32(conn: psycopg.Connection, snapshot: str) -> int:
+    """The snapshot's oldest running transaction, as the 32-bit xid a row's xmin holds."""
+    (xmin,) = conn.execute(
+        "select pg_snapshot_xmin(%s::pg_snapshot)::text::bigint", [snapshot]
+    ).fetchone()
+    return int(xmin) % 2**32
+
+
+def _lines_from_locks(existing: pd.DataFrame, touched: pd.DataFrame) -> pd.DataFrame:
+    """The open lines of the untouched orders, as their active locks hold them: the lock's
+    warehouse as the WMS's or routing's when that is its basis (a held or provisional lock
+    is found again through `existing`)."""
+    active = existing[existing["state"].isin(ACTIVE_STATES)]
+    active = active.sort_values("state").drop_duplicates(KEY)  # 'locked' before 'oversold'
+    keep = active.merge(
+        touched.drop_duplicates(),
+        on=["channel", "platform_order_no"],
+        how="left",
+        indicator=True,
+    )
+    keep = keep[keep["_merge"] == "left_only"]
+    lines = keep[[*KEY, "qty", "paid_at"]].copy()
+    lines["wms_warehouse"] = keep["warehouse_id"].where(keep["basis"] == "wms")
+    lines["routed_warehouse"] = keep["warehouse_id"].where(keep["basis"] == "routing")
+    return lines.reset_index(drop=True)
+
+
 # a lock whose line now locks at another warehouse moves (the plan's row replaces it)
 _MOVE = """
 delete from ops.inventory_locks l
@@ -223,6 +368,9 @@ class LockRunReport:
     released: dict[str, int] = field(default_factory=dict)
     by_basis: dict[str, int] = field(default_factory=dict)
     examples: pd.DataFrame | None = None
+    # why this pass read every order (None: only the orders touched since the last pass)
+    whole_because: str | None = None
+    touched_orders: int = 0
 
 
 @dataclass
@@ -234,32 +382,88 @@ class PauseRunReport:
 
 
 def sync_inventory_locks(
-    conn: psycopg.Connection, rules: InventoryRules, now: datetime
+    conn: psycopg.Connection, rules: InventoryRules, now: datetime, whole: bool = False
 ) -> LockRunReport:
-    """Lock every open order line, flag the oversold, release what closed: one transaction."""
+    """Lock every open order line, flag the oversold, release what closed: one transaction.
+    Reads afresh only the orders touched since the last pass, unless `whole` or `_why_whole`
+    says every order."""
     ensure_ops_tables(conn)
     report = LockRunReport()
+    settings = _settings(rules)
     with conn.transaction():
         # one lock run at a time: two would hand out the same units twice
         conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [LOCK_ADVISORY])
         allow_whole_reads(conn)  # every open order and its lines
+        # taken before any read (a statement of its own, so each read sees at least as much):
+        # a row committed after it is read again by the next pass, never missed
+        (snapshot,) = conn.execute("select pg_current_snapshot()::text").fetchone()
+        row = conn.execute(
+            "select snapshot, ran_at, full_at, settings, recheck_at from ops.inventory_lock_passes"
+        ).fetchone()
+        last = _LastPass(*row) if row else None
+        report.whole_because = "asked" if whole else _why_whole(conn, last, settings, snapshot, now)
+        params = {
+            "now": now,
+            "exclude": list(rules.locks.exclude_channels),
+            "shipped": SHIPPED_STATUSES,
+            "intercept": INTERCEPT_DECISIONS,
+        }
         conn.execute("drop table if exists _inv_orders")
         conn.execute(
             "create temp table _inv_orders (channel text, platform_order_no text, "
             "paid_at timestamptz, release_reason text) on commit drop"
         )
-        conn.execute(
-            _ORDERS,
-            {
-                "now": now,
-                "exclude": list(rules.locks.exclude_channels),
-                "shipped": SHIPPED_STATUSES,
-                "intercept": INTERCEPT_DECISIONS,
-            },
-        )
+        touched = None
+        if report.whole_because is None:
+            assert last is not None
+            conn.execute("drop table if exists _inv_touched")
+            conn.execute(
+                "create temp table _inv_touched (channel text, platform_order_no text) "
+                "on commit drop"
+            )
+            with conn.cursor() as cur:
+                cur.execute(
+                    _TOUCHED,
+                    {
+                        "snapshot": last.snapshot,
+                        "xmin32": _xmin32(conn, last.snapshot),
+                        "last_now": last.ran_at,
+                        "now": now,
+                    },
+                )
+                report.touched_orders = max(cur.rowcount, 0)
+            if report.touched_orders > FULL_FROM_TOUCHED:
+                report.whole_because = f"{report.touched_orders:,} orders touched"
+            else:
+                conn.execute("analyze _inv_touched")  # a temp table has no statistics
+                touched = read_frame(conn, "select channel, platform_order_no from _inv_touched")
+        if touched is None:
+            conn.execute(
+                _ORDERS.format(orders="intermediate.int_orders o", locks="ops.inventory_locks l"),
+                params,
+            )
+            (recheck_at,) = conn.execute(_RECHECK_ALL, params).fetchone()
+            full_at = now
+        else:
+            conn.execute(
+                _ORDERS.format(
+                    orders="_inv_touched t join intermediate.int_orders o "
+                    "using (channel, platform_order_no)",
+                    locks="_inv_touched t join ops.inventory_locks l "
+                    "using (channel, platform_order_no)",
+                ),
+                params,
+            )
+            (recheck_at,) = conn.execute(_RECHECK_TOUCHED, params).fetchone()
+            assert last is not None
+            if last.recheck_at is not None:
+                recheck_at = min(filter(None, (recheck_at, last.recheck_at)))
+            full_at = last.full_at
         lines = read_frame_by_copy(conn, _LINES, text=_LINES_TEXT, times=("paid_at",))
         stock = read_frame(conn, _STOCK)
         existing = _read_existing(conn)
+        if touched is not None:
+            lines = pd.concat([lines, _lines_from_locks(existing, touched)], ignore_index=True)
         reasons = read_frame(conn, "select * from _inv_orders where release_reason is not null")
         plan = plan_locks(lines, stock, existing)
         releases = plan_releases(existing, plan, reasons)
@@ -283,6 +487,16 @@ def sync_inventory_locks(
             cur.execute(_UPSERT, {"now": now})
             report.written = max(cur.rowcount, 0)
             cur.execute(_RELEASE, {"now": now})
+        conn.execute(
+            _PASS_WRITE,
+            {
+                "snapshot": snapshot,
+                "now": now,
+                "full_at": full_at,
+                "settings": settings,
+                "recheck_at": recheck_at,
+            },
+        )
     report.open_lines = len(plan)
     states = plan["state"].value_counts()
     report.locked = int(states.get(LOCKED, 0))

@@ -110,6 +110,21 @@ OPS_TABLES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ),
         ("channel", "platform_order_no", "sku", "warehouse_id"),
     ),
+    # bookkeeping of the stock locks' passes (fulfillment/inventory_store.py): where the last
+    # pass began, so the next reads only the orders changed since
+    "inventory_lock_passes": (
+        """
+        create table if not exists ops.inventory_lock_passes (
+            pass              boolean not null default true check (pass),
+            snapshot          text not null,
+            ran_at            timestamptz not null,
+            full_at           timestamptz not null,
+            settings          text not null,
+            recheck_at        timestamptz
+        )""",
+        (),
+        ("pass",),
+    ),
     "pause_sale": (
         """
         create table if not exists ops.pause_sale (

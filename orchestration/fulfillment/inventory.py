@@ -50,7 +50,8 @@ class InventoryConfig(dg.Config):
         "One lock per open order line (paid, not shipped, cancelled, refunded or held past its "
         "review): the warehouse (WMS allocation, else routing, else provisional), the units and "
         "the state: locked, oversold (the WMS on-hand stock cannot cover it, first paid first "
-        "served) or released with the reason. Routing counts only unlocked stock."
+        "served) or released with the reason. Routing counts only unlocked stock. A pass "
+        "reads afresh only the orders changed since the last one (every order hourly)."
     ),
     code_version=source_version(
         __name__,
@@ -81,6 +82,12 @@ def inventory_locks(warehouse: WarehouseResource, config: InventoryConfig) -> dg
         "released_this_run": dg.MetadataValue.json(report.released),
         "lines_by_warehouse_basis": dg.MetadataValue.json(report.by_basis),
         "all_rows_by_state": dg.MetadataValue.json(by_state),
+        # what the pass read afresh: every order (and why), or the orders touched since the last
+        "orders_read": dg.MetadataValue.text(
+            f"every order ({report.whole_because})"
+            if report.whole_because
+            else f"{report.touched_orders} touched since the last pass"
+        ),
     }
     if report.examples is not None and len(report.examples):
         metadata["examples"] = dg.MetadataValue.md(report.examples.to_markdown(index=False))

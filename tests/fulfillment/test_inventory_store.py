@@ -5,13 +5,16 @@ on restock."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
+from fulfillment import inventory_store
 from fulfillment.inventory_rules import InventoryRules
 from fulfillment.inventory_store import sync_inventory_locks, sync_pause_sale
 from fulfillment.ops_schema import ensure_ops_tables
@@ -36,11 +39,41 @@ create table staging.stg_merchant_systems__wms_stock (
 """
 
 
-@pytest.fixture()
-def conn(fresh_db: PgConn) -> Iterator[psycopg.Connection]:
+# dbt's bookkeeping column on the intermediate tables, set on every insert and update as
+# dbt's merge and delete+insert set it: with it a pass reads only the orders touched since
+# the last; without it (tables another tool built) every pass reads every order
+WRITTEN_XID = """
+create function intermediate.stamp_written_xid() returns trigger language plpgsql as $$
+begin
+    new._written_xid := pg_current_xact_id()::text::bigint;
+    return new;
+end $$;
+""" + "".join(
+    f"""
+alter table intermediate.{t} add column _written_xid bigint;
+create trigger stamp before insert or update on intermediate.{t}
+    for each row execute function intermediate.stamp_written_xid();
+"""
+    for t in (
+        "int_orders", "int_order_items", "int_order_fulfillment_status",
+        "int_order_fulfillment_events",
+    )
+)  # fmt: skip
+
+
+def make_tables(c: psycopg.Connection, written_xid: bool) -> None:
+    c.execute(TABLES)
+    if written_xid:
+        c.execute(WRITTEN_XID)
+    ensure_ops_tables(c)
+
+
+@pytest.fixture(params=["touched", "whole"])
+def conn(fresh_db: PgConn, request: pytest.FixtureRequest) -> Iterator[psycopg.Connection]:
+    """Every test twice: passes after the first reading only the touched orders, and passes
+    that read every order."""
     with psycopg.connect(fresh_db.url(), autocommit=True) as c:
-        c.execute(TABLES)
-        ensure_ops_tables(c)
+        make_tables(c, written_xid=request.param == "touched")
         yield c
 
 
@@ -238,3 +271,173 @@ def test_pause_sale_added_and_lifted_on_restock(conn: psycopg.Connection) -> Non
     lifted = sync_pause_sale(conn, RULES, NOW + timedelta(hours=2))
     assert lifted.lifted == ["A"]
     assert conn.execute("select count(*) from ops.pause_sale").fetchone()[0] == 0
+
+
+LOCK_COLUMNS = (
+    "channel, platform_order_no, sku, warehouse_id, qty, state, basis, paid_at, locked_at, "
+    "released_at, release_reason, updated_at"
+)
+
+
+def lock_rows(c: psycopg.Connection) -> list[tuple]:
+    return c.execute(
+        f"select {LOCK_COLUMNS} from ops.inventory_locks order by 1, 2, 3, 4"
+    ).fetchall()
+
+
+def random_change(c: psycopg.Connection, rng: random.Random, step: int, now: datetime) -> str:
+    """One change of the kinds a cycle brings, on a random order; what it was."""
+    orders = [r[0] for r in c.execute("select platform_order_no from intermediate.int_orders")]
+    no = rng.choice(orders) if orders else None
+    kind = rng.choice(
+        ["paid", "paid", "paid", "future", "cancel", "refund", "ship", "wms", "route", "split",
+         "manual", "hold", "release", "intercept", "stock", "lines"]
+    )  # fmt: skip
+    if kind in ("paid", "future") or no is None:
+        no = f"n{len(orders):03d}"
+        minutes = rng.randint(-120, -1) if kind == "paid" else rng.randint(1, 20)
+        c.execute(
+            "insert into intermediate.int_orders (channel, platform_order_no, paid_at, "
+            "has_cancel, has_refund, has_ship) values (%s, %s, %s, false, false, false)",
+            [rng.choice(["tmall", "tmall", "jd", "pos"]), no, now + timedelta(minutes=minutes)],
+        )
+        for sku in rng.sample("ABCD", rng.randint(1, 3)):
+            c.execute(
+                "insert into intermediate.int_order_items "
+                "select channel, platform_order_no, %s, %s from intermediate.int_orders "
+                "where platform_order_no = %s",
+                [sku, rng.randint(1, 3), no],
+            )
+    elif kind in ("cancel", "refund"):
+        c.execute(
+            f"update intermediate.int_orders set has_{kind} = true where platform_order_no = %s",
+            [no],
+        )
+    elif kind == "ship":
+        c.execute(
+            "insert into intermediate.int_order_fulfillment_status "
+            "select channel, platform_order_no, 'in_transit' from intermediate.int_orders "
+            "where platform_order_no = %s",
+            [no],
+        )
+    elif kind == "wms":
+        c.execute(
+            "insert into intermediate.int_order_fulfillment_events "
+            "select channel, platform_order_no, 'wms', %s, %s from intermediate.int_orders "
+            "where platform_order_no = %s",
+            [now, rng.choice(["SH", "BJ", "GZ"]), no],
+        )
+    elif kind in ("route", "split", "manual"):
+        decision = {"route": "ship", "split": "split", "manual": "manual_review"}[kind]
+        inputs = (
+            Jsonb({"parts": [{"warehouse_id": "GZ", "skus": ["A", "B"]}]})
+            if kind == "split" else None
+        )  # fmt: skip
+        c.execute(
+            "insert into ops.routing_decisions (channel, platform_order_no, part, decision, "
+            "warehouse_id, inputs) select channel, platform_order_no, 0, %s, %s, %s "
+            "from intermediate.int_orders where platform_order_no = %s "
+            "on conflict (channel, platform_order_no, part) do update set "
+            "decision = excluded.decision, warehouse_id = excluded.warehouse_id, "
+            "inputs = excluded.inputs",
+            [decision, rng.choice(["SH", "BJ"]), inputs, no],
+        )
+    elif kind in ("hold", "release", "intercept"):
+        decision = {"hold": None, "release": "release", "intercept": "intercept"}[kind]
+        c.execute(
+            "insert into ops.review_queue (channel, platform_order_no, hold_until, decision) "
+            "select channel, platform_order_no, %s, %s from intermediate.int_orders "
+            "where platform_order_no = %s on conflict (channel, platform_order_no) do update "
+            "set hold_until = excluded.hold_until, decision = excluded.decision",
+            [now + timedelta(minutes=rng.randint(1, 15)), decision, no],
+        )
+    elif kind == "stock":
+        stock(c, rng.choice(["SH", "BJ", "GZ"]), rng.choice("ABCD"), rng.randint(0, 8), step)
+    else:  # the order's lines rebuilt, as dbt rebuilds them: with the order's row
+        c.execute(
+            "update intermediate.int_orders set paid_at = paid_at where platform_order_no = %s",
+            [no],
+        )
+        c.execute("delete from intermediate.int_order_items where platform_order_no = %s", [no])
+        for sku in rng.sample("ABCD", rng.randint(0, 2)):
+            c.execute(
+                "insert into intermediate.int_order_items "
+                "select channel, platform_order_no, %s, %s from intermediate.int_orders "
+                "where platform_order_no = %s",
+                [sku, rng.randint(1, 3), no],
+            )
+    return f"{kind} {no}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_passes_of_touched_orders_lock_as_passes_of_every_order(
+    fresh_db: PgConn, seed: int
+) -> None:
+    """After each random change, a pass reading only the touched orders leaves the locks
+    exactly as a pass reading every order would have (that one run and rolled back)."""
+    rng = random.Random(seed)
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        make_tables(c, written_xid=True)
+        for sku in "ABCD":
+            stock(c, "SH", sku, 6)
+            stock(c, "BJ", sku, 4)
+        now = NOW
+        sync_inventory_locks(c, RULES, now)
+        incremental = 0
+        for step in range(30):
+            changes = [random_change(c, rng, step, now) for _ in range(rng.randint(1, 3))]
+            now += timedelta(seconds=rng.choice([0, 30, 90, 240]))
+            with c.transaction(force_rollback=True):
+                sync_inventory_locks(c, RULES, now, whole=True)
+                expected = lock_rows(c)
+            report = sync_inventory_locks(c, RULES, now)
+            assert lock_rows(c) == expected, (step, changes, report.whole_because)
+            incremental += report.whole_because is None
+        assert lock_rows(c), "the scenario locked nothing"
+    # most passes read the touched orders only (a future payment falling due reads all)
+    assert incremental >= 22
+
+
+def test_a_pass_reads_every_order_when_told_to_or_when_it_must(
+    fresh_db: PgConn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        make_tables(c, written_xid=True)
+        stock(c, "SH", "A", 5)
+        paid(c, "1", {"A": 1})
+        assert sync_inventory_locks(c, RULES, NOW).whole_because == "first pass"
+        paid(c, "2", {"A": 1})
+        report = sync_inventory_locks(c, RULES, NOW)
+        assert (report.whole_because, report.touched_orders) == (None, 1)
+        # many touched orders: one read of every order costs less than a probe each
+        monkeypatch.setattr(inventory_store, "FULL_FROM_TOUCHED", 1)
+        paid(c, "4", {"A": 1})
+        paid(c, "5", {"A": 1})
+        assert sync_inventory_locks(c, RULES, NOW).whole_because == "2 orders touched"
+        monkeypatch.undo()
+        assert sync_inventory_locks(c, RULES, NOW, whole=True).whole_because == "asked"
+        other = InventoryRules(locks={"exclude_channels": ["pos", "jd"]})
+        assert sync_inventory_locks(c, other, NOW).whole_because == "lock settings changed"
+        assert sync_inventory_locks(c, other, NOW - timedelta(seconds=1)).whole_because == (
+            "clock went back"
+        )
+        later = NOW + timedelta(hours=1)
+        assert sync_inventory_locks(c, other, later).whole_because == "hourly whole read"
+        # paid "in the future": not open yet, and the pass that finds it due reads all
+        c.execute(
+            "insert into intermediate.int_orders (channel, platform_order_no, paid_at, "
+            "has_cancel, has_refund, has_ship) values ('tmall', '3', %s, false, false, false)",
+            [later + timedelta(minutes=5)],
+        )
+        c.execute("insert into intermediate.int_order_items values ('tmall', '3', 'A', 1)")
+        report = sync_inventory_locks(c, other, later + timedelta(minutes=1))
+        assert report.whole_because is None and "tmall:3" not in {
+            f"tmall:{k.split(':')[0]}" for k in locks(c)
+        }
+        report = sync_inventory_locks(c, other, later + timedelta(minutes=6))
+        assert report.whole_because == "an order paid in the future is due"
+        assert locks(c)["3:A"][2] == "locked"
+    with psycopg.connect(fresh_db.url(), autocommit=True) as c:
+        c.execute("alter table intermediate.int_order_items drop column _written_xid cascade")
+        report = sync_inventory_locks(c, other, later + timedelta(minutes=7))
+        assert report.whole_because == "inputs without _written_xid"
