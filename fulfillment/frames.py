@@ -4,6 +4,9 @@ frame into a temp table by COPY (no per-row INSERT)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -68,3 +71,45 @@ def copy_frame(conn: psycopg.Connection, table: str, ddl: str, frame: pd.DataFra
     with conn.cursor() as cur, cur.copy(f"copy {table} ({', '.join(columns)}) from stdin") as cp:
         for row in data.itertuples(index=False):
             cp.write_row(row)
+
+
+def wrote_in_transaction(conn: psycopg.Connection) -> bool:
+    """Whether `conn`'s current transaction has written anything yet (it has a transaction
+    id): another connection would not see those writes."""
+    (written,) = conn.execute("select pg_current_xact_id_if_assigned() is not null").fetchone()
+    return bool(written)
+
+
+def read_beside(
+    conn: psycopg.Connection,
+    reader: Callable[..., pd.DataFrame],
+    sql: str,
+    params: dict | None = None,
+    *,
+    inline: bool = False,
+    **kwargs: Any,
+) -> Future[pd.DataFrame]:
+    """`reader(conn, sql, params, **kwargs)` (`read_frame`, `read_frame_by_copy`) run on a
+    connection of its own to `conn`'s database, in a thread of its own, with the whole-read
+    work memory: its query runs in another backend, on the other core, while the caller goes
+    on with its own reads. Only for a read that needs nothing of the caller's transaction
+    (no temp table, nothing it wrote: `inline=True` when `wrote_in_transaction` said so before
+    the caller's own temp tables, and the read runs here, now). `.result()` is the frame, or
+    raises the read's error."""
+    if inline:
+        done: Future[pd.DataFrame] = Future()
+        done.set_result(reader(conn, sql, params, **kwargs))
+        return done
+    # read here: libpq's connection is not to be used from two threads at once
+    dsn, password = conn.info.dsn, conn.info.password
+
+    def read() -> pd.DataFrame:
+        with psycopg.connect(dsn, password=password, autocommit=True) as side:
+            side.execute(f"set work_mem = '{WHOLE_READ_WORK_MEM}'")
+            return reader(side, sql, params, **kwargs)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="read-beside")
+    try:
+        return pool.submit(read)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its read

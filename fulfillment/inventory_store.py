@@ -30,7 +30,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import allow_whole_reads, copy_frame, read_frame, read_frame_by_copy
+from fulfillment.frames import (
+    allow_whole_reads,
+    copy_frame,
+    read_beside,
+    read_frame,
+    read_frame_by_copy,
+    wrote_in_transaction,
+)
 from fulfillment.inventory_locks import (
     ACTIVE_STATES,
     KEY,
@@ -401,6 +408,16 @@ def sync_inventory_locks(
             "select snapshot, ran_at, full_at, settings, recheck_at from ops.inventory_lock_passes"
         ).fetchone()
         last = _LastPass(*row) if row else None
+        # the active locks, read beside this transaction while it finds the open lines: only
+        # a lock pass writes them, and this one holds the lock
+        existing_read = read_beside(
+            conn,
+            read_frame_by_copy,
+            _EXISTING,
+            text=_EXISTING_TEXT,
+            times=("paid_at",),
+            inline=wrote_in_transaction(conn),
+        )
         report.whole_because = "asked" if whole else _why_whole(conn, last, settings, snapshot, now)
         params = {
             "now": now,
@@ -461,7 +478,7 @@ def sync_inventory_locks(
             full_at = last.full_at
         lines = read_frame_by_copy(conn, _LINES, text=_LINES_TEXT, times=("paid_at",))
         stock = read_frame(conn, _STOCK)
-        existing = _read_existing(conn)
+        existing = existing_read.result()
         if touched is not None:
             lines = pd.concat([lines, _lines_from_locks(existing, touched)], ignore_index=True)
         reasons = read_frame(conn, "select * from _inv_orders where release_reason is not null")

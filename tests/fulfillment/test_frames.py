@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import psycopg
+import pytest
 
 from fulfillment.frames import (
     WHOLE_READ_WORK_MEM,
     allow_whole_reads,
     copy_frame,
+    read_beside,
     read_frame,
     read_frame_by_copy,
+    wrote_in_transaction,
 )
 
 
@@ -115,3 +118,31 @@ def test_whole_reads_get_their_memory_for_the_transaction_only(fresh_db) -> None
             spilled = _plan(conn)
     assert "Disk" in spilled  # 400,000 groups spill at the server's default of 4 MB
     assert "Disk" not in in_memory, in_memory
+
+
+def test_a_read_beside_runs_in_another_backend_and_brings_its_error_back(fresh_db) -> None:
+    with psycopg.connect(fresh_db.url()) as conn:
+        (mine,) = conn.execute("select pg_backend_pid()").fetchone()
+        assert not wrote_in_transaction(conn)
+        beside = read_beside(
+            conn, read_frame, "select pg_backend_pid() as pid, %(x)s as x", {"x": 7}
+        )
+        by_copy = read_beside(conn, read_frame_by_copy, "select 'a1' as t, 2.5 as n", text=("t",))
+        frame = beside.result(timeout=30)
+        assert frame["pid"].iloc[0] != mine and frame["x"].iloc[0] == 7
+        assert by_copy.result(timeout=30).to_dict("records") == [{"t": "a1", "n": 2.5}]
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            read_beside(conn, read_frame, "select * from no_such_table").result(timeout=30)
+
+
+def test_after_a_write_the_read_runs_in_the_transaction_that_can_see_it(fresh_db) -> None:
+    with psycopg.connect(fresh_db.url()) as conn:
+        conn.execute("create table written_here (n integer)")
+        conn.execute("insert into written_here values (1), (2)")
+        assert wrote_in_transaction(conn)
+        # another connection cannot see the table yet; inline, the read does
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            read_beside(conn, read_frame, "select * from written_here").result(timeout=30)
+        inline = read_beside(conn, read_frame, "select sum(n) as n from written_here", inline=True)
+        assert inline.done() and inline.result()["n"].iloc[0] == 3
+        conn.rollback()
