@@ -64,12 +64,14 @@ DEFAULT_LOADS_AT_ONCE = 1
 PULL_TAG = "orderpulse/pull_process"
 PULL_OP_TAGS = {PULL_TAG: "true"}
 DEFAULT_PULLS_AT_ONCE = 2
-# Great Expectations checks (op tag below) one at a time too: each holds its validation's
-# results in this process, and four at once on the big raw tables beside a pull took the 1 M
-# backfill's run process to 2,347 MiB (1,445-1,573 with them apart), over its 2 GiB budget.
+# Great Expectations checks (op tag below) two at a time: each holds its validation's results
+# in this process, and four at once on the big raw tables beside a pull took the 1 M
+# backfill's run process to 2,347 MiB, over its 2 GiB budget; two at once (the pulls in
+# processes of their own) peaked at 1,400 MiB (bench/README.md, 2026-12-07 17:19). One at a
+# time, the last loads' checks queued in front of the first dbt op in every cycle.
 GX_TAG = "orderpulse/great_expectations"
 GX_OP_TAGS = {GX_TAG: "true"}
-DEFAULT_CHECKS_AT_ONCE = 1
+DEFAULT_CHECKS_AT_ONCE = 2
 # How long a thread that waited (on a socket, PostgreSQL, a lock) may wait for the interpreter
 # lock while another thread computes; Python's default is 5 ms. A pull's eight detail-call
 # workers each wait once per request, so beside a CPU-bound step (Great Expectations importing

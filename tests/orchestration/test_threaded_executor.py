@@ -90,24 +90,30 @@ def test_a_failed_step_fails_alone_and_stops_only_its_downstream(
     assert not (tmp_path / "after_broken").exists()
 
 
-@pytest.mark.parametrize(
-    ("job", "setting"),
-    [("load_meeting_job", "loads_at_once"), ("check_meeting_job", "checks_at_once")],
-)
-def test_loads_and_gx_checks_run_one_at_a_time_unless_told_otherwise(
-    tmp_path: Path, monkeypatch, job: str, setting: str
-) -> None:
-    """Loads parse pages under the process's one interpreter lock and GX checks hold their
-    results in its memory: each kind one at a time by default, beside the other steps; the
-    executor's setting lets more run."""
+def test_loads_run_one_at_a_time_unless_told_otherwise(tmp_path: Path, monkeypatch) -> None:
+    """Loads parse pages under the process's one interpreter lock: one at a time by default,
+    beside the other steps; the executor's setting lets more run."""
     monkeypatch.setenv("THREADED_TEST_WAIT", "1")
-    alone = _run(job, tmp_path, monkeypatch)
+    alone = _run("load_meeting_job", tmp_path, monkeypatch)
     assert not alone.success
     assert len(_step_failures(alone)) == 1  # the first load waited for the second in vain
     for mark in ("left", "right"):
         (tmp_path / mark).unlink(missing_ok=True)
-    together = _run(job, tmp_path, monkeypatch, **{setting: 2})
+    together = _run("load_meeting_job", tmp_path, monkeypatch, loads_at_once=2)
     assert together.success, _step_failures(together)
+
+
+def test_gx_checks_run_two_at_a_time_unless_told_otherwise(tmp_path: Path, monkeypatch) -> None:
+    """GX checks hold their results in the process's memory: two at once by default (the 1 M
+    backfill's run stayed under 2 GiB so), one when the executor's setting says so."""
+    monkeypatch.setenv("THREADED_TEST_WAIT", "1")
+    together = _run("check_meeting_job", tmp_path, monkeypatch)
+    assert together.success, _step_failures(together)
+    for mark in ("left", "right"):
+        (tmp_path / mark).unlink(missing_ok=True)
+    alone = _run("check_meeting_job", tmp_path, monkeypatch, checks_at_once=1)
+    assert not alone.success
+    assert len(_step_failures(alone)) == 1  # the first check waited for the second in vain
 
 
 def test_pulls_in_processes_of_their_own_run_two_at_a_time_unless_told_otherwise(
