@@ -20,13 +20,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
-from fulfillment.frames import (
-    allow_whole_reads,
-    read_beside,
-    read_frame,
-    read_frame_by_copy,
-    wrote_in_transaction,
-)
+from fulfillment.frames import allow_whole_reads, read_frame, read_frame_by_copy
 from fulfillment.merged_routing import fold_groups, follow_allocated_mates, unfold_decisions
 from fulfillment.ops_schema import ensure_ops_tables
 from fulfillment.promise import lane_hours_for
@@ -258,15 +252,10 @@ class RoutingInputs:
 
 
 def _load_inputs(
-    conn: psycopg.Connection,
-    rules: RoutingRules,
-    now: datetime,
-    orders: pd.DataFrame,
-    inline: bool = False,
+    conn: psycopg.Connection, rules: RoutingRules, now: datetime, orders: pd.DataFrame
 ) -> RoutingInputs:
     """Lines, stock, warehouse health, lanes, hot SKUs and used capacity for `orders` (inside
-    the caller's transaction: the order keys go to a temp table). `inline`: the transaction
-    wrote something another connection cannot see, so the whole reads run in it too."""
+    the caller's transaction: the order keys go to a temp table)."""
     _num(orders, "goods_value", "freight", "latitude", "longitude")
     # `on commit drop` waits for the caller's commit when it holds a transaction
     conn.execute("drop table if exists _routing_orders, _routing_decisions")
@@ -277,38 +266,27 @@ def _load_inputs(
     with conn.cursor() as cur, cur.copy("copy _routing_orders from stdin") as copy:
         for row in orders[["channel", "platform_order_no"]].itertuples(index=False):
             copy.write_row(row)
-    # the two whole reads (weeks of deliveries and of lines: 2.6 s each at 1,000,000 orders)
-    # need none of this transaction: they run beside it, each in a backend of its own
     since = now - timedelta(days=max(rules.hot_skus.window_days, rules.promise.history_days))
-    history = read_beside(
+    history = read_frame_by_copy(
         conn,
-        read_frame_by_copy,
         _HISTORY,
         {"since": since},
         text=("warehouse_id", "province", "carrier"),
         times=("paid_at", "delivered_at"),
-        inline=inline,
     )
-    line_history = None
+    used = read_frame(conn, _CAPACITY_USED)
+    hot = None
     if rules.hot_skus.listed is None:
         window = {"since": now - timedelta(days=rules.hot_skus.window_days), "until": now}
-        line_history = read_beside(conn, read_frame, _LINE_HISTORY, window, inline=inline)
-    used = read_frame(conn, _CAPACITY_USED)
-    lines = _num(read_frame(conn, _LINES), "qty")
-    stock = _num(read_frame(conn, _STOCK), "available", "safety_threshold")
-    health = _num(read_frame(conn, _HEALTH), "consecutive_shipping_failures")
-    hot = None
-    if line_history is not None:
-        hot = resolve_hot_skus(rules, _num(line_history.result(), "qty"), now)
-    deliveries = history.result()
+        hot = resolve_hot_skus(rules, _num(read_frame(conn, _LINE_HISTORY, window), "qty"), now)
     return RoutingInputs(
         orders=orders,
-        lines=lines,
-        stock=stock,
-        health=health,
+        lines=_num(read_frame(conn, _LINES), "qty"),
+        stock=_num(read_frame(conn, _STOCK), "available", "safety_threshold"),
+        health=_num(read_frame(conn, _HEALTH), "consecutive_shipping_failures"),
         capacity_used=dict(zip(used["warehouse_id"], used["used"].astype(int), strict=True)),
         hot_skus=hot,
-        lanes=lane_hours_for(deliveries, rules, now) if len(deliveries) else None,
+        lanes=lane_hours_for(history, rules, now) if len(history) else None,
     )
 
 
@@ -323,12 +301,11 @@ def decide_routing(
         # one routing run at a time: two would count the same capacity twice
         conn.execute("select pg_advisory_xact_lock(hashtext('orderpulse.routing'))")
         allow_whole_reads(conn)  # the lanes' deliveries and the hot SKUs' lines
-        inline = wrote_in_transaction(conn)
         orders = read_frame(conn, _CANDIDATES, {"fingerprint": rules.fingerprint()})
         report.candidates = len(orders)
         if orders.empty:
             return report
-        inputs = _load_inputs(conn, rules, now, orders, inline)
+        inputs = _load_inputs(conn, rules, now, orders)
         # a merge group's orders of this run route as one; later ones follow an allocated mate
         folded = fold_groups(inputs.orders, inputs.lines, read_frame(conn, _MERGE_GROUPS))
         result = route(
@@ -380,9 +357,8 @@ def simulate_rules(
     """Replay the orders paid in the last `days` through both rule sets; writes nothing (the
     transaction is rolled back)."""
     with conn.transaction(force_rollback=True):
-        inline = wrote_in_transaction(conn)
         orders = read_frame(conn, _REPLAY, {"since": now - timedelta(days=days), "now": now})
-        inputs = _load_inputs(conn, current, now, orders, inline)
+        inputs = _load_inputs(conn, current, now, orders)
         # the hot SKUs of the current rules (a listed set in the proposal still wins)
         return simulate(
             inputs.orders, inputs.lines, inputs.stock, inputs.health, current, proposed, now,
