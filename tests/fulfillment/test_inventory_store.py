@@ -285,6 +285,17 @@ def lock_rows(c: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
+def add_lines(c: psycopg.Connection, rng: random.Random, no: str, count: int) -> None:
+    """`count` lines of distinct random SKUs, 1-3 units each, on order `no`."""
+    for sku in rng.sample("ABCD", count):
+        c.execute(
+            "insert into intermediate.int_order_items "
+            "select channel, platform_order_no, %s, %s from intermediate.int_orders "
+            "where platform_order_no = %s",
+            [sku, rng.randint(1, 3), no],
+        )
+
+
 def random_change(c: psycopg.Connection, rng: random.Random, step: int, now: datetime) -> str:
     """One change of the kinds a cycle brings, on a random order; what it was."""
     orders = [r[0] for r in c.execute("select platform_order_no from intermediate.int_orders")]
@@ -301,13 +312,7 @@ def random_change(c: psycopg.Connection, rng: random.Random, step: int, now: dat
             "has_cancel, has_refund, has_ship) values (%s, %s, %s, false, false, false)",
             [rng.choice(["tmall", "tmall", "jd", "pos"]), no, now + timedelta(minutes=minutes)],
         )
-        for sku in rng.sample("ABCD", rng.randint(1, 3)):
-            c.execute(
-                "insert into intermediate.int_order_items "
-                "select channel, platform_order_no, %s, %s from intermediate.int_orders "
-                "where platform_order_no = %s",
-                [sku, rng.randint(1, 3), no],
-            )
+        add_lines(c, rng, no, rng.randint(1, 3))
     elif kind in ("cancel", "refund"):
         c.execute(
             f"update intermediate.int_orders set has_{kind} = true where platform_order_no = %s",
@@ -359,13 +364,7 @@ def random_change(c: psycopg.Connection, rng: random.Random, step: int, now: dat
             [no],
         )
         c.execute("delete from intermediate.int_order_items where platform_order_no = %s", [no])
-        for sku in rng.sample("ABCD", rng.randint(0, 2)):
-            c.execute(
-                "insert into intermediate.int_order_items "
-                "select channel, platform_order_no, %s, %s from intermediate.int_orders "
-                "where platform_order_no = %s",
-                [sku, rng.randint(1, 3), no],
-            )
+        add_lines(c, rng, no, rng.randint(0, 2))
     return f"{kind} {no}"
 
 
