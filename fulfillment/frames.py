@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import pandas as pd
 import psycopg
@@ -82,34 +81,31 @@ def wrote_in_transaction(conn: psycopg.Connection) -> bool:
 
 def read_beside(
     conn: psycopg.Connection,
-    reader: Callable[..., pd.DataFrame],
-    sql: str,
-    params: dict | None = None,
+    read: Callable[[psycopg.Connection], pd.DataFrame],
     *,
     inline: bool = False,
-    **kwargs: Any,
 ) -> Future[pd.DataFrame]:
-    """`reader(conn, sql, params, **kwargs)` (`read_frame`, `read_frame_by_copy`) run on a
+    """`read(connection)` (a `read_frame` or `read_frame_by_copy` of a query) run on a
     connection of its own to `conn`'s database, in a thread of its own, with the whole-read
     work memory: its query runs in another backend, on the other core, while the caller goes
     on with its own reads. Only for a read that needs nothing of the caller's transaction
     (no temp table, nothing it wrote: `inline=True` when `wrote_in_transaction` said so before
-    the caller's own temp tables, and the read runs here, now). `.result()` is the frame, or
-    raises the read's error."""
+    the caller's own temp tables, and the read runs on `conn`, now). `.result()` is the
+    frame, or raises the read's error."""
     if inline:
         done: Future[pd.DataFrame] = Future()
-        done.set_result(reader(conn, sql, params, **kwargs))
+        done.set_result(read(conn))
         return done
     # read here: libpq's connection is not to be used from two threads at once
     dsn, password = conn.info.dsn, conn.info.password
 
-    def read() -> pd.DataFrame:
+    def read_on_side() -> pd.DataFrame:
         with psycopg.connect(dsn, password=password, autocommit=True) as side:
             side.execute(f"set work_mem = '{WHOLE_READ_WORK_MEM}'")
-            return reader(side, sql, params, **kwargs)
+            return read(side)
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="read-beside")
     try:
-        return pool.submit(read)
+        return pool.submit(read_on_side)
     finally:
         pool.shutdown(wait=False)  # the thread ends with its read

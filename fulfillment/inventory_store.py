@@ -413,14 +413,7 @@ def sync_inventory_locks(
         # the active locks, read beside this transaction while it finds the open lines (only
         # a lock pass writes them, and this one holds the lock): 0.1-0.4 s of a pass at
         # 1,000,000 orders, idle (routing's two whole reads beside gained nothing measurable)
-        existing_read = read_beside(
-            conn,
-            read_frame_by_copy,
-            _EXISTING,
-            text=_EXISTING_TEXT,
-            times=("paid_at",),
-            inline=wrote_in_transaction(conn),
-        )
+        existing_read = read_beside(conn, _read_existing, inline=wrote_in_transaction(conn))
         report.whole_because = "asked" if whole else _why_whole(conn, last, settings, snapshot, now)
         params = {
             "now": now,

@@ -125,14 +125,16 @@ def test_a_read_beside_runs_in_another_backend_and_brings_its_error_back(fresh_d
         (mine,) = conn.execute("select pg_backend_pid()").fetchone()
         assert not wrote_in_transaction(conn)
         beside = read_beside(
-            conn, read_frame, "select pg_backend_pid() as pid, %(x)s as x", {"x": 7}
+            conn, lambda c: read_frame(c, "select pg_backend_pid() as pid, %(x)s as x", {"x": 7})
         )
-        by_copy = read_beside(conn, read_frame_by_copy, "select 'a1' as t, 2.5 as n", text=("t",))
+        by_copy = read_beside(
+            conn, lambda c: read_frame_by_copy(c, "select 'a1' as t, 2.5 as n", text=("t",))
+        )
         frame = beside.result(timeout=30)
         assert frame["pid"].iloc[0] != mine and frame["x"].iloc[0] == 7
         assert by_copy.result(timeout=30).to_dict("records") == [{"t": "a1", "n": 2.5}]
         with pytest.raises(psycopg.errors.UndefinedTable):
-            read_beside(conn, read_frame, "select * from no_such_table").result(timeout=30)
+            read_beside(conn, lambda c: read_frame(c, "select * from no_such_table")).result(30)
 
 
 def test_after_a_write_the_read_runs_in_the_transaction_that_can_see_it(fresh_db) -> None:
@@ -142,7 +144,9 @@ def test_after_a_write_the_read_runs_in_the_transaction_that_can_see_it(fresh_db
         assert wrote_in_transaction(conn)
         # another connection cannot see the table yet; inline, the read does
         with pytest.raises(psycopg.errors.UndefinedTable):
-            read_beside(conn, read_frame, "select * from written_here").result(timeout=30)
-        inline = read_beside(conn, read_frame, "select sum(n) as n from written_here", inline=True)
+            read_beside(conn, lambda c: read_frame(c, "select * from written_here")).result(30)
+        inline = read_beside(
+            conn, lambda c: read_frame(c, "select sum(n) as n from written_here"), inline=True
+        )
         assert inline.done() and inline.result()["n"].iloc[0] == 3
         conn.rollback()
