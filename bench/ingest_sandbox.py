@@ -31,9 +31,11 @@ def main() -> int:
 
     began = time.monotonic()
     gateways = {channel: GATEWAYS[channel]() for channel in MARKETPLACES}
-    items = 0
+    items, earliest = 0, None
     for chunk in iter_orders(args.seed, args.orders, args.days, channels=MARKETPLACES):
         items += sum(len(o.items) for o in chunk)
+        first = min(o.created_at for o in chunk)
+        earliest = first if earliest is None else min(earliest, first)
         for gateway in gateways.values():
             gateway.add_orders(chunk)
     apps = {channel: serve_app(gateway.app, channel) for channel, gateway in gateways.items()}
@@ -45,6 +47,8 @@ def main() -> int:
         "generated": {
             "orders": args.orders,
             "items": items,
+            # a world of `days` has orders created before them (closed unpaid, slow payers)
+            "earliest_created_at": earliest.isoformat() if earliest else None,
             "per_channel": {c: len(g.store) for c, g in gateways.items()},
             "seconds": round(time.monotonic() - began, 1),
         },
