@@ -14,7 +14,8 @@ What it does:
 4. right after each channel, exports its loaded rows to CSV and times `psql \\copy` of them into
    an empty table of the same shape (primary key and index included);
 5. loads a sample of the same rows (--reference-rows) the ways a user would write instead:
-   `pandas.DataFrame.to_sql` and a dlt pipeline (bench/load_references.py);
+   `pandas.DataFrame.to_sql` (into a table as pandas makes it, and into one of the raw
+   table's shape) and a dlt pipeline (bench/load_references.py);
 6. prints rows/s of the raw load, of `\\copy`, of to_sql and dlt, the ratios, the end-to-end
    rate and the peak memory (max RSS) of this process, and writes them as JSON to --out.
 """
@@ -203,6 +204,7 @@ def main() -> int:
     if args.reference_rows > 0:
         frame = load_references.sample(db, channels, args.reference_rows)
         references["to_sql"] = load_references.to_sql_rate(db, frame)
+        references["to_sql_keyed"] = load_references.to_sql_keyed_rate(db, frame)
         references["dlt"] = load_references.dlt_rate(db, frame, str(scratch / "dlt"))
         for name, figures in references.items():
             print(f"reference {name}: {figures}", flush=True)

@@ -1,6 +1,8 @@
 """What a user would write instead of OrderPulse's raw load, timed on the same orders:
-`pandas.DataFrame.to_sql` (SQLAlchemy, append) and a dlt pipeline (merge on the primary key,
-nested payloads normalised into columns and child tables, dlt's default).
+`pandas.DataFrame.to_sql` (SQLAlchemy, append) into a new table as pandas makes it (text
+columns, no key) and into one of the raw table's shape (jsonb payload, primary key, the
+`loaded_at` index), and a dlt pipeline (merge on the primary key, nested payloads normalised
+into columns and child tables, dlt's default).
 
 Both read rows already loaded into `raw` (reading is not timed) and write to their own tables,
 so they load exactly what the raw load did. dlt is optional (`pip install -e '.[bench]'`, which
@@ -16,6 +18,7 @@ from typing import Any
 import pandas as pd
 import psycopg
 
+from connectors.raw_schema import ORDERS_DDL, TOAST_STORAGE
 from kernel.database import PgConn
 
 COLUMNS = "channel, platform_order_no, source_modified_at, payload::text as payload, content_hash"
@@ -49,6 +52,41 @@ def to_sql_rate(db: PgConn, frame: pd.DataFrame) -> dict[str, Any]:
         frame.to_sql(
             "orders_to_sql", engine, schema="bench", if_exists="append", index=False,
             chunksize=10_000,
+        )  # fmt: skip
+        seconds = time.perf_counter() - began
+    finally:
+        engine.dispose()
+    return {
+        "rows": len(frame),
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(len(frame) / seconds),
+    }
+
+
+def to_sql_keyed_rate(db: PgConn, frame: pd.DataFrame) -> dict[str, Any]:
+    """`DataFrame.to_sql` into a table of the raw table's shape (jsonb payload, primary key on
+    the order, the `loaded_at` index): what the raw load writes, appended (no validation, no
+    newest-version upsert: a second run of the same rows fails on the key)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    # parsed before the clock starts, as dlt's records are: SQLAlchemy serialises JSONB itself
+    keyed = frame.assign(payload=[json.loads(text) for text in frame["payload"]])
+    engine = create_engine(db.url().replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("create schema if not exists bench")
+            conn.exec_driver_sql("drop table if exists bench.orders_to_sql_keyed")
+            conn.exec_driver_sql(
+                ORDERS_DDL.format(
+                    table="bench.orders_to_sql_keyed", index="bench_orders_to_sql_keyed",
+                    storage=TOAST_STORAGE,
+                )
+            )  # fmt: skip
+        began = time.perf_counter()
+        keyed.to_sql(
+            "orders_to_sql_keyed", engine, schema="bench", if_exists="append", index=False,
+            chunksize=10_000, dtype={"payload": JSONB()},
         )  # fmt: skip
         seconds = time.perf_counter() - began
     finally:
