@@ -41,52 +41,41 @@ def sample(db: PgConn, channels: list[str], rows: int) -> pd.DataFrame:
 
 def to_sql_rate(db: PgConn, frame: pd.DataFrame) -> dict[str, Any]:
     """`DataFrame.to_sql` as its docs show it (chunked executemany), into an empty table."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(db.url().replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("create schema if not exists bench")
-            conn.exec_driver_sql("drop table if exists bench.orders_to_sql")
-        began = time.perf_counter()
-        frame.to_sql(
-            "orders_to_sql", engine, schema="bench", if_exists="append", index=False,
-            chunksize=10_000,
-        )  # fmt: skip
-        seconds = time.perf_counter() - began
-    finally:
-        engine.dispose()
-    return {
-        "rows": len(frame),
-        "seconds": round(seconds, 2),
-        "rows_per_s": round(len(frame) / seconds),
-    }
+    return _timed_to_sql(db, frame, "orders_to_sql", create=None)
 
 
 def to_sql_keyed_rate(db: PgConn, frame: pd.DataFrame) -> dict[str, Any]:
     """`DataFrame.to_sql` into a table of the raw table's shape (jsonb payload, primary key on
     the order, the `loaded_at` index): what the raw load writes, appended (no validation, no
     newest-version upsert: a second run of the same rows fails on the key)."""
-    from sqlalchemy import create_engine
     from sqlalchemy.dialects.postgresql import JSONB
 
     # parsed before the clock starts, as dlt's records are: SQLAlchemy serialises JSONB itself
     keyed = frame.assign(payload=[json.loads(text) for text in frame["payload"]])
+    create = ORDERS_DDL.format(
+        table="bench.orders_to_sql_keyed", index="bench_orders_to_sql_keyed", storage=TOAST_STORAGE
+    )
+    return _timed_to_sql(db, keyed, "orders_to_sql_keyed", create, {"payload": JSONB()})
+
+
+def _timed_to_sql(
+    db: PgConn, frame: pd.DataFrame, table: str, create: str | None, dtype: dict | None = None
+) -> dict[str, Any]:
+    """Rows/s of `frame.to_sql` appending to `bench.<table>`, made afresh by `create` (or by
+    pandas when None)."""
+    from sqlalchemy import create_engine
+
     engine = create_engine(db.url().replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("create schema if not exists bench")
-            conn.exec_driver_sql("drop table if exists bench.orders_to_sql_keyed")
-            conn.exec_driver_sql(
-                ORDERS_DDL.format(
-                    table="bench.orders_to_sql_keyed", index="bench_orders_to_sql_keyed",
-                    storage=TOAST_STORAGE,
-                )
-            )  # fmt: skip
+            conn.exec_driver_sql(f"drop table if exists bench.{table}")
+            if create:
+                conn.exec_driver_sql(create)
         began = time.perf_counter()
-        keyed.to_sql(
-            "orders_to_sql_keyed", engine, schema="bench", if_exists="append", index=False,
-            chunksize=10_000, dtype={"payload": JSONB()},
+        frame.to_sql(
+            table, engine, schema="bench", if_exists="append", index=False, chunksize=10_000,
+            dtype=dtype,
         )  # fmt: skip
         seconds = time.perf_counter() - began
     finally:
