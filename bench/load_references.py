@@ -4,8 +4,8 @@ columns, no key) and into one of the raw table's shape (jsonb payload, primary k
 `loaded_at` index), and a dlt pipeline (merge on the primary key, nested payloads normalised
 into columns and child tables, dlt's default).
 
-Both read rows already loaded into `raw` (reading is not timed) and write to their own tables,
-so they load exactly what the raw load did. dlt is optional (`pip install -e '.[bench]'`, which
+Each reads rows already loaded into `raw` (reading is not timed) and writes to a table of its
+own, so they load exactly what the raw load did. dlt is optional (`pip install -e '.[bench]'`, which
 `make bench` does): without it the dlt figure is absent and says why.
 """
 
@@ -40,7 +40,8 @@ def sample(db: PgConn, channels: list[str], rows: int) -> pd.DataFrame:
 
 
 def to_sql_rate(db: PgConn, frame: pd.DataFrame) -> dict[str, Any]:
-    """`DataFrame.to_sql` as its docs show it (chunked executemany), into an empty table."""
+    """`DataFrame.to_sql` as its docs show it (chunks of 10,000; SQLAlchemy 2 sends each as
+    multi-row INSERTs), into a table pandas makes (text columns, no key)."""
     return _timed_to_sql(db, frame, "orders_to_sql", create=None)
 
 
