@@ -5,8 +5,8 @@ columns, no key) and into one of the raw table's shape (jsonb payload, primary k
 into columns and child tables, dlt's default).
 
 Each reads rows already loaded into `raw` (reading is not timed) and writes to a table of its
-own, so they load exactly what the raw load did. dlt is optional (`pip install -e '.[bench]'`, which
-`make bench` does): without it the dlt figure is absent and says why.
+own, so they load exactly what the raw load did. dlt is optional (`pip install -e '.[bench]'`,
+which `make bench` does): without it the dlt figure is absent and says why.
 """
 
 from __future__ import annotations
