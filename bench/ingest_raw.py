@@ -151,8 +151,7 @@ def main() -> int:
     sandbox_file = scratch / "sandbox" / "sandbox.json"
     generated = json.loads(sandbox_file.read_text())["generated"]
     # back to the world's first order: a world of `days` holds orders created before them
-    earliest = generated.get("earliest_created_at")
-    span = datetime.now(UTC) - datetime.fromisoformat(earliest) if earliest else timedelta(0)
+    span = datetime.now(UTC) - datetime.fromisoformat(generated["earliest_created_at"])
     backfill_days = max(args.days + 1, math.ceil(span / timedelta(days=1)))
     print(
         f"sandbox: {args.orders:,} orders ({generated['items']:,} items) over {args.days} days "

@@ -31,11 +31,10 @@ def main() -> int:
 
     began = time.monotonic()
     gateways = {channel: GATEWAYS[channel]() for channel in MARKETPLACES}
-    items, earliest = 0, None
+    items, firsts = 0, []
     for chunk in iter_orders(args.seed, args.orders, args.days, channels=MARKETPLACES):
         items += sum(len(o.items) for o in chunk)
-        first = min(o.created_at for o in chunk)
-        earliest = first if earliest is None else min(earliest, first)
+        firsts.append(min(o.created_at for o in chunk))
         for gateway in gateways.values():
             gateway.add_orders(chunk)
     apps = {channel: serve_app(gateway.app, channel) for channel, gateway in gateways.items()}
@@ -48,7 +47,7 @@ def main() -> int:
             "orders": args.orders,
             "items": items,
             # a world of `days` has orders created before them (closed unpaid, slow payers)
-            "earliest_created_at": earliest.isoformat() if earliest else None,
+            "earliest_created_at": min(firsts).isoformat(),
             "per_channel": {c: len(g.store) for c, g in gateways.items()},
             "seconds": round(time.monotonic() - began, 1),
         },
