@@ -454,6 +454,25 @@ def test_incremental_build_ends_where_a_full_refresh_does(
         drop_database(pg, conn)
 
 
+def test_a_full_build_reads_whole_tables_and_an_incremental_one_probes(
+    tmp_path: Path, first_build_copy: PgConn
+):
+    """The models whose full build reads every row of the facts they join turn index scans
+    off for that build alone (`set local`, the model's transaction); their incremental builds
+    keep the planner's index probes into the changed orders."""
+    models = ["order_holographic", "fct_order_items"]
+    hook = re.compile(r"set local enable_indexscan = off")
+
+    def hooked(path: Path, *args: str) -> int:
+        run_dbt(first_build_copy, path, "run", "-s", *models, *args)
+        return len(hook.findall((path / "logs" / "dbt.log").read_text()))
+
+    assert hooked(tmp_path / "incremental") == 0
+    assert hooked(tmp_path / "full", "--full-refresh") == len(models)
+    with psycopg.connect(first_build_copy.url()) as db:
+        assert db.execute("select count(*) from marts.order_holographic").fetchone()[0] > 0
+
+
 @pytest.mark.slow
 def test_a_buyers_new_order_brings_their_history_to_every_order_they_placed(
     tmp_path: Path, sample_orders_all: list[Order], first_build_copy: PgConn

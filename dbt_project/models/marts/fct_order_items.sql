@@ -8,6 +8,7 @@
             {'columns': ['channel', 'platform_order_no', 'line_no'], 'unique': True},
             {'columns': ['sku']},
         ] + build_indexes(),
+        pre_hook="{{ sequential_reads_in_full_build() }}",
     )
 }}
 

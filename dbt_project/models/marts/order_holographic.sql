@@ -5,6 +5,7 @@
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['channel', 'platform_order_no'], 'unique': True}] + build_indexes(),
+        pre_hook="{{ sequential_reads_in_full_build() }}",
         post_hook="{{ update_buyer_history() }}",
     )
 }}
