@@ -460,7 +460,7 @@ def test_a_full_build_reads_whole_tables_and_an_incremental_one_probes(
     """The models whose full build reads every row of the facts they join turn index scans
     off for that build alone (`set local`, the model's transaction); their incremental builds
     keep the planner's index probes into the changed orders."""
-    models = ["order_holographic", "fct_order_items"]
+    models = ["order_holographic", "fct_order_items", "dim_buyers"]
     hook = re.compile(r"set local enable_indexscan = off")
 
     def hooked(path: Path, *args: str) -> int:

@@ -1,6 +1,7 @@
 {{
     config(
         materialized='incremental',
+        pre_hook="{{ sequential_reads_in_full_build() }}",
         unique_key=['channel', 'buyer_id'],
         incremental_strategy='merge',
         indexes=[
