@@ -1,12 +1,12 @@
 {{
     config(
         materialized='incremental',
-        pre_hook="{{ sequential_reads_in_full_build() }}",
         unique_key=['channel', 'buyer_id'],
         incremental_strategy='merge',
         indexes=[
             {'columns': ['channel', 'buyer_id'], 'unique': True},
         ] + build_indexes(),
+        pre_hook="{{ sequential_reads_in_full_build() }}",
     )
 }}
 
