@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
-from connectors.raw_loader import CursorUpdate, RawOrder, load_orders, read_cursor
+from connectors.raw_loader import (
+    STAGE_TEMP_BUFFERS,
+    CursorUpdate,
+    RawOrder,
+    load_orders,
+    read_cursor,
+)
 from connectors.raw_schema import ensure_raw_tables
 
 
@@ -89,3 +96,45 @@ def test_payloads_are_stored_uncompressed(fresh_db) -> None:
         later = [RawOrder(str(i), t0 + timedelta(minutes=1), _order_payload(i)) for i in range(50)]
         load_orders(conn, "youzan", later, run_id="r3")
         assert _compressed(conn, "raw.youzan_orders") == (0, 50)
+
+
+def _temp_writes(conn: psycopg.Connection) -> int:
+    """Pages this session wrote out of its temp-table buffers (PostgreSQL 18's per-backend
+    I/O statistics, flushed first)."""
+    conn.execute("select pg_stat_force_next_flush()")
+    conn.commit()
+    conn.execute("select 1")  # the flush happens as the session goes idle after a transaction
+    conn.commit()
+    return conn.execute(
+        "select coalesce(sum(writes), 0) from pg_stat_get_backend_io(pg_backend_pid())"
+        " where object = 'temp relation'"
+    ).fetchone()[0]
+
+
+def test_a_stage_stays_in_memory_and_a_session_that_cannot_grow_still_loads(fresh_db) -> None:
+    """A load of 4,000 ~3 KB orders (12 MB staged, more than PostgreSQL's default 8 MB of
+    temp buffers) writes none of its stage out: the loader gives the session room first.
+    A session that used a temp table before its first load keeps the size it has (PostgreSQL
+    refuses the change): it loads all the same, its stage going through the disk."""
+    with psycopg.connect(fresh_db.url()) as conn:
+        if conn.info.server_version < 180000:
+            pytest.skip("per-backend I/O statistics need PostgreSQL 18")
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    orders = [RawOrder(str(i), t0, _order_payload(i)) for i in range(4000)]
+    written = {}
+    for used_temp_before in (False, True):
+        with psycopg.connect(fresh_db.url()) as conn:
+            ensure_raw_tables(conn, ["youzan"])
+            conn.execute("truncate raw.youzan_orders")
+            if used_temp_before:
+                conn.execute("create temp table earlier (x int)")
+                conn.execute("insert into earlier values (1)")
+            conn.commit()
+            before = _temp_writes(conn)
+            stats = load_orders(conn, "youzan", orders, run_id="r1")
+            assert stats.inserted == 4000
+            written[used_temp_before] = _temp_writes(conn) - before
+            size = conn.execute("show temp_buffers").fetchone()[0]
+            assert size == ("8MB" if used_temp_before else STAGE_TEMP_BUFFERS)
+    assert written[False] == 0
+    assert written[True] > 0  # what the room saves
