@@ -325,21 +325,21 @@ class Validator:
             )
         return self._suites[name]
 
-    def build_start_xid(self, relation: str) -> int | None:
-        """`_written_xid` of the latest dbt build of `relation` (None: never registered)."""
+    def _on_cursor(self, query: Callable[..., Any], *args: Any) -> Any:
+        """`query(cursor, *args)` on a DB-API cursor of a pooled connection, given back after."""
         raw = self._source.get_engine().raw_connection()
         try:
-            return latest_build_xid(raw.cursor(), relation)
+            return query(raw.cursor(), *args)
         finally:
             raw.close()
 
+    def build_start_xid(self, relation: str) -> int | None:
+        """`_written_xid` of the latest dbt build of `relation` (None: never registered)."""
+        return self._on_cursor(latest_build_xid, relation)
+
     def older_rows(self, relation: str, since: int) -> bool:
         """Whether `relation` holds rows written before transaction `since`."""
-        raw = self._source.get_engine().raw_connection()
-        try:
-            return older_rows_exist(raw.cursor(), relation, since)
-        finally:
-            raw.close()
+        return self._on_cursor(older_rows_exist, relation, since)
 
     def validate(
         self,
